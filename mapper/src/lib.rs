@@ -1,0 +1,1 @@
+//! The compiler: model import, lowering, partitioning, placement, routing and chip-image emission.

@@ -1,0 +1,2 @@
+//! The cycle-accurate chip: neurocores, routers, the mesh, the timestep barrier, the learning
+//! engine, counters, the energy model and traces.
