@@ -16,11 +16,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Inspect chip images.
+    Image(cli::image::Args),
+    /// Check a chip description file, or print the default one.
+    Chip(cli::chip::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Image(args) => cli::image::run(args),
+        Command::Chip(args) => cli::chip::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

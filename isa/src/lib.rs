@@ -3,3 +3,11 @@
 //!
 //! This crate is the bottom of the dependency graph: `sim` (the chip) and `mapper` (the
 //! compiler) both depend on it and on nothing of each other.
+pub mod insn;
+pub mod program;
+pub use program::Program;
+pub mod chip;
+pub mod image;
+pub mod output;
+pub use chip::{ChipDescription, TileId};
+pub use image::ChipImage;

@@ -1,1 +1,4 @@
 //! One module per subcommand of the `spikemesh` binary.
+
+pub mod chip;
+pub mod image;
