@@ -1,2 +1,3 @@
 //! The cycle-accurate chip: neurocores, routers, the mesh, the timestep barrier, the learning
 //! engine, counters, the energy model and traces.
+pub mod energy;
