@@ -255,9 +255,19 @@ impl ChipDescription {
         range("core.axons", c.axons.into(), 1, 65_536)?;
         range("core.synapse_bits", c.synapse_bits, 1, 1 << 36)?;
         range("core.weight_bits", c.weight_bits.into(), 0, 16)?;
-        range("core.latent_weight_bits", c.latent_weight_bits.into(), 2, 32)?;
+        range(
+            "core.latent_weight_bits",
+            c.latent_weight_bits.into(),
+            2,
+            32,
+        )?;
         range("core.fanout_entries", c.fanout_entries.into(), 1, 1 << 24)?;
-        range("core.instruction_words", c.instruction_words.into(), 1, 1 << 20)?;
+        range(
+            "core.instruction_words",
+            c.instruction_words.into(),
+            1,
+            1 << 20,
+        )?;
         range("core.data_words", c.data_words.into(), 0, 1 << 20)?;
         range("core.vector_lanes", c.vector_lanes.into(), 1, 4096)?;
         let r = &self.router;
@@ -364,8 +374,7 @@ mod tests {
 
     #[test]
     fn io_port_must_sit_on_the_mesh_edge() {
-        let text = DEFAULT_CHIP_TOML
-            .replace("[io]\nx = 0\ny = 0", "[io]\nx = 1\ny = 1");
+        let text = DEFAULT_CHIP_TOML.replace("[io]\nx = 0\ny = 0", "[io]\nx = 1\ny = 1");
         let err = ChipDescription::from_toml_str(&text, "c").unwrap_err();
         assert!(err.to_string().contains("`io`"), "{err}");
     }

@@ -141,7 +141,12 @@ impl CoreImage {
     /// Bits of synapse memory this core uses (sign plane, plus presence plane if any).
     pub fn synapse_bits(&self) -> u64 {
         let plane = u64::from(self.axons) * u64::from(self.neurons);
-        plane * if self.synapses.presence.is_some() { 2 } else { 1 }
+        plane
+            * if self.synapses.presence.is_some() {
+                2
+            } else {
+                1
+            }
     }
 }
 
@@ -309,9 +314,8 @@ impl ChipImage {
             return Err(ImageError::Checksum { stored, computed });
         }
         let config = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
-        let (image, used): (ChipImage, usize) =
-            bincode::serde::decode_from_slice(payload, config)
-                .map_err(|e| ImageError::Decode(e.to_string()))?;
+        let (image, used): (ChipImage, usize) = bincode::serde::decode_from_slice(payload, config)
+            .map_err(|e| ImageError::Decode(e.to_string()))?;
         if used != payload.len() {
             return Err(ImageError::Decode(format!(
                 "{} bytes of the payload left undecoded",
@@ -382,7 +386,12 @@ impl ChipImage {
                     Ok(())
                 }
             };
-            limit("neurons", core.neurons.into(), caps.neurons.into(), "core.neurons")?;
+            limit(
+                "neurons",
+                core.neurons.into(),
+                caps.neurons.into(),
+                "core.neurons",
+            )?;
             limit("axons", core.axons.into(), caps.axons.into(), "core.axons")?;
             limit(
                 "instruction words",

@@ -612,8 +612,16 @@ impl Instruction {
     pub fn cost_class(&self) -> CostClass {
         use Instruction::*;
         match self {
-            Nop | Halt | Alu { .. } | Addi { .. } | Lui { .. } | Ori { .. } | Ld { .. }
-            | St { .. } | Csrr { .. } | VRange { .. } => CostClass::Scalar,
+            Nop
+            | Halt
+            | Alu { .. }
+            | Addi { .. }
+            | Lui { .. }
+            | Ori { .. }
+            | Ld { .. }
+            | St { .. }
+            | Csrr { .. }
+            | VRange { .. } => CostClass::Scalar,
             Branch { .. } => CostClass::Branch,
             Jal { .. } | Jr { .. } => CostClass::Jump,
             Wait { .. } | Barrier | Send { .. } | Recv { .. } => CostClass::Wait,

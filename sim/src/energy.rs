@@ -180,8 +180,7 @@ impl CostProfile {
         const PJ: f64 = 1e-12;
         EnergyBreakdown {
             synaptic_ops_j: events.synaptic_ops as f64 * self.synaptic_op_pj * PJ,
-            neuron_updates_j: (events.neuron_updates_active as f64
-                * self.neuron_update_active_pj
+            neuron_updates_j: (events.neuron_updates_active as f64 * self.neuron_update_active_pj
                 + events.neuron_updates_inactive as f64 * self.neuron_update_inactive_pj)
                 * PJ,
             spikes_j: events.spikes_out as f64 * self.spike_out_pj * PJ,
@@ -273,7 +272,10 @@ mod tests {
         let e = p.energy(&ev, 4, 1e-3);
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-30);
         assert!(close(e.synaptic_ops_j, 1000.0 * 23.6e-12));
-        assert!(close(e.neuron_updates_j, (10.0 * 81.0 + 20.0 * 52.0) * 1e-12));
+        assert!(close(
+            e.neuron_updates_j,
+            (10.0 * 81.0 + 20.0 * 52.0) * 1e-12
+        ));
         assert!(close(e.spikes_j, 5.0 * 1.7e-12));
         assert!(close(e.hops_j, (7.0 * 3.0 + 3.0 * 4.0) * 1e-12));
         assert!(close(e.learning_j, 2.0 * 120e-12));
