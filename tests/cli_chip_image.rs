@@ -1,0 +1,85 @@
+//! End-to-end checks of `spikemesh chip` and `spikemesh image`: bad files get a located error
+//! and exit code 1, never a panic (exit code 101).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn spikemesh(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
+        .args(args)
+        .output()
+        .expect("the spikemesh binary runs")
+}
+
+fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spikemesh-cli-chip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn default_chip_passes_its_own_check() {
+    let out = spikemesh(&["chip", "default"]);
+    assert!(out.status.success());
+    let path = scratch("default.toml", &out.stdout);
+    let out = spikemesh(&["chip", "check", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("width = 4"));
+}
+
+#[test]
+fn chip_file_with_unknown_key_names_key_and_line() {
+    let text = isa::chip::DEFAULT_CHIP_TOML.replace("vector_lanes = 16", "vector_lane = 16");
+    let path = scratch("unknown-key.toml", text.as_bytes());
+    let out = spikemesh(&["chip", "check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("vector_lane"), "{err}");
+    assert!(err.contains("line"), "{err}");
+    assert!(err.contains("unknown-key.toml"), "{err}");
+}
+
+#[test]
+fn chip_file_with_bad_value_names_the_dotted_key() {
+    let text = isa::chip::DEFAULT_CHIP_TOML.replace("buffer_depth = 4", "buffer_depth = 0");
+    let path = scratch("bad-value.toml", text.as_bytes());
+    let out = spikemesh(&["chip", "check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("`router.buffer_depth` = 0: must be in 1..=1024"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn malformed_inputs_never_panic() {
+    let junk: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("binary", (0..=255u8).collect()),
+        ("not-utf8", vec![0xff, 0xfe, b'[', b'm']),
+        ("half-image", b"SPKIMG\r\n\x01\x00".to_vec()),
+    ];
+    for (name, bytes) in junk {
+        let path = scratch(name, &bytes);
+        for cmd in [["chip", "check"], ["image", "inspect"]] {
+            let out = spikemesh(&[cmd[0], cmd[1], path.to_str().unwrap()]);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{cmd:?} on {name}: {}",
+                stderr(&out)
+            );
+            assert!(stderr(&out).starts_with("error:"), "{}", stderr(&out));
+        }
+    }
+    let out = spikemesh(&["image", "inspect", "/nonexistent/file.img"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/file.img"));
+}
