@@ -3,6 +3,9 @@
 //!
 //! This crate is the bottom of the dependency graph: `sim` (the chip) and `mapper` (the
 //! compiler) both depend on it and on nothing of each other.
+pub mod arith;
+pub mod asm;
+pub mod encode;
 pub mod insn;
 pub mod program;
 pub use program::Program;
