@@ -1,0 +1,777 @@
+//! The host trainer: online (one sample per update) S4NN and BS4NN training of fully connected
+//! TTFS networks, exactly as the authors' reference code (`reference/stidi-bp.md` §4–§6), and
+//! the export of a trained network to the chip's integer form.
+//!
+//! # Forward (both rules)
+//!
+//! Step PSP, `V > θ`, one step of delay, fake spike at `t_max` — the [`NeuronModel::S4NN`]
+//! semantics of [`crate::golden`]. S4NN uses the real weights; BS4NN uses `sign(w)` (with
+//! **`sign(0) = +1`**, so that a weight is one sign bit; the notebook's `cp.sign(0) = 0` only
+//! differs for a latent weight of exactly 0.0) and compares the integer count with `θ/α`,
+//! which for an integer `V` is the same as `V > ⌊θ/α⌋` ([`binary_threshold`]; a negative
+//! `⌊θ/α⌋` is clamped to 0 so that no neuron fires without input). Each layer is event driven:
+//! the inputs are bucket-sorted by spike time, integrated group by group, and the layer stops as
+//! soon as every neuron has fired or no further spike can be emitted before `t_max`.
+//!
+//! # Backward (per sample)
+//!
+//! 1. Targets (§4.3): `t_min = min_k t_k`; if `t_min = t_max`, `T = t_max` everywhere and
+//!    `T_y = t_max − γ` (S4NN) or `t_max` (BS4NN, no update); otherwise `T_k = t_k`, every
+//!    `k` with `t_k − t_min < γ` gets `min(t_min + γ, t_max)`, and finally `T_y = t_min`.
+//! 2. `δ = e / ‖e‖₂` with `e_k = (T_k − t_k) / t_max` (no update when `‖e‖ = 0`).
+//! 3. For each layer from the output down, with `HF_ji = [t_i < t_j]`:
+//!    `W_ji −= lr·δ_j·HF_ji`; `W −= lr·λ·W`; BS4NN only: `α −= lrF · mean_ji(δ_j·HF_ji·sign(W_ji))`;
+//!    then `δ_prev_i = Σ_j W_ji·δ_j·HF_ji` with the *updated* real weights, L2-normalised.
+//! 4. S4NN: after each epoch, every hidden neuron that fired on fewer than 0.1 % of the epoch's
+//!    samples gets its whole input row re-drawn from `U[a, b)`.
+//!
+//! Weight decay is kept exact and O(1) per sample: a layer stores `W = s · w` and decay only
+//! multiplies `s` (folded back into `w` when `s < 0.5`).
+//!
+//! Sampling: S4NN visits the training set in order; BS4NN draws `N` indices with replacement
+//! per epoch. Everything random comes from one `ChaCha8Rng` seeded by [`TrainConfig::seed`], so
+//! training is deterministic; only evaluation is parallel (it does not change results).
+
+use crate::data::Dataset;
+use crate::encode::{EncodingRule, LatencyEncoder};
+use crate::error::RunError;
+use crate::network::{
+    Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights, FORMAT_VERSION,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Offset of the no-spike decoding fallback: potentials at `t_max − 3`.
+pub const FALLBACK_OFFSET: u16 = 3;
+
+/// The learning rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rule {
+    /// S4NN: real weights.
+    S4nn,
+    /// BS4NN: sign weights forward, latent real weights, learned per-layer scale α.
+    Bs4nn,
+}
+
+/// Order in which an epoch visits the training set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SampleOrder {
+    /// File order (S4NN).
+    Sequential,
+    /// `N` uniform draws with replacement (BS4NN).
+    WithReplacement,
+    /// A seeded permutation.
+    Shuffle,
+}
+
+/// Every hyper-parameter of a training run. Per-layer vectors have one entry per weighted
+/// layer (`arch.len() − 1`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Rule.
+    pub rule: Rule,
+    /// Layer sizes, input first: e.g. `[784, 400, 10]`.
+    pub arch: Vec<usize>,
+    /// Simulation window (256 in both papers).
+    pub t_max: u16,
+    /// Input encoding formula.
+    pub encoding: EncodingRule,
+    /// Threshold θ per layer (100).
+    pub threshold: Vec<i32>,
+    /// Learning rate per layer (S4NN 0.2, BS4NN 0.1).
+    pub lr: Vec<f32>,
+    /// Learning rate of the BS4NN scale α per layer (0.01).
+    pub lr_scale: Vec<f64>,
+    /// Initial BS4NN scale α per layer (5).
+    pub scale_init: Vec<f64>,
+    /// Weight decay λ per layer (S4NN 1e-6, BS4NN 0).
+    pub weight_decay: Vec<f64>,
+    /// Lower bound of the uniform weight initialisation per layer (0).
+    pub init_low: Vec<f32>,
+    /// Upper bound of the uniform weight initialisation per layer (5 hidden, 48 output).
+    pub init_high: Vec<f32>,
+    /// Target margin γ (S4NN 3, BS4NN 1).
+    pub gamma: u16,
+    /// When no output fires, the label's target is `t_max − silent_label_shift`
+    /// (S4NN: γ; BS4NN: 0).
+    pub silent_label_shift: u16,
+    /// Sample order.
+    pub order: SampleOrder,
+    /// Dead-neuron re-initialisation: fraction of samples below which a hidden neuron's row is
+    /// re-drawn after the epoch (S4NN 0.001; `None` = off, BS4NN).
+    pub dead_fraction: Option<f64>,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+fn per_layer<T: Copy>(layers: usize, hidden: T, output: T) -> Vec<T> {
+    (0..layers)
+        .map(|l| if l + 1 == layers { output } else { hidden })
+        .collect()
+}
+
+impl TrainConfig {
+    /// The S4NN reference settings (`S4NN.py`) for `arch`.
+    pub fn s4nn(arch: Vec<usize>, seed: u64) -> TrainConfig {
+        let n = arch.len().saturating_sub(1);
+        TrainConfig {
+            rule: Rule::S4nn,
+            arch,
+            t_max: 256,
+            encoding: EncodingRule::S4nn,
+            threshold: vec![100; n],
+            lr: vec![0.2; n],
+            lr_scale: vec![0.0; n],
+            scale_init: vec![1.0; n],
+            weight_decay: vec![1e-6; n],
+            init_low: vec![0.0; n],
+            init_high: per_layer(n, 5.0, 48.0),
+            gamma: 3,
+            silent_label_shift: 3,
+            order: SampleOrder::Sequential,
+            dead_fraction: Some(0.001),
+            seed,
+        }
+    }
+
+    /// The BS4NN reference settings (`BS4NN_mnist.ipynb`) for `arch`.
+    pub fn bs4nn(arch: Vec<usize>, seed: u64) -> TrainConfig {
+        let n = arch.len().saturating_sub(1);
+        TrainConfig {
+            rule: Rule::Bs4nn,
+            arch,
+            t_max: 256,
+            encoding: EncodingRule::Bs4nn,
+            threshold: vec![100; n],
+            lr: vec![0.1; n],
+            lr_scale: vec![0.01; n],
+            scale_init: vec![5.0; n],
+            weight_decay: vec![0.0; n],
+            init_low: vec![0.0; n],
+            init_high: per_layer(n, 5.0, 48.0),
+            gamma: 1,
+            silent_label_shift: 0,
+            order: SampleOrder::WithReplacement,
+            dead_fraction: None,
+            seed,
+        }
+    }
+
+    /// Checks sizes and ranges.
+    pub fn check(&self) -> Result<(), RunError> {
+        let bad = |field: &str, rule: String| {
+            Err(RunError::Config {
+                field: field.into(),
+                rule,
+            })
+        };
+        if self.arch.len() < 2 || self.arch.iter().any(|&n| n == 0 || n > 1 << 20) {
+            return bad(
+                "arch",
+                format!("needs at least 2 sizes in 1..=2^20, found {:?}", self.arch),
+            );
+        }
+        let n = self.arch.len() - 1;
+        let lens = [
+            ("threshold", self.threshold.len()),
+            ("lr", self.lr.len()),
+            ("lr_scale", self.lr_scale.len()),
+            ("scale_init", self.scale_init.len()),
+            ("weight_decay", self.weight_decay.len()),
+            ("init_low", self.init_low.len()),
+            ("init_high", self.init_high.len()),
+        ];
+        for (f, l) in lens {
+            if l != n {
+                return bad(f, format!("needs {n} values (one per layer), found {l}"));
+            }
+        }
+        if self.t_max < 4 {
+            return bad("t_max", format!("must be at least 4, found {}", self.t_max));
+        }
+        if self.gamma >= self.t_max || self.silent_label_shift >= self.t_max {
+            return bad("gamma", "γ and the silent-label shift must be below t_max".into());
+        }
+        if self.threshold.iter().any(|&t| t < 0) {
+            return bad("threshold", "must be ≥ 0".into());
+        }
+        if self.scale_init.iter().any(|&a| !(a.is_finite() && a > 0.0)) {
+            return bad("scale_init", "must be finite and > 0".into());
+        }
+        if self.lr.iter().any(|v| !v.is_finite())
+            || self.lr_scale.iter().any(|v| !v.is_finite())
+            || self.weight_decay.iter().any(|v| !v.is_finite() || *v < 0.0)
+        {
+            return bad("lr", "learning rates and decays must be finite (decay ≥ 0)".into());
+        }
+        for l in 0..n {
+            if !(self.init_low[l].is_finite() && self.init_high[l].is_finite())
+                || self.init_low[l] > self.init_high[l]
+            {
+                return bad("init_low", format!("layer {l}: need finite low ≤ high"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses an architecture string such as `64-100-10`.
+pub fn parse_arch(s: &str) -> Result<Vec<usize>, RunError> {
+    let arch: Result<Vec<usize>, _> = s.split('-').map(|p| p.trim().parse::<usize>()).collect();
+    match arch {
+        Ok(a) if a.len() >= 2 && a.iter().all(|&n| n > 0) => Ok(a),
+        _ => Err(RunError::Config {
+            field: "arch".into(),
+            rule: format!("`{s}` is not sizes joined by '-' (e.g. 64-100-10), all > 0"),
+        }),
+    }
+}
+
+/// The integer threshold a BS4NN layer uses: `⌊θ/α⌋`, clamped to `0..=i32::MAX`
+/// (`V > θ/α ⇔ V > ⌊θ/α⌋` for integer `V`).
+pub fn binary_threshold(theta: i32, alpha: f64) -> i32 {
+    let q = f64::from(theta) / alpha;
+    if q.is_nan() || q >= f64::from(i32::MAX) {
+        i32::MAX
+    } else if q < 0.0 {
+        0
+    } else {
+        q.floor() as i32
+    }
+}
+
+/// One weighted layer under training; weights input-major, real value `scale · w`.
+#[derive(Clone, Debug)]
+struct TrainLayer {
+    n_in: usize,
+    n_out: usize,
+    w: Vec<f32>,
+    decay_scale: f64,
+    alpha: f64,
+}
+
+/// Progress after one sample, for progress bars.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleProgress {
+    /// Samples done in this epoch.
+    pub done: usize,
+    /// Samples in the epoch.
+    pub total: usize,
+    /// Correctly decoded samples so far (decoded before the update).
+    pub correct: usize,
+    /// Sum of `½ Σ_k ((T_k − t_k)/t_max)²` so far.
+    pub loss_sum: f64,
+}
+
+/// Summary of one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// Samples seen.
+    pub samples: usize,
+    /// Training accuracy measured on the fly (before each update).
+    pub train_accuracy: f64,
+    /// Mean loss `½ Σ_k ((T_k − t_k)/t_max)²`.
+    pub mean_loss: f64,
+    /// Hidden neurons re-initialised after the epoch.
+    pub reinitialised: usize,
+    /// Per-layer α after the epoch (BS4NN).
+    pub scales: Vec<f64>,
+}
+
+/// Scratch space of one forward pass.
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    times: Vec<Vec<u16>>,
+    vf: Vec<f32>,
+    vi: Vec<i32>,
+    order: Vec<u32>,
+    counts: Vec<u32>,
+    snap_f: Vec<f32>,
+    snap_i: Vec<i32>,
+    snapped: bool,
+}
+
+/// The online S4NN / BS4NN trainer.
+#[derive(Clone, Debug)]
+pub struct Trainer {
+    cfg: TrainConfig,
+    encoder: LatencyEncoder,
+    layers: Vec<TrainLayer>,
+    rng: ChaCha8Rng,
+    epochs_done: usize,
+}
+
+impl Trainer {
+    /// A freshly initialised network for `cfg`.
+    pub fn new(cfg: TrainConfig) -> Result<Trainer, RunError> {
+        cfg.check()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let mut layers = Vec::new();
+        for l in 0..cfg.arch.len() - 1 {
+            let (n_in, n_out) = (cfg.arch[l], cfg.arch[l + 1]);
+            let (a, b) = (cfg.init_low[l], cfg.init_high[l]);
+            // Drawn neuron by neuron (output-major, as the reference), stored input-major.
+            let mut w = vec![0f32; n_in * n_out];
+            for j in 0..n_out {
+                for i in 0..n_in {
+                    w[i * n_out + j] = a + (b - a) * rng.gen::<f32>();
+                }
+            }
+            layers.push(TrainLayer {
+                n_in,
+                n_out,
+                w,
+                decay_scale: 1.0,
+                alpha: cfg.scale_init[l],
+            });
+        }
+        Ok(Trainer {
+            encoder: LatencyEncoder {
+                rule: cfg.encoding,
+                t_max: cfg.t_max,
+            },
+            cfg,
+            layers,
+            rng,
+            epochs_done: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// The input encoder used for training and evaluation.
+    pub fn encoder(&self) -> LatencyEncoder {
+        self.encoder
+    }
+
+    /// Epochs trained so far.
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    /// Per-layer α (BS4NN scale).
+    pub fn scales(&self) -> Vec<f64> {
+        self.layers.iter().map(|l| l.alpha).collect()
+    }
+
+    fn check_data(&self, data: &Dataset) -> Result<(), RunError> {
+        if data.image_len() != self.cfg.arch[0] {
+            return Err(RunError::InputSize {
+                expected: self.cfg.arch[0],
+                found: data.image_len(),
+            });
+        }
+        let outputs = *self.cfg.arch.last().unwrap_or(&0);
+        if let Some(k) = (0..data.len()).find(|&k| data.label(k) >= outputs) {
+            return Err(RunError::Label {
+                sample: k,
+                label: data.label(k),
+                outputs,
+            });
+        }
+        Ok(())
+    }
+
+    /// Event-driven forward pass of layer `l` on `input` into `sc.times[l + 1]`.
+    fn forward_layer(&self, l: usize, sc: &mut Scratch, want_snap: bool) {
+        let layer = &self.layers[l];
+        let tm = self.cfg.t_max;
+        let (n_in, n_out) = (layer.n_in, layer.n_out);
+        // Bucket sort of the input events by time (stable: ties in index order).
+        sc.counts.clear();
+        sc.counts.resize(tm as usize + 1, 0);
+        for &t in &sc.times[l] {
+            if t < tm {
+                sc.counts[t as usize + 1] += 1;
+            }
+        }
+        for t in 0..tm as usize {
+            sc.counts[t + 1] += sc.counts[t];
+        }
+        let n_events = sc.counts[tm as usize] as usize;
+        sc.order.clear();
+        sc.order.resize(n_events, 0);
+        {
+            let mut pos: Vec<u32> = sc.counts[..tm as usize].to_vec();
+            for (i, &t) in sc.times[l].iter().enumerate() {
+                if t < tm {
+                    sc.order[pos[t as usize] as usize] = i as u32;
+                    pos[t as usize] += 1;
+                }
+            }
+        }
+        let snap_at = tm - FALLBACK_OFFSET;
+        let mut out = std::mem::take(&mut sc.times[l + 1]);
+        out.clear();
+        out.resize(n_out, tm);
+        let mut remaining = n_out;
+        sc.snapped = false;
+        let binary = self.cfg.rule == Rule::Bs4nn;
+        let thr_i = binary_threshold(self.cfg.threshold[l], layer.alpha);
+        let thr_f = (f64::from(self.cfg.threshold[l]) / layer.decay_scale) as f32;
+        if binary {
+            sc.vi.clear();
+            sc.vi.resize(n_out, 0);
+        } else {
+            sc.vf.clear();
+            sc.vf.resize(n_out, 0.0);
+        }
+        let mut k = 0;
+        while k < n_events {
+            let t = sc.times[l][sc.order[k] as usize];
+            let none_fired = remaining == n_out;
+            if want_snap && none_fired && !sc.snapped && t > snap_at {
+                if binary {
+                    sc.snap_i.clone_from(&sc.vi);
+                } else {
+                    sc.snap_f.clone_from(&sc.vf);
+                }
+                sc.snapped = true;
+            }
+            let can_fire = t + 1 < tm;
+            if !can_fire && (!want_snap || !none_fired || sc.snapped) {
+                break;
+            }
+            while k < n_events {
+                let i = sc.order[k] as usize;
+                if sc.times[l][i] != t {
+                    break;
+                }
+                let row = &layer.w[i * n_out..(i + 1) * n_out];
+                if binary {
+                    for (v, &w) in sc.vi.iter_mut().zip(row) {
+                        *v += if w < 0.0 { -1 } else { 1 };
+                    }
+                } else {
+                    for (v, &w) in sc.vf.iter_mut().zip(row) {
+                        *v += w;
+                    }
+                }
+                k += 1;
+            }
+            if can_fire {
+                for j in 0..n_out {
+                    if out[j] == tm {
+                        let fire = if binary {
+                            sc.vi[j] > thr_i
+                        } else {
+                            sc.vf[j] > thr_f
+                        };
+                        if fire {
+                            out[j] = t + 1;
+                            remaining -= 1;
+                        }
+                    }
+                }
+            }
+            if remaining == 0 {
+                break;
+            }
+        }
+        if want_snap && remaining == n_out && !sc.snapped {
+            if binary {
+                sc.snap_i.clone_from(&sc.vi);
+            } else {
+                sc.snap_f.clone_from(&sc.vf);
+            }
+            sc.snapped = true;
+        }
+        let _ = n_in;
+        sc.times[l + 1] = out;
+    }
+
+    fn forward(&self, image: &[u8], sc: &mut Scratch) -> usize {
+        let nl = self.layers.len();
+        sc.times.resize(nl + 1, Vec::new());
+        sc.times[0].clear();
+        sc.times[0].extend(image.iter().map(|&p| self.encoder.time_of(p).0));
+        for l in 0..nl {
+            self.forward_layer(l, sc, l + 1 == nl);
+        }
+        let out = &sc.times[nl];
+        let tm = self.cfg.t_max;
+        let min = out.iter().copied().min().unwrap_or(tm);
+        if min < tm {
+            out.iter().position(|&t| t == min).unwrap_or(0)
+        } else if self.cfg.rule == Rule::Bs4nn {
+            first_argmax(&sc.snap_i)
+        } else {
+            first_argmax(&sc.snap_f)
+        }
+    }
+
+    /// Decoded class of one image under the trainer's own forward pass.
+    pub fn predict(&self, image: &[u8]) -> usize {
+        let mut sc = Scratch::default();
+        self.forward(image, &mut sc)
+    }
+
+    /// Accuracy on `data` (parallel over samples; the result does not depend on threads).
+    pub fn evaluate(&self, data: &Dataset) -> Result<f64, RunError> {
+        self.check_data(data)?;
+        if data.is_empty() {
+            return Ok(0.0);
+        }
+        let correct: usize = (0..data.len())
+            .into_par_iter()
+            .map_init(Scratch::default, |sc, k| {
+                usize::from(self.forward(data.image(k), sc) == data.label(k))
+            })
+            .sum();
+        Ok(correct as f64 / data.len() as f64)
+    }
+
+    /// Trains one epoch on `data`, calling `progress` after every sample.
+    pub fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        mut progress: impl FnMut(SampleProgress),
+    ) -> Result<EpochReport, RunError> {
+        self.check_data(data)?;
+        let n = data.len();
+        let order: Vec<usize> = match self.cfg.order {
+            SampleOrder::Sequential => (0..n).collect(),
+            SampleOrder::WithReplacement => {
+                (0..n).map(|_| self.rng.gen_range(0..n.max(1))).collect()
+            }
+            SampleOrder::Shuffle => {
+                let mut v: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    let j = self.rng.gen_range(0..=i);
+                    v.swap(i, j);
+                }
+                v
+            }
+        };
+        let nl = self.layers.len();
+        let mut fire_counts: Vec<Vec<u32>> = self.layers[..nl - 1]
+            .iter()
+            .map(|l| vec![0u32; l.n_out])
+            .collect();
+        let mut sc = Scratch::default();
+        let mut correct = 0usize;
+        let mut loss_sum = 0f64;
+        let tm = self.cfg.t_max;
+        for (done, &k) in order.iter().enumerate() {
+            let label = data.label(k);
+            let pred = self.forward(data.image(k), &mut sc);
+            correct += usize::from(pred == label);
+            for (l, counts) in fire_counts.iter_mut().enumerate() {
+                for (c, &t) in counts.iter_mut().zip(&sc.times[l + 1]) {
+                    *c += u32::from(t < tm);
+                }
+            }
+            // Targets and the output error.
+            let out = &sc.times[nl];
+            let t_min = out.iter().copied().min().unwrap_or(tm);
+            let gamma = self.cfg.gamma;
+            let mut target: Vec<u16> = out.clone();
+            if t_min == tm {
+                target.iter_mut().for_each(|t| *t = tm);
+                target[label] = tm - self.cfg.silent_label_shift;
+            } else {
+                let pushed = (t_min + gamma).min(tm);
+                for (tk, &ok) in target.iter_mut().zip(out.iter()) {
+                    if ok - t_min < gamma {
+                        *tk = pushed;
+                    }
+                }
+                target[label] = t_min;
+            }
+            let err: Vec<f64> = target
+                .iter()
+                .zip(out.iter())
+                .map(|(&tt, &o)| (f64::from(tt) - f64::from(o)) / f64::from(tm))
+                .collect();
+            loss_sum += 0.5 * err.iter().map(|e| e * e).sum::<f64>();
+            let mut delta = normalised(err);
+            for l in (0..nl).rev() {
+                delta = self.backward_layer(l, &sc, &delta, l > 0);
+            }
+            progress(SampleProgress {
+                done: done + 1,
+                total: n,
+                correct,
+                loss_sum,
+            });
+        }
+        // Dead-neuron re-initialisation (S4NN).
+        let mut reinitialised = 0;
+        if let Some(frac) = self.cfg.dead_fraction {
+            let limit = frac * n as f64;
+            for (l, counts) in fire_counts.iter().enumerate() {
+                let (a, b) = (self.cfg.init_low[l], self.cfg.init_high[l]);
+                let layer = &mut self.layers[l];
+                let s = layer.decay_scale as f32;
+                for (j, &c) in counts.iter().enumerate() {
+                    if f64::from(c) < limit {
+                        reinitialised += 1;
+                        for i in 0..layer.n_in {
+                            layer.w[i * layer.n_out + j] = (a + (b - a) * self.rng.gen::<f32>()) / s;
+                        }
+                    }
+                }
+            }
+        }
+        self.epochs_done += 1;
+        Ok(EpochReport {
+            samples: n,
+            train_accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 },
+            mean_loss: if n == 0 { 0.0 } else { loss_sum / n as f64 },
+            reinitialised,
+            scales: self.scales(),
+        })
+    }
+
+    /// Updates layer `l` with its normalised error `delta`; returns the normalised error of
+    /// the layer below (empty when `want_prev` is false).
+    fn backward_layer(&mut self, l: usize, sc: &Scratch, delta: &[f64], want_prev: bool) -> Vec<f64> {
+        let tm = self.cfg.t_max;
+        let lr = f64::from(self.cfg.lr[l]);
+        let binary = self.cfg.rule == Rule::Bs4nn;
+        let lam = self.cfg.weight_decay[l];
+        let tin = &sc.times[l];
+        let tout = &sc.times[l + 1];
+        let layer = &mut self.layers[l];
+        let n_out = layer.n_out;
+        let mut prev = if want_prev { vec![0f64; layer.n_in] } else { Vec::new() };
+        // Latest output time among neurons with an error: only earlier inputs are causal.
+        let t_cut = delta
+            .iter()
+            .zip(tout.iter())
+            .filter(|(d, _)| **d != 0.0)
+            .map(|(_, &t)| t)
+            .max();
+        let Some(t_cut) = t_cut else {
+            return prev; // no error: nothing to update, nothing to propagate
+        };
+        let s_old = layer.decay_scale;
+        let s_new = s_old * (1.0 - lr * lam);
+        // Stored update: real W -= lr·δ·HF  ⇔  w -= lr·δ·HF / s_old.
+        let step: Vec<f32> = delta.iter().map(|&d| (lr * d / s_old) as f32).collect();
+        let dl: Vec<f32> = delta.iter().map(|&d| d as f32).collect();
+        let mut alpha_sum = 0f64;
+        for (i, &ti) in tin.iter().enumerate() {
+            if ti >= t_cut || ti >= tm {
+                continue;
+            }
+            let row = &mut layer.w[i * n_out..(i + 1) * n_out];
+            let mut acc_w = 0f32;
+            let mut acc_s = 0f32;
+            for j in 0..n_out {
+                let hf = ti < tout[j];
+                if hf {
+                    row[j] -= step[j];
+                    acc_w += dl[j] * row[j];
+                    acc_s += if row[j] < 0.0 { -dl[j] } else { dl[j] };
+                }
+            }
+            if want_prev {
+                prev[i] = f64::from(acc_w) * s_new;
+            }
+            alpha_sum += f64::from(acc_s);
+        }
+        layer.decay_scale = s_new;
+        if s_new < 0.5 {
+            let s = s_new as f32;
+            layer.w.iter_mut().for_each(|w| *w *= s);
+            layer.decay_scale = 1.0;
+        }
+        if binary {
+            let mean = alpha_sum / (layer.n_in * n_out) as f64;
+            layer.alpha -= self.cfg.lr_scale[l] * mean;
+        }
+        let _ = tm;
+        if want_prev {
+            normalised(prev)
+        } else {
+            prev
+        }
+    }
+
+    /// The trained network as a model file. BS4NN: the chip's integer form (sign bits,
+    /// per-layer integer threshold `⌊θ/α⌋`, `scale = α`); its golden forward pass gives exactly
+    /// the trainer's predictions. S4NN: latent real weights (`scale · w`) with the integer θ.
+    pub fn export(&self, height: usize, width: usize) -> Network {
+        let mut layers = vec![Layer {
+            name: "flatten".into(),
+            kind: LayerKind::Flatten,
+        }];
+        let nl = self.layers.len();
+        for (l, tl) in self.layers.iter().enumerate() {
+            let name = if l + 1 == nl {
+                "output".to_string()
+            } else {
+                format!("hidden{}", l + 1)
+            };
+            let (n_in, n_out) = (tl.n_in, tl.n_out);
+            let (weights, threshold, scale) = match self.cfg.rule {
+                Rule::Bs4nn => (
+                    Weights::pack_signs(
+                        (0..n_in * n_out).map(|n| tl.w[(n % n_in) * n_out + n / n_in] < 0.0),
+                    ),
+                    Threshold::Layer(binary_threshold(self.cfg.threshold[l], tl.alpha)),
+                    Some(tl.alpha),
+                ),
+                Rule::S4nn => {
+                    let s = tl.decay_scale;
+                    let values = (0..n_in * n_out)
+                        .map(|n| (f64::from(tl.w[(n % n_in) * n_out + n / n_in]) * s) as f32)
+                        .collect();
+                    (
+                        Weights::Latent { values },
+                        Threshold::Layer(self.cfg.threshold[l]),
+                        None,
+                    )
+                }
+            };
+            layers.push(Layer {
+                name,
+                kind: LayerKind::Dense(Dense {
+                    inputs: n_in as u32,
+                    outputs: n_out as u32,
+                    neuron: NeuronModel::S4NN,
+                    weights,
+                    threshold,
+                    scale,
+                }),
+            });
+        }
+        Network {
+            format_version: FORMAT_VERSION,
+            input: Shape::Map {
+                channels: 1,
+                height: height as u32,
+                width: width as u32,
+            },
+            t_max: self.cfg.t_max,
+            encoding: Some(self.cfg.encoding),
+            fallback_offset: FALLBACK_OFFSET,
+            layers,
+        }
+    }
+}
+
+fn first_argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
+    let mut best = 0;
+    for (k, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// `v / ‖v‖₂`, or `v` unchanged (all zero) when the norm is 0.
+fn normalised(mut v: Vec<f64>) -> Vec<f64> {
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm != 0.0 && norm.is_finite() {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}

@@ -1,0 +1,232 @@
+//! `spikemesh train`: online S4NN / BS4NN training of a fully connected TTFS network on the
+//! digits, MNIST or Fashion-MNIST, written as a model file after every epoch.
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use model::train::{parse_arch, Rule, SampleOrder, TrainConfig, Trainer};
+use model::{DatasetSpec, GoldenNetwork};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The learning rule on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum RuleArg {
+    /// S4NN (real weights; defaults of S4NN.py).
+    S4nn,
+    /// BS4NN (binary weights, learned scale; defaults of BS4NN_mnist.ipynb).
+    Bs4nn,
+}
+
+/// Sample order on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OrderArg {
+    /// File order (S4NN default).
+    Sequential,
+    /// N draws with replacement per epoch (BS4NN default).
+    Replacement,
+    /// A seeded permutation per epoch.
+    Shuffle,
+}
+
+/// Train a TTFS network with S4NN or BS4NN and save it (JSON if the name ends in .json,
+/// compact bincode otherwise).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Data set: `digits` (embedded), `mnist:DIR` or `fashion:DIR` (IDX files, raw or gzip).
+    #[arg(long, default_value = "digits")]
+    dataset: String,
+    /// Layer sizes, input first, e.g. 64-100-10 or 784-600-10.
+    #[arg(long, default_value = "64-100-10")]
+    arch: String,
+    /// Learning rule.
+    #[arg(long, value_enum, default_value = "bs4nn")]
+    rule: RuleArg,
+    /// Number of epochs.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Seed of initialisation and sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output model file (rewritten atomically after every epoch).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Learning rate, one value for every layer or one per layer (comma separated)
+    /// [S4NN 0.2, BS4NN 0.1].
+    #[arg(long, value_delimiter = ',')]
+    lr: Vec<f32>,
+    /// BS4NN learning rate of the scale α, one or one per layer [0.01].
+    #[arg(long, value_delimiter = ',')]
+    lr_scale: Vec<f64>,
+    /// Initial BS4NN scale α, one or one per layer [5].
+    #[arg(long, value_delimiter = ',')]
+    scale_init: Vec<f64>,
+    /// Threshold θ, one or one per layer [100].
+    #[arg(long, value_delimiter = ',')]
+    threshold: Vec<i32>,
+    /// Weight decay λ, one or one per layer [S4NN 1e-6, BS4NN 0].
+    #[arg(long, value_delimiter = ',')]
+    decay: Vec<f64>,
+    /// Lower bound of the uniform weight initialisation, one or one per layer [0].
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    init_low: Vec<f32>,
+    /// Upper bound of the uniform weight initialisation, one or one per layer [5 hidden, 48 output].
+    #[arg(long, value_delimiter = ',')]
+    init_high: Vec<f32>,
+    /// Simulation window t_max [256].
+    #[arg(long)]
+    tmax: Option<u16>,
+    /// Target margin γ [S4NN 3, BS4NN 1].
+    #[arg(long)]
+    gamma: Option<u16>,
+    /// When no output fires, the label's target is t_max − this [S4NN γ, BS4NN 0 (no update)].
+    #[arg(long)]
+    silent_shift: Option<u16>,
+    /// Dead-neuron re-initialisation: fraction of an epoch's samples below which a hidden
+    /// neuron's weights are re-drawn [S4NN 0.001, BS4NN off].
+    #[arg(long)]
+    reinit: Option<f64>,
+    /// Sample order [S4NN sequential, BS4NN replacement].
+    #[arg(long, value_enum)]
+    order: Option<OrderArg>,
+    /// Disable the S4NN dead-neuron re-initialisation.
+    #[arg(long)]
+    no_reinit: bool,
+}
+
+fn layered<T: Copy>(given: &[T], default: &mut Vec<T>, name: &str) -> anyhow::Result<()> {
+    match given.len() {
+        0 => Ok(()),
+        1 => {
+            default.iter_mut().for_each(|v| *v = given[0]);
+            Ok(())
+        }
+        n if n == default.len() => {
+            default.copy_from_slice(given);
+            Ok(())
+        }
+        n => anyhow::bail!(
+            "--{name}: give one value or one per layer ({}), not {n}",
+            default.len()
+        ),
+    }
+}
+
+fn progress_bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let pb = ProgressBar::new(total as u64);
+    if !std::io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_prefix(format!("epoch {epoch}/{epochs}"));
+    pb
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let spec: DatasetSpec = args.dataset.parse()?;
+    let data = spec.load()?;
+    let arch = parse_arch(&args.arch)?;
+    let mut cfg = match args.rule {
+        RuleArg::S4nn => TrainConfig::s4nn(arch, args.seed),
+        RuleArg::Bs4nn => TrainConfig::bs4nn(arch, args.seed),
+    };
+    layered(&args.lr, &mut cfg.lr, "lr")?;
+    layered(&args.lr_scale, &mut cfg.lr_scale, "lr-scale")?;
+    layered(&args.scale_init, &mut cfg.scale_init, "scale-init")?;
+    layered(&args.threshold, &mut cfg.threshold, "threshold")?;
+    layered(&args.decay, &mut cfg.weight_decay, "decay")?;
+    layered(&args.init_high, &mut cfg.init_high, "init-high")?;
+    layered(&args.init_low, &mut cfg.init_low, "init-low")?;
+    if let Some(t) = args.tmax {
+        cfg.t_max = t;
+    }
+    if let Some(g) = args.gamma {
+        cfg.gamma = g;
+        if matches!(args.rule, RuleArg::S4nn) {
+            cfg.silent_label_shift = g;
+        }
+    }
+    if let Some(o) = args.order {
+        cfg.order = match o {
+            OrderArg::Sequential => SampleOrder::Sequential,
+            OrderArg::Replacement => SampleOrder::WithReplacement,
+            OrderArg::Shuffle => SampleOrder::Shuffle,
+        };
+    }
+    if let Some(s) = args.silent_shift {
+        cfg.silent_label_shift = s;
+    }
+    if let Some(f) = args.reinit {
+        cfg.dead_fraction = Some(f);
+    }
+    if args.no_reinit {
+        cfg.dead_fraction = None;
+    }
+    let (h, w) = (data.train.height, data.train.width);
+    let mut trainer = Trainer::new(cfg).context("cannot start training")?;
+    println!(
+        "training {:?} {} on {} ({} train / {} test), seed {}",
+        trainer.config().rule,
+        args.arch,
+        args.dataset,
+        data.train.len(),
+        data.test.len(),
+        args.seed
+    );
+    for epoch in 1..=args.epochs {
+        let pb = progress_bar(data.train.len(), epoch, args.epochs);
+        let start = Instant::now();
+        let report = trainer.train_epoch(&data.train, |p| {
+            if p.done % 256 == 0 || p.done == p.total {
+                pb.set_position(p.done as u64);
+                pb.set_message(format!(
+                    "acc {:.2} % loss {:.4}",
+                    100.0 * p.correct as f64 / p.done as f64,
+                    p.loss_sum / p.done as f64
+                ));
+            }
+        })?;
+        let train_secs = start.elapsed().as_secs_f64();
+        pb.finish_and_clear();
+        let test_acc = trainer.evaluate(&data.test)?;
+        let net = trainer.export(h, w);
+        net.save(&args.output)?;
+        let scales = if trainer.config().rule == Rule::Bs4nn {
+            format!(" alpha {:?}", report.scales.iter().map(|a| (a * 1e4).round() / 1e4).collect::<Vec<_>>())
+        } else {
+            String::new()
+        };
+        println!(
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % | {:.1} s/epoch | reinit {}{scales}",
+            args.epochs,
+            100.0 * report.train_accuracy,
+            report.mean_loss,
+            100.0 * test_acc,
+            train_secs,
+            report.reinitialised,
+        );
+    }
+    let net = trainer.export(h, w);
+    let golden = GoldenNetwork::new(&net)?;
+    let enc = trainer.encoder();
+    let correct = (0..data.test.len())
+        .filter(|&k| {
+            golden
+                .classify(&enc.encode(data.test.image(k)))
+                .is_ok_and(|c| c == data.test.label(k))
+        })
+        .count();
+    println!(
+        "saved {} ({} forward): golden test accuracy {:.2} % ({correct}/{})",
+        args.output.display(),
+        if net.is_integer() { "integer" } else { "real" },
+        100.0 * correct as f64 / data.test.len().max(1) as f64,
+        data.test.len()
+    );
+    Ok(())
+}
