@@ -1,3 +1,5 @@
 //! The cycle-accurate chip: neurocores, routers, the mesh, the timestep barrier, the learning
 //! engine, counters, the energy model and traces.
 pub mod energy;
+pub mod core;
+pub mod noc;

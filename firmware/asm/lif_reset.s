@@ -1,0 +1,55 @@
+; Multi-spike LIF with reset to zero or by subtraction (networks imported from NIR).
+;
+; The Loihi LIF dynamics (reference/hardware.md §1.3) with a choice of reset, golden model
+; isa::arith::loihi::step_with_reset:
+;   u <- wrap24(decay(u, du + 1) + (acc << 6));  v <- sat24(decay(v, dv) + u + bias);
+;   spike iff v > vth << 6;  reset_mode 0: v <- 0;  reset_mode 1: v <- v - (vth << 6).
+; The input acc (f0) is the weighted sum of the spikes that arrived in the previous step
+; (multi-bit synapse weights) or a host current.
+;
+; Fields:  f0 acc   f1 u   f2 v   f3 bias_mant   f4 bias_exp   f5 effective bias
+;          f6 spike flag of this step (0/1)   f7 scratch
+; Masks:   m1 spiked this step   m2 bias_exp >= 0   m3 bias_exp < 0
+; Params:  du, dv, vth, reset_mode (0 = to zero, 1 = by subtraction) in .data
+
+        .data
+du:         .word 0
+dv:         .word 0
+vth:        .word 0
+reset_mode: .word 0
+
+        .text
+start:
+        wait    sample
+        ld      r1, du(r0)
+        addi    r1, r1, 1           ; du + ds_offset
+        ld      r2, dv(r0)
+        ld      r3, vth(r0)
+        li      r4, 6
+        shl     r3, r3, r4          ; vth << 6
+        ld      r5, reset_mode(r0)
+        vcmps.ge m2, f4, r0
+        mandn   m3, m0, m2
+        vshl    f5, f3, f4, m2
+        vmovi   f7, 0
+        vsub    f7, f7, f4
+        vsra    f5, f3, f7, m3
+step:
+        vdecay  f1, f1, r1
+        vshli   f7, f0, 6
+        vaddw24 f1, f1, f7
+        vdecay  f2, f2, r2
+        vadd    f7, f1, f5
+        vadds24 f2, f2, f7
+        vcmps.gt m1, f2, r3
+        bne     r5, r0, subtract
+        vmovi   f2, 0, m1           ; reset to zero
+        j       emit
+subtract:
+        vsub    f2, f2, r3, m1      ; reset by subtraction: keep the excess
+emit:
+        vmovi   f6, 0
+        vmovi   f6, 1, m1
+        vspike  m1
+        barrier
+        j       step

@@ -1,0 +1,61 @@
+; TTFS integrate-and-fire for STiDi-BP / S4NN / BS4NN (reference/stidi-bp.md §3).
+;
+; Non-leaky, one spike per neuron per sample, binary (sign) weights, integer threshold.
+; Per step t = 0 .. t_max - 1, with f0 = the weighted input spikes applied at step t:
+;   step PSP (psp_ramp = 0):  V += f0                     (S4NN: V(t) = sum_i w_i [t_i <= t])
+;   ramp PSP (psp_ramp = 1):  V += S; S += f0             (STiDi-BP: V(t) = sum_i w_i max(0, t - t_i))
+;   fire iff not yet fired and V > threshold (cmp_ge = 0) or V >= threshold (cmp_ge = 1);
+;   spike time t + out_delay, latched in f3; a time >= t_max means "no spike" (f3 = t_max,
+;   nothing sent). V and S saturate at 32 bits.
+; After step t_max - 1 the core waits for the next sample.
+;
+; Fields:  f0 acc   f1 V   f2 S (ramp slope)   f3 spike-time latch   f4 spike flag (0/1)
+; Masks:   m1 fires now   m2 has fired in this sample
+; Params:  threshold, t_max, psp_ramp, cmp_ge, out_delay in .data
+
+        .data
+threshold:  .word 100
+t_max:      .word 256
+psp_ramp:   .word 0
+cmp_ge:     .word 0
+out_delay:  .word 1
+
+        .text
+sample:
+        wait    sample              ; a new sample: timestep 0, inputs of step 0 in f0
+        ld      r1, threshold(r0)
+        ld      r2, t_max(r0)
+        ld      r3, psp_ramp(r0)
+        ld      r4, cmp_ge(r0)
+        ld      r5, out_delay(r0)
+        vmovi   f1, 0
+        vmovi   f2, 0
+        vmovs   f3, r2              ; no spike yet
+        mandn   m2, m2, m2          ; nobody has fired
+step:
+        csrr    r6, timestep
+        bge     r6, r2, sample      ; the sample window is over
+        vmovi   f4, 0
+        beq     r3, r0, step_psp
+        vadds   f1, f1, f2          ; ramp: V += S (inputs up to t - 1)
+        vadds   f2, f2, f0          ; S += inputs of step t
+        j       compare
+step_psp:
+        vadds   f1, f1, f0          ; step: V += inputs of step t
+compare:
+        bne     r4, r0, compare_ge
+        vcmps.gt m1, f1, r1
+        j       fire
+compare_ge:
+        vcmps.ge m1, f1, r1
+fire:
+        mandn   m1, m1, m2          ; only neurons that have not fired yet
+        mor     m2, m2, m1
+        add     r7, r6, r5          ; spike time t + out_delay
+        bge     r7, r2, silent      ; at or past t_max: "no spike"
+        vmovs   f3, r7, m1          ; latch the spike time
+        vmovi   f4, 1, m1
+        vspike  m1
+silent:
+        barrier
+        j       step

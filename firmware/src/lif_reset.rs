@@ -1,0 +1,42 @@
+//! The multi-spike LIF firmware with reset to zero or by subtraction (`asm/lif_reset.s`):
+//! its state layout, its parameters, and its golden model.
+
+use crate::loihi_lif::{run_with_reset, LoihiLifConfig};
+use crate::{field, LifTrace};
+use isa::arith::loihi::ResetMode;
+use isa::insn::Field;
+
+/// The source file name.
+pub const FILE: &str = "lif_reset.s";
+/// The assembly source.
+pub const SOURCE: &str = include_str!("../asm/lif_reset.s");
+/// Data symbols of the parameters: `du`, `dv`, `vth` (as the Loihi LIF) and `reset_mode`
+/// (0 = to zero, 1 = by subtraction).
+pub const PARAMS: &[&str] = &["du", "dv", "vth", "reset_mode"];
+
+/// Input of the step (the accumulator).
+pub const ACC: Field = Field::ACC;
+/// Current `u`.
+pub const U: Field = field(1);
+/// Voltage `v`.
+pub const V: Field = field(2);
+/// Bias mantissa, per neuron.
+pub const BIAS_MANT: Field = field(3);
+/// Bias exponent, per neuron.
+pub const BIAS_EXP: Field = field(4);
+/// Spike flag of the last step (0/1).
+pub const SPIKED: Field = field(6);
+
+/// The value of the `reset_mode` parameter for a reset mode.
+pub fn reset_mode_word(reset: ResetMode) -> i32 {
+    match reset {
+        ResetMode::Zero => 0,
+        ResetMode::Subtract => 1,
+    }
+}
+
+/// The golden model: `isa::arith::loihi::step_with_reset` per neuron, `input[t]` applied at
+/// step `t`.
+pub fn golden_run(config: &LoihiLifConfig, input: &[Vec<i16>], reset: ResetMode) -> LifTrace {
+    run_with_reset(config, input, reset)
+}

@@ -1,0 +1,286 @@
+//! Cycle counts of the neurocore equal the documented formulas exactly (expected counts are
+//! derived from the formulas in each test), per-cycle and bulk stepping agree, backpressure
+//! stalls without losing packets, and malformed programs are typed faults.
+
+use isa::chip::TileId;
+use isa::image::{Destination, FanoutTable};
+use isa::insn::{Field, Mask};
+use sim::core::{CoreConfig, CoreError, CoreFault, Cycle, Neurocore, ProcessorState, SynapseMemory};
+
+fn program(src: &str) -> isa::Program {
+    isa::asm::assemble(src, "test.s").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn core(src: &str, neurons: u32, axons: u32) -> Neurocore {
+    Neurocore::new(CoreConfig::standalone(neurons, axons), &program(src)).expect("core")
+}
+
+fn run_to_done(core: &mut Neurocore) -> Cycle {
+    core.advance(Cycle(u64::MAX)).expect("no fault");
+    core.done_at().expect("done")
+}
+
+/// `1 + ceil(len / lanes)` per vector instruction.
+fn vector_cost(len: u64, lanes: u64) -> u64 {
+    1 + len.div_ceil(lanes)
+}
+
+#[test]
+fn vector_instructions_cost_one_plus_len_over_lanes() {
+    for n_insn in [1u64, 5, 12] {
+        let body: String = (0..n_insn).map(|i| format!("vadd f1, f1, f{}\n", i % 4)).collect();
+        let mut c = core(&format!("{body}barrier\n"), 256, 1);
+        // n vector instructions over 256 neurons with 16 lanes, then the 1-cycle barrier.
+        assert_eq!(run_to_done(&mut c), Cycle(n_insn * (1 + 16) + 1));
+        assert_eq!(c.counters().instructions, n_insn + 1);
+        assert_eq!(c.counters().vector_instructions, n_insn);
+    }
+    // An active range of 100 neurons: ceil(100 / 16) = 7 beats.
+    let mut c = core("li r1, 0\nli r2, 100\nvrange r1, r2\nvmovi f1, 3\nvmovi f2, 4\nbarrier\n", 256, 1);
+    assert_eq!(run_to_done(&mut c), Cycle(3 + 2 * vector_cost(100, 16) + 1));
+    assert_eq!(&c.field(Field::new(1).unwrap())[99..101], &[3, 0]);
+    // Mask instructions use the 64-bit mask datapath: 1 + ceil(len / 64).
+    let mut c = core("mand m1, m0, m0\nmcount r3, m1\nbarrier\n", 300, 1);
+    assert_eq!(run_to_done(&mut c), Cycle(2 * (1 + 300u64.div_ceil(64)) + 1));
+    assert_eq!(c.reg(isa::insn::Reg::new(3).unwrap()), 300);
+}
+
+#[test]
+fn branches_and_jumps_cost_their_refill() {
+    for k in [1u64, 2, 7] {
+        let src = format!("li r1, {k}\nloop:\naddi r1, r1, -1\nbne r1, r0, loop\nj done\ndone:\nbarrier\n");
+        let mut c = core(&src, 16, 1);
+        // li 1; k × addi; (k − 1) taken branches at 2 and one untaken at 1; j 2; barrier 1.
+        let expected = 1 + k + 2 * (k - 1) + 1 + 2 + 1;
+        assert_eq!(run_to_done(&mut c), Cycle(expected), "k = {k}");
+    }
+}
+
+#[test]
+fn synapse_unit_costs_one_plus_words_per_row() {
+    for (neurons, spikes) in [(1024u32, 3u64), (100, 10), (64, 1)] {
+        let mut c = core("barrier\n", neurons, 8);
+        for s in 0..spikes {
+            c.deliver_spike((s % 8) as u32, Cycle(0)).unwrap();
+        }
+        let per_row = 1 + u64::from(neurons).div_ceil(64);
+        assert_eq!(c.synapse_free_at(), Cycle(spikes * per_row));
+        assert_eq!(run_to_done(&mut c), Cycle((spikes * per_row).max(1)));
+        assert_eq!(c.counters().synaptic_events, spikes * u64::from(neurons));
+    }
+    // 8-bit weights: one 64-bit word holds 8 weights.
+    let mut c = core("barrier\n", 100, 2);
+    let mut mem = SynapseMemory::new(100, 2);
+    mem.set_weights((0..200).map(|i| (i % 7) as i8 - 3).collect()).unwrap();
+    c.set_synapses(mem).unwrap();
+    c.deliver_spike(1, Cycle(0)).unwrap();
+    assert_eq!(c.synapse_free_at(), Cycle(1 + 100u64.div_ceil(8)));
+}
+
+#[test]
+fn synapse_unit_integrates_signed_rows_into_the_pending_accumulator() {
+    let (n, axons) = (130usize, 5usize);
+    let mut mem = SynapseMemory::new(n, axons);
+    // A deterministic pattern of +1, −1 and absent synapses.
+    let w = |i: usize, j: usize| -> i32 { [1, -1, 0, 1, 1][(i * 7 + j * 3) % 5] };
+    for i in 0..axons {
+        for j in 0..n {
+            let bit = match w(i, j) {
+                1 => Some(true),
+                -1 => Some(false),
+                _ => None,
+            };
+            mem.set_binary(i, j, bit).unwrap();
+        }
+    }
+    let mut c = core("barrier\nbarrier\n", n as u32, axons as u32);
+    c.set_synapses(mem).unwrap();
+    let arrivals = [0usize, 3, 3, 4];
+    for &a in &arrivals {
+        c.deliver_spike(a as u32, Cycle(0)).unwrap();
+    }
+    let expected: Vec<i32> = (0..n).map(|j| arrivals.iter().map(|&i| w(i, j)).sum()).collect();
+    assert_eq!(c.pending(), &expected[..]);
+    // At the barrier release the pending accumulator becomes f0 and is cleared.
+    let done = run_to_done(&mut c);
+    c.release_barrier(done).unwrap();
+    assert_eq!(c.field(Field::ACC), &expected[..]);
+    assert!(c.pending().iter().all(|&x| x == 0));
+    assert_eq!(c.timestep(), 1);
+    let present: u64 = (0..n).map(|j| arrivals.iter().filter(|&&i| w(i, j) != 0).count() as u64).sum();
+    assert_eq!(c.counters().synaptic_events, present);
+}
+
+fn fanout(neurons: usize, per_neuron: usize) -> FanoutTable {
+    let lists: Vec<Vec<Destination>> = (0..neurons)
+        .map(|n| (0..per_neuron).map(|k| Destination::Core { tile: TileId(1), axon: (n * per_neuron + k) as u32 }).collect())
+        .collect();
+    FanoutTable::from_lists(&lists)
+}
+
+/// Neurons 0..k spike (vcmps on a field preset to 1 for them), then the barrier.
+const SPIKE_SRC: &str = "vcmps.gt m1, f1, r0\nvspike m1\nbarrier\n";
+
+fn spiking_core(neurons: usize, k: usize, per_neuron: usize, depth: Option<usize>) -> Neurocore {
+    let mut config = CoreConfig::standalone(neurons as u32, 1);
+    config.outbound_depth = depth;
+    let mut c = Neurocore::new(config, &program(SPIKE_SRC)).unwrap();
+    let f1: Vec<i32> = (0..neurons).map(|n| i32::from(n < k)).collect();
+    c.set_field(Field::new(1).unwrap(), &f1).unwrap();
+    c.set_fanout(fanout(neurons, per_neuron)).unwrap();
+    c
+}
+
+#[test]
+fn spike_out_unit_sends_one_packet_per_cycle() {
+    let (n, lanes) = (64usize, 16u64);
+    for (k, f) in [(0usize, 2usize), (5, 1), (5, 3), (40, 2)] {
+        let mut c = spiking_core(n, k, f, None);
+        let handed = 2 * vector_cost(n as u64, lanes); // vcmps + vspike issue
+        let barrier_end = handed + 1;
+        // The unit starts when vspike hands the neurons over and emits k × f packets.
+        let expected = barrier_end.max(handed + (k * f) as u64);
+        assert_eq!(run_to_done(&mut c), Cycle(expected), "k={k} f={f}");
+        let mut out = Vec::new();
+        c.drain_outbound(&mut out);
+        assert_eq!(out.len(), k * f);
+        for (i, p) in out.iter().enumerate() {
+            assert_eq!(p.emitted_at, Cycle(handed + i as u64));
+            assert_eq!(p.source as usize, i / f.max(1));
+        }
+        assert_eq!(c.counters().packets_out, (k * f) as u64);
+    }
+    // Neurons without destinations cost one lookup cycle each.
+    let mut c = spiking_core(n, 7, 0, None);
+    let handed = 2 * vector_cost(n as u64, lanes);
+    assert_eq!(run_to_done(&mut c), Cycle(handed + 7));
+}
+
+#[test]
+fn per_cycle_stepping_equals_bulk_stepping() {
+    // Same core, stepped in bulk with an always-ready port, and cycle by cycle with a 1-deep
+    // queue the router empties every cycle: identical packets, times and done cycle.
+    let mut bulk = spiking_core(200, 150, 2, None);
+    let done_bulk = run_to_done(&mut bulk);
+    let mut bulk_out = Vec::new();
+    bulk.drain_outbound(&mut bulk_out);
+
+    let mut step = spiking_core(200, 150, 2, Some(1));
+    let mut out = Vec::new();
+    let mut cycle = 0u64;
+    while step.done_at().is_none() {
+        if let Some(p) = step.pop_outbound() {
+            out.push(p);
+        }
+        step.advance(Cycle(cycle + 1)).unwrap();
+        cycle += 1;
+        assert!(cycle < 100_000);
+    }
+    out.extend(step.pop_outbound());
+    assert_eq!(out, bulk_out);
+    assert_eq!(step.done_at(), Some(done_bulk));
+    assert_eq!(step.counters(), bulk.counters());
+}
+
+#[test]
+fn backpressure_stalls_the_spike_out_unit_without_loss() {
+    // The router takes one packet every `period` cycles from a 2-deep queue.
+    let (k, f, period) = (10usize, 2usize, 3u64);
+    let mut c = spiking_core(64, k, f, Some(2));
+    let mut taken = Vec::new();
+    let mut cycle = 0u64;
+    while c.done_at().is_none() || c.outbound_len() > 0 {
+        if cycle % period == 0 {
+            if let Some(p) = c.pop_outbound() {
+                taken.push(p);
+            }
+        }
+        c.advance(Cycle(cycle + 1)).unwrap();
+        // Conservation at every cycle: emitted = taken + queued.
+        assert_eq!(c.counters().packets_out as usize, taken.len() + c.outbound_len());
+        assert!(c.outbound_len() <= 2);
+        cycle += 1;
+        assert!(cycle < 10_000);
+    }
+    assert_eq!(taken.len(), k * f);
+    let axons: Vec<u32> = taken
+        .iter()
+        .map(|p| match p.dst {
+            Destination::Core { axon, .. } => axon,
+            Destination::Host { channel } => channel,
+        })
+        .collect();
+    assert_eq!(axons, (0..(k * f) as u32).collect::<Vec<_>>(), "in order, none lost");
+    // Once the queue is full, emission follows the router's pace.
+    let handed = 2 * vector_cost(64, 16);
+    let last = taken.last().unwrap().emitted_at.0;
+    assert!(last > handed + (k * f) as u64, "backpressure delayed the unit");
+}
+
+#[test]
+fn vspike_waits_for_the_spike_out_unit() {
+    // Two vspikes in a row: the second stalls until the first list is sent.
+    let src = "vcmps.gt m1, f1, r0\nvspike m1\nvspike m1\nbarrier\n";
+    let (n, k, f) = (16usize, 4usize, 5usize);
+    let mut c = Neurocore::new(CoreConfig::standalone(n as u32, 1), &program(src)).unwrap();
+    c.set_field(Field::new(1).unwrap(), &(0..n).map(|j| i32::from(j < k)).collect::<Vec<_>>()).unwrap();
+    c.set_fanout(fanout(n, f)).unwrap();
+    let v = vector_cost(n as u64, 16);
+    let first_handed = 2 * v;
+    let first_done = first_handed + (k * f) as u64; // unit idle from here
+    let second_handed = first_done + v;
+    let expected = (second_handed + 1).max(second_handed + (k * f) as u64);
+    assert_eq!(run_to_done(&mut c), Cycle(expected));
+    assert_eq!(c.counters().stall_cycles, first_done - (first_handed + v));
+}
+
+#[test]
+fn malformed_programs_are_typed_faults() {
+    let mut c = core("li r1, 5000\nld r2, 0(r1)\nbarrier\n", 8, 1);
+    match c.advance(Cycle(u64::MAX)) {
+        Err(CoreFault::DataAddress { addr: 5000, words: 1024, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(c.state(), ProcessorState::Faulted(_)));
+    assert!(c.run_timestep().is_err());
+
+    let mut c = core("nop\n", 8, 1); // runs off the end of the program
+    assert!(matches!(c.advance(Cycle(u64::MAX)), Err(CoreFault::PcOutOfRange { pc: 1, len: 1, .. })));
+
+    let mut c = core("li r1, 0\nwload f1, r1\n", 8, 1); // no latent memory
+    assert!(matches!(c.advance(Cycle(u64::MAX)), Err(CoreFault::LatentRow { rows: 0, .. })));
+
+    let mut c = core("recv r1, r2\nbarrier\n", 8, 1); // waits for a packet that never comes
+    assert!(matches!(c.run_timestep(), Err(CoreError::Fault(CoreFault::Deadlock { .. }))));
+
+    let big = isa::Program { text: vec![isa::insn::Instruction::Nop; 2000], ..Default::default() };
+    assert!(matches!(
+        Neurocore::new(CoreConfig::standalone(8, 1), &big),
+        Err(CoreError::ProgramTooLarge { words: 2000, capacity: 1024 })
+    ));
+    let mut c = core("barrier\n", 8, 4);
+    assert!(matches!(c.deliver_spike(4, Cycle(0)), Err(CoreError::AxonOutOfRange { axon: 4, axons: 4 })));
+    assert!(matches!(c.set_param("nothing", 1), Err(CoreError::NoSymbol(_))));
+}
+
+#[test]
+fn learning_packets_and_latent_weights() {
+    // recv a packet, store the payload into latent row 1 and refresh its sign bits, send one.
+    let src = "recv r1, r2\nvmovs f3, r1\nli r4, 1\nwstore f3, r4\nwsign r4\nlui r5, 2\nori r5, r5, 7\nsend r5, r1\nbarrier\n";
+    let mut c = core(src, 8, 2);
+    c.set_latent(vec![5; 16]).unwrap();
+    c.deliver_learn(1, -40000, Cycle(10));
+    let done = run_to_done(&mut c);
+    // recv issues when the packet arrives (cycle 10), then 1+1+vector+1+vector+1+1+1+barrier.
+    let v = vector_cost(8, 16);
+    assert_eq!(done, Cycle(10 + 1 + v + 1 + v + v + 1 + 1 + 1 + 1));
+    // 16-bit latent weights saturate.
+    assert_eq!(&c.latent().unwrap()[8..16], &[-32768; 8]);
+    assert!((0..8).all(|j| c.synapses().weight(1, j) == Some(-1)));
+    assert!((0..8).all(|j| c.synapses().weight(0, j) == Some(1)));
+    let p = c.pop_outbound().unwrap();
+    assert_eq!(p.dst, Destination::Core { tile: TileId(2), axon: 7 });
+    assert_eq!(p.payload, -40000);
+    assert_eq!(c.counters().stall_cycles, 10);
+    let _ = Mask::ALL;
+}

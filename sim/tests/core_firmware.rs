@@ -1,0 +1,156 @@
+//! Firmware-versus-golden equivalence: every neuron model, run as firmware on the simulated
+//! neurocore, produces the state traces and spike times of its plain-Rust golden model —
+//! on the reference vectors of hardware.md §1.3 and on random parameters and inputs, including
+//! the overflow regions (u wrap, v saturation).
+
+mod core_support;
+
+use core_support::{run_lif, run_ttfs, LifSpec};
+use firmware::ttfs::{self, Compare, Psp, TtfsParams};
+use firmware::{lif_reset, loihi_lif};
+use isa::arith::loihi::ResetMode;
+use proptest::prelude::*;
+use sim::core::NO_SPIKE;
+
+#[test]
+fn loihi_lif_firmware_reproduces_the_lava_golden_vectors() {
+    // hardware.md §1.3, copied verbatim: (du, dv, bias_mant, bias_exp, vth, a_in, (u, v, s)).
+    let cases: Vec<(i64, i64, i64, i64, i64, Vec<i16>, Vec<(i32, i32, u8)>)> = vec![
+        (410, 205, 0, 0, 10, vec![3; 10], vec![
+            (192, 192, 0), (364, 546, 0), (519, 0, 1), (658, 0, 1), (783, 0, 1),
+            (896, 0, 1), (998, 0, 1), (1089, 0, 1), (1171, 0, 1), (1245, 0, 1),
+        ]),
+        (4095, 0, 0, 0, 100, vec![5; 10], (1..=10).map(|k| (320, 320 * k, 0)).collect()),
+        (0, 4095, 5, 3, 20, vec![0; 10], vec![(0, 40, 0); 10]),
+        (1024, 512, -3, 1, 8, vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0], vec![
+            (448, 442, 0), (335, 0, 1), (251, 245, 0), (60, 268, 0), (620, 0, 1),
+            (464, 458, 0), (347, 0, 1), (260, 254, 0), (194, 410, 0), (145, 497, 0),
+        ]),
+    ];
+    for (du, dv, mant, exp, vth, a_in, expected) in cases {
+        let spec = LifSpec { du, dv, vth, bias_mant: vec![mant], bias_exp: vec![exp] };
+        let input: Vec<Vec<i16>> = a_in.iter().map(|&x| vec![x]).collect();
+        let (trace, _) = run_lif(&spec, &input, None);
+        for (t, &(u, v, s)) in expected.iter().enumerate() {
+            assert_eq!((trace.u[t][0], trace.v[t][0], trace.s[t][0]), (u, v, s), "du={du} dv={dv} step {t}");
+        }
+    }
+}
+
+fn lif_spec(n: usize) -> impl Strategy<Value = LifSpec> {
+    (
+        0i64..=4095,
+        0i64..=4095,
+        0i64..=(1 << 17) - 1,
+        prop::collection::vec(-4096i64..=4095, n),
+        prop::collection::vec(-4i64..=3, n),
+    )
+        .prop_map(|(du, dv, vth, bias_mant, bias_exp)| LifSpec { du, dv, vth, bias_mant, bias_exp })
+}
+
+fn lif_case() -> impl Strategy<Value = (LifSpec, Vec<Vec<i16>>)> {
+    (1usize..=20, 1usize..=24).prop_flat_map(|(n, steps)| {
+        (lif_spec(n), prop::collection::vec(prop::collection::vec(any::<i16>(), n), steps))
+    })
+}
+
+/// Inputs and decays that drive u into its wrap and v into saturation: full-scale inputs of one
+/// sign, no current decay, no voltage leak, the largest threshold.
+fn overflow_case() -> impl Strategy<Value = (LifSpec, Vec<Vec<i16>>)> {
+    (1usize..=8, 40usize..=80, any::<bool>()).prop_flat_map(|(n, steps, positive)| {
+        let input = if positive { 30000i16..=i16::MAX } else { i16::MIN..=-30000i16 };
+        (
+            (0i64..=2, 0i64..=2, Just((1i64 << 17) - 1), prop::collection::vec(-4096i64..=4095, n), prop::collection::vec(-4i64..=3, n))
+                .prop_map(|(du, dv, vth, bias_mant, bias_exp)| LifSpec { du, dv, vth, bias_mant, bias_exp }),
+            prop::collection::vec(prop::collection::vec(input, n), steps),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn loihi_lif_firmware_equals_golden((spec, a_in) in lif_case()) {
+        let golden = loihi_lif::golden_run(&spec.config(), &a_in);
+        let (trace, _) = run_lif(&spec, &a_in, None);
+        prop_assert_eq!(trace, golden);
+    }
+
+    #[test]
+    fn loihi_lif_firmware_equals_golden_in_overflow((spec, a_in) in overflow_case()) {
+        let golden = loihi_lif::golden_run(&spec.config(), &a_in);
+        // The case really reaches the overflow regions.
+        let extreme = golden.u.iter().flatten().any(|&u| u.abs() > 1 << 22)
+            || golden.v.iter().flatten().any(|&v| v.abs() == (1 << 23) - 1);
+        prop_assert!(extreme);
+        let (trace, _) = run_lif(&spec, &a_in, None);
+        prop_assert_eq!(trace, golden);
+    }
+
+    #[test]
+    fn lif_reset_firmware_equals_golden((spec, a_in) in lif_case(), subtract in any::<bool>()) {
+        let reset = if subtract { ResetMode::Subtract } else { ResetMode::Zero };
+        let golden = lif_reset::golden_run(&spec.config(), &a_in, reset);
+        let (trace, _) = run_lif(&spec, &a_in, Some(reset));
+        prop_assert_eq!(trace, golden);
+    }
+
+    #[test]
+    fn lif_reset_firmware_equals_golden_in_overflow((spec, a_in) in overflow_case(), subtract in any::<bool>()) {
+        let reset = if subtract { ResetMode::Subtract } else { ResetMode::Zero };
+        let golden = lif_reset::golden_run(&spec.config(), &a_in, reset);
+        let (trace, _) = run_lif(&spec, &a_in, Some(reset));
+        prop_assert_eq!(trace, golden);
+    }
+}
+
+fn ttfs_case() -> impl Strategy<Value = (TtfsParams, Vec<Vec<i32>>, Vec<u32>)> {
+    (1usize..=40, 1usize..=70, 2u32..=40).prop_flat_map(|(axons, neurons, t_max)| {
+        (
+            (-20i32..=40, any::<bool>(), any::<bool>(), 0u8..=1).prop_map(move |(threshold, ramp, ge, delay)| TtfsParams {
+                threshold,
+                t_max,
+                psp: if ramp { Psp::Ramp } else { Psp::Step },
+                compare: if ge { Compare::GreaterEqual } else { Compare::Greater },
+                delay,
+            }),
+            prop::collection::vec(prop::collection::vec(prop::sample::select(vec![-1i32, 0, 1, 1]), neurons), axons),
+            prop::collection::vec(0u32..=t_max + 3, axons),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn ttfs_firmware_equals_golden((params, weights, t_in) in ttfs_case()) {
+        let golden = ttfs::golden_run(&params, &weights, &t_in);
+        let (trace, core) = run_ttfs(&params, &weights, &t_in);
+        prop_assert_eq!(&trace, &golden);
+        // The hardware spike-time latch agrees with the firmware's latch: a neuron sent its
+        // spike at step t_spike - delay.
+        for (j, &t) in golden.t_spike.iter().enumerate() {
+            let latch = core.first_spike_latches()[j];
+            if t < params.t_max {
+                prop_assert_eq!(latch, t - u32::from(params.delay));
+            } else {
+                prop_assert_eq!(latch, NO_SPIKE);
+            }
+        }
+    }
+}
+
+#[test]
+fn ttfs_single_spike_per_neuron() {
+    // Strongly driven neurons stay above threshold for many steps but spike once.
+    let params = TtfsParams { threshold: 1, t_max: 16, psp: Psp::Ramp, compare: Compare::Greater, delay: 1 };
+    let weights = vec![vec![1; 5]; 4];
+    let (trace, core) = run_ttfs(&params, &weights, &[0, 0, 1, 2]);
+    for j in 0..5 {
+        let spikes: u32 = trace.s.iter().map(|r| u32::from(r[j])).sum();
+        assert_eq!(spikes, 1);
+    }
+    assert_eq!(core.counters().spikes_out, 5);
+}
