@@ -16,10 +16,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one neuron model on one simulated neurocore from JSON and print its trace.
+    Neuron(cli::neuron::Args),
     /// Inspect chip images.
     Image(cli::image::Args),
     /// Check a chip description file, or print the default one.
     Chip(cli::chip::Args),
+    /// Train a TTFS network (S4NN or BS4NN) on digits, MNIST or Fashion-MNIST.
+    Train(cli::train::Args),
+    /// Evaluate a model file with the golden forward pass.
+    Eval(cli::eval::Args),
+    /// Assemble a neurocore source file (.s) into a program file (.bin).
+    Asm(cli::asm::Args),
+    /// Print a program file (.bin) as assembly source, with its labels.
+    Disasm(cli::disasm::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +37,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(args) => cli::image::run(args),
         Command::Chip(args) => cli::chip::run(args),
+        Command::Neuron(args) => cli::neuron::run(args),
+        Command::Train(args) => cli::train::run(args),
+        Command::Eval(args) => cli::eval::run(args),
+        Command::Asm(args) => cli::asm::run(args),
+        Command::Disasm(args) => cli::disasm::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

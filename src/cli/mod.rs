@@ -2,3 +2,8 @@
 
 pub mod chip;
 pub mod image;
+pub mod train;
+pub mod eval;
+pub mod asm;
+pub mod disasm;
+pub mod neuron;
