@@ -722,6 +722,23 @@ proptest! {
     }
 
     #[test]
+    fn stochastic_narrowing_q8_24_to_q8_8_lands_on_a_neighbour(raw: i32, seed: u32) {
+        let got: WeightQ8_8 = convert_round(LatentQ8_24::from_bits(raw), Rounding::Stochastic, &mut Lfsr::new(seed));
+        let f = floor_div(raw as i128, 1 << 16);
+        let got = got.to_bits() as i128;
+        if f << 16 == raw as i128 {
+            prop_assert_eq!(got, f);
+        } else {
+            prop_assert!(got == f || got == (f + 1).min(i16::MAX as i128));
+        }
+    }
+
+    #[test]
+    fn from_f64_saturating_equals_nearest_inside_the_range(x in -128.0f64..127.99) {
+        prop_assert_eq!(from_f64_saturating::<WeightQ8_8>(x), from_f64_nearest::<WeightQ8_8>(x));
+    }
+
+    #[test]
     fn narrowing_q24_8_to_q8_8_saturates(raw: i32, mode in det_mode()) {
         let m = MembraneQ24_8::from_bits(raw);
         let got: WeightQ8_8 = convert_round(m, mode, &mut Lfsr::new(1));
