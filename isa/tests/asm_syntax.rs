@@ -612,3 +612,32 @@ fn operand_names_cannot_be_symbols() {
         );
     }
 }
+
+/// The fenced code blocks of `docs/ISA.md` section 5, in order.
+fn isa_doc_blocks() -> Vec<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/ISA.md"))
+        .expect("docs/ISA.md exists");
+    let section = doc
+        .split("## 5. Assembly language")
+        .nth(1)
+        .and_then(|s| s.split("\n## 6.").next())
+        .expect("docs/ISA.md has section 5")
+        .to_string();
+    section
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .map(|b| b.trim_start_matches('\n').to_string())
+        .collect()
+}
+
+#[test]
+fn the_documented_example_assembles_and_the_documented_error_is_what_the_assembler_prints() {
+    let blocks = isa_doc_blocks();
+    let p = assemble(&blocks[0], "doc.s").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.symbol("THRESHOLD"), Some(1000 << 6));
+    assert_eq!(p.data.len(), 7);
+    let errs = errors("start:\n    nop\n    add r1, r16, r2\n");
+    assert_eq!(errs.len(), 1);
+    assert_eq!(format!("{}\n", errs[0]), blocks[1]);
+}

@@ -1002,7 +1002,8 @@ fn build(mn: Mn, o: &Ops<'_>, size: usize) -> Option<Vec<Instruction>> {
             if !o.arity(2, 2, sig) {
                 return None;
             }
-            let (a, b) = (o.reg(0)?, o.reg(1)?);
+            let (a, b) = (o.reg(0), o.reg(1));
+            let (a, b) = (a?, b?);
             one(Some(match mn {
                 Mn::Send => I::Send { dst: a, payload: b },
                 Mn::Recv => I::Recv { rd: a, ra: b },

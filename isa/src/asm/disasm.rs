@@ -287,11 +287,7 @@ pub fn disassemble_with_kinds(program: &Program, kinds: &BTreeMap<String, Symbol
                 addr += zeros as i64;
                 continue;
             }
-            let chunk: Vec<String> = run
-                .iter()
-                .take(8)
-                .map(|w| w.to_string())
-                .collect();
+            let chunk: Vec<String> = run.iter().take(8).map(|w| w.to_string()).collect();
             let _ = writeln!(out, "    .word {}", chunk.join(", "));
             addr += chunk.len() as i64;
         }

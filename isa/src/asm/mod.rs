@@ -80,6 +80,8 @@ impl fmt::Display for AsmError {
     }
 }
 
+impl std::error::Error for AsmError {}
+
 /// Every error found in one source; never empty when returned by [`assemble`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AsmErrors {
