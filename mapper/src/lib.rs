@@ -4,8 +4,11 @@
 //! placed on the mesh ([`place`]), and the chip image is emitted with each core's firmware,
 //! synapse rows, thresholds and fan-out table.
 
+pub mod emit;
 pub mod partition;
 pub mod place;
+
+pub use emit::{map, MapOptions, MapReport, Mapping, PlacementKind};
 
 use thiserror::Error;
 
@@ -67,6 +70,9 @@ pub enum MapError {
         /// Words available.
         have: u64,
     },
+    /// The shipped firmware does not assemble or lacks a parameter (a build defect, reported).
+    #[error("the TTFS firmware is unusable: {0}")]
+    FirmwareSource(String),
     /// Placement failed.
     #[error(transparent)]
     Place(#[from] place::PlaceError),

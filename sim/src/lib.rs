@@ -1,5 +1,6 @@
 //! The cycle-accurate chip: neurocores, routers, the mesh, the timestep barrier, the learning
 //! engine, counters, the energy model and traces.
-pub mod energy;
 pub mod core;
+pub mod energy;
 pub mod noc;
+pub mod chip;

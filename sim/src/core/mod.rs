@@ -335,7 +335,11 @@ impl Neurocore {
     pub fn new(config: CoreConfig, program: &Program) -> Result<Self, CoreError> {
         let check = |what: &'static str, value: u32, max: u64| {
             if value == 0 || u64::from(value) > max {
-                Err(CoreError::Size { what, value: u64::from(value), max })
+                Err(CoreError::Size {
+                    what,
+                    value: u64::from(value),
+                    max,
+                })
             } else {
                 Ok(())
             }
@@ -468,7 +472,11 @@ impl Neurocore {
     pub fn set_latent(&mut self, latent: Vec<i32>) -> Result<(), CoreError> {
         let need = self.config.axons as usize * self.neurons;
         if latent.len() != need {
-            return Err(CoreError::Shape { what: "latent weights", expected: need, found: latent.len() });
+            return Err(CoreError::Shape {
+                what: "latent weights",
+                expected: need,
+                found: latent.len(),
+            });
         }
         self.latent = Some(latent);
         Ok(())
@@ -482,8 +490,14 @@ impl Neurocore {
     /// Installs the fan-out table (one source per neuron; destinations are not checked here —
     /// the chip image validates them against the mesh).
     pub fn set_fanout(&mut self, table: FanoutTable) -> Result<(), CoreError> {
-        if table.sources() != self.neurons && !(table.offsets.is_empty() && table.entries.is_empty()) {
-            return Err(CoreError::Shape { what: "fan-out table sources", expected: self.neurons, found: table.sources() });
+        if table.sources() != self.neurons
+            && !(table.offsets.is_empty() && table.entries.is_empty())
+        {
+            return Err(CoreError::Shape {
+                what: "fan-out table sources",
+                expected: self.neurons,
+                found: table.sources(),
+            });
         }
         let ok = table.offsets.first().copied().unwrap_or(0) == 0
             && table.offsets.windows(2).all(|w| w[0] <= w[1])
@@ -498,7 +512,11 @@ impl Neurocore {
     /// Sets every lane of a field.
     pub fn set_field(&mut self, field: Field, values: &[i32]) -> Result<(), CoreError> {
         if values.len() != self.neurons {
-            return Err(CoreError::Shape { what: "field values", expected: self.neurons, found: values.len() });
+            return Err(CoreError::Shape {
+                what: "field values",
+                expected: self.neurons,
+                found: values.len(),
+            });
         }
         let f = usize::from(field.index()) & (FIELDS - 1);
         self.fields[f * self.neurons..(f + 1) * self.neurons].copy_from_slice(values);
@@ -513,7 +531,13 @@ impl Neurocore {
 
     /// Whether neuron `n`'s bit of mask `m` is set.
     pub fn mask_bit(&self, m: isa::insn::Mask, n: usize) -> bool {
-        n < self.neurons && bit(&self.masks, usize::from(m.index()) & (MASKS - 1), self.words, n)
+        n < self.neurons
+            && bit(
+                &self.masks,
+                usize::from(m.index()) & (MASKS - 1),
+                self.words,
+                n,
+            )
     }
 
     /// The data memory.
@@ -527,20 +551,29 @@ impl Neurocore {
         let slot = self
             .data
             .get_mut(addr as usize)
-            .ok_or(CoreError::DataAddress { addr: i64::from(addr), words })?;
+            .ok_or(CoreError::DataAddress {
+                addr: i64::from(addr),
+                words,
+            })?;
         *slot = value;
         Ok(())
     }
 
     /// The address of a program symbol (a data label or constant).
     pub fn symbol(&self, name: &str) -> Result<i64, CoreError> {
-        self.symbols.get(name).copied().ok_or_else(|| CoreError::NoSymbol(name.to_string()))
+        self.symbols
+            .get(name)
+            .copied()
+            .ok_or_else(|| CoreError::NoSymbol(name.to_string()))
     }
 
     /// Writes the data word at the address of symbol `name` (a parameter of the firmware).
     pub fn set_param(&mut self, name: &str, value: i32) -> Result<(), CoreError> {
         let addr = self.symbol(name)?;
-        let a = u32::try_from(addr).map_err(|_| CoreError::DataAddress { addr, words: self.config.data_words })?;
+        let a = u32::try_from(addr).map_err(|_| CoreError::DataAddress {
+            addr,
+            words: self.config.data_words,
+        })?;
         self.set_data(a, value)
     }
 
@@ -561,7 +594,10 @@ impl Neurocore {
     /// next barrier release. Costs the synapse unit [`SynapseMemory::row_cycles`] cycles.
     pub fn deliver_spike(&mut self, axon: u32, at: Cycle) -> Result<(), CoreError> {
         if axon >= self.config.axons {
-            return Err(CoreError::AxonOutOfRange { axon: u64::from(axon), axons: self.config.axons });
+            return Err(CoreError::AxonOutOfRange {
+                axon: u64::from(axon),
+                axons: self.config.axons,
+            });
         }
         let at = at.max(self.now);
         let (cost, events) = self.synapse.spike(axon as usize, at);
@@ -575,9 +611,13 @@ impl Neurocore {
     /// `at` (1 synapse-unit cycle). This is how a graded input (Lava's `a_in`) enters a core.
     pub fn inject_current(&mut self, neuron: u32, value: i32, at: Cycle) -> Result<(), CoreError> {
         if neuron as usize >= self.neurons {
-            return Err(CoreError::NeuronOutOfRange { neuron: u64::from(neuron), neurons: self.config.neurons });
+            return Err(CoreError::NeuronOutOfRange {
+                neuron: u64::from(neuron),
+                neurons: self.config.neurons,
+            });
         }
-        self.synapse.inject(neuron as usize, value, at.max(self.now));
+        self.synapse
+            .inject(neuron as usize, value, at.max(self.now));
         self.counters.currents_in += 1;
         self.counters.synapse_cycles += 1;
         Ok(())
@@ -681,7 +721,12 @@ impl Neurocore {
         if self.spike_out.busy() {
             return None;
         }
-        Some(proc_at.max(self.spike_out.free_at).max(self.synapse.free_at).max(self.step_start))
+        Some(
+            proc_at
+                .max(self.spike_out.free_at)
+                .max(self.synapse.free_at)
+                .max(self.step_start),
+        )
     }
 
     /// The latched fault, if the processor faulted.
@@ -703,7 +748,9 @@ impl Neurocore {
                 return Err(f);
             }
             // next spike-out action
-            let s = if self.spike_out.busy() && (!self.spike_out.next_needs_space() || self.spike_out.has_space()) {
+            let s = if self.spike_out.busy()
+                && (!self.spike_out.next_needs_space() || self.spike_out.has_space())
+            {
                 self.spike_out.next_at.0.max(self.now.0)
             } else {
                 NEVER
@@ -718,10 +765,13 @@ impl Neurocore {
                 break;
             }
             if s <= p {
-                if self.spike_out.act(Cycle(s)) {
-                    self.counters.packets_out += 1;
-                }
-                self.counters.spike_out_cycles += 1;
+                // Every spike-out action up to and including cycle p comes before the
+                // processor's action at p; run them as one batch.
+                self.spike_out.next_at = Cycle(s);
+                let limit = if p == NEVER { until.0 } else { (p + 1).min(until.0) };
+                let (actions, packets) = self.spike_out.run(limit);
+                self.counters.packets_out += packets;
+                self.counters.spike_out_cycles += actions;
             } else {
                 self.execute(Cycle(p));
             }
@@ -739,7 +789,11 @@ impl Neurocore {
         match self.done_at() {
             Some(done) => {
                 self.now = self.now.max(done);
-                Ok(TimestepReport { start: self.step_start, done, cycles: done.0 - self.step_start.0 })
+                Ok(TimestepReport {
+                    start: self.step_start,
+                    done,
+                    cycles: done.0 - self.step_start.0,
+                })
             }
             None => Err(CoreError::Fault(CoreFault::Deadlock {
                 pc: self.pc,
@@ -752,7 +806,9 @@ impl Neurocore {
     /// `f0` (and is cleared), the timestep counter increments, the active range resets to all
     /// neurons and a processor waiting at `barrier` resumes at `at`.
     pub fn release_barrier(&mut self, at: Cycle) -> Result<(), CoreError> {
-        let done = self.done_at().ok_or(CoreError::Protocol("barrier released while the core is not done"))?;
+        let done = self.done_at().ok_or(CoreError::Protocol(
+            "barrier released while the core is not done",
+        ))?;
         let at = at.max(done).max(self.now);
         self.swap_accumulator();
         self.timestep = self.timestep.wrapping_add(1);
@@ -791,6 +847,49 @@ impl Neurocore {
         Ok(())
     }
 
+    /// The cycle of the next action of the spike-out unit or the processor, if either has one
+    /// it can take without outside input (a packet arriving, room in the outbound queue, a
+    /// barrier release or an event). The chip skips idle cycles up to it.
+    pub fn next_action(&self) -> Option<Cycle> {
+        const NEVER: u64 = u64::MAX;
+        let s = if self.spike_out.busy()
+            && (!self.spike_out.next_needs_space() || self.spike_out.has_space())
+        {
+            self.spike_out.next_at.0.max(self.now.0)
+        } else {
+            NEVER
+        };
+        let p = match self.state {
+            ProcessorState::Running => self.processor_next(),
+            _ => NEVER,
+        };
+        let t = s.min(p);
+        (t != NEVER).then_some(Cycle(t))
+    }
+
+    /// The host's reset line, at cycle `at`: the processor restarts at address 0 with cleared
+    /// registers, the active range covers every neuron, the synapse unit's pending accumulator
+    /// and the spike-out unit's work are discarded. Memories (fields, data, synapses, latent
+    /// weights, fan-out table) keep their contents. The chip uses it to end a sample early.
+    pub fn restart(&mut self, at: Cycle) -> Result<(), CoreError> {
+        let at = at.max(self.now);
+        self.regs = [0; 16];
+        self.pc = 0;
+        self.state = ProcessorState::Running;
+        self.ready_at = at;
+        self.now = at;
+        self.lo = 0;
+        self.hi = self.neurons;
+        self.synapse.pending.fill(0);
+        self.synapse.free_at = self.synapse.free_at.max(at);
+        self.spike_out.list.clear();
+        self.spike_out.cursor = 0;
+        self.spike_out.entry = 0;
+        self.spike_out.outbound.clear();
+        self.spike_out.free_at = self.spike_out.free_at.max(at);
+        Ok(())
+    }
+
     /// Signals the learning phase at cycle `at`: a processor in `wait learn` resumes.
     pub fn begin_learn(&mut self, at: Cycle) {
         let at = at.max(self.now);
@@ -812,7 +911,12 @@ impl Neurocore {
     ///    at step `t + 1` (the spikes that arrive during step `t`, integrated concurrently with
     ///    the neuron update); the step runs until the core is done; `observe(t, core, report)`
     ///    looks at the state; the barrier is released at the done cycle.
-    pub fn run_sample<F, O>(&mut self, steps: usize, mut feed: F, mut observe: O) -> Result<(), CoreError>
+    pub fn run_sample<F, O>(
+        &mut self,
+        steps: usize,
+        mut feed: F,
+        mut observe: O,
+    ) -> Result<(), CoreError>
     where
         F: FnMut(usize, &mut Neurocore, Cycle) -> Result<(), CoreError>,
         O: FnMut(usize, &Neurocore, &TimestepReport) -> Result<(), CoreError>,
@@ -865,6 +969,12 @@ fn bit(masks: &[u64], m: usize, words: usize, n: usize) -> bool {
 fn fill_ones(words: &mut [u64], n: usize) {
     for (i, w) in words.iter_mut().enumerate() {
         let lo = i * 64;
-        *w = if n >= lo + 64 { u64::MAX } else if n > lo { (1u64 << (n - lo)) - 1 } else { 0 };
+        *w = if n >= lo + 64 {
+            u64::MAX
+        } else if n > lo {
+            (1u64 << (n - lo)) - 1
+        } else {
+            0
+        };
     }
 }
