@@ -22,6 +22,8 @@ enum Command {
     Image(cli::image::Args),
     /// Check a chip description file, or print the default one.
     Chip(cli::chip::Args),
+    /// Study the mesh network-on-chip under synthetic or trace traffic (BookSim2-style).
+    Noc(cli::noc::Args),
     /// Train a TTFS network (S4NN or BS4NN) on digits, MNIST or Fashion-MNIST.
     Train(cli::train::Args),
     /// Evaluate a model file with the golden forward pass.
@@ -30,6 +32,12 @@ enum Command {
     Asm(cli::asm::Args),
     /// Print a program file (.bin) as assembly source, with its labels.
     Disasm(cli::disasm::Args),
+    /// Map a model onto a chip: chip image, per-core utilisation, traffic (optimised vs naive).
+    Map(cli::map::Args),
+    /// Run a chip image cycle-accurately on a data set: accuracy, cycles, traffic, energy.
+    Run(cli::run::Args),
+    /// Train, map and run a binary network on the embedded digits, checked against the golden model.
+    Demo(cli::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,11 +45,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(args) => cli::image::run(args),
         Command::Chip(args) => cli::chip::run(args),
+        Command::Noc(args) => cli::noc::run(args),
         Command::Neuron(args) => cli::neuron::run(args),
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Asm(args) => cli::asm::run(args),
         Command::Disasm(args) => cli::disasm::run(args),
+        Command::Map(args) => cli::map::run(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::Demo(args) => cli::demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,32 +16,89 @@ fn run(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn spikemesh");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
     child.wait_with_output().expect("wait")
 }
 
 fn stdout_json(out: &Output) -> Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 fn column(v: &Value, key: &str) -> Vec<i64> {
-    v[key].as_array().expect(key).iter().map(|row| row[0].as_i64().expect("integer")).collect()
+    v[key]
+        .as_array()
+        .expect(key)
+        .iter()
+        .map(|row| row[0].as_i64().expect("integer"))
+        .collect()
 }
 
 /// hardware.md §1.3, verbatim: (du, dv, bias_mant, bias_exp, vth, a_in, [(u, v, s)]).
-fn golden_vectors() -> Vec<(i64, i64, i64, i64, i64, Vec<i64>, Vec<(i64, i64, i64)>)> {
+/// One golden vector: (du, dv, bias_mant, bias_exp, vth, a_in, expected (u, v, s)).
+type Vector = (i64, i64, i64, i64, i64, Vec<i64>, Vec<(i64, i64, i64)>);
+
+fn golden_vectors() -> Vec<Vector> {
     vec![
-        (410, 205, 0, 0, 10, vec![3; 10], vec![
-            (192, 192, 0), (364, 546, 0), (519, 0, 1), (658, 0, 1), (783, 0, 1),
-            (896, 0, 1), (998, 0, 1), (1089, 0, 1), (1171, 0, 1), (1245, 0, 1),
-        ]),
-        (4095, 0, 0, 0, 100, vec![5; 10], (1..=10).map(|k| (320, 320 * k, 0)).collect()),
+        (
+            410,
+            205,
+            0,
+            0,
+            10,
+            vec![3; 10],
+            vec![
+                (192, 192, 0),
+                (364, 546, 0),
+                (519, 0, 1),
+                (658, 0, 1),
+                (783, 0, 1),
+                (896, 0, 1),
+                (998, 0, 1),
+                (1089, 0, 1),
+                (1171, 0, 1),
+                (1245, 0, 1),
+            ],
+        ),
+        (
+            4095,
+            0,
+            0,
+            0,
+            100,
+            vec![5; 10],
+            (1..=10).map(|k| (320, 320 * k, 0)).collect(),
+        ),
         (0, 4095, 5, 3, 20, vec![0; 10], vec![(0, 40, 0); 10]),
-        (1024, 512, -3, 1, 8, vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0], vec![
-            (448, 442, 0), (335, 0, 1), (251, 245, 0), (60, 268, 0), (620, 0, 1),
-            (464, 458, 0), (347, 0, 1), (260, 254, 0), (194, 410, 0), (145, 497, 0),
-        ]),
+        (
+            1024,
+            512,
+            -3,
+            1,
+            8,
+            vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0],
+            vec![
+                (448, 442, 0),
+                (335, 0, 1),
+                (251, 245, 0),
+                (60, 268, 0),
+                (620, 0, 1),
+                (464, 458, 0),
+                (347, 0, 1),
+                (260, 254, 0),
+                (194, 410, 0),
+                (145, 497, 0),
+            ],
+        ),
     ]
 }
 
@@ -56,12 +113,31 @@ fn check_agrees_on_every_lava_golden_vector() {
         for mode in [&["--check"][..], &["--reference"][..], &[][..]] {
             let out = run(mode, &input.to_string());
             let v = stdout_json(&out);
-            assert_eq!(column(&v, "u"), expected.iter().map(|e| e.0).collect::<Vec<_>>(), "u, du={du} {mode:?}");
-            assert_eq!(column(&v, "v"), expected.iter().map(|e| e.1).collect::<Vec<_>>(), "v, du={du} {mode:?}");
-            assert_eq!(column(&v, "s"), expected.iter().map(|e| e.2).collect::<Vec<_>>(), "s, du={du} {mode:?}");
+            assert_eq!(
+                column(&v, "u"),
+                expected.iter().map(|e| e.0).collect::<Vec<_>>(),
+                "u, du={du} {mode:?}"
+            );
+            assert_eq!(
+                column(&v, "v"),
+                expected.iter().map(|e| e.1).collect::<Vec<_>>(),
+                "v, du={du} {mode:?}"
+            );
+            assert_eq!(
+                column(&v, "s"),
+                expected.iter().map(|e| e.2).collect::<Vec<_>>(),
+                "s, du={du} {mode:?}"
+            );
             // The firmware run reports one cycle count per step; the golden model has none.
             let cycles = v.get("cycles").and_then(Value::as_array).map(Vec::len);
-            assert_eq!(cycles, if mode == ["--reference"] { None } else { Some(10) });
+            assert_eq!(
+                cycles,
+                if mode == ["--reference"] {
+                    None
+                } else {
+                    Some(10)
+                }
+            );
         }
     }
 }
@@ -97,7 +173,8 @@ fn error_of(input: &str) -> String {
 
 #[test]
 fn bad_descriptions_get_an_error_naming_the_field() {
-    let base = json!({"du": 1, "dv": 2, "vth": 3, "bias_mant": [0, 1], "bias_exp": 0, "a_in": [[1, 2]]});
+    let base =
+        json!({"du": 1, "dv": 2, "vth": 3, "bias_mant": [0, 1], "bias_exp": 0, "a_in": [[1, 2]]});
     let with = |key: &str, value: Value| {
         let mut v = base.clone();
         v[key] = value;
@@ -116,9 +193,11 @@ fn bad_descriptions_get_an_error_naming_the_field() {
     assert!(error_of(&with("extra", json!(1))).contains("unknown field `extra`"));
     assert!(error_of(&with("model", json!("izhikevich"))).contains("`model`"));
     assert!(error_of("{\"du\": ").contains("invalid JSON"));
-    let ttfs = json!({"model": "ttfs", "threshold": 1, "t_max": 8, "weights": [[1, 2]], "t_in": [0]});
+    let ttfs =
+        json!({"model": "ttfs", "threshold": 1, "t_max": 8, "weights": [[1, 2]], "t_in": [0]});
     assert!(error_of(&ttfs.to_string()).contains("`weights[0][1]` = 2"));
-    let ttfs = json!({"model": "ttfs", "threshold": 1, "t_max": 8, "weights": [[1]], "t_in": [0, 1]});
+    let ttfs =
+        json!({"model": "ttfs", "threshold": 1, "t_max": 8, "weights": [[1]], "t_in": [0, 1]});
     assert!(error_of(&ttfs.to_string()).contains("`t_in` has 2 entries"));
 }
 

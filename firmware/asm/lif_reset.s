@@ -21,6 +21,9 @@ reset_mode: .word 0
         .text
 start:
         wait    sample
+init:                               ; a new sample: reload the parameters, u = v = 0
+        vmovi   f1, 0
+        vmovi   f2, 0
         ld      r1, du(r0)
         addi    r1, r1, 1           ; du + ds_offset
         ld      r2, dv(r0)
@@ -52,4 +55,6 @@ emit:
         vmovi   f6, 1, m1
         vspike  m1
         barrier
-        j       step
+        csrr    r6, timestep
+        bne     r6, r0, step        ; next step of the run
+        j       init                ; the host began a new sample at the barrier

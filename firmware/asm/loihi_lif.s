@@ -18,6 +18,9 @@ vth:    .word 0
         .text
 start:
         wait    sample              ; the host begins the run; a_in of step 0 is in f0
+init:                               ; a new sample: reload the parameters, u = v = 0
+        vmovi   f1, 0
+        vmovi   f2, 0
         ld      r1, du(r0)
         addi    r1, r1, 1           ; current decay constant du + ds_offset (1)
         ld      r2, dv(r0)          ; voltage decay constant dv + dm_offset (0)
@@ -44,4 +47,6 @@ step:
         vmovi   f6, 1, m1
         vspike  m1
         barrier
-        j       step
+        csrr    r6, timestep
+        bne     r6, r0, step        ; next step of the run
+        j       init                ; the host began a new sample at the barrier

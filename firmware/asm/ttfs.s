@@ -7,7 +7,8 @@
 ;   fire iff not yet fired and V > threshold (cmp_ge = 0) or V >= threshold (cmp_ge = 1);
 ;   spike time t + out_delay, latched in f3; a time >= t_max means "no spike" (f3 = t_max,
 ;   nothing sent). V and S saturate at 32 bits.
-; After step t_max - 1 the core waits for the next sample.
+; After step t_max - 1 (and one more barrier release) the core waits for the next sample;
+; a sample begun while the core is at the barrier restarts it directly.
 ;
 ; Fields:  f0 acc   f1 V   f2 S (ramp slope)   f3 spike-time latch   f4 spike flag (0/1)
 ; Masks:   m1 fires now   m2 has fired in this sample
@@ -23,6 +24,7 @@ out_delay:  .word 1
         .text
 sample:
         wait    sample              ; a new sample: timestep 0, inputs of step 0 in f0
+init:                               ; (re)load the parameters, clear the state
         ld      r1, threshold(r0)
         ld      r2, t_max(r0)
         ld      r3, psp_ramp(r0)
@@ -32,9 +34,8 @@ sample:
         vmovi   f2, 0
         vmovs   f3, r2              ; no spike yet
         mandn   m2, m2, m2          ; nobody has fired
+        li      r6, 0               ; timestep 0
 step:
-        csrr    r6, timestep
-        bge     r6, r2, sample      ; the sample window is over
         vmovi   f4, 0
         beq     r3, r0, step_psp
         vadds   f1, f1, f2          ; ramp: V += S (inputs up to t - 1)
@@ -58,4 +59,7 @@ fire:
         vspike  m1
 silent:
         barrier
-        j       step
+        csrr    r6, timestep
+        beq     r6, r0, init        ; the host began a new sample at the barrier
+        blt     r6, r2, step        ; next step of this sample
+        j       sample              ; the window is over: wait for the next sample

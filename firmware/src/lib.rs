@@ -64,7 +64,11 @@ pub enum NeuronModel {
 
 impl NeuronModel {
     /// Every model.
-    pub const ALL: [NeuronModel; 3] = [NeuronModel::LoihiLif, NeuronModel::LifReset, NeuronModel::Ttfs];
+    pub const ALL: [NeuronModel; 3] = [
+        NeuronModel::LoihiLif,
+        NeuronModel::LifReset,
+        NeuronModel::Ttfs,
+    ];
 
     /// The source file name.
     pub fn file(self) -> &'static str {
@@ -100,7 +104,11 @@ impl NeuronModel {
 }
 
 /// Assembles one shipped source with `isa::asm::assemble` and checks its parameter symbols.
-pub fn assemble(name: &'static str, source: &str, params: &[&'static str]) -> Result<Program, FirmwareError> {
+pub fn assemble(
+    name: &'static str,
+    source: &str,
+    params: &[&'static str],
+) -> Result<Program, FirmwareError> {
     let program = isa::asm::assemble(source, name).map_err(|e| FirmwareError::Assembly {
         name,
         errors: e.to_string(),

@@ -36,7 +36,13 @@ pub struct LoihiLifConfig {
 impl LoihiLifConfig {
     /// Validates the fields (`du`, `dv`, `vth`, `bias_mant[i]`, `bias_exp[i]`); the error names
     /// the field and the rule.
-    pub fn new(du: i64, dv: i64, vth: i64, bias_mant: &[i64], bias_exp: &[i64]) -> Result<Self, FirmwareError> {
+    pub fn new(
+        du: i64,
+        dv: i64,
+        vth: i64,
+        bias_mant: &[i64],
+        bias_exp: &[i64],
+    ) -> Result<Self, FirmwareError> {
         let mut neurons = Vec::with_capacity(bias_mant.len());
         for (i, (&m, &e)) in bias_mant.iter().zip(bias_exp).enumerate() {
             let p = LoihiLifParams::new(du, dv, vth, m, e).map_err(|err| param_error(err, i))?;
@@ -49,15 +55,29 @@ impl LoihiLifConfig {
 /// Turns an arithmetic range error into a firmware parameter error, indexing per-neuron fields.
 pub(crate) fn param_error(err: isa::arith::ArithError, neuron: usize) -> FirmwareError {
     match err {
-        isa::arith::ArithError::FieldOutOfRange { field, value, min, max, rule } => {
+        isa::arith::ArithError::FieldOutOfRange {
+            field,
+            value,
+            min,
+            max,
+            rule,
+        } => {
             let name = if field.starts_with("bias") {
                 format!("{field}[{neuron}]")
             } else {
                 field.to_string()
             };
-            FirmwareError::Param { field: name, value, rule: format!("{min} <= {field} <= {max} ({rule})") }
+            FirmwareError::Param {
+                field: name,
+                value,
+                rule: format!("{min} <= {field} <= {max} ({rule})"),
+            }
         }
-        other => FirmwareError::Param { field: "parameters".into(), value: 0, rule: other.to_string() },
+        other => FirmwareError::Param {
+            field: "parameters".into(),
+            value: 0,
+            rule: other.to_string(),
+        },
     }
 }
 
@@ -67,7 +87,11 @@ pub fn golden_run(config: &LoihiLifConfig, a_in: &[Vec<i16>]) -> LifTrace {
     run_with_reset(config, a_in, ResetMode::Zero)
 }
 
-pub(crate) fn run_with_reset(config: &LoihiLifConfig, a_in: &[Vec<i16>], reset: ResetMode) -> LifTrace {
+pub(crate) fn run_with_reset(
+    config: &LoihiLifConfig,
+    a_in: &[Vec<i16>],
+    reset: ResetMode,
+) -> LifTrace {
     let n = config.neurons.len();
     let mut state = vec![LoihiLifState::default(); n];
     let mut trace = LifTrace::default();

@@ -111,12 +111,15 @@ pub struct TtfsTrace {
 pub fn golden_run(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> TtfsTrace {
     let neurons = weights.first().map_or(0, Vec::len);
     let t_max = params.t_max;
-    let mut trace = TtfsTrace { t_spike: vec![t_max; neurons], ..Default::default() };
+    let mut trace = TtfsTrace {
+        t_spike: vec![t_max; neurons],
+        ..Default::default()
+    };
     let mut fired = vec![false; neurons];
     for t in 0..t_max {
         let mut v_row = Vec::with_capacity(neurons);
         let mut s_row = Vec::with_capacity(neurons);
-        for j in 0..neurons {
+        for (j, fired_j) in fired.iter_mut().enumerate() {
             let mut v: i64 = 0;
             for (i, row) in weights.iter().enumerate() {
                 let ti = t_in.get(i).copied().unwrap_or(t_max);
@@ -135,8 +138,8 @@ pub fn golden_run(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> Tt
                 Compare::GreaterEqual => v >= params.threshold,
             };
             let mut sent = 0;
-            if crosses && !fired[j] {
-                fired[j] = true;
+            if crosses && !*fired_j {
+                *fired_j = true;
                 let time = t + u32::from(params.delay);
                 if time < t_max {
                     trace.t_spike[j] = time;

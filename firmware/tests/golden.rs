@@ -19,18 +19,61 @@ fn every_model_assembles_with_its_parameters() {
 
 /// (du, dv, bias_mant, bias_exp, vth, a_in per step, expected (u, v, spiked) per step) — the
 /// golden vectors of hardware.md §1.3, copied verbatim.
-fn vectors() -> Vec<(i64, i64, i64, i64, i64, Vec<i16>, Vec<(i32, i32, u8)>)> {
+/// One golden vector: (du, dv, bias_mant, bias_exp, vth, a_in, expected (u, v, s)).
+type Vector = (i64, i64, i64, i64, i64, Vec<i16>, Vec<(i32, i32, u8)>);
+
+fn vectors() -> Vec<Vector> {
     vec![
-        (410, 205, 0, 0, 10, vec![3; 10], vec![
-            (192, 192, 0), (364, 546, 0), (519, 0, 1), (658, 0, 1), (783, 0, 1),
-            (896, 0, 1), (998, 0, 1), (1089, 0, 1), (1171, 0, 1), (1245, 0, 1),
-        ]),
-        (4095, 0, 0, 0, 100, vec![5; 10], (1..=10).map(|k| (320, 320 * k, 0)).collect()),
+        (
+            410,
+            205,
+            0,
+            0,
+            10,
+            vec![3; 10],
+            vec![
+                (192, 192, 0),
+                (364, 546, 0),
+                (519, 0, 1),
+                (658, 0, 1),
+                (783, 0, 1),
+                (896, 0, 1),
+                (998, 0, 1),
+                (1089, 0, 1),
+                (1171, 0, 1),
+                (1245, 0, 1),
+            ],
+        ),
+        (
+            4095,
+            0,
+            0,
+            0,
+            100,
+            vec![5; 10],
+            (1..=10).map(|k| (320, 320 * k, 0)).collect(),
+        ),
         (0, 4095, 5, 3, 20, vec![0; 10], vec![(0, 40, 0); 10]),
-        (1024, 512, -3, 1, 8, vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0], vec![
-            (448, 442, 0), (335, 0, 1), (251, 245, 0), (60, 268, 0), (620, 0, 1),
-            (464, 458, 0), (347, 0, 1), (260, 254, 0), (194, 410, 0), (145, 497, 0),
-        ]),
+        (
+            1024,
+            512,
+            -3,
+            1,
+            8,
+            vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0],
+            vec![
+                (448, 442, 0),
+                (335, 0, 1),
+                (251, 245, 0),
+                (60, 268, 0),
+                (620, 0, 1),
+                (464, 458, 0),
+                (347, 0, 1),
+                (260, 254, 0),
+                (194, 410, 0),
+                (145, 497, 0),
+            ],
+        ),
     ]
 }
 
@@ -41,7 +84,11 @@ fn loihi_golden_matches_the_lava_vectors() {
         let input: Vec<Vec<i16>> = a_in.iter().map(|&x| vec![x]).collect();
         let trace = loihi_lif::golden_run(&config, &input);
         for (t, &(u, v, s)) in expected.iter().enumerate() {
-            assert_eq!((trace.u[t][0], trace.v[t][0], trace.s[t][0]), (u, v, s), "du={du} step {t}");
+            assert_eq!(
+                (trace.u[t][0], trace.v[t][0], trace.s[t][0]),
+                (u, v, s),
+                "du={du} step {t}"
+            );
         }
     }
 }
@@ -51,20 +98,38 @@ fn ttfs_golden_follows_s4nn_and_stidi_conventions() {
     // Three inputs of weight +1 spiking at 2, 3, 5; θ = 2.
     let weights = vec![vec![1], vec![1], vec![1]];
     let t_in = [2, 3, 5];
-    let s4nn = TtfsParams { threshold: 2, t_max: 10, psp: Psp::Step, compare: Compare::Greater, delay: 1 };
+    let s4nn = TtfsParams {
+        threshold: 2,
+        t_max: 10,
+        psp: Psp::Step,
+        compare: Compare::Greater,
+        delay: 1,
+    };
     let tr = ttfs::golden_run(&s4nn, &weights, &t_in);
     // V(t) = #inputs with t_i <= t: 0 0 1 2 2 3 ...; first V > 2 at c = 5; t_j = c + 1.
-    assert_eq!(tr.v.iter().map(|r| r[0]).collect::<Vec<_>>(), vec![0, 0, 1, 2, 2, 3, 3, 3, 3, 3]);
+    assert_eq!(
+        tr.v.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        vec![0, 0, 1, 2, 2, 3, 3, 3, 3, 3]
+    );
     assert_eq!(tr.t_spike, vec![6]);
     assert_eq!(tr.s[5][0], 1);
-    let stidi = TtfsParams { psp: Psp::Ramp, compare: Compare::GreaterEqual, delay: 0, ..s4nn };
+    let stidi = TtfsParams {
+        psp: Psp::Ramp,
+        compare: Compare::GreaterEqual,
+        delay: 0,
+        ..s4nn
+    };
     let tr = ttfs::golden_run(&stidi, &weights, &t_in);
     // V(t) = Σ max(0, t − t_i): t=3 → 1, t=4 → 2+1 = 3 ≥ 2 → spike at 4.
     assert_eq!(tr.v[3][0], 1);
     assert_eq!(tr.v[4][0], 3);
     assert_eq!(tr.t_spike, vec![4]);
     // Crossing at t_max − 1 with delay 1 is "no spike".
-    let late = TtfsParams { threshold: 0, t_max: 3, ..s4nn };
+    let late = TtfsParams {
+        threshold: 0,
+        t_max: 3,
+        ..s4nn
+    };
     let tr = ttfs::golden_run(&late, &[vec![1]], &[2]);
     assert_eq!(tr.t_spike, vec![3]);
     assert!(tr.s.iter().all(|r| r[0] == 0));
@@ -72,10 +137,20 @@ fn ttfs_golden_follows_s4nn_and_stidi_conventions() {
 
 #[test]
 fn out_of_range_parameters_name_the_field() {
-    let err = LoihiLifConfig::new(4096, 0, 1, &[0], &[0]).unwrap_err().to_string();
+    let err = LoihiLifConfig::new(4096, 0, 1, &[0], &[0])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("du"), "{err}");
-    let err = LoihiLifConfig::new(1, 0, 1, &[0, 5000], &[0, 0]).unwrap_err().to_string();
+    let err = LoihiLifConfig::new(1, 0, 1, &[0, 5000], &[0, 0])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bias_mant[1]"), "{err}");
-    let bad = TtfsParams { threshold: 1, t_max: 0, psp: Psp::Step, compare: Compare::Greater, delay: 1 };
+    let bad = TtfsParams {
+        threshold: 1,
+        t_max: 0,
+        psp: Psp::Step,
+        compare: Compare::Greater,
+        delay: 1,
+    };
     assert!(bad.validated().unwrap_err().to_string().contains("t_max"));
 }

@@ -123,7 +123,10 @@ pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, DataError> {
     if bytes.len() < 4 {
         return Err(format_err(
             path,
-            format!("truncated: {} bytes, an IDX header needs at least 4", bytes.len()),
+            format!(
+                "truncated: {} bytes, an IDX header needs at least 4",
+                bytes.len()
+            ),
         ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
@@ -232,7 +235,10 @@ pub fn load_idx_pair(images: &Path, labels: &Path, name: &str) -> Result<Dataset
         ));
     }
     if img.dims[1] == 0 || img.dims[2] == 0 {
-        return Err(format_err(images, format!("empty image size {:?}", img.dims)));
+        return Err(format_err(
+            images,
+            format!("empty image size {:?}", img.dims),
+        ));
     }
     if let Some((k, &l)) = lab.data.iter().enumerate().find(|(_, &l)| l >= 10) {
         return Err(format_err(
@@ -314,12 +320,23 @@ pub fn parse_digits_csv(bytes: &[u8], path: &Path) -> Result<Dataset, DataError>
         if fields.len() != 65 {
             return Err(format_err(
                 path,
-                format!("line {}: {} fields, expected 64 pixels and a label", ln + 1, fields.len()),
+                format!(
+                    "line {}: {} fields, expected 64 pixels and a label",
+                    ln + 1,
+                    fields.len()
+                ),
             ));
         }
         for (c, f) in fields.iter().enumerate() {
             let v: u8 = f.trim().parse().map_err(|_| {
-                format_err(path, format!("line {}, field {}: `{f}` is not a small integer", ln + 1, c + 1))
+                format_err(
+                    path,
+                    format!(
+                        "line {}, field {}: `{f}` is not a small integer",
+                        ln + 1,
+                        c + 1
+                    ),
+                )
             })?;
             let (max, what) = if c == 64 { (9, "label") } else { (16, "pixel") };
             if v > max {
@@ -373,7 +390,10 @@ pub fn digits() -> Result<DataSplit, DataError> {
     let order = digits_split_order(all.len());
     let subset = |rows: &[usize], name: &str| Dataset {
         name: name.into(),
-        pixels: rows.iter().flat_map(|&r| all.image(r).iter().copied()).collect(),
+        pixels: rows
+            .iter()
+            .flat_map(|&r| all.image(r).iter().copied())
+            .collect(),
         labels: rows.iter().map(|&r| all.labels[r]).collect(),
         ..all.clone()
     };

@@ -71,7 +71,9 @@ pub enum ModelError {
         message: String,
     },
     /// The file declares a format version this build does not read.
-    #[error("{path}: format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "{path}: format version {found} is not supported (this build reads version {supported})"
+    )]
     Version {
         /// The file.
         path: PathBuf,

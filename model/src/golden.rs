@@ -96,7 +96,13 @@ impl<A: Potential> Fanout<A> {
 
     /// Computes the layer's spike times; returns the potentials at step `snap_at` when asked
     /// and no neuron of the layer spiked.
-    fn run(&self, input: &[u16], t_max: u16, snap_at: Option<u16>, out: &mut Vec<u16>) -> Option<Vec<A>> {
+    fn run(
+        &self,
+        input: &[u16],
+        t_max: u16,
+        snap_at: Option<u16>,
+        out: &mut Vec<u16>,
+    ) -> Option<Vec<A>> {
         let mut events: Vec<(u16, u32)> = input
             .iter()
             .enumerate()
@@ -353,8 +359,18 @@ impl GoldenNetwork {
             let stage = match &layer.kind {
                 LayerKind::Flatten => Stage::Flatten,
                 LayerKind::MaxPool2d(p) => {
-                    let (Shape::Map { channels, height, width }, Shape::Map { height: oh, width: ow, .. }) =
-                        (shape, out_shape)
+                    let (
+                        Shape::Map {
+                            channels,
+                            height,
+                            width,
+                        },
+                        Shape::Map {
+                            height: oh,
+                            width: ow,
+                            ..
+                        },
+                    ) = (shape, out_shape)
                     else {
                         unreachable_shape()?
                     };
@@ -392,8 +408,14 @@ impl GoldenNetwork {
                     }
                 }
                 LayerKind::Conv2d(c) => {
-                    let (Shape::Map { height, width, .. }, Shape::Map { height: oh, width: ow, .. }) =
-                        (shape, out_shape)
+                    let (
+                        Shape::Map { height, width, .. },
+                        Shape::Map {
+                            height: oh,
+                            width: ow,
+                            ..
+                        },
+                    ) = (shape, out_shape)
                     else {
                         unreachable_shape()?
                     };

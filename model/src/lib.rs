@@ -13,6 +13,7 @@ pub mod encode;
 pub mod error;
 pub mod golden;
 pub mod network;
+pub mod stidi;
 pub mod train;
 
 pub use data::{DataSplit, Dataset, DatasetSpec};

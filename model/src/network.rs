@@ -413,9 +413,7 @@ fn check_weighted(
         } else {
             1
         };
-        let bound = (fan_in as u64)
-            .saturating_mul(max_abs)
-            .saturating_mul(span);
+        let bound = (fan_in as u64).saturating_mul(max_abs).saturating_mul(span);
         if bound > i32::MAX as u64 {
             return Err(v(
                 "weights".into(),
@@ -468,10 +466,7 @@ impl Network {
         if self.format_version != FORMAT_VERSION {
             return Err(Violation::network(
                 "format_version",
-                format!(
-                    "must be {FORMAT_VERSION}, found {}",
-                    self.format_version
-                ),
+                format!("must be {FORMAT_VERSION}, found {}", self.format_version),
             ));
         }
         if self.t_max < 4 {
@@ -497,10 +492,7 @@ impl Network {
             ));
         }
         if self.layers.is_empty() {
-            return Err(Violation::network(
-                "layers",
-                "must hold at least one layer",
-            ));
+            return Err(Violation::network("layers", "must hold at least one layer"));
         }
         let mut shape = self.input;
         let mut shapes = Vec::with_capacity(self.layers.len());
@@ -522,7 +514,10 @@ impl Network {
                     if d.inputs != size {
                         return Err(v(
                             "inputs",
-                            format!("must equal the {size} values feeding it, found {}", d.inputs),
+                            format!(
+                                "must equal the {size} values feeding it, found {}",
+                                d.inputs
+                            ),
                         ));
                     }
                     let outputs = d.outputs as usize;
@@ -557,7 +552,10 @@ impl Network {
                     if c.in_channels != channels {
                         return Err(v(
                             "in_channels",
-                            format!("must equal the {channels} channels feeding it, found {}", c.in_channels),
+                            format!(
+                                "must equal the {channels} channels feeding it, found {}",
+                                c.in_channels
+                            ),
                         ));
                     }
                     if c.out_channels == 0 || c.out_channels as usize > MAX_NEURONS {
@@ -567,10 +565,16 @@ impl Network {
                         ));
                     }
                     if c.kernel == 0 || c.kernel > 64 {
-                        return Err(v("kernel", format!("must be in 1..=64, found {}", c.kernel)));
+                        return Err(v(
+                            "kernel",
+                            format!("must be in 1..=64, found {}", c.kernel),
+                        ));
                     }
                     if c.stride == 0 || c.stride > 64 {
-                        return Err(v("stride", format!("must be in 1..=64, found {}", c.stride)));
+                        return Err(v(
+                            "stride",
+                            format!("must be in 1..=64, found {}", c.stride),
+                        ));
                     }
                     if c.padding >= c.kernel {
                         return Err(v(
@@ -582,10 +586,7 @@ impl Network {
                     if ph < c.kernel || pw < c.kernel {
                         return Err(v(
                             "kernel",
-                            format!(
-                                "{} does not fit the padded {}×{} input",
-                                c.kernel, ph, pw
-                            ),
+                            format!("{} does not fit the padded {}×{} input", c.kernel, ph, pw),
                         ));
                     }
                     let oh = (ph - c.kernel) / c.stride + 1;
@@ -622,13 +623,22 @@ impl Network {
                         width,
                     } = shape
                     else {
-                        return Err(v("kind", "a MaxPool2d layer needs a channel map input".into()));
+                        return Err(v(
+                            "kind",
+                            "a MaxPool2d layer needs a channel map input".into(),
+                        ));
                     };
                     if p.kernel == 0 || p.kernel > 64 {
-                        return Err(v("kernel", format!("must be in 1..=64, found {}", p.kernel)));
+                        return Err(v(
+                            "kernel",
+                            format!("must be in 1..=64, found {}", p.kernel),
+                        ));
                     }
                     if p.stride == 0 || p.stride > 64 {
-                        return Err(v("stride", format!("must be in 1..=64, found {}", p.stride)));
+                        return Err(v(
+                            "stride",
+                            format!("must be in 1..=64, found {}", p.stride),
+                        ));
                     }
                     if height < p.kernel || width < p.kernel {
                         return Err(v(
@@ -728,27 +738,25 @@ impl Network {
                 });
             }
             let config = bincode::config::standard().with_limit::<MAX_BINARY_BYTES>();
-            let (net, used): (Network, usize) =
-                bincode::serde::decode_from_slice(payload, config).map_err(|e| {
-                    ModelError::Binary {
-                        path: p(),
-                        message: e.to_string(),
-                    }
+            let (net, used): (Network, usize) = bincode::serde::decode_from_slice(payload, config)
+                .map_err(|e| ModelError::Binary {
+                    path: p(),
+                    message: e.to_string(),
                 })?;
             if used != payload.len() {
                 return Err(ModelError::Binary {
                     path: p(),
-                    message: format!(
-                        "{} trailing bytes after the network",
-                        payload.len() - used
-                    ),
+                    message: format!("{} trailing bytes after the network", payload.len() - used),
                 });
             }
             net
         } else {
             let text = std::str::from_utf8(bytes).map_err(|e| ModelError::Json {
                 path: p(),
-                line: 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+                line: 1 + bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count(),
                 column: 1,
                 message: format!("not UTF-8 text (and not a binary model): {e}"),
             })?;
@@ -803,6 +811,7 @@ impl Network {
             self.to_bincode()
                 .map_err(|message| ModelError::Encode { path: p(), message })?
         };
-        isa::output::write_atomic(path, &bytes).map_err(|source| ModelError::Io { path: p(), source })
+        isa::output::write_atomic(path, &bytes)
+            .map_err(|source| ModelError::Io { path: p(), source })
     }
 }

@@ -99,9 +99,15 @@ pub struct TrainConfig {
     pub silent_label_shift: u16,
     /// Sample order.
     pub order: SampleOrder,
+    /// Dropout of the reference code's `DP()`: per layer, how many of its inputs (chosen at
+    /// random per sample) count as not fired in that layer's update (0 in both papers).
+    pub dropout: Vec<usize>,
     /// Dead-neuron re-initialisation: fraction of samples below which a hidden neuron's row is
     /// re-drawn after the epoch (S4NN 0.001; `None` = off, BS4NN).
     pub dead_fraction: Option<f64>,
+    /// Learning-rate schedule: every learning rate (weights and α) is multiplied by
+    /// `lr_decay^epoch` (epoch counted from 0). 1.0 = constant, as in both papers.
+    pub lr_decay: f64,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -131,7 +137,9 @@ impl TrainConfig {
             gamma: 3,
             silent_label_shift: 3,
             order: SampleOrder::Sequential,
+            dropout: vec![0; n],
             dead_fraction: Some(0.001),
+            lr_decay: 1.0,
             seed,
         }
     }
@@ -154,7 +162,9 @@ impl TrainConfig {
             gamma: 1,
             silent_label_shift: 0,
             order: SampleOrder::WithReplacement,
+            dropout: vec![0; n],
             dead_fraction: None,
+            lr_decay: 1.0,
             seed,
         }
     }
@@ -182,17 +192,27 @@ impl TrainConfig {
             ("weight_decay", self.weight_decay.len()),
             ("init_low", self.init_low.len()),
             ("init_high", self.init_high.len()),
+            ("dropout", self.dropout.len()),
         ];
         for (f, l) in lens {
             if l != n {
                 return bad(f, format!("needs {n} values (one per layer), found {l}"));
             }
         }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0) {
+            return bad(
+                "lr_decay",
+                format!("must be finite and > 0, found {}", self.lr_decay),
+            );
+        }
         if self.t_max < 4 {
             return bad("t_max", format!("must be at least 4, found {}", self.t_max));
         }
         if self.gamma >= self.t_max || self.silent_label_shift >= self.t_max {
-            return bad("gamma", "γ and the silent-label shift must be below t_max".into());
+            return bad(
+                "gamma",
+                "γ and the silent-label shift must be below t_max".into(),
+            );
         }
         if self.threshold.iter().any(|&t| t < 0) {
             return bad("threshold", "must be ≥ 0".into());
@@ -204,7 +224,10 @@ impl TrainConfig {
             || self.lr_scale.iter().any(|v| !v.is_finite())
             || self.weight_decay.iter().any(|v| !v.is_finite() || *v < 0.0)
         {
-            return bad("lr", "learning rates and decays must be finite (decay ≥ 0)".into());
+            return bad(
+                "lr",
+                "learning rates and decays must be finite (decay ≥ 0)".into(),
+            );
         }
         for l in 0..n {
             if !(self.init_low[l].is_finite() && self.init_high[l].is_finite())
@@ -566,33 +589,7 @@ impl Trainer {
                     *c += u32::from(t < tm);
                 }
             }
-            // Targets and the output error.
-            let out = &sc.times[nl];
-            let t_min = out.iter().copied().min().unwrap_or(tm);
-            let gamma = self.cfg.gamma;
-            let mut target: Vec<u16> = out.clone();
-            if t_min == tm {
-                target.iter_mut().for_each(|t| *t = tm);
-                target[label] = tm - self.cfg.silent_label_shift;
-            } else {
-                let pushed = (t_min + gamma).min(tm);
-                for (tk, &ok) in target.iter_mut().zip(out.iter()) {
-                    if ok - t_min < gamma {
-                        *tk = pushed;
-                    }
-                }
-                target[label] = t_min;
-            }
-            let err: Vec<f64> = target
-                .iter()
-                .zip(out.iter())
-                .map(|(&tt, &o)| (f64::from(tt) - f64::from(o)) / f64::from(tm))
-                .collect();
-            loss_sum += 0.5 * err.iter().map(|e| e * e).sum::<f64>();
-            let mut delta = normalised(err);
-            for l in (0..nl).rev() {
-                delta = self.backward_layer(l, &sc, &delta, l > 0);
-            }
+            loss_sum += self.update(label, &sc);
             progress(SampleProgress {
                 done: done + 1,
                 total: n,
@@ -612,7 +609,8 @@ impl Trainer {
                     if f64::from(c) < limit {
                         reinitialised += 1;
                         for i in 0..layer.n_in {
-                            layer.w[i * layer.n_out + j] = (a + (b - a) * self.rng.gen::<f32>()) / s;
+                            layer.w[i * layer.n_out + j] =
+                                (a + (b - a) * self.rng.gen::<f32>()) / s;
                         }
                     }
                 }
@@ -621,25 +619,130 @@ impl Trainer {
         self.epochs_done += 1;
         Ok(EpochReport {
             samples: n,
-            train_accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 },
+            train_accuracy: if n == 0 {
+                0.0
+            } else {
+                correct as f64 / n as f64
+            },
             mean_loss: if n == 0 { 0.0 } else { loss_sum / n as f64 },
             reinitialised,
             scales: self.scales(),
         })
     }
 
+    /// One online step on one image: forward, targets, error, every layer's update. Returns
+    /// the class decoded before the update and the sample's loss `½ Σ_k ((T_k − t_k)/t_max)²`.
+    pub fn train_sample(&mut self, image: &[u8], label: usize) -> Result<(usize, f64), RunError> {
+        let outputs = *self.cfg.arch.last().unwrap_or(&0);
+        if image.len() != self.cfg.arch[0] {
+            return Err(RunError::InputSize {
+                expected: self.cfg.arch[0],
+                found: image.len(),
+            });
+        }
+        if label >= outputs {
+            return Err(RunError::Label {
+                sample: 0,
+                label,
+                outputs,
+            });
+        }
+        let mut sc = Scratch::default();
+        let pred = self.forward(image, &mut sc);
+        let loss = self.update(label, &sc);
+        Ok((pred, loss))
+    }
+
+    /// Spike times of every layer (input first) under the trainer's forward pass.
+    pub fn spike_times(&self, image: &[u8]) -> Vec<Vec<u16>> {
+        let mut sc = Scratch::default();
+        self.forward(image, &mut sc);
+        sc.times
+    }
+
+    /// Real-valued weights of layer `l`, output-major (`W[j * n_in + i]`), including the decay
+    /// scale.
+    pub fn real_weights(&self, l: usize) -> Vec<f64> {
+        let Some(tl) = self.layers.get(l) else {
+            return Vec::new();
+        };
+        (0..tl.n_in * tl.n_out)
+            .map(|n| f64::from(tl.w[(n % tl.n_in) * tl.n_out + n / tl.n_in]) * tl.decay_scale)
+            .collect()
+    }
+
+    /// Targets, error and the updates of every layer after a forward pass in `sc`.
+    fn update(&mut self, label: usize, sc: &Scratch) -> f64 {
+        let nl = self.layers.len();
+        let tm = self.cfg.t_max;
+        let out = &sc.times[nl];
+        let t_min = out.iter().copied().min().unwrap_or(tm);
+        let gamma = self.cfg.gamma;
+        let mut target: Vec<u16> = out.clone();
+        if t_min == tm {
+            target.iter_mut().for_each(|t| *t = tm);
+            target[label] = tm - self.cfg.silent_label_shift;
+        } else {
+            let pushed = (t_min + gamma).min(tm);
+            for (tk, &ok) in target.iter_mut().zip(out.iter()) {
+                if ok - t_min < gamma {
+                    *tk = pushed;
+                }
+            }
+            target[label] = t_min;
+        }
+        let err: Vec<f64> = target
+            .iter()
+            .zip(out.iter())
+            .map(|(&tt, &o)| (f64::from(tt) - f64::from(o)) / f64::from(tm))
+            .collect();
+        let loss = 0.5 * err.iter().map(|e| e * e).sum::<f64>();
+        let mut delta = normalised(err);
+        for l in (0..nl).rev() {
+            let k = self.cfg.dropout[l].min(self.layers[l].n_in);
+            if k == 0 {
+                delta = self.backward_layer(l, &sc.times[l], &sc.times[l + 1], &delta, l > 0);
+            } else {
+                // DP(): k distinct inputs chosen at random are "not fired" for this update.
+                let mut tin = sc.times[l].clone();
+                let n = tin.len();
+                let mut idx: Vec<usize> = (0..n).collect();
+                for a in 0..k {
+                    let b = self.rng.gen_range(a..n);
+                    idx.swap(a, b);
+                    tin[idx[a]] = u16::MAX;
+                }
+                delta = self.backward_layer(l, &tin, &sc.times[l + 1], &delta, l > 0);
+            }
+        }
+        loss
+    }
+
     /// Updates layer `l` with its normalised error `delta`; returns the normalised error of
     /// the layer below (empty when `want_prev` is false).
-    fn backward_layer(&mut self, l: usize, sc: &Scratch, delta: &[f64], want_prev: bool) -> Vec<f64> {
+    fn backward_layer(
+        &mut self,
+        l: usize,
+        tin: &[u16],
+        tout: &[u16],
+        delta: &[f64],
+        want_prev: bool,
+    ) -> Vec<f64> {
         let tm = self.cfg.t_max;
-        let lr = f64::from(self.cfg.lr[l]);
+        let sched = self
+            .cfg
+            .lr_decay
+            .powi(self.epochs_done.min(i32::MAX as usize) as i32);
+        let lr = f64::from(self.cfg.lr[l]) * sched;
         let binary = self.cfg.rule == Rule::Bs4nn;
         let lam = self.cfg.weight_decay[l];
-        let tin = &sc.times[l];
-        let tout = &sc.times[l + 1];
         let layer = &mut self.layers[l];
         let n_out = layer.n_out;
-        let mut prev = if want_prev { vec![0f64; layer.n_in] } else { Vec::new() };
+        let mut prev = if want_prev {
+            vec![0f64; layer.n_in]
+        } else {
+            Vec::new()
+        };
         // Latest output time among neurons with an error: only earlier inputs are causal.
         let t_cut = delta
             .iter()
@@ -684,7 +787,7 @@ impl Trainer {
         }
         if binary {
             let mean = alpha_sum / (layer.n_in * n_out) as f64;
-            layer.alpha -= self.cfg.lr_scale[l] * mean;
+            layer.alpha -= self.cfg.lr_scale[l] * sched * mean;
         }
         let _ = tm;
         if want_prev {

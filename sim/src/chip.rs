@@ -71,9 +71,7 @@ pub enum ChipError {
     },
     /// The timestep did not finish within the cycle budget (a firmware that never reaches its
     /// barrier, for instance).
-    #[error(
-        "timestep {timestep} did not finish within {budget} cycles: {detail}"
-    )]
+    #[error("timestep {timestep} did not finish within {budget} cycles: {detail}")]
     Stuck {
         /// The timestep.
         timestep: u32,
@@ -128,6 +126,23 @@ pub struct HostCounters {
     pub stall_cycles: u64,
 }
 
+/// One timestep of a sample, recorded when [`Chip::set_step_recording`] is on (for traces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    /// The timestep.
+    pub timestep: u32,
+    /// Cycle at which it began.
+    pub start: u64,
+    /// Cycle at which the barrier released it.
+    pub release: u64,
+    /// Per used tile (ascending, as [`Chip::used_tiles`]), the cycle its core reached the barrier.
+    pub done: Vec<u64>,
+    /// Packets the mesh accepted during the timestep.
+    pub packets: u64,
+    /// Largest number of flits in flight in the mesh at the end of any cycle of the timestep.
+    pub peak_flits_in_flight: u64,
+}
+
 /// The simulated chip.
 #[derive(Debug)]
 pub struct Chip {
@@ -151,6 +166,12 @@ pub struct Chip {
     out_seen: bool,
     /// Largest cycle count one timestep may take before the run is declared stuck.
     pub step_budget: u64,
+    /// Whether [`Chip::run_sample`] records a [`StepRecord`] per timestep.
+    record_steps: bool,
+    /// The records of the last sample.
+    steps: Vec<StepRecord>,
+    /// Peak flits in flight in the current timestep (recording only).
+    step_peak: u64,
 }
 
 impl Chip {
@@ -180,12 +201,11 @@ impl Chip {
         let mut used = Vec::new();
         let mut outputs = vec![None; image.io.outputs as usize];
         for ci in &image.cores {
-            let mut core = Neurocore::from_image(&desc.core, ci).map_err(|source| {
-                ChipError::Core {
+            let mut core =
+                Neurocore::from_image(&desc.core, ci).map_err(|source| ChipError::Core {
                     tile: ci.tile,
                     source,
-                }
-            })?;
+                })?;
             core.advance(Cycle(u64::MAX))
                 .map_err(|fault| ChipError::Fault {
                     tile: ci.tile,
@@ -231,6 +251,9 @@ impl Chip {
             out_first: vec![None; n_out],
             out_seen: false,
             step_budget: 50_000_000,
+            record_steps: false,
+            steps: Vec::new(),
+            step_peak: 0,
         })
     }
 
@@ -267,6 +290,18 @@ impl Chip {
     /// Where each output channel's neuron sits.
     pub fn output_sources(&self) -> &[Option<OutputSource>] {
         &self.outputs
+    }
+
+    /// Turns per-timestep recording ([`Chip::step_records`]) on or off. Off by default: it
+    /// allocates one record per timestep.
+    pub fn set_step_recording(&mut self, on: bool) {
+        self.record_steps = on;
+        self.steps.clear();
+    }
+
+    /// The per-timestep records of the last sample (empty unless recording is on).
+    pub fn step_records(&self) -> &[StepRecord] {
+        &self.steps
     }
 
     /// Number of input channels.
@@ -325,14 +360,20 @@ impl Chip {
                 .map_err(|source| ChipError::Core { tile, source })?;
         }
         let mut step_cycles = Vec::with_capacity(window as usize);
+        self.steps.clear();
         for t in 0..window {
             self.timestep = t;
             let step_start = self.now;
+            let packets_before = self.mesh.counters().packets_accepted;
+            self.step_peak = 0;
             if let Some(next) = by_time.get(t as usize + 1) {
                 self.queue_inputs(next);
             }
             let release = self.run_timestep()?;
             step_cycles.push(release - step_start);
+            if self.record_steps {
+                self.record_step(t, step_start, release, packets_before);
+            }
             self.now = release;
             let last = t + 1 == window || (stop == StopRule::FirstOutput && self.out_seen);
             if last {
@@ -363,10 +404,28 @@ impl Chip {
         })
     }
 
+    fn record_step(&mut self, timestep: u32, start: u64, release: u64, packets_before: u64) {
+        let done = self
+            .used
+            .iter()
+            .filter_map(|&t| self.cores[t].as_ref())
+            .map(|c| c.done_at().map_or(release, |d| d.0))
+            .collect();
+        self.steps.push(StepRecord {
+            timestep,
+            start,
+            release,
+            done,
+            packets: self.mesh.counters().packets_accepted - packets_before,
+            peak_flits_in_flight: self.step_peak,
+        });
+    }
+
     fn queue_inputs(&mut self, channels: &[u32]) {
         for &ch in channels {
             for d in self.inputs.destinations(ch as usize) {
-                self.host_queue.push_back(to_packet(*d, CoreKind::Spike, 0, self.host_tile));
+                self.host_queue
+                    .push_back(to_packet(*d, CoreKind::Spike, 0, self.host_tile));
             }
         }
     }
@@ -391,8 +450,7 @@ impl Chip {
             if self.now >= limit {
                 return Err(self.stuck("the timestep"));
             }
-            let quiet =
-                self.host_queue.is_empty() && self.mesh.is_empty() && self.ejects_empty();
+            let quiet = self.host_queue.is_empty() && self.mesh.is_empty() && self.ejects_empty();
             if quiet {
                 // Nothing in flight: either every core is done (barrier), or the next thing
                 // that can happen is a core's own action; jump there.
@@ -486,6 +544,9 @@ impl Chip {
         }
         self.mesh.step()?;
         self.now = now + 1;
+        if self.record_steps {
+            self.step_peak = self.step_peak.max(self.mesh.in_flight_flits());
+        }
         let at = Cycle(self.now);
         for i in 0..self.used.len() {
             let tile = TileId(self.used[i] as u16);
@@ -550,10 +611,7 @@ impl Chip {
     pub fn hop_counts(&self) -> (u64, u64) {
         let (mut ew, mut ns) = (0, 0);
         for (tile, port) in self.mesh.links() {
-            let sent = self
-                .mesh
-                .link_counters(tile, port)
-                .map_or(0, |l| l.sent);
+            let sent = self.mesh.link_counters(tile, port).map_or(0, |l| l.sent);
             match port {
                 Port::East | Port::West => ew += sent,
                 Port::North | Port::South => ns += sent,

@@ -12,27 +12,80 @@ use isa::arith::loihi::ResetMode;
 use proptest::prelude::*;
 use sim::core::NO_SPIKE;
 
+/// One golden vector: (du, dv, bias_mant, bias_exp, vth, a_in, expected (u, v, s)).
+type Vector = (i64, i64, i64, i64, i64, Vec<i16>, Vec<(i32, i32, u8)>);
+
 #[test]
 fn loihi_lif_firmware_reproduces_the_lava_golden_vectors() {
     // hardware.md §1.3, copied verbatim: (du, dv, bias_mant, bias_exp, vth, a_in, (u, v, s)).
-    let cases: Vec<(i64, i64, i64, i64, i64, Vec<i16>, Vec<(i32, i32, u8)>)> = vec![
-        (410, 205, 0, 0, 10, vec![3; 10], vec![
-            (192, 192, 0), (364, 546, 0), (519, 0, 1), (658, 0, 1), (783, 0, 1),
-            (896, 0, 1), (998, 0, 1), (1089, 0, 1), (1171, 0, 1), (1245, 0, 1),
-        ]),
-        (4095, 0, 0, 0, 100, vec![5; 10], (1..=10).map(|k| (320, 320 * k, 0)).collect()),
+    let cases: Vec<Vector> = vec![
+        (
+            410,
+            205,
+            0,
+            0,
+            10,
+            vec![3; 10],
+            vec![
+                (192, 192, 0),
+                (364, 546, 0),
+                (519, 0, 1),
+                (658, 0, 1),
+                (783, 0, 1),
+                (896, 0, 1),
+                (998, 0, 1),
+                (1089, 0, 1),
+                (1171, 0, 1),
+                (1245, 0, 1),
+            ],
+        ),
+        (
+            4095,
+            0,
+            0,
+            0,
+            100,
+            vec![5; 10],
+            (1..=10).map(|k| (320, 320 * k, 0)).collect(),
+        ),
         (0, 4095, 5, 3, 20, vec![0; 10], vec![(0, 40, 0); 10]),
-        (1024, 512, -3, 1, 8, vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0], vec![
-            (448, 442, 0), (335, 0, 1), (251, 245, 0), (60, 268, 0), (620, 0, 1),
-            (464, 458, 0), (347, 0, 1), (260, 254, 0), (194, 410, 0), (145, 497, 0),
-        ]),
+        (
+            1024,
+            512,
+            -3,
+            1,
+            8,
+            vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0],
+            vec![
+                (448, 442, 0),
+                (335, 0, 1),
+                (251, 245, 0),
+                (60, 268, 0),
+                (620, 0, 1),
+                (464, 458, 0),
+                (347, 0, 1),
+                (260, 254, 0),
+                (194, 410, 0),
+                (145, 497, 0),
+            ],
+        ),
     ];
     for (du, dv, mant, exp, vth, a_in, expected) in cases {
-        let spec = LifSpec { du, dv, vth, bias_mant: vec![mant], bias_exp: vec![exp] };
+        let spec = LifSpec {
+            du,
+            dv,
+            vth,
+            bias_mant: vec![mant],
+            bias_exp: vec![exp],
+        };
         let input: Vec<Vec<i16>> = a_in.iter().map(|&x| vec![x]).collect();
         let (trace, _) = run_lif(&spec, &input, None);
         for (t, &(u, v, s)) in expected.iter().enumerate() {
-            assert_eq!((trace.u[t][0], trace.v[t][0], trace.s[t][0]), (u, v, s), "du={du} dv={dv} step {t}");
+            assert_eq!(
+                (trace.u[t][0], trace.v[t][0], trace.s[t][0]),
+                (u, v, s),
+                "du={du} dv={dv} step {t}"
+            );
         }
     }
 }
@@ -45,12 +98,21 @@ fn lif_spec(n: usize) -> impl Strategy<Value = LifSpec> {
         prop::collection::vec(-4096i64..=4095, n),
         prop::collection::vec(-4i64..=3, n),
     )
-        .prop_map(|(du, dv, vth, bias_mant, bias_exp)| LifSpec { du, dv, vth, bias_mant, bias_exp })
+        .prop_map(|(du, dv, vth, bias_mant, bias_exp)| LifSpec {
+            du,
+            dv,
+            vth,
+            bias_mant,
+            bias_exp,
+        })
 }
 
 fn lif_case() -> impl Strategy<Value = (LifSpec, Vec<Vec<i16>>)> {
     (1usize..=20, 1usize..=24).prop_flat_map(|(n, steps)| {
-        (lif_spec(n), prop::collection::vec(prop::collection::vec(any::<i16>(), n), steps))
+        (
+            lif_spec(n),
+            prop::collection::vec(prop::collection::vec(any::<i16>(), n), steps),
+        )
     })
 }
 
@@ -58,17 +120,33 @@ fn lif_case() -> impl Strategy<Value = (LifSpec, Vec<Vec<i16>>)> {
 /// sign, no current decay, no voltage leak, the largest threshold.
 fn overflow_case() -> impl Strategy<Value = (LifSpec, Vec<Vec<i16>>)> {
     (1usize..=8, 40usize..=80, any::<bool>()).prop_flat_map(|(n, steps, positive)| {
-        let input = if positive { 30000i16..=i16::MAX } else { i16::MIN..=-30000i16 };
+        let input = if positive {
+            30000i16..=i16::MAX
+        } else {
+            i16::MIN..=-30000i16
+        };
         (
-            (0i64..=2, 0i64..=2, Just((1i64 << 17) - 1), prop::collection::vec(-4096i64..=4095, n), prop::collection::vec(-4i64..=3, n))
-                .prop_map(|(du, dv, vth, bias_mant, bias_exp)| LifSpec { du, dv, vth, bias_mant, bias_exp }),
+            (
+                0i64..=2,
+                0i64..=2,
+                Just((1i64 << 17) - 1),
+                prop::collection::vec(-4096i64..=4095, n),
+                prop::collection::vec(-4i64..=3, n),
+            )
+                .prop_map(|(du, dv, vth, bias_mant, bias_exp)| LifSpec {
+                    du,
+                    dv,
+                    vth,
+                    bias_mant,
+                    bias_exp,
+                }),
             prop::collection::vec(prop::collection::vec(input, n), steps),
         )
     })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn loihi_lif_firmware_equals_golden((spec, a_in) in lif_case()) {
@@ -108,21 +186,30 @@ proptest! {
 fn ttfs_case() -> impl Strategy<Value = (TtfsParams, Vec<Vec<i32>>, Vec<u32>)> {
     (1usize..=40, 1usize..=70, 2u32..=40).prop_flat_map(|(axons, neurons, t_max)| {
         (
-            (-20i32..=40, any::<bool>(), any::<bool>(), 0u8..=1).prop_map(move |(threshold, ramp, ge, delay)| TtfsParams {
-                threshold,
-                t_max,
-                psp: if ramp { Psp::Ramp } else { Psp::Step },
-                compare: if ge { Compare::GreaterEqual } else { Compare::Greater },
-                delay,
-            }),
-            prop::collection::vec(prop::collection::vec(prop::sample::select(vec![-1i32, 0, 1, 1]), neurons), axons),
+            (-20i32..=40, any::<bool>(), any::<bool>(), 0u8..=1).prop_map(
+                move |(threshold, ramp, ge, delay)| TtfsParams {
+                    threshold,
+                    t_max,
+                    psp: if ramp { Psp::Ramp } else { Psp::Step },
+                    compare: if ge {
+                        Compare::GreaterEqual
+                    } else {
+                        Compare::Greater
+                    },
+                    delay,
+                },
+            ),
+            prop::collection::vec(
+                prop::collection::vec(prop::sample::select(vec![-1i32, 0, 1, 1]), neurons),
+                axons,
+            ),
             prop::collection::vec(0u32..=t_max + 3, axons),
         )
     })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn ttfs_firmware_equals_golden((params, weights, t_in) in ttfs_case()) {
@@ -145,7 +232,13 @@ proptest! {
 #[test]
 fn ttfs_single_spike_per_neuron() {
     // Strongly driven neurons stay above threshold for many steps but spike once.
-    let params = TtfsParams { threshold: 1, t_max: 16, psp: Psp::Ramp, compare: Compare::Greater, delay: 1 };
+    let params = TtfsParams {
+        threshold: 1,
+        t_max: 16,
+        psp: Psp::Ramp,
+        compare: Compare::Greater,
+        delay: 1,
+    };
     let weights = vec![vec![1; 5]; 4];
     let (trace, core) = run_ttfs(&params, &weights, &[0, 0, 1, 2]);
     for j in 0..5 {
@@ -153,4 +246,68 @@ fn ttfs_single_spike_per_neuron() {
         assert_eq!(spikes, 1);
     }
     assert_eq!(core.counters().spikes_out, 5);
+}
+
+#[test]
+fn consecutive_samples_restart_the_firmware_state() {
+    // Two samples on one core, the second begun while the core waits at the last barrier:
+    // identical traces, latches cleared in between, the sample CSR counts from 0.
+    use firmware::NeuronModel;
+    use sim::core::{CoreConfig, Neurocore, SynapseMemory};
+    let params = TtfsParams {
+        threshold: 2,
+        t_max: 12,
+        psp: Psp::Step,
+        compare: Compare::Greater,
+        delay: 1,
+    };
+    let (axons, n) = (6usize, 9usize);
+    let weights: Vec<Vec<i32>> = (0..axons)
+        .map(|i| {
+            (0..n)
+                .map(|j| if (i + j) % 3 == 0 { -1 } else { 1 })
+                .collect()
+        })
+        .collect();
+    let t_in: Vec<u32> = (0..axons as u32).map(|i| (i * 2) % 11).collect();
+    let golden = ttfs::golden_run(&params, &weights, &t_in);
+    let program = NeuronModel::Ttfs.program().unwrap();
+    let mut core =
+        Neurocore::new(CoreConfig::standalone(n as u32, axons as u32), &program).unwrap();
+    for (name, value) in params.data_words() {
+        core.set_param(name, value).unwrap();
+    }
+    let mut mem = SynapseMemory::new(n, axons);
+    for (i, row) in weights.iter().enumerate() {
+        for (j, &w) in row.iter().enumerate() {
+            mem.set_binary(i, j, Some(w > 0)).unwrap();
+        }
+    }
+    core.set_synapses(mem).unwrap();
+    for _sample in 0..2 {
+        let mut v = Vec::new();
+        core.run_sample(
+            params.t_max as usize,
+            |t, core, at| {
+                for (i, &ti) in t_in.iter().enumerate() {
+                    if ti as usize == t {
+                        core.deliver_spike(i as u32, at)?;
+                    }
+                }
+                Ok(())
+            },
+            |_, core, _| {
+                v.push(core.field(ttfs::V).to_vec());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(v, golden.v);
+        let t: Vec<u32> = core
+            .field(ttfs::T_SPIKE)
+            .iter()
+            .map(|&x| x as u32)
+            .collect();
+        assert_eq!(t, golden.t_spike);
+    }
 }

@@ -234,13 +234,83 @@ fn invalid_configs_name_the_field() {
     let cases: [(NocConfig, &str); 6] = [
         (NocConfig::mesh(0, 4), "width"),
         (NocConfig::mesh(4, 0), "height"),
-        (NocConfig { virtual_channels: 0, ..NocConfig::default() }, "virtual_channels"),
-        (NocConfig { buffer_depth: 0, ..NocConfig::default() }, "buffer_depth"),
-        (NocConfig { vc_alloc_delay: 0, ..NocConfig::default() }, "vc_alloc_delay"),
-        (NocConfig { link_delay: 0, ..NocConfig::default() }, "link_delay"),
+        (
+            NocConfig {
+                virtual_channels: 0,
+                ..NocConfig::default()
+            },
+            "virtual_channels",
+        ),
+        (
+            NocConfig {
+                buffer_depth: 0,
+                ..NocConfig::default()
+            },
+            "buffer_depth",
+        ),
+        (
+            NocConfig {
+                vc_alloc_delay: 0,
+                ..NocConfig::default()
+            },
+            "vc_alloc_delay",
+        ),
+        (
+            NocConfig {
+                link_delay: 0,
+                ..NocConfig::default()
+            },
+            "link_delay",
+        ),
     ];
     for (cfg, field) in cases {
         let err = Mesh::new(cfg).unwrap_err().to_string();
         assert!(err.contains(field), "{err}");
     }
+}
+
+#[test]
+fn skipping_idle_routers_changes_no_count_and_no_timing() {
+    let run = |skip: bool| {
+        let mut mesh = Mesh::new(NocConfig {
+            check_invariants: true,
+            ..NocConfig::mesh(6, 5)
+        })
+        .unwrap();
+        mesh.set_idle_skipping(skip);
+        let mut rng = ChaCha8Rng::seed_from_u64(99);
+        let mut log = Vec::new();
+        for cycle in 0..3_000u32 {
+            // Bursty: load only in some phases, so that many routers are idle at times.
+            let rate = if (cycle / 500) % 2 == 0 { 0.25 } else { 0.01 };
+            for src in 0..30u16 {
+                if rng.gen::<f64>() < rate {
+                    let dst = TileId(rng.gen_range(0..30));
+                    let size = rng.gen_range(1..4);
+                    let _ = mesh.try_inject(TileId(src), Packet::synthetic(dst, size));
+                }
+            }
+            mesh.step().unwrap();
+            for t in 0..30 {
+                while let Some(d) = mesh.pop_delivered(TileId(t)) {
+                    log.push(d);
+                }
+            }
+        }
+        assert!(mesh.drain(100_000).unwrap());
+        let mut counters = *mesh.counters();
+        let active = counters.router_cycles_active;
+        counters.router_cycles_active = 0;
+        let links: Vec<_> = (0..30)
+            .flat_map(|t| Port::ALL.map(|p| mesh.link_counters(TileId(t), p)))
+            .collect();
+        (log, counters, links, active)
+    };
+    let (log_a, c_a, l_a, active_a) = run(true);
+    let (log_b, c_b, l_b, active_b) = run(false);
+    assert!(!log_a.is_empty());
+    assert_eq!(log_a, log_b);
+    assert_eq!(c_a, c_b);
+    assert_eq!(l_a, l_b);
+    assert!(active_a < active_b, "{active_a} vs {active_b}");
 }

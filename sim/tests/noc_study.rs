@@ -52,7 +52,10 @@ fn curve_is_flat_then_has_a_knee() {
     assert!(high.saturated);
     assert!(high.avg_packet_latency > 10.0 * low.avg_packet_latency);
     assert!(high.accepted_rate < 0.9 * high.offered_rate);
-    assert!(high.saturation_reasons.iter().any(|r| r.contains("below the offered load")));
+    assert!(high
+        .saturation_reasons
+        .iter()
+        .any(|r| r.contains("below the offered load")));
     // Nothing is dropped: undelivered measured packets are counted as in flight.
     assert_eq!(
         high.measured_packets,
@@ -88,7 +91,10 @@ fn patterns_match_their_definitions() {
     assert_eq!(dest(&TrafficPattern::Bitcomp, 1, 3, &mut rng), (2, 0));
     // Bitcomp equals bitwise complement of the index on a power-of-two mesh.
     for s in 0..16u16 {
-        assert_eq!(TrafficPattern::Bitcomp.destination(s, w, h, &mut rng), !s & 15);
+        assert_eq!(
+            TrafficPattern::Bitcomp.destination(s, w, h, &mut rng),
+            !s & 15
+        );
     }
     // Shuffle: rotate the 4-bit index left by one: 0b0110 → 0b1100, 0b1001 → 0b0011.
     assert_eq!(TrafficPattern::Shuffle.destination(6, w, h, &mut rng), 12);
@@ -96,17 +102,23 @@ fn patterns_match_their_definitions() {
     // Tornado on k = 4: shift by ⌈4/2⌉ − 1 = 1 per dimension.
     assert_eq!(dest(&TrafficPattern::Tornado, 3, 0, &mut rng), (0, 1));
     assert_eq!(dest(&TrafficPattern::Neighbor, 3, 3, &mut rng), (0, 0));
-    let hot = TrafficPattern::Hotspot { tile: 5, fraction: 1.0 };
+    let hot = TrafficPattern::Hotspot {
+        tile: 5,
+        fraction: 1.0,
+    };
     assert_eq!(hot.destination(0, w, h, &mut rng), 5);
     let cfg = NocConfig::mesh(4, 2);
     assert!(TrafficPattern::Transpose.validate(&cfg).is_err());
-    assert!(TrafficPattern::Shuffle.validate(&NocConfig::mesh(3, 3)).is_err());
+    assert!(TrafficPattern::Shuffle
+        .validate(&NocConfig::mesh(3, 3))
+        .is_err());
 }
 
 #[test]
 fn trace_replay_delivers_each_row_at_the_formula_latency() {
     let cfg = NocConfig::mesh(4, 4);
-    let text = "cycle,src,dst,size\n# spaced far apart: zero load\n0,0,15,1\n200,5,6,3\n400,3,3,1\n";
+    let text =
+        "cycle,src,dst,size\n# spaced far apart: zero load\n0,0,15,1\n200,5,6,3\n400,3,3,1\n";
     let trace = Trace::parse(text, "t.csv", &cfg).unwrap();
     let study = StudyConfig {
         noc: cfg.clone(),
@@ -132,7 +144,11 @@ fn trace_errors_name_file_and_line() {
     let cfg = NocConfig::mesh(2, 2);
     let bad = [
         ("cycle,src,dst\n", 1, "header"),
-        ("cycle,src,dst,size\n0,0,1,1\n5,0,9,1\n", 3, "outside the 2x2 mesh"),
+        (
+            "cycle,src,dst,size\n0,0,1,1\n5,0,9,1\n",
+            3,
+            "outside the 2x2 mesh",
+        ),
         ("cycle,src,dst,size\n0,0,1,0\n", 2, "at least 1 flit"),
         ("cycle,src,dst,size\n\nx,0,1,1\n", 3, "cycle `x`"),
         ("cycle,src,dst,size\n0,0,1\n", 2, "expected 4 fields"),
@@ -163,10 +179,19 @@ fn barrier_cost_is_two_tree_depths_plus_root() {
     assert_eq!(b.poll(Cycle(11), true, false), BarrierStatus::Waiting);
     assert_eq!(
         b.poll(Cycle(12), true, true),
-        BarrierStatus::Gathering { since: Cycle(12), release_at: Cycle(25) }
+        BarrierStatus::Gathering {
+            since: Cycle(12),
+            release_at: Cycle(25)
+        }
     );
-    assert!(matches!(b.poll(Cycle(24), true, true), BarrierStatus::Gathering { .. }));
-    assert_eq!(b.poll(Cycle(25), true, true), BarrierStatus::Released(Cycle(25)));
+    assert!(matches!(
+        b.poll(Cycle(24), true, true),
+        BarrierStatus::Gathering { .. }
+    ));
+    assert_eq!(
+        b.poll(Cycle(25), true, true),
+        BarrierStatus::Released(Cycle(25))
+    );
     b.reset();
     assert_eq!(b.poll(Cycle(26), false, true), BarrierStatus::Waiting);
     // A 1×1 chip has no tree: only the root delay.

@@ -63,7 +63,10 @@ fn all_pairs(cfg: NocConfig, flits: u16) {
     }
     // Every hop count 0..=(W−1)+(H−1) was exercised.
     let max = u32::from(cfg.width - 1 + cfg.height - 1);
-    assert_eq!(seen_hops.into_iter().collect::<Vec<_>>(), (0..=max).collect::<Vec<_>>());
+    assert_eq!(
+        seen_hops.into_iter().collect::<Vec<_>>(),
+        (0..=max).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -57,12 +57,15 @@ pub fn run(args: Args) -> Result<()> {
     let origin = args.input.display().to_string();
     let text = if origin == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading standard input")?;
         s
     } else {
         std::fs::read_to_string(&args.input).with_context(|| format!("reading {origin}"))?
     };
-    let value: Value = serde_json::from_str(&text).map_err(|e| anyhow!("{origin}: invalid JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| anyhow!("{origin}: invalid JSON: {e}"))?;
     let job = Job::parse(&value).map_err(|e| anyhow!("{origin}: {e}"))?;
     let out = match (args.reference, args.check) {
         (true, _) => job.reference().to_json(false),
@@ -108,8 +111,14 @@ struct LifRaw {
 
 /// What a run produced.
 enum Outcome {
-    Lif { trace: LifTrace, cycles: Vec<u64> },
-    Ttfs { trace: ttfs::TtfsTrace, cycles: Vec<u64> },
+    Lif {
+        trace: LifTrace,
+        cycles: Vec<u64>,
+    },
+    Ttfs {
+        trace: ttfs::TtfsTrace,
+        cycles: Vec<u64>,
+    },
 }
 
 const MAX_NEURONS: usize = 4096;
@@ -125,13 +134,16 @@ fn int(v: &Value, name: &str, min: i64, max: i64, rule: &str) -> Result<i64> {
         .as_i64()
         .ok_or_else(|| anyhow!("field `{name}` must be an integer, found {v}"))?;
     if !(min..=max).contains(&x) {
-        bail!("field `{name}` = {x} is out of range: the rule is {min} <= {name} <= {max} ({rule})");
+        bail!(
+            "field `{name}` = {x} is out of range: the rule is {min} <= {name} <= {max} ({rule})"
+        );
     }
     Ok(x)
 }
 
 fn array<'a>(v: &'a Value, name: &str) -> Result<&'a Vec<Value>> {
-    v.as_array().ok_or_else(|| anyhow!("field `{name}` must be an array"))
+    v.as_array()
+        .ok_or_else(|| anyhow!("field `{name}` must be an array"))
 }
 
 fn int_array(v: &Value, name: &str, min: i64, max: i64, rule: &str) -> Result<Vec<i64>> {
@@ -142,7 +154,15 @@ fn int_array(v: &Value, name: &str, min: i64, max: i64, rule: &str) -> Result<Ve
         .collect()
 }
 
-fn matrix(v: &Value, name: &str, cols: usize, what: &str, min: i64, max: i64, rule: &str) -> Result<Vec<Vec<i64>>> {
+fn matrix(
+    v: &Value,
+    name: &str,
+    cols: usize,
+    what: &str,
+    min: i64,
+    max: i64,
+    rule: &str,
+) -> Result<Vec<Vec<i64>>> {
     let rows = array(v, name)?;
     let mut out = Vec::with_capacity(rows.len());
     for (t, row) in rows.iter().enumerate() {
@@ -156,10 +176,17 @@ fn matrix(v: &Value, name: &str, cols: usize, what: &str, min: i64, max: i64, ru
     Ok(out)
 }
 
-fn word<'a>(obj: &'a Map<String, Value>, key: &str, default: &'a str, allowed: &[&str]) -> Result<&'a str> {
+fn word<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    default: &'a str,
+    allowed: &[&str],
+) -> Result<&'a str> {
     let s = match obj.get(key) {
         None => default,
-        Some(v) => v.as_str().ok_or_else(|| anyhow!("field `{key}` must be a string"))?,
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| anyhow!("field `{key}` must be a string"))?,
     };
     if !allowed.contains(&s) {
         bail!("field `{key}` = \"{s}\" is not one of {allowed:?}");
@@ -178,8 +205,15 @@ fn refuse_unknown(obj: &Map<String, Value>, known: &[&str]) -> Result<()> {
 
 impl Job {
     fn parse(value: &Value) -> Result<Job> {
-        let obj = value.as_object().ok_or_else(|| anyhow!("the description must be a JSON object"))?;
-        let model = word(obj, "model", "loihi-lif", &["loihi-lif", "lif-reset", "ttfs"])?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| anyhow!("the description must be a JSON object"))?;
+        let model = word(
+            obj,
+            "model",
+            "loihi-lif",
+            &["loihi-lif", "lif-reset", "ttfs"],
+        )?;
         match model {
             "ttfs" => Self::parse_ttfs(obj),
             m => Self::parse_lif(obj, m == "lif-reset"),
@@ -194,8 +228,20 @@ impl Job {
         refuse_unknown(obj, &known)?;
         let du = int(field(obj, "du")?, "du", 0, 4095, "12-bit unsigned")?;
         let dv = int(field(obj, "dv")?, "dv", 0, 4095, "12-bit unsigned")?;
-        let vth = int(field(obj, "vth")?, "vth", 0, (1 << 17) - 1, "17-bit unsigned")?;
-        let bias_mant = int_array(field(obj, "bias_mant")?, "bias_mant", -4096, 4095, "13-bit signed")?;
+        let vth = int(
+            field(obj, "vth")?,
+            "vth",
+            0,
+            (1 << 17) - 1,
+            "17-bit unsigned",
+        )?;
+        let bias_mant = int_array(
+            field(obj, "bias_mant")?,
+            "bias_mant",
+            -4096,
+            4095,
+            "13-bit signed",
+        )?;
         let n = bias_mant.len();
         if n == 0 || n > MAX_NEURONS {
             bail!("field `bias_mant` has {n} entries: one per neuron, 1..={MAX_NEURONS} neurons");
@@ -204,17 +250,31 @@ impl Job {
         let bias_exp = if exp_v.is_array() {
             let e = int_array(exp_v, "bias_exp", -4, 3, "3-bit signed")?;
             if e.len() != n {
-                bail!("field `bias_exp` has {} entries, expected {n} (one per neuron, as bias_mant)", e.len());
+                bail!(
+                    "field `bias_exp` has {} entries, expected {n} (one per neuron, as bias_mant)",
+                    e.len()
+                );
             }
             e
         } else {
             vec![int(exp_v, "bias_exp", -4, 3, "3-bit signed")?; n]
         };
-        let a_in = matrix(field(obj, "a_in")?, "a_in", n, "neuron", -32768, 32767, "16-bit signed")?;
+        let a_in = matrix(
+            field(obj, "a_in")?,
+            "a_in",
+            n,
+            "neuron",
+            -32768,
+            32767,
+            "16-bit signed",
+        )?;
         if a_in.len() > MAX_STEPS {
             bail!("field `a_in` has {} steps, at most {MAX_STEPS}", a_in.len());
         }
-        let a_in: Vec<Vec<i16>> = a_in.into_iter().map(|r| r.into_iter().map(|x| x as i16).collect()).collect();
+        let a_in: Vec<Vec<i16>> = a_in
+            .into_iter()
+            .map(|r| r.into_iter().map(|x| x as i16).collect())
+            .collect();
         let reset = if with_reset {
             Some(match word(obj, "reset", "zero", &["zero", "subtract"])? {
                 "subtract" => ResetMode::Subtract,
@@ -224,15 +284,58 @@ impl Job {
             None
         };
         let config = LoihiLifConfig::new(du, dv, vth, &bias_mant, &bias_exp)?;
-        Ok(Job::Lif { raw: LifRaw { du, dv, vth, bias_mant, bias_exp }, config, a_in, reset })
+        Ok(Job::Lif {
+            raw: LifRaw {
+                du,
+                dv,
+                vth,
+                bias_mant,
+                bias_exp,
+            },
+            config,
+            a_in,
+            reset,
+        })
     }
 
     fn parse_ttfs(obj: &Map<String, Value>) -> Result<Job> {
-        refuse_unknown(obj, &["model", "threshold", "t_max", "psp", "cmp", "delay", "weights", "t_in"])?;
-        let threshold = int(field(obj, "threshold")?, "threshold", i64::from(i32::MIN), i64::from(i32::MAX), "32-bit signed")?;
-        let t_max = int(field(obj, "t_max")?, "t_max", 1, ttfs::T_MAX_LIMIT, "a u12 time")?;
-        let psp = if word(obj, "psp", "step", &["step", "ramp"])? == "ramp" { Psp::Ramp } else { Psp::Step };
-        let compare = if word(obj, "cmp", ">", &[">", ">="])? == ">=" { Compare::GreaterEqual } else { Compare::Greater };
+        refuse_unknown(
+            obj,
+            &[
+                "model",
+                "threshold",
+                "t_max",
+                "psp",
+                "cmp",
+                "delay",
+                "weights",
+                "t_in",
+            ],
+        )?;
+        let threshold = int(
+            field(obj, "threshold")?,
+            "threshold",
+            i64::from(i32::MIN),
+            i64::from(i32::MAX),
+            "32-bit signed",
+        )?;
+        let t_max = int(
+            field(obj, "t_max")?,
+            "t_max",
+            1,
+            ttfs::T_MAX_LIMIT,
+            "a u12 time",
+        )?;
+        let psp = if word(obj, "psp", "step", &["step", "ramp"])? == "ramp" {
+            Psp::Ramp
+        } else {
+            Psp::Step
+        };
+        let compare = if word(obj, "cmp", ">", &[">", ">="])? == ">=" {
+            Compare::GreaterEqual
+        } else {
+            Compare::Greater
+        };
         let delay = match obj.get("delay") {
             None => 1,
             Some(v) => int(v, "delay", 0, 1, "the output delay is 0 or 1")?,
@@ -240,48 +343,105 @@ impl Job {
         let rows = array(field(obj, "weights")?, "weights")?;
         let neurons = rows.first().and_then(Value::as_array).map_or(0, Vec::len);
         if rows.is_empty() || rows.len() > MAX_AXONS {
-            bail!("field `weights` has {} rows: one per input axon, 1..={MAX_AXONS}", rows.len());
+            bail!(
+                "field `weights` has {} rows: one per input axon, 1..={MAX_AXONS}",
+                rows.len()
+            );
         }
         if neurons == 0 || neurons > MAX_NEURONS {
             bail!("field `weights[0]` has {neurons} entries: one per neuron, 1..={MAX_NEURONS}");
         }
-        let weights = matrix(field(obj, "weights")?, "weights", neurons, "neuron", -1, 1, "binary weights are -1, 0 (absent) or +1")?;
-        let weights: Vec<Vec<i32>> = weights.into_iter().map(|r| r.into_iter().map(|x| x as i32).collect()).collect();
-        let t_in = int_array(field(obj, "t_in")?, "t_in", 0, i64::from(u32::MAX), "a spike time; >= t_max means no spike")?;
+        let weights = matrix(
+            field(obj, "weights")?,
+            "weights",
+            neurons,
+            "neuron",
+            -1,
+            1,
+            "binary weights are -1, 0 (absent) or +1",
+        )?;
+        let weights: Vec<Vec<i32>> = weights
+            .into_iter()
+            .map(|r| r.into_iter().map(|x| x as i32).collect())
+            .collect();
+        let t_in = int_array(
+            field(obj, "t_in")?,
+            "t_in",
+            0,
+            i64::from(u32::MAX),
+            "a spike time; >= t_max means no spike",
+        )?;
         if t_in.len() != weights.len() {
-            bail!("field `t_in` has {} entries, expected {} (one per row of `weights`)", t_in.len(), weights.len());
+            bail!(
+                "field `t_in` has {} entries, expected {} (one per row of `weights`)",
+                t_in.len(),
+                weights.len()
+            );
         }
         if psp == Psp::Ramp && (weights.len() as i64) * t_max * t_max > i64::from(i32::MAX) {
             bail!("fields `weights` and `t_max`: a ramp PSP over {} inputs and {t_max} steps can exceed 32 bits (the rule is axons * t_max^2 <= 2^31 - 1)", weights.len());
         }
-        let params = TtfsParams { threshold: threshold as i32, t_max: t_max as u32, psp, compare, delay: delay as u8 }.validated()?;
-        Ok(Job::Ttfs { params, weights, t_in: t_in.into_iter().map(|t| t as u32).collect() })
+        let params = TtfsParams {
+            threshold: threshold as i32,
+            t_max: t_max as u32,
+            psp,
+            compare,
+            delay: delay as u8,
+        }
+        .validated()?;
+        Ok(Job::Ttfs {
+            params,
+            weights,
+            t_in: t_in.into_iter().map(|t| t as u32).collect(),
+        })
     }
 
     fn reference(&self) -> Outcome {
         match self {
-            Job::Lif { config, a_in, reset, .. } => Outcome::Lif {
+            Job::Lif {
+                config,
+                a_in,
+                reset,
+                ..
+            } => Outcome::Lif {
                 trace: match reset {
                     None => loihi_lif::golden_run(config, a_in),
                     Some(r) => lif_reset::golden_run(config, a_in, *r),
                 },
                 cycles: Vec::new(),
             },
-            Job::Ttfs { params, weights, t_in } => Outcome::Ttfs { trace: ttfs::golden_run(params, weights, t_in), cycles: Vec::new() },
+            Job::Ttfs {
+                params,
+                weights,
+                t_in,
+            } => Outcome::Ttfs {
+                trace: ttfs::golden_run(params, weights, t_in),
+                cycles: Vec::new(),
+            },
         }
     }
 
     fn firmware(&self) -> Result<Outcome> {
         match self {
-            Job::Lif { raw, a_in, reset, .. } => run_lif(raw, a_in, *reset),
-            Job::Ttfs { params, weights, t_in } => run_ttfs(params, weights, t_in),
+            Job::Lif {
+                raw, a_in, reset, ..
+            } => run_lif(raw, a_in, *reset),
+            Job::Ttfs {
+                params,
+                weights,
+                t_in,
+            } => run_ttfs(params, weights, t_in),
         }
     }
 }
 
 fn run_lif(raw: &LifRaw, a_in: &[Vec<i16>], reset: Option<ResetMode>) -> Result<Outcome> {
     let n = raw.bias_mant.len();
-    let model = if reset.is_some() { NeuronModel::LifReset } else { NeuronModel::LoihiLif };
+    let model = if reset.is_some() {
+        NeuronModel::LifReset
+    } else {
+        NeuronModel::LoihiLif
+    };
     let program = model.program()?;
     let mut core = Neurocore::new(CoreConfig::standalone(n as u32, 1), &program)?;
     core.set_param("du", raw.du as i32)?;
@@ -309,7 +469,12 @@ fn run_lif(raw: &LifRaw, a_in: &[Vec<i16>], reset: Option<ResetMode>) -> Result<
         |_, core, report| {
             trace.u.push(core.field(loihi_lif::U).to_vec());
             trace.v.push(core.field(loihi_lif::V).to_vec());
-            trace.s.push(core.field(loihi_lif::SPIKED).iter().map(|&x| u8::from(x != 0)).collect());
+            trace.s.push(
+                core.field(loihi_lif::SPIKED)
+                    .iter()
+                    .map(|&x| u8::from(x != 0))
+                    .collect(),
+            );
             cycles.push(report.cycles);
             Ok(())
         },
@@ -357,12 +522,21 @@ fn run_ttfs(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> Result<O
         },
         |_, core, report| {
             trace.v.push(core.field(ttfs::V).to_vec());
-            trace.s.push(core.field(ttfs::SPIKED).iter().map(|&x| u8::from(x != 0)).collect());
+            trace.s.push(
+                core.field(ttfs::SPIKED)
+                    .iter()
+                    .map(|&x| u8::from(x != 0))
+                    .collect(),
+            );
             cycles.push(report.cycles);
             Ok(())
         },
     )?;
-    trace.t_spike = core.field(ttfs::T_SPIKE).iter().map(|&x| x as u32).collect();
+    trace.t_spike = core
+        .field(ttfs::T_SPIKE)
+        .iter()
+        .map(|&x| x as u32)
+        .collect();
     Ok(Outcome::Ttfs { trace, cycles })
 }
 
@@ -384,7 +558,9 @@ impl Outcome {
     fn to_json(&self, with_cycles: bool) -> String {
         let mut v = match self {
             Outcome::Lif { trace, .. } => json!({"u": trace.u, "v": trace.v, "s": trace.s}),
-            Outcome::Ttfs { trace, .. } => json!({"v": trace.v, "s": trace.s, "t_spike": trace.t_spike}),
+            Outcome::Ttfs { trace, .. } => {
+                json!({"v": trace.v, "s": trace.s, "t_spike": trace.t_spike})
+            }
         };
         if with_cycles {
             let cycles = match self {
@@ -400,13 +576,48 @@ impl Outcome {
         let rows = |o: &Outcome| -> Vec<(&'static str, Vec<Vec<i64>>)> {
             match o {
                 Outcome::Lif { trace, .. } => vec![
-                    ("u", trace.u.iter().map(|r| r.iter().map(|&x| i64::from(x)).collect()).collect()),
-                    ("v", trace.v.iter().map(|r| r.iter().map(|&x| i64::from(x)).collect()).collect()),
-                    ("s", trace.s.iter().map(|r| r.iter().map(|&x| i64::from(x)).collect()).collect()),
+                    (
+                        "u",
+                        trace
+                            .u
+                            .iter()
+                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
+                            .collect(),
+                    ),
+                    (
+                        "v",
+                        trace
+                            .v
+                            .iter()
+                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
+                            .collect(),
+                    ),
+                    (
+                        "s",
+                        trace
+                            .s
+                            .iter()
+                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
+                            .collect(),
+                    ),
                 ],
                 Outcome::Ttfs { trace, .. } => vec![
-                    ("v", trace.v.iter().map(|r| r.iter().map(|&x| i64::from(x)).collect()).collect()),
-                    ("s", trace.s.iter().map(|r| r.iter().map(|&x| i64::from(x)).collect()).collect()),
+                    (
+                        "v",
+                        trace
+                            .v
+                            .iter()
+                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
+                            .collect(),
+                    ),
+                    (
+                        "s",
+                        trace
+                            .s
+                            .iter()
+                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
+                            .collect(),
+                    ),
                 ],
             }
         };
@@ -437,5 +648,48 @@ impl Outcome {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lif(v11: i32) -> Outcome {
+        Outcome::Lif {
+            trace: LifTrace {
+                u: vec![vec![1, 2], vec![3, 4]],
+                v: vec![vec![5, 6], vec![7, v11]],
+                s: vec![vec![0, 0], vec![1, 0]],
+            },
+            cycles: vec![10, 10],
+        }
+    }
+
+    #[test]
+    fn check_names_the_first_divergent_step_and_neuron() {
+        assert!(lif(8).compare(&lif(8)).is_ok());
+        let err = lif(8).compare(&lif(9)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "divergence at step 1, neuron 1: v = 8 on the neurocore, 9 in the golden model"
+        );
+    }
+
+    #[test]
+    fn check_compares_ttfs_spike_times() {
+        let run = |t: u32| Outcome::Ttfs {
+            trace: ttfs::TtfsTrace {
+                v: vec![vec![0]],
+                s: vec![vec![0]],
+                t_spike: vec![t],
+            },
+            cycles: vec![],
+        };
+        let err = run(3).compare(&run(4)).unwrap_err().to_string();
+        assert!(
+            err.contains("neuron 0") && err.contains("t_spike = 3"),
+            "{err}"
+        );
     }
 }

@@ -73,6 +73,9 @@ pub struct Args {
     /// Upper bound of the uniform weight initialisation, one or one per layer [5 hidden, 48 output].
     #[arg(long, value_delimiter = ',')]
     init_high: Vec<f32>,
+    /// Learning-rate schedule: rates are multiplied by this per epoch [1 = constant].
+    #[arg(long)]
+    lr_decay: Option<f64>,
     /// Simulation window t_max [256].
     #[arg(long)]
     tmax: Option<u16>,
@@ -89,6 +92,10 @@ pub struct Args {
     /// Sample order [S4NN sequential, BS4NN replacement].
     #[arg(long, value_enum)]
     order: Option<OrderArg>,
+    /// Reference-code dropout: how many inputs of each layer are dropped from its update per
+    /// sample, one value or one per layer [0].
+    #[arg(long, value_delimiter = ',')]
+    dropout: Vec<usize>,
     /// Disable the S4NN dead-neuron re-initialisation.
     #[arg(long)]
     no_reinit: bool,
@@ -117,9 +124,9 @@ fn progress_bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    if let Ok(style) = ProgressStyle::with_template(
-        "{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_prefix(format!("epoch {epoch}/{epochs}"));
@@ -142,6 +149,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     layered(&args.decay, &mut cfg.weight_decay, "decay")?;
     layered(&args.init_high, &mut cfg.init_high, "init-high")?;
     layered(&args.init_low, &mut cfg.init_low, "init-low")?;
+    layered(&args.dropout, &mut cfg.dropout, "dropout")?;
+    if let Some(d) = args.lr_decay {
+        cfg.lr_decay = d;
+    }
     if let Some(t) = args.tmax {
         cfg.t_max = t;
     }
@@ -197,7 +208,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let net = trainer.export(h, w);
         net.save(&args.output)?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
-            format!(" alpha {:?}", report.scales.iter().map(|a| (a * 1e4).round() / 1e4).collect::<Vec<_>>())
+            format!(
+                " alpha {:?}",
+                report
+                    .scales
+                    .iter()
+                    .map(|a| (a * 1e4).round() / 1e4)
+                    .collect::<Vec<_>>()
+            )
         } else {
             String::new()
         };

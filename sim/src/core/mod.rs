@@ -317,7 +317,7 @@ pub struct Neurocore {
     scratch_b: Vec<i32>,
     lfsr: isa::arith::Lfsr,
     timestep: u32,
-    sample: u32,
+    samples_begun: u32,
     inbox: VecDeque<(u32, i32, Cycle)>,
     // units
     synapse: SynapseUnit,
@@ -394,7 +394,7 @@ impl Neurocore {
             scratch_b: vec![0; n],
             lfsr: isa::arith::Lfsr::new(0xACE1 ^ u32::from(tile.0).wrapping_mul(0x9E37_79B9)),
             timestep: 0,
-            sample: 0,
+            samples_begun: 0,
             inbox: VecDeque::with_capacity(64),
             synapse: SynapseUnit::new(SynapseMemory::new(n, config.axons as usize)),
             spike_out: SpikeOutUnit::new(n, FanoutTable::default(), depth),
@@ -420,15 +420,7 @@ impl Neurocore {
             syn.presence.as_deref(),
         )?;
         if let Some(w) = &syn.weights {
-            let mut narrow = Vec::with_capacity(w.len());
-            for &x in w {
-                narrow.push(i8::try_from(x).map_err(|_| CoreError::Width {
-                    what: "multi-bit weight",
-                    value: i64::from(x),
-                    bits: 8,
-                })?);
-            }
-            mem.set_weights(narrow)?;
+            mem.set_weights(w.clone(), params.weight_bits)?;
         }
         core.set_synapses(mem)?;
         if let Some(l) = &image.latent {
@@ -768,7 +760,11 @@ impl Neurocore {
                 // Every spike-out action up to and including cycle p comes before the
                 // processor's action at p; run them as one batch.
                 self.spike_out.next_at = Cycle(s);
-                let limit = if p == NEVER { until.0 } else { (p + 1).min(until.0) };
+                let limit = if p == NEVER {
+                    until.0
+                } else {
+                    (p + 1).min(until.0)
+                };
                 let (actions, packets) = self.spike_out.run(limit);
                 self.counters.packets_out += packets;
                 self.counters.spike_out_cycles += actions;
@@ -827,9 +823,7 @@ impl Neurocore {
     /// processor in `wait sample` or at the barrier resumes.
     pub fn begin_sample(&mut self, at: Cycle) -> Result<(), CoreError> {
         let at = at.max(self.now);
-        if self.counters.neuron_updates > 0 || self.counters.instructions > 0 {
-            self.sample = self.sample.wrapping_add(1);
-        }
+        self.samples_begun = self.samples_begun.wrapping_add(1);
         self.timestep = 0;
         self.spike_out.first_spike.fill(NO_SPIKE);
         self.spike_out.last_spike.fill(NO_SPIKE);

@@ -2,8 +2,8 @@
 //! adding each one's documented cost to its clock.
 
 use super::{CoreFault, Cycle, Neurocore, ProcessorState, FIELDS, MASKS};
-use isa::chip::TileId;
 use isa::arith::{shr_round, Lfsr, Rounding};
+use isa::chip::TileId;
 use isa::image::Destination;
 use isa::insn::{AluOp, Cond, Csr, Instruction, MaskOp, Round};
 
@@ -32,18 +32,38 @@ pub(crate) fn validate(insn: &Instruction) -> Result<(), String> {
         Send { dst, payload } => r(dst) && r(payload),
         Recv { rd, ra } => r(rd) && r(ra),
         VRange { lo, hi } => r(lo) && r(hi),
-        VAlu { fd, fa, fb, m: k, .. } => f(fd) && f(fa) && f(fb) && m(k),
-        VAluS { fd, fa, rs, m: k, .. } | VDecay { fd, fa, rs, m: k } => f(fd) && f(fa) && r(rs) && m(k),
-        VShiftI { op, fd, fa, sh, m: k } => {
+        VAlu {
+            fd, fa, fb, m: k, ..
+        } => f(fd) && f(fa) && f(fb) && m(k),
+        VAluS {
+            fd, fa, rs, m: k, ..
+        }
+        | VDecay { fd, fa, rs, m: k } => f(fd) && f(fa) && r(rs) && m(k),
+        VShiftI {
+            op,
+            fd,
+            fa,
+            sh,
+            m: k,
+        } => {
             if !matches!(op, AluOp::Shl | AluOp::Sra | AluOp::Srl) {
-                return Err(format!("vector shift-immediate with non-shift operation {op:?}"));
+                return Err(format!(
+                    "vector shift-immediate with non-shift operation {op:?}"
+                ));
             }
             if sh > 31 {
                 return Err(format!("shift amount {sh} is outside 0..=31"));
             }
             f(fd) && f(fa) && m(k)
         }
-        VMulShift { fd, fa, fb, sh, m: k, .. } => {
+        VMulShift {
+            fd,
+            fa,
+            fb,
+            sh,
+            m: k,
+            ..
+        } => {
             if sh > 31 {
                 return Err(format!("shift amount {sh} is outside 0..=31"));
             }
@@ -52,8 +72,12 @@ pub(crate) fn validate(insn: &Instruction) -> Result<(), String> {
         VMovI { fd, m: k, .. } => f(fd) && m(k),
         VMovS { fd, rs, m: k } => f(fd) && r(rs) && m(k),
         VMov { fd, fa, m: k } => f(fd) && f(fa) && m(k),
-        VCmp { md, fa, fb, m: k, .. } => m(md) && f(fa) && f(fb) && m(k),
-        VCmpS { md, fa, rs, m: k, .. } => m(md) && f(fa) && r(rs) && m(k),
+        VCmp {
+            md, fa, fb, m: k, ..
+        } => m(md) && f(fa) && f(fb) && m(k),
+        VCmpS {
+            md, fa, rs, m: k, ..
+        } => m(md) && f(fa) && r(rs) && m(k),
         MaskAlu { md, ma, mb, .. } => m(md) && m(ma) && m(mb),
         MCount { rd, m: k } => r(rd) && m(k),
         VSpike { m: k } => m(k),
@@ -64,7 +88,9 @@ pub(crate) fn validate(insn: &Instruction) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("operand out of range in {insn:?} (r0..r15, f0..f15, m0..m7)"))
+        Err(format!(
+            "operand out of range in {insn:?} (r0..r15, f0..f15, m0..m7)"
+        ))
     }
 }
 
@@ -115,22 +141,70 @@ pub fn decay(a: i32, d: i32) -> i32 {
 macro_rules! with_alu {
     ($op:expr, $f:ident => $e:expr) => {
         match $op {
-            AluOp::Add => { let $f = |a: i32, b: i32| a.wrapping_add(b); $e }
-            AluOp::Sub => { let $f = |a: i32, b: i32| a.wrapping_sub(b); $e }
-            AluOp::AddSat => { let $f = |a: i32, b: i32| a.saturating_add(b); $e }
-            AluOp::SubSat => { let $f = |a: i32, b: i32| a.saturating_sub(b); $e }
-            AluOp::Mul => { let $f = |a: i32, b: i32| a.wrapping_mul(b); $e }
-            AluOp::AddWrap24 => { let $f = |a: i32, b: i32| wrap24(i64::from(a) + i64::from(b)); $e }
-            AluOp::AddSat24 => { let $f = |a: i32, b: i32| sat24(i64::from(a) + i64::from(b)); $e }
-            AluOp::Min => { let $f = |a: i32, b: i32| a.min(b); $e }
-            AluOp::Max => { let $f = |a: i32, b: i32| a.max(b); $e }
-            AluOp::And => { let $f = |a: i32, b: i32| a & b; $e }
-            AluOp::Or => { let $f = |a: i32, b: i32| a | b; $e }
-            AluOp::Xor => { let $f = |a: i32, b: i32| a ^ b; $e }
-            AluOp::Shl => { let $f = |a: i32, b: i32| a.wrapping_shl((b & 31) as u32); $e }
-            AluOp::Sra => { let $f = |a: i32, b: i32| a >> (b & 31); $e }
-            AluOp::Srl => { let $f = |a: i32, b: i32| ((a as u32) >> (b & 31)) as i32; $e }
-            AluOp::Slt => { let $f = |a: i32, b: i32| i32::from(a < b); $e }
+            AluOp::Add => {
+                let $f = |a: i32, b: i32| a.wrapping_add(b);
+                $e
+            }
+            AluOp::Sub => {
+                let $f = |a: i32, b: i32| a.wrapping_sub(b);
+                $e
+            }
+            AluOp::AddSat => {
+                let $f = |a: i32, b: i32| a.saturating_add(b);
+                $e
+            }
+            AluOp::SubSat => {
+                let $f = |a: i32, b: i32| a.saturating_sub(b);
+                $e
+            }
+            AluOp::Mul => {
+                let $f = |a: i32, b: i32| a.wrapping_mul(b);
+                $e
+            }
+            AluOp::AddWrap24 => {
+                let $f = |a: i32, b: i32| wrap24(i64::from(a) + i64::from(b));
+                $e
+            }
+            AluOp::AddSat24 => {
+                let $f = |a: i32, b: i32| sat24(i64::from(a) + i64::from(b));
+                $e
+            }
+            AluOp::Min => {
+                let $f = |a: i32, b: i32| a.min(b);
+                $e
+            }
+            AluOp::Max => {
+                let $f = |a: i32, b: i32| a.max(b);
+                $e
+            }
+            AluOp::And => {
+                let $f = |a: i32, b: i32| a & b;
+                $e
+            }
+            AluOp::Or => {
+                let $f = |a: i32, b: i32| a | b;
+                $e
+            }
+            AluOp::Xor => {
+                let $f = |a: i32, b: i32| a ^ b;
+                $e
+            }
+            AluOp::Shl => {
+                let $f = |a: i32, b: i32| a.wrapping_shl((b & 31) as u32);
+                $e
+            }
+            AluOp::Sra => {
+                let $f = |a: i32, b: i32| a >> (b & 31);
+                $e
+            }
+            AluOp::Srl => {
+                let $f = |a: i32, b: i32| ((a as u32) >> (b & 31)) as i32;
+                $e
+            }
+            AluOp::Slt => {
+                let $f = |a: i32, b: i32| i32::from(a < b);
+                $e
+            }
         }
     };
 }
@@ -200,7 +274,11 @@ impl Neurocore {
     pub(crate) fn execute(&mut self, at: Cycle) {
         let pc = self.pc;
         let Some(&insn) = self.text.get(pc as usize) else {
-            self.fault_at(CoreFault::PcOutOfRange { pc, len: self.text.len() as u32, cycle: at.0 });
+            self.fault_at(CoreFault::PcOutOfRange {
+                pc,
+                len: self.text.len() as u32,
+                cycle: at.0,
+            });
             return;
         };
         if at.0 > self.ready_at.0 {
@@ -233,25 +311,39 @@ impl Neurocore {
                     Some(&v) => self.set_reg(rd, v),
                     None => {
                         let words = self.config.data_words;
-                        return self.fault_at(CoreFault::DataAddress { pc, addr, words, cycle: at.0 });
+                        return self.fault_at(CoreFault::DataAddress {
+                            pc,
+                            addr,
+                            words,
+                            cycle: at.0,
+                        });
                     }
                 }
             }
             St { rs, base, off } => {
                 let addr = i64::from(self.regs[ri(base)]) + i64::from(off);
                 let v = self.regs[ri(rs)];
-                match usize::try_from(addr).ok().and_then(|a| self.data.get_mut(a)) {
+                match usize::try_from(addr)
+                    .ok()
+                    .and_then(|a| self.data.get_mut(a))
+                {
                     Some(slot) => *slot = v,
                     None => {
                         let words = self.config.data_words;
-                        return self.fault_at(CoreFault::DataAddress { pc, addr, words, cycle: at.0 });
+                        return self.fault_at(CoreFault::DataAddress {
+                            pc,
+                            addr,
+                            words,
+                            cycle: at.0,
+                        });
                     }
                 }
             }
             Branch { cond, rs, rt, off } => {
                 if cond.holds(self.regs[ri(rs)], self.regs[ri(rt)]) {
                     taken = true;
-                    next_pc = (i64::from(pc) + i64::from(off)).clamp(-1, i64::from(u32::MAX)) as u32;
+                    next_pc =
+                        (i64::from(pc) + i64::from(off)).clamp(-1, i64::from(u32::MAX)) as u32;
                 }
             }
             Jal { rd, off } => {
@@ -264,7 +356,7 @@ impl Neurocore {
                     Csr::Timestep => self.timestep as i32,
                     Csr::Neurons => n as i32,
                     Csr::TileId => i32::from(self.config.tile.0),
-                    Csr::Sample => self.sample as i32,
+                    Csr::Sample => self.samples_begun.wrapping_sub(1) as i32,
                     Csr::CycleLo => at.0 as u32 as i32,
                     Csr::InboxLen => self.inbox.len() as i32,
                     Csr::Lanes => self.config.lanes as i32,
@@ -272,12 +364,17 @@ impl Neurocore {
                 };
                 self.set_reg(rd, v);
             }
-            Wait { event } => self.state = ProcessorState::Waiting(event, Cycle(at.0 + 1)),
-            Barrier => self.state = ProcessorState::Barrier(Cycle(at.0 + 1)),
+            Wait { event } => {
+                self.state = ProcessorState::Waiting(event, Cycle(at.0.saturating_add(1)))
+            }
+            Barrier => self.state = ProcessorState::Barrier(Cycle(at.0.saturating_add(1))),
             Send { dst, payload } => {
                 let d = self.regs[ri(dst)] as u32;
                 self.spike_out.outbound.push_back(super::OutPacket {
-                    dst: Destination::Core { tile: TileId((d >> 16) as u16), axon: d & 0xFFFF },
+                    dst: Destination::Core {
+                        tile: TileId((d >> 16) as u16),
+                        axon: d & 0xFFFF,
+                    },
                     kind: super::PacketKind::Learn,
                     payload: self.regs[ri(payload)],
                     source: 0,
@@ -297,7 +394,9 @@ impl Neurocore {
                 self.lo = l;
                 self.hi = h.max(l);
             }
-            VAlu { op, fd, fa, fb, m } => with_alu!(op, f => self.vop2(fi(fd), fi(fa), fi(fb), mi(m), f)),
+            VAlu { op, fd, fa, fb, m } => {
+                with_alu!(op, f => self.vop2(fi(fd), fi(fa), fi(fb), mi(m), f))
+            }
             VAluS { op, fd, fa, rs, m } => {
                 let s = self.regs[ri(rs)];
                 with_alu!(op, f => self.vop1(fi(fd), fi(fa), mi(m), move |a| f(a, s)))
@@ -310,18 +409,37 @@ impl Neurocore {
                 let d = self.regs[ri(rs)];
                 self.vop1(fi(fd), fi(fa), mi(m), move |a| decay(a, d))
             }
-            VMulShift { fd, fa, fb, sh, round, m } => self.vmulshift(fi(fd), fi(fa), fi(fb), u32::from(sh & 31), round, mi(m)),
+            VMulShift {
+                fd,
+                fa,
+                fb,
+                sh,
+                round,
+                m,
+            } => self.vmulshift(fi(fd), fi(fa), fi(fb), u32::from(sh & 31), round, mi(m)),
             VMovI { fd, imm, m } => self.vop1(fi(fd), fi(fd), mi(m), move |_| i32::from(imm)),
             VMovS { fd, rs, m } => {
                 let s = self.regs[ri(rs)];
                 self.vop1(fi(fd), fi(fd), mi(m), move |_| s)
             }
             VMov { fd, fa, m } => self.vop1(fi(fd), fi(fa), mi(m), |a| a),
-            VCmp { cond, md, fa, fb, m } => {
+            VCmp {
+                cond,
+                md,
+                fa,
+                fb,
+                m,
+            } => {
                 let fb = fi(fb);
                 self.vcmp(cond, mi(md), fi(fa), Some(fb), 0, mi(m))
             }
-            VCmpS { cond, md, fa, rs, m } => {
+            VCmpS {
+                cond,
+                md,
+                fa,
+                rs,
+                m,
+            } => {
                 let s = self.regs[ri(rs)];
                 self.vcmp(cond, mi(md), fi(fa), None, s, mi(m))
             }
@@ -346,10 +464,12 @@ impl Neurocore {
             }
             VSpike { m } => {
                 let cost = insn.issue_cycles(len, self.config.lanes, false);
-                self.vspike(mi(m), Cycle(at.0 + cost));
+                self.vspike(mi(m), Cycle(at.0.saturating_add(cost)));
             }
             WLoad { fd, row, m } => {
-                let Some(r) = self.latent_row(pc, row, at) else { return };
+                let Some(r) = self.latent_row(pc, row, at) else {
+                    return;
+                };
                 let fd = fi(fd);
                 let m = mi(m);
                 if let Some(lat) = self.latent.as_ref() {
@@ -361,7 +481,9 @@ impl Neurocore {
                 }
             }
             WStore { fa, row, m } => {
-                let Some(r) = self.latent_row(pc, row, at) else { return };
+                let Some(r) = self.latent_row(pc, row, at) else {
+                    return;
+                };
                 let fa = fi(fa);
                 let m = mi(m);
                 let bits = u32::from(self.config.latent_weight_bits.clamp(2, 32));
@@ -369,13 +491,16 @@ impl Neurocore {
                 if let Some(lat) = self.latent.as_mut() {
                     for i in self.lo..self.hi {
                         if super::bit(&self.masks, m, self.words, i) {
-                            lat[r * n + i] = i64::from(self.fields[fa * n + i]).clamp(-max - 1, max) as i32;
+                            lat[r * n + i] =
+                                i64::from(self.fields[fa * n + i]).clamp(-max - 1, max) as i32;
                         }
                     }
                 }
             }
             WSign { row } => {
-                let Some(r) = self.latent_row(pc, row, at) else { return };
+                let Some(r) = self.latent_row(pc, row, at) else {
+                    return;
+                };
                 if let Some(lat) = self.latent.as_ref() {
                     for i in self.lo..self.hi {
                         self.synapse.memory.set_sign_bit(r, i, lat[r * n + i] >= 0);
@@ -386,10 +511,13 @@ impl Neurocore {
         let cost = insn.issue_cycles(len, self.config.lanes, taken);
         self.counters.instructions += 1;
         self.counters.issue_cycles += cost;
-        if matches!(insn.cost_class(), isa::insn::CostClass::Vector | isa::insn::CostClass::MaskWide) {
+        if matches!(
+            insn.cost_class(),
+            isa::insn::CostClass::Vector | isa::insn::CostClass::MaskWide
+        ) {
             self.counters.vector_instructions += 1;
         }
-        self.ready_at = Cycle(at.0 + cost);
+        self.ready_at = Cycle(at.0.saturating_add(cost));
         self.pc = next_pc;
         if let ProcessorState::Waiting(e, _) = self.state {
             self.state = ProcessorState::Waiting(e, self.ready_at);
@@ -400,9 +528,18 @@ impl Neurocore {
 
     fn latent_row(&mut self, pc: u32, row: isa::insn::Reg, at: Cycle) -> Option<usize> {
         let r = i64::from(self.regs[ri(row)]);
-        let rows = if self.latent.is_some() { self.config.axons } else { 0 };
+        let rows = if self.latent.is_some() {
+            self.config.axons
+        } else {
+            0
+        };
         if r < 0 || r >= i64::from(rows) {
-            self.fault_at(CoreFault::LatentRow { pc, row: r, rows, cycle: at.0 });
+            self.fault_at(CoreFault::LatentRow {
+                pc,
+                row: r,
+                rows,
+                cycle: at.0,
+            });
             return None;
         }
         Some(r as usize)
@@ -424,10 +561,12 @@ impl Neurocore {
             }
         } else {
             let mw = &self.masks[m * self.words..(m + 1) * self.words];
-            for (i, (d, &x)) in dst.iter_mut().zip(a.iter()).enumerate() {
-                let k = lo + i;
-                if (mw[k / 64] >> (k % 64)) & 1 == 1 {
-                    *d = f(x);
+            for (wi, &word) in mw.iter().enumerate().take((hi - 1) / 64 + 1).skip(lo / 64) {
+                let mut bits = word & range_word(wi, lo, hi);
+                while bits != 0 {
+                    let i = wi * 64 + bits.trailing_zeros() as usize - lo;
+                    bits &= bits - 1;
+                    dst[i] = f(a[i]);
                 }
             }
         }
@@ -451,10 +590,12 @@ impl Neurocore {
             }
         } else {
             let mw = &self.masks[m * self.words..(m + 1) * self.words];
-            for (i, ((d, &x), &y)) in dst.iter_mut().zip(a.iter()).zip(b.iter()).enumerate() {
-                let k = lo + i;
-                if (mw[k / 64] >> (k % 64)) & 1 == 1 {
-                    *d = f(x, y);
+            for (wi, &word) in mw.iter().enumerate().take((hi - 1) / 64 + 1).skip(lo / 64) {
+                let mut bits = word & range_word(wi, lo, hi);
+                while bits != 0 {
+                    let i = wi * 64 + bits.trailing_zeros() as usize - lo;
+                    bits &= bits - 1;
+                    dst[i] = f(a[i], b[i]);
                 }
             }
         }
@@ -471,54 +612,100 @@ impl Neurocore {
     }
 
     fn vcmp(&mut self, cond: Cond, md: usize, fa: usize, fb: Option<usize>, s: i32, m: usize) {
+        match cond {
+            Cond::Eq => self.vcmp_with(md, fa, fb, s, m, |a, b| a == b),
+            Cond::Ne => self.vcmp_with(md, fa, fb, s, m, |a, b| a != b),
+            Cond::Lt => self.vcmp_with(md, fa, fb, s, m, |a, b| a < b),
+            Cond::Le => self.vcmp_with(md, fa, fb, s, m, |a, b| a <= b),
+            Cond::Gt => self.vcmp_with(md, fa, fb, s, m, |a, b| a > b),
+            Cond::Ge => self.vcmp_with(md, fa, fb, s, m, |a, b| a >= b),
+        }
+    }
+
+    #[inline]
+    fn vcmp_with<F: Fn(i32, i32) -> bool>(
+        &mut self,
+        md: usize,
+        fa: usize,
+        fb: Option<usize>,
+        s: i32,
+        m: usize,
+        f: F,
+    ) {
         if md == 0 {
             return;
         }
         let (n, w) = (self.neurons, self.words);
-        // Compute into the destination after reading the governing mask word by word: bits of
-        // word i depend only on word i of the governing mask.
+        // Word i of the result depends only on word i of the governing mask (read first, so
+        // md may equal m).
         for wi in 0..w {
             let gov = self.masks[m * w + wi];
             let lo = (wi * 64).max(self.lo);
             let hi = ((wi + 1) * 64).min(self.hi);
             let mut out = 0u64;
-            for k in lo..hi {
-                let a = self.fields[fa * n + k];
-                let b = match fb {
-                    Some(fb) => self.fields[fb * n + k],
-                    None => s,
-                };
-                out |= u64::from(cond.holds(a, b)) << (k % 64);
+            if lo < hi {
+                let shift = lo % 64;
+                let a = &self.fields[fa * n + lo..fa * n + hi];
+                match fb {
+                    Some(fb) => {
+                        let b = &self.fields[fb * n + lo..fb * n + hi];
+                        for (j, (&x, &y)) in a.iter().zip(b).enumerate() {
+                            out |= u64::from(f(x, y)) << (shift + j);
+                        }
+                    }
+                    None => {
+                        for (j, &x) in a.iter().enumerate() {
+                            out |= u64::from(f(x, s)) << (shift + j);
+                        }
+                    }
+                }
             }
             self.masks[md * w + wi] = out & gov;
         }
     }
 
     fn count_mask(&self, m: usize) -> u32 {
-        let mut c = 0;
-        for k in self.lo..self.hi {
-            c += u32::from(super::bit(&self.masks, m, self.words, k));
-        }
-        c
+        let w = self.words;
+        (0..w)
+            .map(|wi| (self.masks[m * w + wi] & range_word(wi, self.lo, self.hi)).count_ones())
+            .sum()
     }
 
     fn vspike(&mut self, m: usize, handed_at: Cycle) {
         let t = self.timestep;
-        self.spike_out.list.clear();
-        self.spike_out.cursor = 0;
-        self.spike_out.entry = 0;
-        for k in self.lo..self.hi {
-            if super::bit(&self.masks, m, self.words, k) {
-                self.spike_out.list.push(k as u32);
-                if self.spike_out.first_spike[k] == super::NO_SPIKE {
-                    self.spike_out.first_spike[k] = t;
+        let unit = &mut self.spike_out;
+        unit.list.clear();
+        unit.cursor = 0;
+        unit.entry = 0;
+        let w = self.words;
+        for wi in 0..w {
+            let mut bits = self.masks[m * w + wi] & range_word(wi, self.lo, self.hi);
+            while bits != 0 {
+                let k = wi * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                unit.list.push(k as u32);
+                if unit.first_spike[k] == super::NO_SPIKE {
+                    unit.first_spike[k] = t;
                 }
-                self.spike_out.last_spike[k] = t;
+                unit.last_spike[k] = t;
             }
         }
-        self.counters.spikes_out += self.spike_out.list.len() as u64;
-        if !self.spike_out.list.is_empty() {
-            self.spike_out.next_at = handed_at.max(self.spike_out.free_at);
+        self.counters.spikes_out += unit.list.len() as u64;
+        if !unit.list.is_empty() {
+            unit.next_at = handed_at.max(unit.free_at);
         }
     }
+}
+
+/// The bits of mask word `wi` that lie in the active range `[lo, hi)`.
+#[inline]
+fn range_word(wi: usize, lo: usize, hi: usize) -> u64 {
+    let (start, end) = (wi * 64, wi * 64 + 64);
+    let a = lo.clamp(start, end) - start;
+    let b = hi.clamp(start, end) - start;
+    if a >= b {
+        return 0;
+    }
+    let upper = if b == 64 { u64::MAX } else { (1u64 << b) - 1 };
+    upper & !((1u64 << a) - 1)
 }

@@ -82,35 +82,46 @@ impl SpikeOutUnit {
         self.outbound.len() < self.capacity
     }
 
-    /// Performs the next action at cycle `at` (one cycle): emits one packet or looks up a neuron
-    /// without destinations. The caller guarantees `busy()` and, if a packet is due, space.
-    /// Returns whether a packet was emitted.
-    pub(crate) fn act(&mut self, at: Cycle) -> bool {
-        let neuron = self.list[self.cursor] as usize;
-        let dests = self.fanout.destinations(neuron);
-        let mut emitted = false;
-        if let Some(&dst) = dests.get(self.entry) {
-            self.outbound.push_back(OutPacket {
-                dst,
-                kind: PacketKind::Spike,
-                payload: 0,
-                source: neuron as u32,
-                emitted_at: at,
-            });
-            emitted = true;
-            self.entry += 1;
+    /// Performs the unit's actions, one per cycle from `next_at`, for every cycle before
+    /// `limit`: each action emits one packet (if the outbound queue has space; otherwise the
+    /// unit stops, stalled by backpressure) or looks up a neuron without destinations.
+    /// Returns (actions, packets emitted).
+    pub(crate) fn run(&mut self, limit: u64) -> (u64, u64) {
+        let (mut actions, mut packets) = (0u64, 0u64);
+        while self.cursor < self.list.len() {
+            let at = self.next_at.0;
+            if at >= limit {
+                break;
+            }
+            let neuron = self.list[self.cursor] as usize;
+            let dests = self.fanout.destinations(neuron);
+            if let Some(&dst) = dests.get(self.entry) {
+                if self.outbound.len() >= self.capacity {
+                    break;
+                }
+                self.outbound.push_back(OutPacket {
+                    dst,
+                    kind: PacketKind::Spike,
+                    payload: 0,
+                    source: neuron as u32,
+                    emitted_at: Cycle(at),
+                });
+                packets += 1;
+                self.entry += 1;
+            }
+            if self.entry >= dests.len() {
+                self.entry = 0;
+                self.cursor += 1;
+            }
+            self.next_at = Cycle(at.saturating_add(1));
+            actions += 1;
         }
-        if self.entry >= dests.len() {
-            self.entry = 0;
-            self.cursor += 1;
-        }
-        self.next_at = Cycle(at.0 + 1);
-        if self.cursor >= self.list.len() {
+        if actions > 0 && self.cursor >= self.list.len() {
             self.list.clear();
             self.cursor = 0;
             self.free_at = self.next_at;
         }
-        emitted
+        (actions, packets)
     }
 
     /// Whether the next action would emit a packet (needs queue space).

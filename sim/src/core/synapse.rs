@@ -9,8 +9,9 @@ use bitvec::prelude::{BitVec, Lsb0};
 ///
 /// Binary rows are bit-packed (`bitvec`, `u64` words, neuron `n` at bit `n % 64` of word
 /// `n / 64`): a sign bit of 1 is weight +1, 0 is weight −1. An optional presence plane marks
-/// absent synapses (bit 0 = weight 0). Optional multi-bit weights (`i8`, row-major) replace the
-/// sign plane when present (LIF networks).
+/// absent synapses (bit 0 = weight 0). Optional multi-bit weights (row-major) replace the
+/// sign plane when present (LIF networks); their width (`core.weight_bits`, 2..=16) sets how
+/// many fit in one 64-bit memory word.
 #[derive(Debug, Clone)]
 pub struct SynapseMemory {
     neurons: usize,
@@ -18,7 +19,8 @@ pub struct SynapseMemory {
     words_per_row: usize,
     sign: BitVec<u64, Lsb0>,
     presence: Option<BitVec<u64, Lsb0>>,
-    weights: Option<Vec<i8>>,
+    weights: Option<Vec<i16>>,
+    weight_bits: u8,
     /// Synapses present per row (the synaptic events one arriving spike causes).
     row_synapses: Vec<u32>,
 }
@@ -39,6 +41,7 @@ impl SynapseMemory {
             sign,
             presence: None,
             weights: None,
+            weight_bits: 8,
             row_synapses: vec![neurons as u32; axons],
         }
     }
@@ -90,14 +93,16 @@ impl SynapseMemory {
             sign: clean(sign),
             presence: presence.map(clean),
             weights: None,
+            weight_bits: 8,
             row_synapses: vec![neurons as u32; axons],
         };
         mem.recount();
         Ok(mem)
     }
 
-    /// Replaces the weights by multi-bit weights (row-major `axons × neurons`).
-    pub fn set_weights(&mut self, weights: Vec<i8>) -> Result<(), CoreError> {
+    /// Replaces the weights by `bits`-bit signed weights (row-major `axons × neurons`, `bits`
+    /// in 2..=16); every weight must fit.
+    pub fn set_weights(&mut self, weights: Vec<i16>, bits: u8) -> Result<(), CoreError> {
         if weights.len() != self.axons * self.neurons {
             return Err(CoreError::Shape {
                 what: "multi-bit weights",
@@ -105,16 +110,43 @@ impl SynapseMemory {
                 found: weights.len(),
             });
         }
+        if !(2..=16).contains(&bits) {
+            return Err(CoreError::Size {
+                what: "weight bits",
+                value: u64::from(bits),
+                max: 16,
+            });
+        }
+        let max = (1i32 << (bits - 1)) - 1;
+        if let Some(&w) = weights
+            .iter()
+            .find(|&&w| i32::from(w) > max || i32::from(w) < -max - 1)
+        {
+            return Err(CoreError::Width {
+                what: "multi-bit weight",
+                value: i64::from(w),
+                bits,
+            });
+        }
         self.weights = Some(weights);
+        self.weight_bits = bits;
         self.recount();
         Ok(())
     }
 
     /// Sets one binary synapse: `Some(true)` = +1, `Some(false)` = −1, `None` = absent (creates
     /// the presence plane on first use).
-    pub fn set_binary(&mut self, axon: usize, neuron: usize, weight: Option<bool>) -> Result<(), CoreError> {
+    pub fn set_binary(
+        &mut self,
+        axon: usize,
+        neuron: usize,
+        weight: Option<bool>,
+    ) -> Result<(), CoreError> {
         if axon >= self.axons {
-            return Err(CoreError::AxonOutOfRange { axon: axon as u64, axons: self.axons as u32 });
+            return Err(CoreError::AxonOutOfRange {
+                axon: axon as u64,
+                axons: self.axons as u32,
+            });
         }
         if neuron >= self.neurons {
             return Err(CoreError::NeuronOutOfRange {
@@ -188,10 +220,11 @@ impl SynapseMemory {
 
     /// Cycles the synapse unit spends on one arriving spike for this memory: 1 (row fetch) plus
     /// one per 64-bit word of the row — `ceil(neurons / 64)` for binary rows (sign and presence
-    /// words are read together), `ceil(neurons / 8)` for 8-bit weights.
+    /// words are read together), `ceil(neurons × bits / 64)` for multi-bit weights (8-bit
+    /// weights: `ceil(neurons / 8)`).
     pub fn row_cycles(&self) -> u64 {
         let words = if self.weights.is_some() {
-            self.neurons.div_ceil(8)
+            (self.neurons * usize::from(self.weight_bits)).div_ceil(64)
         } else {
             self.words_per_row
         };
@@ -248,22 +281,61 @@ impl SynapseMemory {
     }
 }
 
-/// `acc[j] += bit_j(s) ? +1 : −1` for one 64-neuron word (auto-vectorised).
+/// Per byte of a sign word, the eight weights it encodes (bit 1 → +1, bit 0 → −1).
+static SIGN_TABLE: [[i32; 8]; 256] = byte_table(1, -1);
+/// Per byte of a presence word, eight lane masks (bit 1 → all ones, bit 0 → 0).
+static PRESENCE_TABLE: [[i32; 8]; 256] = byte_table(-1, 0);
+
+const fn byte_table(one: i32, zero: i32) -> [[i32; 8]; 256] {
+    let mut t = [[0i32; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            t[b][j] = if (b >> j) & 1 == 1 { one } else { zero };
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+}
+
+/// `acc[j] += bit_j(s) ? +1 : −1` for one 64-neuron word: eight table rows of eight lanes,
+/// each a plain vector add.
 #[inline]
 fn add_sign_word(chunk: &mut [i32], s: u64) {
-    for (j, a) in chunk.iter_mut().enumerate() {
-        let bit = ((s >> j) & 1) as i32;
-        *a = a.wrapping_add(2 * bit - 1);
+    if chunk.len() == 64 {
+        for (k, lanes) in chunk.chunks_exact_mut(8).enumerate() {
+            let w = &SIGN_TABLE[((s >> (8 * k)) & 0xFF) as usize];
+            for (a, &x) in lanes.iter_mut().zip(w) {
+                *a = a.wrapping_add(x);
+            }
+        }
+    } else {
+        for (j, a) in chunk.iter_mut().enumerate() {
+            let bit = ((s >> j) & 1) as i32;
+            *a = a.wrapping_add(2 * bit - 1);
+        }
     }
 }
 
 /// `acc[j] += present_j ? (sign_j ? +1 : −1) : 0` for one 64-neuron word.
 #[inline]
 fn add_sparse_word(chunk: &mut [i32], s: u64, p: u64) {
-    for (j, a) in chunk.iter_mut().enumerate() {
-        let bit = ((s >> j) & 1) as i32;
-        let on = ((p >> j) & 1) as i32;
-        *a = a.wrapping_add(on * (2 * bit - 1));
+    if chunk.len() == 64 {
+        for (k, lanes) in chunk.chunks_exact_mut(8).enumerate() {
+            let w = &SIGN_TABLE[((s >> (8 * k)) & 0xFF) as usize];
+            let m = &PRESENCE_TABLE[((p >> (8 * k)) & 0xFF) as usize];
+            for ((a, &x), &y) in lanes.iter_mut().zip(w).zip(m) {
+                *a = a.wrapping_add(x & y);
+            }
+        }
+    } else {
+        for (j, a) in chunk.iter_mut().enumerate() {
+            let bit = ((s >> j) & 1) as i32;
+            let on = ((p >> j) & 1) as i32;
+            *a = a.wrapping_add(on * (2 * bit - 1));
+        }
     }
 }
 
@@ -292,7 +364,7 @@ impl SynapseUnit {
     pub(crate) fn spike(&mut self, axon: usize, at: Cycle) -> (u64, u32) {
         let cost = self.memory.row_cycles();
         let start = self.free_at.0.max(at.0);
-        self.free_at = Cycle(start + cost);
+        self.free_at = Cycle(start.saturating_add(cost));
         let events = self.memory.integrate_row(axon, &mut self.pending);
         (cost, events)
     }
@@ -300,7 +372,7 @@ impl SynapseUnit {
     /// Adds a host current into one neuron's pending accumulator (1 cycle).
     pub(crate) fn inject(&mut self, neuron: usize, value: i32, at: Cycle) {
         let start = self.free_at.0.max(at.0);
-        self.free_at = Cycle(start + 1);
+        self.free_at = Cycle(start.saturating_add(1));
         self.pending[neuron] = self.pending[neuron].wrapping_add(value);
     }
 }

@@ -118,10 +118,18 @@ impl NocConfig {
             return Err(rule("buffer_depth", "must be at least 1", 0));
         }
         if self.vc_alloc_delay == 0 {
-            return Err(rule("vc_alloc_delay", "must be at least 1 (as in BookSim2)", 0));
+            return Err(rule(
+                "vc_alloc_delay",
+                "must be at least 1 (as in BookSim2)",
+                0,
+            ));
         }
         if self.sw_alloc_delay == 0 {
-            return Err(rule("sw_alloc_delay", "must be at least 1 (as in BookSim2)", 0));
+            return Err(rule(
+                "sw_alloc_delay",
+                "must be at least 1 (as in BookSim2)",
+                0,
+            ));
         }
         if self.link_delay == 0 {
             return Err(rule("link_delay", "must be at least 1", 0));

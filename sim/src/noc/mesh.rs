@@ -55,7 +55,13 @@ pub enum Port {
 
 impl Port {
     /// All five ports, in index order.
-    pub const ALL: [Port; 5] = [Port::North, Port::East, Port::South, Port::West, Port::Local];
+    pub const ALL: [Port; 5] = [
+        Port::North,
+        Port::East,
+        Port::South,
+        Port::West,
+        Port::Local,
+    ];
 
     /// Index 0..5.
     pub fn index(self) -> usize {
@@ -229,7 +235,6 @@ impl<T: Copy + Default> Rings<T> {
 #[derive(Debug, Clone)]
 pub struct Mesh {
     cfg: NocConfig,
-    width: usize,
     tiles: usize,
     vcs: usize,
     depth: usize,
@@ -240,8 +245,12 @@ pub struct Mesh {
     d_link: u64,
     d_credit: u64,
     check: bool,
+    /// Step only routers with work (on by default; off steps every router every cycle).
+    skip_idle: bool,
     /// Neighbour of router r in direction d (0..4), or NONE.
     neighbour: Vec<u32>,
+    /// `(x, y)` of every tile (no division in the routing stage).
+    xy: Vec<(u16, u16)>,
     // Input VCs.
     buf: Rings<TimedFlit>,
     vc_state: Vec<u8>,
@@ -249,7 +258,8 @@ pub struct Mesh {
     vc_out_vc: Vec<u8>,
     vc_ready: Vec<u64>,
     vc_free_at: Vec<u64>,
-    nonempty: Vec<u128>,
+    /// Per input port `(r·5 + p)`: bit c set when VC c holds a flit.
+    nonempty: Vec<u32>,
     // Output VCs.
     credits: Vec<u32>,
     out_busy: Vec<bool>,
@@ -282,14 +292,8 @@ pub struct Mesh {
     link_arrived: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct DeliveredPacketSlot(Option<DeliveredPacket>);
-
-impl Default for DeliveredPacketSlot {
-    fn default() -> Self {
-        Self(None)
-    }
-}
 
 #[inline]
 fn opposite(d: usize) -> usize {
@@ -304,6 +308,21 @@ fn rr_pick(mask: u128, start: usize, bits: usize) -> Option<usize> {
     }
     let start = if start >= bits { 0 } else { start };
     let hi = mask & (!0u128 << start);
+    if hi != 0 {
+        Some(hi.trailing_zeros() as usize)
+    } else {
+        Some(mask.trailing_zeros() as usize)
+    }
+}
+
+/// [`rr_pick`] for masks of at most 32 bits.
+#[inline]
+fn rr_pick32(mask: u32, start: usize, bits: usize) -> Option<usize> {
+    if mask == 0 {
+        return None;
+    }
+    let start = if start >= bits { 0 } else { start };
+    let hi = mask & (!0u32 << start);
     if hi != 0 {
         Some(hi.trailing_zeros() as usize)
     } else {
@@ -355,7 +374,7 @@ impl Mesh {
         }
         Ok(Self {
             check: cfg.check_invariants || cfg!(debug_assertions),
-            width,
+            skip_idle: true,
             tiles,
             vcs,
             depth,
@@ -366,13 +385,16 @@ impl Mesh {
             d_link,
             d_credit,
             neighbour,
+            xy: (0..tiles)
+                .map(|t| ((t % width) as u16, (t / width) as u16))
+                .collect(),
             buf: Rings::new(ivs, depth),
             vc_state: vec![VC_IDLE; ivs],
             vc_out_port: vec![0; ivs],
             vc_out_vc: vec![0; ivs],
             vc_ready: vec![0; ivs],
             vc_free_at: vec![0; ivs],
-            nonempty: vec![0; tiles],
+            nonempty: vec![0; tiles * 5],
             credits,
             out_busy: vec![false; ivs],
             pipe: Rings::new(tiles * 5, pipe_cap),
@@ -584,17 +606,25 @@ impl Mesh {
     /// The packets accepted but not yet delivered, as `(slot, src, packet, created)`.
     pub fn undelivered(&self) -> impl Iterator<Item = (PacketSlot, TileId, Packet, Cycle)> + '_ {
         self.records.iter().enumerate().filter_map(|(i, r)| {
-            r.map(|r| (PacketSlot(i as u32), TileId(r.src), r.packet, Cycle(r.created)))
+            r.map(|r| {
+                (
+                    PacketSlot(i as u32),
+                    TileId(r.src),
+                    r.packet,
+                    Cycle(r.created),
+                )
+            })
         })
     }
 
     /// Advances the network by one cycle. Returns an error only if the conservation check
     /// (on in debug builds or with `check_invariants`) finds a flit created or lost.
     pub fn step(&mut self) -> Result<(), NocError> {
+        let now = self.now;
         for r in 0..self.tiles {
-            if self.work[r] != 0 {
+            if self.work[r] != 0 || !self.skip_idle {
                 self.totals.router_cycles_active += 1;
-                self.step_router(r)?;
+                self.step_router(r, now)?;
             }
         }
         self.now += 1;
@@ -602,6 +632,13 @@ impl Mesh {
             self.check_conservation()?;
         }
         Ok(())
+    }
+
+    /// Turns the skipping of idle routers (no flit in their interface, buffers or incoming
+    /// links) on or off. On by default; it changes no count and no timing, only simulation
+    /// speed and `router_cycles_active` (tests compare both modes).
+    pub fn set_idle_skipping(&mut self, on: bool) {
+        self.skip_idle = on;
     }
 
     /// Steps until the network is empty or `max_cycles` cycles have passed; returns whether
@@ -625,8 +662,8 @@ impl Mesh {
 
     #[inline]
     fn xy_port(&self, r: usize, dst: usize) -> usize {
-        let (x, y) = (r % self.width, r / self.width);
-        let (dx, dy) = (dst % self.width, dst / self.width);
+        let (x, y) = self.xy[r];
+        let (dx, dy) = self.xy[dst];
         if dx > x {
             1
         } else if dx < x {
@@ -640,8 +677,7 @@ impl Mesh {
         }
     }
 
-    fn step_router(&mut self, r: usize) -> Result<(), NocError> {
-        let now = self.now;
+    fn step_router(&mut self, r: usize, now: u64) -> Result<(), NocError> {
         let vcs = self.vcs;
         // 1. Network interface → local input VC.
         if let Some(&slot) = self.ni.front(r) {
@@ -667,7 +703,7 @@ impl Mesh {
                         tf.flit.vc
                     )));
                 }
-                self.nonempty[r] |= 1u128 << (d * vcs + usize::from(tf.flit.vc));
+                self.nonempty[r * 5 + d] |= 1 << tf.flit.vc;
                 self.router_in[r] += 1;
             }
         }
@@ -696,46 +732,59 @@ impl Mesh {
             }
         }
         // 4. Route computation; gather VC- and switch-allocation requests.
+        let ports = &self.nonempty[r * 5..r * 5 + 5];
+        let occupied: [u32; 5] = [ports[0], ports[1], ports[2], ports[3], ports[4]];
+        if occupied == [0; 5] {
+            return Ok(());
+        }
         let mut va_req = [0u128; 5];
+        let mut any_va = false;
         let mut sa_req = [0u32; 5];
-        let mut bits = self.nonempty[r];
         let base = r * 5 * vcs;
-        while bits != 0 {
-            let bit = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let iv = base + bit;
-            let state = self.vc_state[iv];
-            if state == VC_ACTIVE {
-                if self.vc_ready[iv] <= now {
-                    let ov = (r * 5 + usize::from(self.vc_out_port[iv])) * vcs
-                        + usize::from(self.vc_out_vc[iv]);
-                    if self.credits[ov] > 0 {
-                        sa_req[bit / vcs] |= 1 << (bit % vcs);
+        for (p, sa_p) in sa_req.iter_mut().enumerate() {
+            let mut bits = occupied[p];
+            while bits != 0 {
+                let c = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let bit = p * vcs + c;
+                let iv = base + bit;
+                let state = self.vc_state[iv];
+                if state == VC_ACTIVE {
+                    if self.vc_ready[iv] <= now {
+                        let ov = (r * 5 + usize::from(self.vc_out_port[iv])) * vcs
+                            + usize::from(self.vc_out_vc[iv]);
+                        if self.credits[ov] > 0 {
+                            *sa_p |= 1 << c;
+                        }
                     }
-                }
-                continue;
-            }
-            if state == VC_IDLE {
-                let Some(front) = self.buf.front(iv).copied() else {
                     continue;
-                };
-                if !front.flit.is_head() {
-                    return Err(self.violation(format!(
-                        "router {r} input VC {bit} has a body flit at its front while idle"
-                    )));
                 }
-                let start = front.at.max(self.vc_free_at[iv]);
-                self.vc_ready[iv] = start + self.d_route;
-                self.vc_out_port[iv] = self.xy_port(r, usize::from(front.flit.dst)) as u8;
-                self.vc_state[iv] = VC_WAIT_VA;
-            }
-            if self.vc_ready[iv] <= now {
-                va_req[usize::from(self.vc_out_port[iv])] |= 1u128 << bit;
+                if state == VC_IDLE {
+                    let Some(front) = self.buf.front(iv).copied() else {
+                        continue;
+                    };
+                    if !front.flit.is_head() {
+                        return Err(self.violation(format!(
+                            "router {r} input VC {bit} has a body flit at its front while idle"
+                        )));
+                    }
+                    let start = front.at.max(self.vc_free_at[iv]);
+                    self.vc_ready[iv] = start + self.d_route;
+                    self.vc_out_port[iv] = self.xy_port(r, usize::from(front.flit.dst)) as u8;
+                    self.vc_state[iv] = VC_WAIT_VA;
+                }
+                if self.vc_ready[iv] <= now {
+                    va_req[usize::from(self.vc_out_port[iv])] |= 1u128 << bit;
+                    any_va = true;
+                }
             }
         }
         // 5. VC allocation.
         let nbits = 5 * vcs;
         for (o, &req) in va_req.iter().enumerate() {
+            if !any_va {
+                break;
+            }
             let mut req = req;
             while req != 0 {
                 let ri = r * 5 + o;
@@ -743,7 +792,8 @@ impl Mesh {
                     break;
                 };
                 let ob = ri * vcs;
-                if o == LOCAL && self.eject.len(r) + self.eject_reserved[r] as usize >= self.eject.cap
+                if o == LOCAL
+                    && self.eject.len(r) + self.eject_reserved[r] as usize >= self.eject.cap
                 {
                     break;
                 }
@@ -759,27 +809,27 @@ impl Mesh {
                 self.vc_state[iv] = VC_ACTIVE;
                 self.vc_out_vc[iv] = c as u8;
                 self.vc_ready[iv] = now + self.d_va;
-                self.va_rr[ri] = ((bit + 1) % nbits) as u8;
+                self.va_rr[ri] = (bit + 1) as u8;
             }
         }
         // 6. Switch allocation (input stage, then output stage) and traversal.
         let mut in_choice = [0usize; 5];
-        let mut out_req = [0u128; 5];
+        let mut out_req = [0u32; 5];
         for p in 0..5 {
-            if let Some(c) = rr_pick(u128::from(sa_req[p]), usize::from(self.sa_in_rr[r * 5 + p]), vcs)
-            {
+            if let Some(c) = rr_pick32(sa_req[p], usize::from(self.sa_in_rr[r * 5 + p]), vcs) {
                 in_choice[p] = c;
                 let o = usize::from(self.vc_out_port[base + p * vcs + c]);
                 out_req[o] |= 1 << p;
             }
         }
         for (o, &req) in out_req.iter().enumerate() {
-            let Some(p) = rr_pick(req, usize::from(self.sa_out_rr[r * 5 + o]), 5) else {
+            let Some(p) = rr_pick32(req, usize::from(self.sa_out_rr[r * 5 + o]), 5) else {
                 continue;
             };
             let c = in_choice[p];
-            self.sa_out_rr[r * 5 + o] = ((p + 1) % 5) as u8;
-            self.sa_in_rr[r * 5 + p] = ((c + 1) % vcs) as u8;
+            // rr_pick wraps a pointer past the last requester to 0.
+            self.sa_out_rr[r * 5 + o] = (p + 1) as u8;
+            self.sa_in_rr[r * 5 + p] = (c + 1) as u8;
             self.traverse(r, p, c, o, now)?;
         }
         Ok(())
@@ -827,7 +877,7 @@ impl Mesh {
             flags,
         };
         self.buf.push(lb + c, TimedFlit { at: now, flit });
-        self.nonempty[r] |= 1u128 << (LOCAL * vcs + c);
+        self.nonempty[r * 5 + LOCAL] |= 1 << c;
         self.router_in[r] += 1;
         self.totals.flits_injected += 1;
         self.ni_pending_flits -= 1;
@@ -861,14 +911,21 @@ impl Mesh {
         Ok(())
     }
 
-    fn traverse(&mut self, r: usize, p: usize, c: usize, o: usize, now: u64) -> Result<(), NocError> {
+    fn traverse(
+        &mut self,
+        r: usize,
+        p: usize,
+        c: usize,
+        o: usize,
+        now: u64,
+    ) -> Result<(), NocError> {
         let vcs = self.vcs;
         let iv = (r * 5 + p) * vcs + c;
         let Some(mut tf) = self.buf.pop(iv) else {
             return Err(self.violation(format!("router {r} granted an empty VC {iv}")));
         };
         if self.buf.len(iv) == 0 {
-            self.nonempty[r] &= !(1u128 << (p * vcs + c));
+            self.nonempty[r * 5 + p] &= !(1 << c);
         }
         let oc = usize::from(self.vc_out_vc[iv]);
         let pi = r * 5 + o;
@@ -890,7 +947,10 @@ impl Mesh {
         if p != LOCAL {
             let u = self.neighbour[r * 4 + p] as usize;
             let ci = u * 5 + opposite(p);
-            if !self.credit_pipe.push(ci, (now + self.d_link + self.d_credit, c as u8)) {
+            if !self
+                .credit_pipe
+                .push(ci, (now + self.d_link + self.d_credit, c as u8))
+            {
                 return Err(self.violation(format!("credit wire into router {u} overflowed")));
             }
         }
@@ -935,8 +995,7 @@ impl Mesh {
             }
             on_links += len;
         }
-        let accounted =
-            self.totals.flits_ejected + self.ni_pending_flits + buffered + on_links;
+        let accounted = self.totals.flits_ejected + self.ni_pending_flits + buffered + on_links;
         if accounted != self.totals.flits_accepted {
             return Err(self.violation(format!(
                 "{} flits accepted ≠ {} ejected + {} waiting + {buffered} buffered + {on_links} on links",
@@ -953,7 +1012,11 @@ impl Mesh {
                 let pi = r * 5 + d;
                 for c in 0..vcs {
                     let downstream = self.buf.len((u * 5 + opposite(d)) * vcs + c) as u64;
-                    let wire = self.pipe.iter(pi).filter(|t| usize::from(t.flit.vc) == c).count();
+                    let wire = self
+                        .pipe
+                        .iter(pi)
+                        .filter(|t| usize::from(t.flit.vc) == c)
+                        .count();
                     let back = self
                         .credit_pipe
                         .iter(pi)

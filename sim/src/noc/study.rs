@@ -166,7 +166,9 @@ struct Pending {
 pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
     cfg.noc.validate()?;
     if cfg.cycles == 0 {
-        return Err(NocError::Traffic("the measurement window must be at least 1 cycle".into()));
+        return Err(NocError::Traffic(
+            "the measurement window must be at least 1 cycle".into(),
+        ));
     }
     let (pattern, rate) = match &cfg.traffic {
         Traffic::Synthetic { pattern, rate } => {
@@ -176,7 +178,9 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
                 )));
             }
             if cfg.packet_size == 0 {
-                return Err(NocError::Traffic("packet size must be at least 1 flit".into()));
+                return Err(NocError::Traffic(
+                    "packet size must be at least 1 flit".into(),
+                ));
             }
             pattern.validate(&cfg.noc)?;
             (Some(pattern), *rate)
@@ -187,7 +191,11 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
     let tiles = mesh.tiles();
     let (w, h) = (cfg.noc.width, cfg.noc.height);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let p = if cfg.packet_size == 0 { 0.0 } else { rate / f64::from(cfg.packet_size) };
+    let p = if cfg.packet_size == 0 {
+        0.0
+    } else {
+        rate / f64::from(cfg.packet_size)
+    };
     let always = p >= 1.0;
     let threshold = (p * 18_446_744_073_709_551_616.0) as u64;
     let trace = match &cfg.traffic {
@@ -202,7 +210,8 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
     let mut measured = 0u64;
     let mut measured_flits = 0u64;
     let mut delivered = 0u64;
-    let (mut lat_sum, mut lat_max, mut net_sum, mut net_max, mut hop_sum) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut lat_sum, mut lat_max, mut net_sum, mut net_max, mut hop_sum) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut rows: Vec<PacketRow> = Vec::new();
     let mut ejected_at_start = 0u64;
     let mut links_at_start = vec![0u64; 0];
@@ -358,7 +367,8 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
     let accepted_rate = (ejected_at_end - ejected_at_start) as f64 / norm;
     let mut links = Vec::with_capacity(link_ids.len());
     for (i, &(t, port)) in link_ids.iter().enumerate() {
-        let flits = links_at_end.get(i).copied().unwrap_or(0) - links_at_start.get(i).copied().unwrap_or(0);
+        let flits =
+            links_at_end.get(i).copied().unwrap_or(0) - links_at_start.get(i).copied().unwrap_or(0);
         let (x, y) = mesh.coords(t);
         links.push(LinkUse {
             x,
@@ -374,7 +384,13 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
         links.iter().map(|l| l.utilisation).sum::<f64>() / links.len() as f64
     };
     let max_link = links.iter().map(|l| l.utilisation).fold(0.0, f64::max);
-    let div = |s: u64| if delivered == 0 { 0.0 } else { s as f64 / delivered as f64 };
+    let div = |s: u64| {
+        if delivered == 0 {
+            0.0
+        } else {
+            s as f64 / delivered as f64
+        }
+    };
     let avg_packet_latency = div(lat_sum);
     let avg_hops = div(hop_sum);
     let measured_in_flight = measured - delivered;
@@ -401,7 +417,11 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
              (BookSim2's latency_thres)"
         ));
     }
-    let packet_size_f = if trace.is_some() { 1.0 } else { f64::from(cfg.packet_size) };
+    let packet_size_f = if trace.is_some() {
+        1.0
+    } else {
+        f64::from(cfg.packet_size)
+    };
     let zl = cfg.noc.router_delay() as f64 * (avg_hops + 1.0)
         + f64::from(cfg.noc.link_delay) * avg_hops
         + (packet_size_f - 1.0);
@@ -442,7 +462,9 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
 /// Runs one study per rate (synthetic traffic only), same seed for every point.
 pub fn run_sweep(base: &StudyConfig, rates: &[f64]) -> Result<Vec<StudyReport>, NocError> {
     let Traffic::Synthetic { pattern, .. } = &base.traffic else {
-        return Err(NocError::Traffic("a sweep needs synthetic traffic, not a trace".into()));
+        return Err(NocError::Traffic(
+            "a sweep needs synthetic traffic, not a trace".into(),
+        ));
     };
     rates
         .iter()

@@ -200,16 +200,25 @@ impl Trace {
             if fields.len() != 4 {
                 return Err(err(
                     line_no,
-                    format!("expected 4 fields (cycle,src,dst,size), found {}", fields.len()),
+                    format!(
+                        "expected 4 fields (cycle,src,dst,size), found {}",
+                        fields.len()
+                    ),
                 ));
             }
-            let cycle: u64 = fields[0]
-                .parse()
-                .map_err(|_| err(line_no, format!("cycle `{}` is not a non-negative integer", fields[0])))?;
+            let cycle: u64 = fields[0].parse().map_err(|_| {
+                err(
+                    line_no,
+                    format!("cycle `{}` is not a non-negative integer", fields[0]),
+                )
+            })?;
             let tile = |name: &str, v: &str| -> Result<u16, NocError> {
-                let t: u64 = v
-                    .parse()
-                    .map_err(|_| err(line_no, format!("{name} `{v}` is not a non-negative integer")))?;
+                let t: u64 = v.parse().map_err(|_| {
+                    err(
+                        line_no,
+                        format!("{name} `{v}` is not a non-negative integer"),
+                    )
+                })?;
                 if t >= tiles as u64 {
                     return Err(err(
                         line_no,
@@ -225,9 +234,12 @@ impl Trace {
             };
             let src = tile("src", fields[1])?;
             let dst = tile("dst", fields[2])?;
-            let size: u16 = fields[3]
-                .parse()
-                .map_err(|_| err(line_no, format!("size `{}` is not an integer in 1..=65535", fields[3])))?;
+            let size: u16 = fields[3].parse().map_err(|_| {
+                err(
+                    line_no,
+                    format!("size `{}` is not an integer in 1..=65535", fields[3]),
+                )
+            })?;
             if size == 0 {
                 return Err(err(line_no, "size must be at least 1 flit".to_string()));
             }
@@ -239,7 +251,10 @@ impl Trace {
             });
         }
         if !header_seen {
-            return Err(err(1, "empty trace: expected the header `cycle,src,dst,size`".into()));
+            return Err(err(
+                1,
+                "empty trace: expected the header `cycle,src,dst,size`".into(),
+            ));
         }
         events.sort_by_key(|e| e.cycle);
         Ok(Self {

@@ -20,22 +20,32 @@ pub struct LifSpec {
 
 impl LifSpec {
     pub fn config(&self) -> LoihiLifConfig {
-        LoihiLifConfig::new(self.du, self.dv, self.vth, &self.bias_mant, &self.bias_exp).expect("valid spec")
+        LoihiLifConfig::new(self.du, self.dv, self.vth, &self.bias_mant, &self.bias_exp)
+            .expect("valid spec")
     }
 }
 
 /// Runs the Loihi LIF (`reset = None`) or the LIF-reset firmware on a core; returns the trace
 /// and the cycles of each step.
-pub fn run_lif(spec: &LifSpec, a_in: &[Vec<i16>], reset: Option<ResetMode>) -> (LifTrace, Vec<u64>) {
+pub fn run_lif(
+    spec: &LifSpec,
+    a_in: &[Vec<i16>],
+    reset: Option<ResetMode>,
+) -> (LifTrace, Vec<u64>) {
     let n = spec.bias_mant.len();
-    let model = if reset.is_some() { NeuronModel::LifReset } else { NeuronModel::LoihiLif };
+    let model = if reset.is_some() {
+        NeuronModel::LifReset
+    } else {
+        NeuronModel::LoihiLif
+    };
     let program = model.program().expect("firmware assembles");
     let mut core = Neurocore::new(CoreConfig::standalone(n as u32, 1), &program).expect("core");
     core.set_param("du", spec.du as i32).unwrap();
     core.set_param("dv", spec.dv as i32).unwrap();
     core.set_param("vth", spec.vth as i32).unwrap();
     if let Some(r) = reset {
-        core.set_param("reset_mode", lif_reset::reset_mode_word(r)).unwrap();
+        core.set_param("reset_mode", lif_reset::reset_mode_word(r))
+            .unwrap();
     }
     let mant: Vec<i32> = spec.bias_mant.iter().map(|&x| x as i32).collect();
     let exp: Vec<i32> = spec.bias_exp.iter().map(|&x| x as i32).collect();
@@ -56,7 +66,12 @@ pub fn run_lif(spec: &LifSpec, a_in: &[Vec<i16>], reset: Option<ResetMode>) -> (
         |_, core, report| {
             trace.u.push(core.field(loihi_lif::U).to_vec());
             trace.v.push(core.field(loihi_lif::V).to_vec());
-            trace.s.push(core.field(loihi_lif::SPIKED).iter().map(|&x| x as u8).collect());
+            trace.s.push(
+                core.field(loihi_lif::SPIKED)
+                    .iter()
+                    .map(|&x| x as u8)
+                    .collect(),
+            );
             cycles.push(report.cycles);
             Ok(())
         },
@@ -71,7 +86,8 @@ pub fn run_ttfs(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> (Ttf
     let axons = weights.len();
     let n = weights[0].len();
     let program = NeuronModel::Ttfs.program().expect("firmware assembles");
-    let mut core = Neurocore::new(CoreConfig::standalone(n as u32, axons as u32), &program).expect("core");
+    let mut core =
+        Neurocore::new(CoreConfig::standalone(n as u32, axons as u32), &program).expect("core");
     for (name, value) in params.data_words() {
         core.set_param(name, value).unwrap();
     }
@@ -100,11 +116,17 @@ pub fn run_ttfs(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> (Ttf
         },
         |_, core, _| {
             trace.v.push(core.field(ttfs::V).to_vec());
-            trace.s.push(core.field(ttfs::SPIKED).iter().map(|&x| x as u8).collect());
+            trace
+                .s
+                .push(core.field(ttfs::SPIKED).iter().map(|&x| x as u8).collect());
             Ok(())
         },
     )
     .expect("run");
-    trace.t_spike = core.field(ttfs::T_SPIKE).iter().map(|&x| x as u32).collect();
+    trace.t_spike = core
+        .field(ttfs::T_SPIKE)
+        .iter()
+        .map(|&x| x as u32)
+        .collect();
     (trace, core)
 }

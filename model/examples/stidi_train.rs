@@ -1,0 +1,154 @@
+//! Trains a STiDi-BP network from code and prints one line per epoch (measurement driver for
+//! `docs/TRAINING.md`; the CLI's `spikemesh train --rule stidi` is the user-facing command).
+//!
+//! `cargo run --release -p spikemesh-model --example stidi_train -- key=value ...`
+//! keys: data=digits|mnist:DIR|fashion:DIR arch=STR epochs=N seed=N train=N(limit) test=N
+//! kernel=step|ramp|sat:TAU deriv=chord|slope|const norm=l2|none back=latent|forward
+//! prec=bin|intB lr=A[,B..] decay=F init=LO:HI clip=F|none theta=A[,B..] thpf=F
+//! gran=layer|channel|neuron learn=0|1 thlr=F homeo=off|STEP[:WINDOW] gamma=N shift=N
+//! fire=gt|ge delay=0|1 scale=off|INIT:LR target=ACC (report the first epoch reaching it)
+//! out=PATH (save the exported chip network)
+
+use model::stidi::*;
+use model::{DatasetSpec, GoldenNetwork, FireRule};
+use std::time::Instant;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn floats(v: &str) -> Result<Vec<f32>, String> {
+    v.split(',').map(|x| x.parse::<f32>().map_err(|e| format!("`{x}`: {e}"))).collect()
+}
+
+fn run() -> Result<(), String> {
+    let mut cfg = StidiConfig::binary();
+    let (mut data, mut arch, mut epochs, mut seed) = ("digits".to_string(), "c8k3-p2-fc10".to_string(), 10usize, 1u64);
+    let (mut limit, mut tlimit, mut target, mut out) = (usize::MAX, usize::MAX, None::<f64>, None::<String>);
+    for a in std::env::args().skip(1) {
+        let (k, v) = a.split_once('=').ok_or(format!("`{a}` is not key=value"))?;
+        let pf = |v: &str| v.parse::<f64>().map_err(|e| format!("{k}: {e}"));
+        let pu = |v: &str| v.parse::<usize>().map_err(|e| format!("{k}: {e}"));
+        match k {
+            "data" => data = v.into(),
+            "arch" => arch = v.into(),
+            "epochs" => epochs = pu(v)?,
+            "seed" => seed = pu(v)? as u64,
+            "train" => limit = pu(v)?,
+            "test" => tlimit = pu(v)?,
+            "target" => target = Some(pf(v)?),
+            "out" => out = Some(v.into()),
+            "kernel" => {
+                cfg.neuron.kernel = match v {
+                    "step" => Kernel::Step,
+                    "ramp" => Kernel::Ramp,
+                    s => Kernel::SatRamp { tau: s.trim_start_matches("sat:").parse().map_err(|_| format!("kernel `{s}`"))? },
+                }
+            }
+            "fire" => cfg.neuron.fire = if v == "gt" { FireRule::Greater } else { FireRule::GreaterEqual },
+            "delay" => cfg.neuron.delay = pu(v)? as u8,
+            "deriv" => {
+                cfg.derivative = match v {
+                    "chord" => Derivative::Chord,
+                    "slope" => Derivative::LocalSlope,
+                    _ => Derivative::Constant,
+                }
+            }
+            "norm" => cfg.normalisation = if v == "l2" { Normalisation::L2 } else { Normalisation::None },
+            "back" => cfg.back_weights = if v == "latent" { BackWeights::Latent } else { BackWeights::Forward },
+            "prec" => {
+                cfg.precision = if v == "bin" {
+                    Precision::Binary
+                } else {
+                    Precision::Integer { bits: v.trim_start_matches("int").parse().map_err(|_| format!("prec `{v}`"))? }
+                }
+            }
+            "lr" => cfg.lr = floats(v)?,
+            "decay" => cfg.lr_decay = pf(v)?,
+            "init" => {
+                let (lo, hi) = v.split_once(':').ok_or("init=LO:HI")?;
+                cfg.init_low = floats(lo)?;
+                cfg.init_high = floats(hi)?;
+            }
+            "clip" => cfg.latent_clip = if v == "none" { None } else { Some(pf(v)? as f32) },
+            "theta" => cfg.theta_init = floats(v)?.iter().map(|&x| x as i32).collect(),
+            "thpf" => cfg.theta_per_fan_in = pf(v)?,
+            "gran" => {
+                cfg.thresholds.granularity = match v {
+                    "layer" => Granularity::Layer,
+                    "channel" => Granularity::Channel,
+                    _ => Granularity::Neuron,
+                }
+            }
+            "learn" => cfg.thresholds.learn = v == "1",
+            "thlr" => cfg.thresholds.lr = pf(v)?,
+            "homeo" => {
+                cfg.thresholds.homeostasis = if v == "off" {
+                    None
+                } else {
+                    let (s, w) = v.split_once(':').unwrap_or((v, "0"));
+                    Some(Homeostasis { step: pf(s)?, window: pu(w)? })
+                }
+            }
+            "gamma" => cfg.gamma = pu(v)? as u16,
+            "shift" => cfg.silent_label_shift = pu(v)? as u16,
+            "scale" => {
+                cfg.scale = if v == "off" {
+                    None
+                } else {
+                    let (i, l) = v.split_once(':').ok_or("scale=INIT:LR")?;
+                    Some(ScaleConfig { init: pf(i)?, lr: pf(l)? })
+                }
+            }
+            _ => return Err(format!("unknown key `{k}`")),
+        }
+    }
+    let spec: DatasetSpec = data.parse().map_err(|e| format!("{e}"))?;
+    let mut split = spec.load().map_err(|e| format!("{e}"))?;
+    for (set, lim) in [(&mut split.train, limit), (&mut split.test, tlimit)] {
+        if lim < set.len() {
+            let n = set.image_len();
+            set.labels.truncate(lim);
+            set.pixels.truncate(lim * n);
+        }
+    }
+    let arch: Arch = arch.parse().map_err(|e| format!("{e}"))?;
+    let mut t = StidiTrainer::for_dataset(&arch, &split.train, cfg.clone(), seed).map_err(|e| format!("{e}"))?;
+    println!("# {} arch={} train={} test={} threads={} cfg={}", data, arch, split.train.len(), split.test.len(),
+        rayon::current_num_threads(), serde_json::to_string(&cfg).unwrap_or_default());
+    let mut reached = None;
+    let mut best = 0.0f64;
+    for _ in 0..epochs {
+        let s = t.train_epoch(&split.train).map_err(|e| format!("{e}"))?;
+        let t0 = Instant::now();
+        let acc = t.evaluate(&split.test).map_err(|e| format!("{e}"))?;
+        best = best.max(acc);
+        if reached.is_none() && target.is_some_and(|x| acc >= x) {
+            reached = Some(s.epoch);
+        }
+        println!(
+            "epoch {:3} train {:.4} test {:.4} loss {:.5} dead {:.4} dead/layer {:?} theta {:?} lowered {} s/epoch {:.1} eval_s {:.1}",
+            s.epoch, s.train_accuracy, acc, s.mean_loss, s.dead_fraction,
+            s.dead_per_layer.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+            s.mean_threshold.iter().map(|x| x.round()).collect::<Vec<_>>(), s.lowered, s.seconds, t0.elapsed().as_secs_f64()
+        );
+    }
+    println!("best_test {best:.4} epochs_to_target {reached:?}");
+    if let Ok(net) = t.export() {
+        let g = GoldenNetwork::new(&net).map_err(|e| format!("{e}"))?;
+        let enc = t.encoder();
+        let preds = t.predictions(&split.test).map_err(|e| format!("{e}"))?;
+        let same = (0..split.test.len())
+            .filter(|&k| g.classify(&enc.encode(split.test.image(k))).ok() == Some(preds[k]))
+            .count();
+        println!("golden agreement {same}/{}", split.test.len());
+        if let Some(p) = out {
+            net.save(std::path::Path::new(&p)).map_err(|e| format!("{e}"))?;
+            println!("saved {p}");
+        }
+    }
+    Ok(())
+}

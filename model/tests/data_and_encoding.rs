@@ -1,0 +1,230 @@
+//! Data sets (IDX reader, embedded digits, split) and the latency encoders.
+
+use model::data::{self, DatasetSpec};
+use model::*;
+use proptest::prelude::*;
+use std::io::Write;
+use std::path::Path;
+
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn idx_raw_and_gzip_parse_the_same() {
+    let bytes = idx(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    let a = data::parse_idx(bytes.clone(), Path::new("x")).unwrap();
+    let b = data::parse_idx(gzip(&bytes), Path::new("x.gz")).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.dims, vec![2, 2, 3]);
+    assert_eq!(a.data[11], 12);
+}
+
+#[test]
+fn malformed_idx_files_are_named_with_the_problem() {
+    let p = Path::new("/data/train-images-idx3-ubyte");
+    let err = |b: Vec<u8>| data::parse_idx(b, p).unwrap_err().to_string();
+    let e = err(vec![1, 2, 3, 4, 0, 0, 0, 1]);
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("bad magic"),
+        "{e}"
+    );
+    let e = err(vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 0]);
+    assert!(e.contains("element type 0x0d"), "{e}");
+    let e = err(idx(&[3, 2, 2], &[0; 11]));
+    assert!(
+        e.contains("truncated") && e.contains("12") && e.contains("11"),
+        "{e}"
+    );
+    let e = err(idx(&[1], &[0, 0]));
+    assert!(e.contains("trailing"), "{e}");
+    let e = err(vec![0, 0, 8]);
+    assert!(e.contains("truncated"), "{e}");
+    let mut gz = gzip(&idx(&[4], &[1, 2, 3, 4]));
+    gz.truncate(gz.len() - 6);
+    let e = err(gz);
+    assert!(e.contains("gzip"), "{e}");
+
+    // Count mismatch between images and labels, label out of range: in real files.
+    let dir = std::env::temp_dir().join(format!("spikemesh-idx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let images = dir.join("train-images-idx3-ubyte.gz");
+    let labels = dir.join("train-labels-idx1-ubyte");
+    std::fs::write(&images, gzip(&idx(&[3, 2, 2], &[7; 12]))).unwrap();
+    std::fs::write(&labels, idx(&[2], &[1, 2])).unwrap();
+    let e = data::load_idx_pair(&images, &labels, "t")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("count mismatch") && e.contains("2 labels for 3 images"),
+        "{e}"
+    );
+    std::fs::write(&labels, idx(&[3], &[1, 2, 10])).unwrap();
+    let e = data::load_idx_pair(&images, &labels, "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("label 10 of item 2"), "{e}");
+    std::fs::write(&labels, idx(&[3], &[1, 2, 9])).unwrap();
+    let d = data::load_idx_pair(&images, &labels, "t").unwrap();
+    assert_eq!((d.len(), d.height, d.width, d.label(2)), (3, 2, 2, 9));
+    // A missing directory names the file it looked for.
+    let e = data::load_mnist_dir(&dir.join("nope"), "mnist")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("train-images-idx3-ubyte"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn digits_are_embedded_with_a_fixed_split() {
+    let s = data::digits().unwrap();
+    assert_eq!((s.train.len(), s.test.len()), (1437, 360));
+    assert_eq!((s.train.height, s.train.width), (8, 8));
+    // The split is a permutation of all rows: every row appears exactly once.
+    let order = data::digits_split_order(1797);
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..1797).collect::<Vec<_>>());
+    // The first test image is file row order[1437]; check it against the CSV text.
+    let text = {
+        use std::io::Read;
+        let mut t = String::new();
+        flate2::read::GzDecoder::new(data::DIGITS_CSV_GZ)
+            .read_to_string(&mut t)
+            .unwrap();
+        t
+    };
+    let row: Vec<u8> = text
+        .lines()
+        .nth(order[1437])
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let expect: Vec<u8> = row[..64]
+        .iter()
+        .map(|&p| (u16::from(p) * 255 / 16) as u8)
+        .collect();
+    assert_eq!(s.test.image(0), &expect[..]);
+    assert_eq!(s.test.label(0), usize::from(row[64]));
+    // Intensity mapping end points.
+    assert_eq!(
+        (
+            data::digits_intensity(0),
+            data::digits_intensity(8),
+            data::digits_intensity(16)
+        ),
+        (0, 127, 255)
+    );
+    // Every class is present in both halves.
+    for c in 0..10 {
+        assert!(s.train.labels.contains(&c) && s.test.labels.contains(&c));
+    }
+    // Bad CSV content is reported with its line.
+    let e = data::parse_digits_csv(b"1,2,3\n", Path::new("d.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 1") && e.contains("3 fields"), "{e}");
+    let mut line = vec!["0"; 64];
+    line[5] = "17";
+    let csv = format!("{},3\n", line.join(","));
+    let e = data::parse_digits_csv(csv.as_bytes(), Path::new("d.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("field 6") && e.contains("pixel 17"), "{e}");
+}
+
+#[test]
+fn dataset_specs_parse() {
+    assert_eq!(
+        "digits".parse::<DatasetSpec>().unwrap(),
+        DatasetSpec::Digits
+    );
+    assert_eq!(
+        "mnist:/a/b".parse::<DatasetSpec>().unwrap(),
+        DatasetSpec::Mnist("/a/b".into())
+    );
+    assert_eq!(
+        "fashion:x".parse::<DatasetSpec>().unwrap(),
+        DatasetSpec::Fashion("x".into())
+    );
+    assert!("cifar:x"
+        .parse::<DatasetSpec>()
+        .unwrap_err()
+        .to_string()
+        .contains("expected"));
+    assert!("mnist:".parse::<DatasetSpec>().is_err());
+}
+
+#[test]
+fn mnist_and_fashion_load_when_present() {
+    let Some(dir) = data::shared_data_dir() else {
+        eprintln!(
+            "SKIPPED: no shared data directory (set SPIKEMESH_DATA or provide ../shared/data)"
+        );
+        return;
+    };
+    for name in ["mnist", "fashion-mnist"] {
+        let d = dir.join(name);
+        if !d.is_dir() {
+            eprintln!("SKIPPED: {} is absent", d.display());
+            continue;
+        }
+        let s = data::load_mnist_dir(&d, name).unwrap();
+        assert_eq!((s.train.len(), s.test.len()), (60_000, 10_000));
+        assert_eq!((s.train.height, s.train.width), (28, 28));
+        // Ten classes, each about a tenth of the test set.
+        for c in 0..10u8 {
+            let n = s.test.labels.iter().filter(|&&l| l == c).count();
+            assert!(
+                (800..=1200).contains(&n),
+                "{name}: class {c} has {n} test images"
+            );
+        }
+    }
+}
+
+#[test]
+fn encoder_end_points() {
+    let s = LatencyEncoder {
+        rule: EncodingRule::S4nn,
+        t_max: 256,
+    };
+    assert_eq!(
+        (s.time_of(255), s.time_of(0)),
+        (SpikeTime(0), SpikeTime(256))
+    );
+    let b = LatencyEncoder {
+        rule: EncodingRule::Bs4nn,
+        t_max: 256,
+    };
+    for p in 0..=255u8 {
+        assert_eq!(b.time_of(p), SpikeTime(255 - u16::from(p)));
+    }
+}
+
+proptest! {
+    /// The integer formulas equal the papers' real-valued expressions, floored.
+    #[test]
+    fn encoders_match_the_real_formulas(p in any::<u8>(), t_max in 4u16..=1024) {
+        let s = LatencyEncoder { rule: EncodingRule::S4nn, t_max };
+        let exact = (255.0 - f64::from(p)) * f64::from(t_max) / 255.0;
+        prop_assert_eq!(f64::from(s.time_of(p).0), (exact + 1e-9).floor());
+        let b = LatencyEncoder { rule: EncodingRule::Bs4nn, t_max };
+        let t_end = f64::from(t_max - 1);
+        let exact = t_end - f64::from(p) * t_end / 255.0;
+        prop_assert_eq!(f64::from(b.time_of(p).0), (exact + 1e-9).floor());
+        prop_assert!(s.time_of(p).0 <= t_max && b.time_of(p).0 < t_max);
+    }
+}

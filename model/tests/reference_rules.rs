@@ -1,0 +1,212 @@
+//! The trainer against a literal, dense-time transcription of the authors' reference code
+//! (S4NN.py and BS4NN_mnist.ipynb, `reference/stidi-bp.md` §3–§5) in f64.
+
+use model::data;
+use model::train::{binary_threshold, TrainConfig, Trainer};
+
+/// `Voltage = cumsum(W · spikes)`, `Voltage[tmax] = thr + 1`, `argmax(Voltage > thr) + 1`,
+/// clamped to tmax — per neuron, dense over every time step.
+fn ref_forward(
+    w: &[f64],
+    n_in: usize,
+    tin: &[u16],
+    thr: f64,
+    tmax: usize,
+    binary: bool,
+) -> Vec<u16> {
+    let n_out = w.len() / n_in;
+    (0..n_out)
+        .map(|j| {
+            let mut v = vec![0f64; tmax + 1];
+            for (i, &t) in tin.iter().enumerate() {
+                let wi = w[j * n_in + i];
+                let wi = if binary {
+                    if wi < 0.0 {
+                        -1.0
+                    } else {
+                        1.0
+                    }
+                } else {
+                    wi
+                };
+                v[t as usize] += wi;
+            }
+            for t in 1..=tmax {
+                v[t] += v[t - 1];
+            }
+            v[tmax] = thr + 1.0;
+            let c = (0..=tmax).find(|&t| v[t] > thr).unwrap_or(tmax);
+            (c + 1).min(tmax) as u16
+        })
+        .collect()
+}
+
+fn norm(v: &mut [f64]) {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if n != 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+struct Reference {
+    w: Vec<Vec<f64>>,
+    alpha: Vec<f64>,
+    arch: Vec<usize>,
+    cfg: TrainConfig,
+}
+
+impl Reference {
+    fn thr(&self, l: usize) -> f64 {
+        match self.cfg.rule {
+            model::Rule::S4nn => f64::from(self.cfg.threshold[l]),
+            // thr/fact compared with an integer count == floor(thr/fact)
+            model::Rule::Bs4nn => f64::from(binary_threshold(self.cfg.threshold[l], self.alpha[l])),
+        }
+    }
+
+    fn forward(&self, tin: &[u16]) -> Vec<Vec<u16>> {
+        let binary = self.cfg.rule == model::Rule::Bs4nn;
+        let mut times = vec![tin.to_vec()];
+        for l in 0..self.w.len() {
+            let t = ref_forward(
+                &self.w[l],
+                self.arch[l],
+                &times[l],
+                self.thr(l),
+                self.cfg.t_max as usize,
+                binary,
+            );
+            times.push(t);
+        }
+        times
+    }
+
+    fn step(&mut self, tin: &[u16], label: usize) -> Vec<Vec<u16>> {
+        let tmax = self.cfg.t_max;
+        let times = self.forward(tin);
+        let out = times.last().unwrap().clone();
+        let min = *out.iter().min().unwrap();
+        let gamma = self.cfg.gamma;
+        let mut target: Vec<u16>;
+        if min == tmax {
+            target = vec![tmax; out.len()];
+            target[label] = tmax - self.cfg.silent_label_shift;
+        } else {
+            target = out.clone();
+            for k in 0..out.len() {
+                if out[k] - min < gamma {
+                    target[k] = (min + gamma).min(tmax);
+                }
+            }
+            target[label] = min;
+        }
+        let mut delta: Vec<f64> = (0..out.len())
+            .map(|k| (f64::from(target[k]) - f64::from(out[k])) / f64::from(tmax))
+            .collect();
+        norm(&mut delta);
+        for l in (0..self.w.len()).rev() {
+            let n_in = self.arch[l];
+            let n_out = self.arch[l + 1];
+            let lr = f64::from(self.cfg.lr[l]);
+            let lam = self.cfg.weight_decay[l];
+            let (ti, to) = (&times[l], &times[l + 1]);
+            let w = &mut self.w[l];
+            for j in 0..n_out {
+                for i in 0..n_in {
+                    if ti[i] < to[j] {
+                        w[j * n_in + i] -= lr * delta[j];
+                    }
+                }
+            }
+            for x in w.iter_mut() {
+                *x -= lr * lam * *x;
+            }
+            if self.cfg.rule == model::Rule::Bs4nn {
+                let mut m = 0.0;
+                for j in 0..n_out {
+                    for i in 0..n_in {
+                        if ti[i] < to[j] {
+                            m += delta[j] * if w[j * n_in + i] < 0.0 { -1.0 } else { 1.0 };
+                        }
+                    }
+                }
+                self.alpha[l] -= self.cfg.lr_scale[l] * m / (n_in * n_out) as f64;
+            }
+            let mut prev = vec![0f64; n_in];
+            for j in 0..n_out {
+                for i in 0..n_in {
+                    if ti[i] < to[j] {
+                        prev[i] += w[j * n_in + i] * delta[j];
+                    }
+                }
+            }
+            norm(&mut prev);
+            delta = prev;
+        }
+        times
+    }
+}
+
+fn compare(cfg: TrainConfig, samples: usize) {
+    let split = data::digits().unwrap();
+    let mut trainer = Trainer::new(cfg.clone()).unwrap();
+    let arch = cfg.arch.clone();
+    let mut reference = Reference {
+        w: (0..arch.len() - 1)
+            .map(|l| trainer.real_weights(l))
+            .collect(),
+        alpha: cfg.scale_init.clone(),
+        arch,
+        cfg,
+    };
+    let enc = trainer.encoder();
+    let mut nontrivial = 0;
+    for k in 0..samples {
+        let img = split.train.image(k);
+        let label = split.train.label(k);
+        let tin: Vec<u16> = enc.encode(img).iter().map(|t| t.0).collect();
+        let host_times = trainer.spike_times(img);
+        let ref_times = reference.step(&tin, label);
+        assert_eq!(host_times, ref_times, "sample {k}: spike times differ");
+        trainer.train_sample(img, label).unwrap();
+        for l in 0..reference.w.len() {
+            let host = trainer.real_weights(l);
+            for (n, (a, b)) in host.iter().zip(&reference.w[l]).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+                    "sample {k} layer {l} weight {n}: {a} vs {b}"
+                );
+            }
+            let ha = trainer.scales()[l];
+            assert!(
+                (ha - reference.alpha[l]).abs() < 1e-6,
+                "sample {k} layer {l}: alpha {ha} vs {}",
+                reference.alpha[l]
+            );
+        }
+        let out = ref_times.last().unwrap();
+        if out.iter().any(|&t| t < reference.cfg.t_max) {
+            nontrivial += 1;
+        }
+    }
+    assert!(
+        nontrivial > samples / 2,
+        "only {nontrivial} samples had an output spike"
+    );
+}
+
+#[test]
+fn s4nn_matches_reference_transcription() {
+    let mut cfg = TrainConfig::s4nn(vec![64, 30, 10], 7);
+    cfg.threshold = vec![30, 100];
+    compare(cfg, 60);
+}
+
+#[test]
+fn bs4nn_matches_reference_transcription() {
+    let mut cfg = TrainConfig::bs4nn(vec![64, 30, 10], 7);
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.threshold = vec![30, 100];
+    cfg.silent_label_shift = 1;
+    compare(cfg, 60);
+}

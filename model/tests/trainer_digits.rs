@@ -1,0 +1,179 @@
+//! The host trainer on the embedded digits: accuracy, exact export to the chip's integer
+//! form, determinism.
+
+use model::train::{TrainConfig, Trainer};
+use model::*;
+
+/// The digits configuration used by the acceptance test (BS4NN rule, binary weights).
+fn digits_config(seed: u64) -> TrainConfig {
+    let mut cfg = TrainConfig::bs4nn(vec![64, 600, 10], seed);
+    DIGITS_OVERRIDES(&mut cfg);
+    cfg
+}
+
+#[allow(non_snake_case)]
+fn DIGITS_OVERRIDES(cfg: &mut TrainConfig) {
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.threshold = vec![30, 400];
+    cfg.gamma = 120;
+    cfg.silent_label_shift = 120;
+}
+
+#[test]
+fn bs4nn_digits_reaches_95_percent_binary() {
+    let split = data::digits().unwrap();
+    let mut t = Trainer::new(digits_config(1)).unwrap();
+    let epochs = 60;
+    for _ in 0..epochs {
+        t.train_epoch(&split.train, |_| {}).unwrap();
+    }
+    let net = t.export(8, 8);
+    assert!(net.is_integer());
+    let g = GoldenNetwork::new(&net).unwrap();
+    let enc = t.encoder();
+    let correct = (0..split.test.len())
+        .filter(|&k| g.classify(&enc.encode(split.test.image(k))).unwrap() == split.test.label(k))
+        .count();
+    let acc = correct as f64 / split.test.len() as f64;
+    eprintln!(
+        "digits BS4NN 64-600-10, {epochs} epochs: golden test accuracy {:.2} %",
+        100.0 * acc
+    );
+    assert!(acc >= 0.95, "test accuracy {acc}");
+}
+
+#[test]
+fn bs4nn_export_reproduces_the_trainer_exactly() {
+    let split = data::digits().unwrap();
+    let mut cfg = TrainConfig::bs4nn(vec![64, 100, 10], 5);
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.threshold = vec![30, 100];
+    cfg.silent_label_shift = 1;
+    let mut t = Trainer::new(cfg).unwrap();
+    let mut fallbacks = 0;
+    for epoch in 0..4 {
+        t.train_epoch(&split.train, |_| {}).unwrap();
+        let net = t.export(8, 8);
+        let g = GoldenNetwork::new(&net).unwrap();
+        let enc = t.encoder();
+        for set in [&split.test, &split.train] {
+            for k in 0..set.len() {
+                let img = set.image(k);
+                let tr = g.forward(&enc.encode(img)).unwrap();
+                let host = t.spike_times(img);
+                let gold: Vec<Vec<u16>> = tr.layer_times[1..]
+                    .iter()
+                    .map(|l| l.iter().map(|s| s.0).collect())
+                    .collect();
+                assert_eq!(
+                    gold,
+                    host[1..].to_vec(),
+                    "epoch {epoch}, {} sample {k}: spike times",
+                    set.name
+                );
+                assert_eq!(
+                    tr.prediction,
+                    t.predict(img),
+                    "epoch {epoch}, {} sample {k}",
+                    set.name
+                );
+                fallbacks += usize::from(tr.fallback.is_some());
+            }
+        }
+        // Accuracy through the trainer equals accuracy through the golden model.
+        let host_acc = t.evaluate(&split.test).unwrap();
+        let gold = (0..split.test.len())
+            .filter(|&k| {
+                g.classify(&enc.encode(split.test.image(k))).unwrap() == split.test.label(k)
+            })
+            .count();
+        assert_eq!(host_acc, gold as f64 / split.test.len() as f64);
+    }
+    eprintln!("no-spike fallback exercised {fallbacks} times");
+}
+
+#[test]
+fn same_seed_same_model_any_thread_count() {
+    let split = data::digits().unwrap();
+    let run = |seed: u64| {
+        let mut cfg = TrainConfig::bs4nn(vec![64, 50, 10], seed);
+        cfg.init_low = vec![-1.0, 0.0];
+        cfg.threshold = vec![30, 100];
+        let mut t = Trainer::new(cfg).unwrap();
+        t.train_epoch(&split.train, |_| {}).unwrap();
+        t
+    };
+    let (a, b, c) = (run(11), run(11), run(12));
+    assert_eq!(a.export(8, 8), b.export(8, 8));
+    assert_ne!(a.export(8, 8), c.export(8, 8));
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(|| a.evaluate(&split.test).unwrap());
+    let two = pool(2).install(|| a.evaluate(&split.test).unwrap());
+    assert_eq!(one, two);
+    // S4NN too (sequential order, weight decay, re-initialisation).
+    let s = |seed| {
+        let mut t = Trainer::new(TrainConfig::s4nn(vec![64, 30, 10], seed)).unwrap();
+        let r = t.train_epoch(&split.train, |_| {}).unwrap();
+        (t.export(8, 8), r)
+    };
+    assert_eq!(s(4), s(4));
+}
+
+#[test]
+fn bad_configurations_and_inputs_are_errors() {
+    let split = data::digits().unwrap();
+    let mut cfg = TrainConfig::bs4nn(vec![64, 10], 0);
+    cfg.lr = vec![0.1, 0.1];
+    assert!(Trainer::new(cfg).unwrap_err().to_string().contains("lr"));
+    assert!(model::train::parse_arch("64-x-10").is_err());
+    assert_eq!(
+        model::train::parse_arch("784-600-10").unwrap(),
+        vec![784, 600, 10]
+    );
+    let mut t = Trainer::new(TrainConfig::bs4nn(vec![63, 10], 0)).unwrap();
+    assert!(matches!(
+        t.train_epoch(&split.train, |_| {}),
+        Err(RunError::InputSize { .. })
+    ));
+    let mut t = Trainer::new(TrainConfig::bs4nn(vec![64, 5], 0)).unwrap();
+    assert!(matches!(
+        t.train_epoch(&split.train, |_| {}),
+        Err(RunError::Label { .. })
+    ));
+}
+
+#[test]
+fn mnist_one_epoch_learns_when_present() {
+    let Some(dir) = data::shared_data_dir() else {
+        eprintln!(
+            "SKIPPED: no shared data directory (set SPIKEMESH_DATA or provide ../shared/data)"
+        );
+        return;
+    };
+    let Ok(split) = data::load_mnist_dir(&dir.join("mnist"), "mnist") else {
+        eprintln!("SKIPPED: {} has no MNIST", dir.display());
+        return;
+    };
+    // 5,000 samples of S4NN 784-100-10 with the reference settings: far above chance.
+    let mut t = Trainer::new(TrainConfig::s4nn(vec![784, 100, 10], 1)).unwrap();
+    for k in 0..5000 {
+        t.train_sample(split.train.image(k), split.train.label(k))
+            .unwrap();
+    }
+    let test = Dataset {
+        pixels: split.test.pixels[..2000 * 784].to_vec(),
+        labels: split.test.labels[..2000].to_vec(),
+        ..split.test.clone()
+    };
+    let acc = t.evaluate(&test).unwrap();
+    eprintln!(
+        "MNIST S4NN 784-100-10 after 5,000 samples: {:.2} % on 2,000 test images",
+        100.0 * acc
+    );
+    assert!(acc > 0.6, "accuracy {acc}");
+}

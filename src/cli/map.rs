@@ -1,0 +1,135 @@
+//! `spikemesh map`: a model mapped onto a chip — the chip image, a per-core utilisation table
+//! and the estimated spike traffic of the optimised and the naive placement.
+
+use anyhow::Context;
+use isa::chip::ChipDescription;
+use mapper::place::AnnealOptions;
+use mapper::{MapOptions, MapReport, PlacementKind};
+use model::Network;
+use std::path::PathBuf;
+
+/// The placement on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum PlacementArg {
+    /// Greedy construction refined by simulated annealing (fewest packet-hops).
+    Optimised,
+    /// Partition i on tile i, row-major.
+    Naive,
+}
+
+/// Map a model onto a chip: write the chip image, print per-core utilisation and the
+/// estimated traffic (optimised vs naive placement).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model file (JSON or bincode, e.g. from `spikemesh train`).
+    model: PathBuf,
+    /// The chip description (TOML) [the default 4x4 chip, `spikemesh chip default`].
+    #[arg(long)]
+    chip: Option<PathBuf>,
+    /// The chip image to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Also write the mapping report as JSON.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// The placement the image uses.
+    #[arg(long, value_enum, default_value = "optimised")]
+    placement: PlacementArg,
+    /// Seed of the placement annealer.
+    #[arg(long, default_value_t = AnnealOptions::default().seed)]
+    seed: u64,
+}
+
+/// Prints the utilisation table and the traffic comparison of a mapping report.
+pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) {
+    let c = &chip.core;
+    println!(
+        "{}x{} mesh, {} cores used; capacities per core: {} neurons, {} axons, {} synapse bits, {} fan-out entries",
+        r.mesh_width,
+        r.mesh_height,
+        r.cores.len(),
+        c.neurons,
+        c.axons,
+        c.synapse_bits,
+        c.fanout_entries
+    );
+    println!(
+        "{:>5} {:>5} {:<12} {:>12} {:>13} {:>20} {:>15}",
+        "tile", "x,y", "layer", "neurons", "axons", "synapse bits", "fan-out"
+    );
+    for core in &r.cores {
+        let [n, a, s, f] = core.utilisation.map(|u| 100.0 * u);
+        println!(
+            "{:>5} {:>5} {:<12} {:>5} {:>5.1}% {:>5} {:>5.1}% {:>11} {:>6.1}% {:>6} {:>6.1}%",
+            core.tile,
+            format!("{},{}", core.x, core.y),
+            core.layer,
+            core.neurons,
+            n,
+            core.axons,
+            a,
+            core.synapse_bits,
+            s,
+            core.fanout_entries,
+            f
+        );
+    }
+    println!("estimated traffic per inference (every neuron and input spiking once):");
+    for (name, fig, chosen) in [
+        ("optimised", &r.optimised, r.placement == PlacementKind::Optimised),
+        ("naive", &r.naive, r.placement == PlacementKind::Naive),
+    ] {
+        println!(
+            "  {name:<9} {:>10.0} packets {:>12.0} packet-hops {:>6.3} average hops{}",
+            fig.packets,
+            fig.packet_hops,
+            fig.average_hops,
+            if chosen { "  (in the image)" } else { "" }
+        );
+    }
+    if r.naive.packet_hops > 0.0 {
+        println!(
+            "  optimised placement: {:.1} % fewer packet-hops than naive",
+            100.0 * (1.0 - r.optimised.packet_hops / r.naive.packet_hops)
+        );
+    }
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let net = Network::load(&args.model)
+        .with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let chip = match &args.chip {
+        Some(p) => ChipDescription::load(p)?,
+        None => ChipDescription::default(),
+    };
+    let opts = MapOptions {
+        placement: match args.placement {
+            PlacementArg::Optimised => PlacementKind::Optimised,
+            PlacementArg::Naive => PlacementKind::Naive,
+        },
+        anneal: AnnealOptions {
+            seed: args.seed,
+            ..AnnealOptions::default()
+        },
+        ..MapOptions::default()
+    };
+    let mapping = mapper::map(&net, &chip, &opts).with_context(|| {
+        format!(
+            "cannot map {} onto {}",
+            args.model.display(),
+            args.chip
+                .as_ref()
+                .map_or("the default chip".to_string(), |p| p.display().to_string())
+        )
+    })?;
+    print_report(&mapping.report, &chip);
+    mapping.image.save(&args.output)?;
+    println!("wrote {}", args.output.display());
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&mapping.report)?;
+        sim::report::write_file(path, "mapping report", json.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,706 @@
+//! `spikemesh run`: a chip image run cycle-accurately on a data set's test split — accuracy,
+//! cycles, spike-ops, neuron updates, packets, hops, link utilisation and the energy estimate
+//! by component and by core — optionally checked sample by sample against the golden model,
+//! with raster CSV, VCD and SVG outputs.
+//!
+//! # Inputs and decoding
+//!
+//! The image does not say how pixels become spike times: the encoding rule and window `t_max`
+//! come from `--model` (the network the image was mapped from), or from `--tmax` and
+//! `--encoding`. Either way `t_max` must equal the `t_max` parameter the mapper patched into
+//! the image's TTFS firmware, so a mismatch is an error, not a silent mis-run.
+//!
+//! An output neuron's spike time is the timestep in which its spike reached the host + 1 (the
+//! one-step output delay of the S4NN/BS4NN neuron). The class is the earliest output, ties to
+//! the lowest channel. The default stop rule ends a sample after the first timestep in which an
+//! output spike reaches the host: only the earliest spike decides the class, and every output
+//! of that timestep is recorded, so ties are decided as by the full window. `--full-window`
+//! runs all `t_max` timesteps.
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use isa::chip::TileId;
+use isa::ChipImage;
+use model::{Dataset, DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder, Network, SpikeTime};
+use serde::Serialize;
+use sim::chip::{Chip, SampleOutput, StepRecord, StopRule};
+use sim::energy::{CostProfile, EnergyBreakdown, EventCounts};
+use sim::report::{self, ChipTally, EnergyReport, RasterSpike};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// The encoding rule on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum EncodingArg {
+    /// `⌊(255 − p) · t_max / 255⌋`.
+    S4nn,
+    /// `⌊(255 − p) · (t_max − 1) / 255⌋`.
+    Bs4nn,
+}
+
+/// Run a chip image cycle-accurately on a data set's test split and report accuracy, cycles,
+/// spike-ops, traffic and energy.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The chip image (from `spikemesh map`).
+    image: PathBuf,
+    /// Data set: `digits` (embedded), `mnist:DIR` or `fashion:DIR`.
+    #[arg(long, default_value = "digits")]
+    dataset: String,
+    /// Run only the first N test samples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Cost profile: `loihi-datasheet`, `loihi-calibrated` or a profile TOML file [the chip
+    /// description's `energy.profile`].
+    #[arg(long)]
+    profile: Option<String>,
+    /// Write the full report as JSON.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// The model the image was mapped from: gives t_max and the encoding, and every sample's
+    /// output spike times are checked against its golden forward pass (exit 1 on a mismatch).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The window t_max (without --model).
+    #[arg(long)]
+    tmax: Option<u16>,
+    /// The input encoding rule (without --model).
+    #[arg(long, value_enum)]
+    encoding: Option<EncodingArg>,
+    /// Run every timestep of the window instead of stopping at the first output spike.
+    #[arg(long)]
+    full_window: bool,
+    /// Write every spike as CSV: sample, timestep, tile, neuron.
+    #[arg(long)]
+    raster: Option<PathBuf>,
+    /// Write a VCD waveform (GTKWave) of the first sample's timesteps.
+    #[arg(long)]
+    vcd: Option<PathBuf>,
+    /// Write SVG plots into this directory: link traffic and energy per core on the mesh,
+    /// cycles per timestep and the spike raster of the first sample.
+    #[arg(long)]
+    plots: Option<PathBuf>,
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+pub(crate) fn progress_bar(total: usize, prefix: &str) -> ProgressBar {
+    let pb = ProgressBar::new(total as u64);
+    if !std::io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_prefix(prefix.to_string());
+    pb
+}
+
+/// The `t_max` parameter the mapper patched into the image's TTFS firmware (the same on every
+/// core), or an error naming the core that lacks or disagrees on it.
+pub(crate) fn image_window(image: &ChipImage) -> anyhow::Result<u16> {
+    let mut window = None;
+    for core in &image.cores {
+        let value = core
+            .program
+            .symbol("t_max")
+            .and_then(|a| usize::try_from(a).ok())
+            .and_then(|a| core.program.data.get(a).copied())
+            .with_context(|| {
+                format!(
+                    "{}: its program has no `t_max` parameter (not a TTFS image from `spikemesh map`)",
+                    core.tile
+                )
+            })?;
+        let value = u16::try_from(value)
+            .ok()
+            .filter(|&v| v > 0)
+            .with_context(|| format!("{}: `t_max` = {value} is outside 1..=65535", core.tile))?;
+        match window {
+            None => window = Some(value),
+            Some(w) if w != value => {
+                bail!("{}: `t_max` = {value}, but other cores have {w}", core.tile)
+            }
+            Some(_) => {}
+        }
+    }
+    window.context("the image has no cores")
+}
+
+/// The class the chip's outputs decode to: the earliest output (smallest timestep), ties to the
+/// lowest channel; `None` when no output spiked.
+pub(crate) fn decode(first_spike: &[Option<u32>]) -> Option<usize> {
+    let mut best: Option<(u32, usize)> = None;
+    for (k, s) in first_spike.iter().enumerate() {
+        if let Some(t) = *s {
+            if best.map_or(true, |(bt, _)| t < bt) {
+                best = Some((t, k));
+            }
+        }
+    }
+    best.map(|(_, k)| k)
+}
+
+/// Output spike times as the golden model writes them (`t_max` = none), from the chip's
+/// arrival timesteps; outputs the chip did not run far enough to see stay `None`.
+fn chip_times(out: &SampleOutput, t_max: u16) -> Vec<Option<u16>> {
+    out.first_spike
+        .iter()
+        .map(|s| {
+            s.map(|step| (step + 1).min(u32::from(t_max)) as u16)
+                .filter(|&t| t < t_max)
+        })
+        .collect()
+}
+
+/// What the chip must have seen of the golden output times after running `timesteps` steps.
+fn expected_times(golden: &[SpikeTime], timesteps: u32, t_max: u16) -> Vec<Option<u16>> {
+    golden
+        .iter()
+        .map(|t| (u32::from(t.0) <= timesteps && t.0 < t_max).then_some(t.0))
+        .collect()
+}
+
+/// How a data set is run on a chip image.
+pub(crate) struct InferenceSetup<'a> {
+    /// The image.
+    pub image: &'a ChipImage,
+    /// Pixels to spike times.
+    pub encoder: LatencyEncoder,
+    /// The golden model to check every sample against.
+    pub golden: Option<&'a GoldenNetwork>,
+    /// When a sample ends.
+    pub stop: StopRule,
+    /// Collect every spike of every core.
+    pub raster: bool,
+    /// Record the first sample's timesteps (VCD, plots).
+    pub trace_first: bool,
+}
+
+/// The first sample whose chip outputs differ from the golden model.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Mismatch {
+    /// Sample index in the test split.
+    pub sample: usize,
+    /// What differed.
+    pub detail: String,
+}
+
+/// Everything a run measured.
+pub(crate) struct InferenceResult {
+    /// Samples run.
+    pub samples: usize,
+    /// Correct chip predictions.
+    pub correct: usize,
+    /// Samples with no output spike (decoded as class 0, see [`decode`]).
+    pub no_output: usize,
+    /// Correct golden predictions (with `golden`).
+    pub golden_correct: Option<usize>,
+    /// Samples whose output times and class agree with the golden model.
+    pub agree: usize,
+    /// The first disagreement.
+    pub mismatch: Option<Mismatch>,
+    /// Cycles of every timestep of every sample.
+    pub step_cycles: Vec<u64>,
+    /// Cycles of every sample.
+    pub sample_cycles: Vec<u64>,
+    /// Timesteps of every sample.
+    pub sample_steps: Vec<u32>,
+    /// Counters of the whole run.
+    pub tally: ChipTally,
+    /// Every spike (with `raster`, else the first sample's only when `trace_first`).
+    pub raster: Vec<RasterSpike>,
+    /// The first sample's timestep records (with `trace_first`).
+    pub first_steps: Vec<StepRecord>,
+    /// Tiles of the image's cores and their neuron counts.
+    pub cores: Vec<(u16, u32)>,
+}
+
+/// Runs `set` (its first `limit` samples) through a fresh chip of `setup.image`, one sample
+/// after another, ticking `pb` per sample.
+pub(crate) fn infer(
+    set: &Dataset,
+    limit: usize,
+    setup: &InferenceSetup<'_>,
+    pb: &ProgressBar,
+) -> anyhow::Result<InferenceResult> {
+    let mut chip = Chip::new(setup.image).context("cannot build the chip from the image")?;
+    let channels = chip.input_channels();
+    if set.image_len() != channels {
+        bail!(
+            "{}: images have {} pixels, but the chip image has {channels} input channels",
+            set.name,
+            set.image_len()
+        );
+    }
+    if setup.image.io.outputs == 0 {
+        bail!("the chip image has no output channels: nothing to decode a class from");
+    }
+    let t_max = setup.encoder.t_max;
+    let n = set.len().min(limit);
+    let start = chip.now().0;
+    let mut r = InferenceResult {
+        samples: n,
+        correct: 0,
+        no_output: 0,
+        golden_correct: setup.golden.map(|_| 0),
+        agree: 0,
+        mismatch: None,
+        step_cycles: Vec::new(),
+        sample_cycles: Vec::with_capacity(n),
+        sample_steps: Vec::with_capacity(n),
+        tally: ChipTally::of(&chip, 0),
+        raster: Vec::new(),
+        first_steps: Vec::new(),
+        cores: setup.image.cores.iter().map(|c| (c.tile.0, c.neurons)).collect(),
+    };
+    let mut times = Vec::with_capacity(channels);
+    let mut spikes: Vec<(u32, u32)> = Vec::with_capacity(channels);
+    for k in 0..n {
+        setup.encoder.encode_into(set.image(k), &mut times);
+        spikes.clear();
+        spikes.extend(times.iter().enumerate().filter(|(_, t)| t.0 < t_max).map(|(i, t)| (i as u32, u32::from(t.0))));
+        let trace = setup.trace_first && k == 0;
+        chip.set_step_recording(trace);
+        let out = chip
+            .run_sample(&spikes, u32::from(t_max), setup.stop)
+            .with_context(|| format!("{} sample {k}", set.name))?;
+        if trace {
+            r.first_steps = chip.step_records().to_vec();
+            chip.set_step_recording(false);
+        }
+        if setup.raster || trace {
+            report::collect_raster(&chip, k as u32, &mut r.raster);
+        }
+        let decoded = decode(&out.first_spike);
+        // TODO(V_SNAP): when no output spiked, the golden model decodes the argmax of the
+        // output potentials at t_max − fallback_offset; the TTFS firmware does not snapshot them
+        // yet (`firmware::ttfs::V_SNAP`, f5), so the chip decodes that case as class 0.
+        let predicted = decoded.unwrap_or(0);
+        r.no_output += usize::from(decoded.is_none());
+        r.correct += usize::from(predicted == set.label(k));
+        if let Some(golden) = setup.golden {
+            let g = golden
+                .forward(&times)
+                .with_context(|| format!("golden forward pass of {} sample {k}", set.name))?;
+            if let Some(c) = r.golden_correct.as_mut() {
+                *c += usize::from(g.prediction == set.label(k));
+            }
+            let got = chip_times(&out, t_max);
+            let want = expected_times(g.layer_times.last().map_or(&[][..], |v| v), out.timesteps, t_max);
+            // With no output at all the class comes from the fallback, which is not on chip yet
+            // (see the TODO above): only the spike times are compared then.
+            let class_ok = decoded.is_none() || predicted == g.prediction;
+            if got == want && class_ok {
+                r.agree += 1;
+            } else if r.mismatch.is_none() {
+                r.mismatch = Some(Mismatch {
+                    sample: k,
+                    detail: format!(
+                        "output spike times chip {:?} vs golden {:?} (after {} timesteps), class chip {predicted} vs golden {}",
+                        got, want, out.timesteps, g.prediction
+                    ),
+                });
+            }
+        }
+        r.step_cycles.extend_from_slice(&out.step_cycles);
+        r.sample_cycles.push(out.cycles);
+        r.sample_steps.push(out.timesteps);
+        if k % 16 == 15 || k + 1 == n {
+            pb.set_position(k as u64 + 1);
+            pb.set_message(format!("acc {:.2} %", 100.0 * r.correct as f64 / (k + 1) as f64));
+        }
+    }
+    r.tally = ChipTally::of(&chip, chip.now().0 - start);
+    Ok(r)
+}
+
+/// Mean and maximum of a list.
+pub(crate) fn mean_max<T: Copy + Into<f64>>(v: &[T]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let xs = v.iter().map(|&x| x.into());
+    let (sum, max) = xs.fold((0.0, f64::MIN), |(s, m), x: f64| (s + x, m.max(x)));
+    (sum / v.len() as f64, max)
+}
+
+/// Per-inference figures of a run, as printed and written to the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RunFigures {
+    /// Samples run.
+    pub samples: usize,
+    /// Chip accuracy.
+    pub accuracy: f64,
+    /// Samples with no output spike.
+    pub no_output_samples: usize,
+    /// Golden accuracy (with a model).
+    pub golden_accuracy: Option<f64>,
+    /// Samples agreeing with the golden model (with a model).
+    pub golden_agreement: Option<usize>,
+    /// The first mismatch.
+    pub first_mismatch: Option<Mismatch>,
+    /// Mean timesteps per inference.
+    pub timesteps_mean: f64,
+    /// Mean cycles per timestep.
+    pub cycles_per_timestep_mean: f64,
+    /// Largest cycles of a timestep.
+    pub cycles_per_timestep_max: f64,
+    /// Mean cycles per inference (input preload included).
+    pub cycles_per_inference_mean: f64,
+    /// Largest cycles of an inference.
+    pub cycles_per_inference_max: f64,
+    /// Events per inference.
+    pub events_per_inference: EventsPerInference,
+    /// Packets accepted by the mesh per inference (input, spike and output packets).
+    pub packets_per_inference: f64,
+    /// Link utilisation, max over links (flits per link-cycle).
+    pub link_utilisation_max: f64,
+    /// Link utilisation, mean over links (flits per link-cycle).
+    pub link_utilisation_mean: f64,
+}
+
+/// Event counts divided by the number of inferences.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct EventsPerInference {
+    /// Synaptic operations (spike-ops).
+    pub synaptic_ops: f64,
+    /// Neuron updates.
+    pub neuron_updates: f64,
+    /// Spike packets generated by cores.
+    pub spikes_out: f64,
+    /// East–west hops.
+    pub hops_ew: f64,
+    /// North–south hops.
+    pub hops_ns: f64,
+}
+
+impl EventsPerInference {
+    fn of(e: &EventCounts, n: f64) -> Self {
+        let d = |x: u64| if n > 0.0 { x as f64 / n } else { 0.0 };
+        EventsPerInference {
+            synaptic_ops: d(e.synaptic_ops),
+            neuron_updates: d(e.neuron_updates_active + e.neuron_updates_inactive),
+            spikes_out: d(e.spikes_out),
+            hops_ew: d(e.hops_ew),
+            hops_ns: d(e.hops_ns),
+        }
+    }
+}
+
+/// The figures of `r`.
+pub(crate) fn figures(r: &InferenceResult) -> RunFigures {
+    let n = r.samples as f64;
+    let pct = |c: usize| if r.samples > 0 { c as f64 / n } else { 0.0 };
+    let (ts_mean, _) = mean_max(&r.sample_steps);
+    let step: Vec<f64> = r.step_cycles.iter().map(|&c| c as f64).collect();
+    let sample: Vec<f64> = r.sample_cycles.iter().map(|&c| c as f64).collect();
+    let (sm, sx) = mean_max(&step);
+    let (im, ix) = mean_max(&sample);
+    let (umax, umean) = r.tally.link_utilisation();
+    RunFigures {
+        samples: r.samples,
+        accuracy: pct(r.correct),
+        no_output_samples: r.no_output,
+        golden_accuracy: r.golden_correct.map(pct),
+        golden_agreement: r.golden_correct.map(|_| r.agree),
+        first_mismatch: r.mismatch.clone(),
+        timesteps_mean: ts_mean,
+        cycles_per_timestep_mean: sm,
+        cycles_per_timestep_max: sx,
+        cycles_per_inference_mean: im,
+        cycles_per_inference_max: ix,
+        events_per_inference: EventsPerInference::of(&r.tally.totals(), n),
+        packets_per_inference: if n > 0.0 { r.tally.packets as f64 / n } else { 0.0 },
+        link_utilisation_max: umax,
+        link_utilisation_mean: umean,
+    }
+}
+
+/// Energy per inference: whole chip and per tile.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct EnergyPerInference {
+    /// Profile name.
+    pub profile: String,
+    /// Its source.
+    pub source: String,
+    /// Total joules per inference.
+    pub total_j: f64,
+    /// By component.
+    pub components: EnergyBreakdown,
+    /// By tile: `(tile, joules per inference)`.
+    pub by_tile: Vec<(u16, f64)>,
+}
+
+/// Energy per inference of a run.
+pub(crate) fn energy_per_inference(r: &InferenceResult, profile: &CostProfile, frequency_mhz: f64) -> EnergyPerInference {
+    let EnergyReport {
+        profile: name,
+        source,
+        total,
+        by_tile,
+    } = r.tally.energy(profile, frequency_mhz);
+    let n = r.samples as f64;
+    let per = total.per(n);
+    EnergyPerInference {
+        profile: name,
+        source,
+        total_j: per.total_j(),
+        components: per,
+        by_tile: by_tile.iter().map(|(t, e)| (*t, e.per(n).total_j())).collect(),
+    }
+}
+
+/// Prints the cycle, event and traffic figures.
+pub(crate) fn print_figures(f: &RunFigures) {
+    println!(
+        "cycles per timestep: mean {:.1}, max {:.0}; per inference: mean {:.1}, max {:.0} ({:.1} timesteps on average)",
+        f.cycles_per_timestep_mean,
+        f.cycles_per_timestep_max,
+        f.cycles_per_inference_mean,
+        f.cycles_per_inference_max,
+        f.timesteps_mean
+    );
+    let e = &f.events_per_inference;
+    println!(
+        "per inference: {:.1} spike-ops (synaptic events), {:.1} neuron updates, {:.1} core spike packets, {:.1} mesh packets, {:.1} hops ({:.1} E-W, {:.1} N-S)",
+        e.synaptic_ops,
+        e.neuron_updates,
+        e.spikes_out,
+        f.packets_per_inference,
+        e.hops_ew + e.hops_ns,
+        e.hops_ew,
+        e.hops_ns
+    );
+    println!(
+        "link utilisation: max {:.5}, mean {:.5} flits per link-cycle",
+        f.link_utilisation_max, f.link_utilisation_mean
+    );
+}
+
+/// Prints an energy estimate per inference, by component and (with `by_core`) by core.
+pub(crate) fn print_energy(e: &EnergyPerInference, by_core: bool) {
+    println!("energy per inference under {}: {:.3} nJ", e.profile, e.total_j * 1e9);
+    println!("  source: {}", e.source);
+    for (name, j) in e.components.components() {
+        let share = if e.total_j > 0.0 { 100.0 * j / e.total_j } else { 0.0 };
+        println!("  {name:<15} {:>12.3} nJ {share:>6.2} %", j * 1e9);
+    }
+    if by_core {
+        println!("  by tile (core, and its router's outgoing hops):");
+        for (t, j) in &e.by_tile {
+            println!("    tile {t:<4} {:>12.3} nJ", j * 1e9);
+        }
+    }
+}
+
+/// The JSON report of `spikemesh run`.
+#[derive(Serialize)]
+struct RunReport<'a> {
+    image: String,
+    dataset: String,
+    stop_rule: &'static str,
+    t_max: u16,
+    encoding: EncodingRule,
+    figures: &'a RunFigures,
+    energy: &'a EnergyPerInference,
+    tally: &'a ChipTally,
+}
+
+/// Writes the SVG plots of a run into `dir`.
+pub(crate) fn write_plots(dir: &Path, r: &InferenceResult, energy: &EnergyPerInference, image: &ChipImage, window: u32) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the plot directory", dir.display()))?;
+    let (w, h) = (image.chip.mesh.width, image.chip.mesh.height);
+    let links = report::svg_link_heatmap(
+        &format!("link traffic: flits per directed link over {} inferences", r.samples),
+        w,
+        h,
+        &r.tally.link_flits(),
+    );
+    report::write_file(&dir.join("link_traffic.svg"), "link-traffic plot", links.as_bytes())?;
+    let mut per_tile = vec![0.0; usize::from(w) * usize::from(h)];
+    for &(t, j) in &energy.by_tile {
+        if let Some(v) = per_tile.get_mut(usize::from(t)) {
+            *v = j;
+        }
+    }
+    let heat = report::svg_tile_heatmap(
+        &format!("energy per inference per tile ({})", energy.profile),
+        w,
+        h,
+        &per_tile,
+        "J",
+    );
+    report::write_file(&dir.join("energy_per_core.svg"), "energy plot", heat.as_bytes())?;
+    let first: Vec<f64> = r.first_steps.iter().map(|s| (s.release - s.start) as f64).collect();
+    let bars = report::svg_bars("cycles per timestep (first sample)", "timestep", "cycles", &first);
+    report::write_file(&dir.join("cycles_per_timestep.svg"), "cycles plot", bars.as_bytes())?;
+    let spikes: Vec<RasterSpike> = r.raster.iter().copied().filter(|s| s.sample == 0).collect();
+    let raster = report::svg_raster("spike raster (first sample)", &spikes, &r.cores, window);
+    report::write_file(&dir.join("spike_raster.svg"), "raster plot", raster.as_bytes())?;
+    Ok(())
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let image = ChipImage::load(&args.image)
+        .with_context(|| format!("cannot load chip image {}", args.image.display()))?;
+    let window = image_window(&image).with_context(|| format!("{}", args.image.display()))?;
+    let net = match &args.model {
+        Some(p) => Some(Network::load(p).with_context(|| format!("cannot load model {}", p.display()))?),
+        None => None,
+    };
+    let (t_max, rule) = match (&net, args.tmax, args.encoding) {
+        (Some(net), None, None) => (
+            net.t_max,
+            net.encoding.context("the model records no input encoding rule (`encoding`)")?,
+        ),
+        (Some(_), _, _) => bail!("give either --model or --tmax/--encoding, not both"),
+        (None, Some(t), Some(e)) => (
+            t,
+            match e {
+                EncodingArg::S4nn => EncodingRule::S4nn,
+                EncodingArg::Bs4nn => EncodingRule::Bs4nn,
+            },
+        ),
+        (None, _, _) => bail!(
+            "the chip image does not record the input encoding: give --model MODEL (the network it was mapped from) or both --tmax and --encoding"
+        ),
+    };
+    if t_max != window {
+        bail!(
+            "t_max = {t_max} ({}), but the image's firmware was mapped with t_max = {window}",
+            if args.model.is_some() { "from the model" } else { "from --tmax" }
+        );
+    }
+    let golden = match &net {
+        Some(n) => {
+            let g = GoldenNetwork::new(n).context("cannot compile the model's golden forward pass")?;
+            if n.outputs() != image.io.outputs as usize {
+                bail!(
+                    "the model has {} outputs, the chip image {} output channels: was the image mapped from this model?",
+                    n.outputs(),
+                    image.io.outputs
+                );
+            }
+            Some(g)
+        }
+        None => None,
+    };
+    let profile_name = args.profile.clone().unwrap_or_else(|| image.chip.energy.profile.clone());
+    let profile = CostProfile::resolve(&profile_name)?;
+    let spec: DatasetSpec = args.dataset.parse()?;
+    let data = spec.load()?;
+    let set = &data.test;
+    let limit = args.limit.unwrap_or(usize::MAX);
+    let stop = if args.full_window {
+        StopRule::FullWindow
+    } else {
+        StopRule::FirstOutput
+    };
+    let setup = InferenceSetup {
+        image: &image,
+        encoder: LatencyEncoder { rule, t_max },
+        golden: golden.as_ref(),
+        stop,
+        raster: args.raster.is_some(),
+        trace_first: args.vcd.is_some() || args.plots.is_some(),
+    };
+    let cores = image.cores.len();
+    println!(
+        "{}: {}x{} chip, {cores} cores; {} ({} samples); t_max {t_max}, {:?} encoding; stop rule: {}",
+        args.image.display(),
+        image.chip.mesh.width,
+        image.chip.mesh.height,
+        set.name,
+        set.len().min(limit),
+        rule,
+        if args.full_window { "full window" } else { "first output spike (the earliest output decides the class)" }
+    );
+    let pb = progress_bar(set.len().min(limit), "run");
+    let r = infer(set, limit, &setup, &pb)?;
+    pb.finish_and_clear();
+    let f = figures(&r);
+    println!(
+        "accuracy: {:.2} % ({}/{})",
+        100.0 * f.accuracy,
+        r.correct,
+        r.samples
+    );
+    if r.no_output > 0 {
+        println!(
+            "  {} samples had no output spike and were decoded as class 0 (the firmware's fallback potential snapshot is not available yet)",
+            r.no_output
+        );
+    }
+    if let (Some(ga), Some(agree)) = (f.golden_accuracy, f.golden_agreement) {
+        println!(
+            "golden model: accuracy {:.2} %; chip agrees on {agree}/{} samples (output spike times and class)",
+            100.0 * ga,
+            r.samples
+        );
+    }
+    print_figures(&f);
+    let e = energy_per_inference(&r, &profile, image.chip.clock.frequency_mhz);
+    print_energy(&e, true);
+
+    if let Some(path) = &args.report {
+        let rep = RunReport {
+            image: args.image.display().to_string(),
+            dataset: args.dataset.clone(),
+            stop_rule: if args.full_window { "full-window" } else { "first-output" },
+            t_max,
+            encoding: rule,
+            figures: &f,
+            energy: &e,
+            tally: &r.tally,
+        };
+        let json = serde_json::to_string_pretty(&rep)?;
+        report::write_file(path, "run report", json.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.raster {
+        report::write_file(path, "spike raster", report::raster_csv(&r.raster).as_bytes())?;
+        println!("wrote {} ({} spikes)", path.display(), r.raster.len());
+    }
+    if let Some(path) = &args.vcd {
+        let tiles: Vec<TileId> = image.cores.iter().map(|c| c.tile).collect();
+        let period_ps = (1e6 / image.chip.clock.frequency_mhz).round().max(1.0) as u64;
+        report::write_file(path, "VCD waveform", report::vcd(&r.first_steps, &tiles, period_ps).as_bytes())?;
+        println!("wrote {} (first sample, {} timesteps)", path.display(), r.first_steps.len());
+    }
+    if let Some(dir) = &args.plots {
+        write_plots(dir, &r, &e, &image, u32::from(t_max))?;
+        println!("wrote 4 plots into {}", dir.display());
+    }
+    if let Some(m) = &r.mismatch {
+        bail!(
+            "the chip disagrees with the golden model on {} of {} samples; first: sample {}: {}",
+            r.samples - r.agree,
+            r.samples,
+            m.sample,
+            m.detail
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_takes_the_earliest_output_ties_to_lowest() {
+        assert_eq!(decode(&[None, Some(5), Some(3), Some(3)]), Some(2));
+        assert_eq!(decode(&[Some(1), Some(1)]), Some(0));
+        assert_eq!(decode(&[None, None]), None);
+    }
+
+    #[test]
+    fn early_stop_expects_only_the_outputs_seen_so_far() {
+        let golden = [SpikeTime(7), SpikeTime(5), SpikeTime(10), SpikeTime(5)];
+        assert_eq!(expected_times(&golden, 5, 10), vec![None, Some(5), None, Some(5)]);
+        assert_eq!(expected_times(&golden, 10, 10), vec![Some(7), Some(5), None, Some(5)]);
+    }
+}
