@@ -39,9 +39,9 @@ fn digits_net(data: &Dataset) -> Network {
 }
 
 /// Hidden threshold of the random MNIST network.
-const THETA_HIDDEN: i32 = 6;
+const THETA_HIDDEN: i32 = 16;
 /// Output threshold of the random MNIST network.
-const THETA_OUTPUT: i32 = 4;
+const THETA_OUTPUT: i32 = 6;
 
 /// Random binary 784-600-10, BS4NN encoding, t_max 64.
 fn mnist_net() -> Network {
@@ -149,7 +149,14 @@ fn inference(c: &mut Criterion) {
         rule: EncodingRule::Bs4nn,
         t_max: net.t_max,
     };
-    bench_image(c, "digits_64-100-10_default_chip", &image, &data.test, data.test.len(), enc);
+    bench_image(
+        c,
+        "digits_64-100-10_default_chip",
+        &image,
+        &data.test,
+        data.test.len(),
+        enc,
+    );
 
     let mnist = model::data::shared_data_dir()
         .map(|d| d.join("mnist"))
@@ -174,7 +181,14 @@ fn inference(c: &mut Criterion) {
                 rule: EncodingRule::Bs4nn,
                 t_max: net.t_max,
             };
-            bench_image(c, "mnist_784-600-10_default_chip", &image, &split.test, 100, enc);
+            bench_image(
+                c,
+                "mnist_784-600-10_default_chip",
+                &image,
+                &split.test,
+                100,
+                enc,
+            );
         }
     }
 }

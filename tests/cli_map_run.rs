@@ -20,7 +20,10 @@ fn spikemesh(args: &[&str]) -> Output {
 }
 
 fn scratch_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikemesh-cli-map-run-{}-{test}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "spikemesh-cli-map-run-{}-{test}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -112,20 +115,44 @@ fn map_then_run_matches_the_golden_model() {
 
     let img = dir.join("net.img");
     let map_json = dir.join("map.json");
-    let out = spikemesh(&["map", s(&model), "-o", s(&img), "--report", s(&map_json), "--seed", "3"]);
+    let out = spikemesh(&[
+        "map",
+        s(&model),
+        "-o",
+        s(&img),
+        "--report",
+        s(&map_json),
+        "--seed",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("optimised") && text.contains("naive"), "{text}");
+    assert!(
+        text.contains("optimised") && text.contains("naive"),
+        "{text}"
+    );
     let report = json(&map_json);
     let cores = report["cores"].as_array().unwrap();
     assert_eq!(cores.len(), 2);
     let neurons: u64 = cores.iter().map(|c| c["neurons"].as_u64().unwrap()).sum();
     assert_eq!(neurons, 50);
 
-    for (extra, stop) in [(None, "first-output"), (Some("--full-window"), "full-window")] {
+    for (extra, stop) in [
+        (None, "first-output"),
+        (Some("--full-window"), "full-window"),
+    ] {
         let run_json = dir.join(format!("run-{stop}.json"));
         let limit = n.to_string();
-        let mut args = vec!["run", s(&img), "--model", s(&model), "--limit", &limit, "--report", s(&run_json)];
+        let mut args = vec![
+            "run",
+            s(&img),
+            "--model",
+            s(&model),
+            "--limit",
+            &limit,
+            "--report",
+            s(&run_json),
+        ];
         args.extend(extra);
         let out = spikemesh(&args);
         assert!(out.status.success(), "{stop}: {}", stderr(&out));
@@ -136,7 +163,11 @@ fn map_then_run_matches_the_golden_model() {
         let expected = golden_correct as f64 / n as f64;
         assert_eq!(f["accuracy"].as_f64().unwrap(), expected, "{stop}");
         assert_eq!(f["golden_accuracy"].as_f64().unwrap(), expected, "{stop}");
-        assert_eq!(f["golden_agreement"].as_u64().unwrap() as usize, n, "{stop}");
+        assert_eq!(
+            f["golden_agreement"].as_u64().unwrap() as usize,
+            n,
+            "{stop}"
+        );
         // The full window runs every timestep; the early stop never runs more.
         let ts = f["timesteps_mean"].as_f64().unwrap();
         if stop == "full-window" {
@@ -153,9 +184,17 @@ fn map_then_run_matches_the_golden_model() {
         }
         // Per-tile energy sums to the total.
         let e = &r["energy"];
-        let by_tile: f64 = e["by_tile"].as_array().unwrap().iter().map(|t| t[1].as_f64().unwrap()).sum();
+        let by_tile: f64 = e["by_tile"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t[1].as_f64().unwrap())
+            .sum();
         let total = e["total_j"].as_f64().unwrap();
-        assert!(total > 0.0 && (by_tile - total).abs() <= 1e-9 * total, "{by_tile} vs {total}");
+        assert!(
+            total > 0.0 && (by_tile - total).abs() <= 1e-9 * total,
+            "{by_tile} vs {total}"
+        );
     }
 }
 
@@ -181,8 +220,19 @@ fn raster_vcd_and_plots_agree_with_the_golden_hidden_layer() {
     let (raster, vcd, plots) = (dir.join("r.csv"), dir.join("w.vcd"), dir.join("plots"));
     let n = 10;
     let out = spikemesh(&[
-        "run", s(&img), "--model", s(&model), "--limit", "10", "--full-window",
-        "--raster", s(&raster), "--vcd", s(&vcd), "--plots", s(&plots),
+        "run",
+        s(&img),
+        "--model",
+        s(&model),
+        "--limit",
+        "10",
+        "--full-window",
+        "--raster",
+        s(&raster),
+        "--vcd",
+        s(&vcd),
+        "--plots",
+        s(&plots),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (_, traces) = golden_figures(&net, n);
@@ -206,11 +256,23 @@ fn raster_vcd_and_plots_agree_with_the_golden_hidden_layer() {
     for c in report["cores"].as_array().unwrap() {
         assert!(v.contains(&format!("done_tile{} $end", c["tile"])), "{v}");
     }
-    let times: Vec<u64> = v.lines().filter_map(|l| l.strip_prefix('#')).map(|t| t.parse().unwrap()).collect();
+    let times: Vec<u64> = v
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|t| t.parse().unwrap())
+        .collect();
     assert!(times.len() > 24 && times.windows(2).all(|w| w[0] < w[1]));
-    for name in ["link_traffic", "energy_per_core", "cycles_per_timestep", "spike_raster"] {
+    for name in [
+        "link_traffic",
+        "energy_per_core",
+        "cycles_per_timestep",
+        "spike_raster",
+    ] {
         let svg = std::fs::read_to_string(plots.join(format!("{name}.svg"))).unwrap();
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
     }
     // One bar per timestep of the first sample.
     let bars = std::fs::read_to_string(plots.join("cycles_per_timestep.svg")).unwrap();
@@ -224,11 +286,23 @@ fn demo_trains_maps_and_runs_with_chip_equal_to_host() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("(equal)"), "{text}");
-    assert!(text.contains("loihi-datasheet") && text.contains("loihi-calibrated"), "{text}");
+    assert!(
+        text.contains("loihi-datasheet") && text.contains("loihi-calibrated"),
+        "{text}"
+    );
     // Its files run again through `spikemesh run` with the same agreement.
-    let out = spikemesh(&["run", s(&dir.join("net.img")), "--model", s(&dir.join("model.json"))]);
+    let out = spikemesh(&[
+        "run",
+        s(&dir.join("net.img")),
+        "--model",
+        s(&dir.join("model.json")),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("chip agrees on 360/360"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("chip agrees on 360/360"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -237,8 +311,19 @@ fn model_too_large_for_the_chip_names_layer_and_limit() {
     let model = dir.join("model.json");
     random_net(1, 40, [2, 1], 16).save(&model).unwrap();
     let chip = dir.join("small.toml");
-    std::fs::write(&chip, isa::chip::DEFAULT_CHIP_TOML.replace("axons = 1024", "axons = 32")).unwrap();
-    let out = spikemesh(&["map", s(&model), "--chip", s(&chip), "-o", s(&dir.join("x.img"))]);
+    std::fs::write(
+        &chip,
+        isa::chip::DEFAULT_CHIP_TOML.replace("axons = 1024", "axons = 32"),
+    )
+    .unwrap();
+    let out = spikemesh(&[
+        "map",
+        s(&model),
+        "--chip",
+        s(&chip),
+        "-o",
+        s(&dir.join("x.img")),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     // Both layers break the limit (fan-in 64 and 40); the error names one and its need.
@@ -254,11 +339,25 @@ fn model_too_large_for_the_chip_names_layer_and_limit() {
     // 600 hidden neurons need 3 cores of 256, the output one more: 4 cores on a 2x1 mesh.
     random_net(1, 600, [2, 1], 16).save(&big).unwrap();
     let tiny = dir.join("tiny.toml");
-    std::fs::write(&tiny, isa::chip::DEFAULT_CHIP_TOML.replace("width = 4\nheight = 4", "width = 2\nheight = 1")).unwrap();
-    let out = spikemesh(&["map", s(&big), "--chip", s(&tiny), "-o", s(&dir.join("y.img"))]);
+    std::fs::write(
+        &tiny,
+        isa::chip::DEFAULT_CHIP_TOML.replace("width = 4\nheight = 4", "width = 2\nheight = 1"),
+    )
+    .unwrap();
+    let out = spikemesh(&[
+        "map",
+        s(&big),
+        "--chip",
+        s(&tiny),
+        "-o",
+        s(&dir.join("y.img")),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("needs 4 cores") && err.contains("2x1 mesh") && err.contains("smallest mesh"), "{err}");
+    assert!(
+        err.contains("needs 4 cores") && err.contains("2x1 mesh") && err.contains("smallest mesh"),
+        "{err}"
+    );
     assert!(!dir.join("y.img").exists());
 }
 
@@ -268,11 +367,25 @@ fn chip_file_with_unknown_key_is_refused_by_map() {
     let model = dir.join("model.json");
     random_net(1, 20, [2, 1], 16).save(&model).unwrap();
     let chip = dir.join("typo.toml");
-    std::fs::write(&chip, isa::chip::DEFAULT_CHIP_TOML.replace("fanout_entries", "fan_out_entries")).unwrap();
-    let out = spikemesh(&["map", s(&model), "--chip", s(&chip), "-o", s(&dir.join("x.img"))]);
+    std::fs::write(
+        &chip,
+        isa::chip::DEFAULT_CHIP_TOML.replace("fanout_entries", "fan_out_entries"),
+    )
+    .unwrap();
+    let out = spikemesh(&[
+        "map",
+        s(&model),
+        "--chip",
+        s(&chip),
+        "-o",
+        s(&dir.join("x.img")),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("fan_out_entries") && err.contains("typo.toml"), "{err}");
+    assert!(
+        err.contains("fan_out_entries") && err.contains("typo.toml"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -298,14 +411,34 @@ fn run_needs_the_encoding_and_a_matching_window() {
     let model = dir.join("model.json");
     random_net(1, 20, [2, 1], 16).save(&model).unwrap();
     let img = dir.join("net.img");
-    assert!(spikemesh(&["map", s(&model), "-o", s(&img)]).status.success());
+    assert!(spikemesh(&["map", s(&model), "-o", s(&img)])
+        .status
+        .success());
     let out = spikemesh(&["run", s(&img), "--limit", "2"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--model"), "{}", stderr(&out));
-    let out = spikemesh(&["run", s(&img), "--limit", "2", "--tmax", "20", "--encoding", "bs4nn"]);
+    let out = spikemesh(&[
+        "run",
+        s(&img),
+        "--limit",
+        "2",
+        "--tmax",
+        "20",
+        "--encoding",
+        "bs4nn",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("t_max = 16"), "{}", stderr(&out));
-    let out = spikemesh(&["run", s(&img), "--limit", "2", "--tmax", "16", "--encoding", "bs4nn"]);
+    let out = spikemesh(&[
+        "run",
+        s(&img),
+        "--limit",
+        "2",
+        "--tmax",
+        "16",
+        "--encoding",
+        "bs4nn",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -315,7 +448,9 @@ fn junk_files_never_panic() {
     let model = dir.join("model.json");
     random_net(1, 20, [2, 1], 16).save(&model).unwrap();
     let img = dir.join("net.img");
-    assert!(spikemesh(&["map", s(&model), "-o", s(&img)]).status.success());
+    assert!(spikemesh(&["map", s(&model), "-o", s(&img)])
+        .status
+        .success());
     let good_img = std::fs::read(&img).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let mut junks: Vec<Vec<u8>> = vec![
@@ -341,13 +476,33 @@ fn junk_files_never_panic() {
             vec!["map", s(&model), "--chip", s(&f), "-o", s(&o)],
             vec!["run", s(&f), "--model", s(&model), "--limit", "2"],
             vec!["run", s(&img), "--model", s(&f), "--limit", "2"],
-            vec!["run", s(&img), "--model", s(&model), "--limit", "2", "--profile", s(&f)],
-            vec!["run", s(&img), "--model", s(&model), "--dataset", &format!("mnist:{}", dir.display())],
+            vec![
+                "run",
+                s(&img),
+                "--model",
+                s(&model),
+                "--limit",
+                "2",
+                "--profile",
+                s(&f),
+            ],
+            vec![
+                "run",
+                s(&img),
+                "--model",
+                s(&model),
+                "--dataset",
+                &format!("mnist:{}", dir.display()),
+            ],
         ] {
             let out = spikemesh(&args);
             assert_ne!(out.status.code(), Some(101), "{args:?}: {}", stderr(&out));
             assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-            assert!(stderr(&out).starts_with("error: "), "{args:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).starts_with("error: "),
+                "{args:?}: {}",
+                stderr(&out)
+            );
         }
     }
 }

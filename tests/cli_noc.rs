@@ -270,7 +270,11 @@ fn sweep_writes_csv_and_svg_whole() {
     );
     let plot = std::fs::read_to_string(&svg).unwrap();
     assert!(plot.starts_with("<svg") && plot.trim_end().ends_with("</svg>"));
-    assert_eq!(plot.matches("<circle").count(), 3);
+    // One marker per point: a circle, or a triangle at the top edge when off the scale.
+    assert_eq!(
+        plot.matches("<circle").count() + plot.matches(" l-4.5,8 h9 z").count(),
+        3
+    );
     assert!(plot.contains("<polyline"));
     // Written atomically: no temporary file is left beside the outputs.
     let names: Vec<String> = std::fs::read_dir(&dir)

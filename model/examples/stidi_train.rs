@@ -66,7 +66,10 @@ fn run() -> Result<(), String> {
                     Precision::Integer { bits: v.trim_start_matches("int").parse().map_err(|_| format!("prec `{v}`"))? }
                 }
             }
-            "lr" => cfg.lr = floats(v)?,
+            "lr" => {
+                cfg.lr = floats(v)?;
+                cfg.lr_output = None;
+            }
             "decay" => cfg.lr_decay = pf(v)?,
             "init" => {
                 let (lo, hi) = v.split_once(':').ok_or("init=LO:HI")?;

@@ -271,13 +271,16 @@ pub struct GoldenNetwork {
     stages: Vec<Stage>,
 }
 
+/// Conv geometry: (in_c, h, w, out_c, out_h, out_w, kernel, stride << 16 | padding).
+type ConvGeometry = (usize, usize, usize, usize, usize, usize, usize, usize);
+
 fn compile_fanout<A: Potential>(
     n_in: usize,
     n_out: usize,
     neuron: NeuronModel,
     th: &crate::network::Threshold,
     weight: impl Fn(usize) -> A,
-    conv: Option<(usize, usize, usize, usize, usize, usize, usize, usize)>,
+    conv: Option<ConvGeometry>,
     to_a: impl Fn(i32) -> A,
 ) -> Fanout<A> {
     let thresholds: Vec<A> = (0..n_out).map(|j| to_a(th.of(j).unwrap_or(0))).collect();

@@ -314,6 +314,7 @@ fn layer_name(layer: &Layer, index: usize) -> String {
 }
 
 /// Checks the weights and thresholds of a weighted layer.
+#[allow(clippy::too_many_arguments)]
 fn check_weighted(
     index: usize,
     name: &str,

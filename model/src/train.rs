@@ -28,6 +28,10 @@
 //! Weight decay is kept exact and O(1) per sample: a layer stores `W = s · w` and decay only
 //! multiplies `s` (folded back into `w` when `s < 0.5`).
 //!
+//! Options beyond the papers' defaults, all off by default: the reference code's `DP()` dropout
+//! (`dropout`), a per-epoch learning-rate decay (`lr_decay`), the silent-label target shift for
+//! BS4NN (`silent_label_shift`, S4NN's rule) and any γ, θ, initialisation range or α rate.
+//!
 //! Sampling: S4NN visits the training set in order; BS4NN draws `N` indices with replacement
 //! per epoch. Everything random comes from one `ChaCha8Rng` seeded by [`TrainConfig::seed`], so
 //! training is deterministic; only evaluation is parallel (it does not change results).
@@ -478,15 +482,15 @@ impl Trainer {
                 k += 1;
             }
             if can_fire {
-                for j in 0..n_out {
-                    if out[j] == tm {
+                for (j, oj) in out.iter_mut().enumerate() {
+                    if *oj == tm {
                         let fire = if binary {
                             sc.vi[j] > thr_i
                         } else {
                             sc.vf[j] > thr_f
                         };
                         if fire {
-                            out[j] = t + 1;
+                            *oj = t + 1;
                             remaining -= 1;
                         }
                     }

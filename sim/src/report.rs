@@ -617,17 +617,19 @@ pub fn svg_link_heatmap(
     s
 }
 
-fn axes(
-    s: &mut String,
+/// A plot area: origin `(x0, y0)` at the bottom left, width `pw`, height `ph`.
+#[derive(Clone, Copy)]
+struct PlotArea {
     x0: f64,
     y0: f64,
     pw: f64,
     ph: f64,
-    xlabel: &str,
-    ylabel: &str,
-    xmax: f64,
-    ymax: f64,
-) {
+}
+
+/// Draws the axes of `area` with 5 ticks from 0 to `xmax` / `ymax` and the labels.
+fn axes(s: &mut String, area: PlotArea, labels: (&str, &str), xmax: f64, ymax: f64) {
+    let PlotArea { x0, y0, pw, ph } = area;
+    let (xlabel, ylabel) = labels;
     let _ = writeln!(
         s,
         r#"<path d="M{x0},{} L{x0},{y0} L{},{y0}" fill="none" stroke="black"/>"#,
@@ -674,7 +676,13 @@ pub fn svg_bars(title: &str, xlabel: &str, ylabel: &str, values: &[f64]) -> Stri
     let mut s = svg_open(w as u32, h as u32, title);
     let ymax = values.iter().copied().fold(0.0f64, f64::max).max(1.0);
     let n = values.len().max(1) as f64;
-    axes(&mut s, x0, y0, pw, ph, xlabel, ylabel, n, ymax);
+    axes(
+        &mut s,
+        PlotArea { x0, y0, pw, ph },
+        (xlabel, ylabel),
+        n,
+        ymax,
+    );
     let bw = pw / n;
     for (i, &v) in values.iter().enumerate() {
         let bh = v.max(0.0) / ymax * ph;
@@ -706,12 +714,8 @@ pub fn svg_raster(
     let xmax = f64::from(window.max(1));
     axes(
         &mut s,
-        x0,
-        y0,
-        pw,
-        ph,
-        "timestep",
-        "neuron (cores stacked by tile)",
+        PlotArea { x0, y0, pw, ph },
+        ("timestep", "neuron (cores stacked by tile)"),
         xmax,
         rows,
     );

@@ -496,3 +496,31 @@ proptest::proptest! {
         proptest::prop_assert_eq!(step.counters(), bulk.counters());
     }
 }
+
+#[test]
+fn vector_operands_may_alias_the_destination() {
+    // Every aliasing pattern, masked and unmasked, against a lane-by-lane reference.
+    let n = 100usize;
+    let f1: Vec<i32> = (0..n as i32).map(|i| i * 3 - 50).collect();
+    let f2: Vec<i32> = (0..n as i32).map(|i| 7 - i).collect();
+    let src = "vsub f3, f2, f1\nvsub f4, f1, f1\nvmov f5, f1\nvsub f5, f2, f5\nvmov f6, f2\nvsub f6, f6, f1\n\
+               vcmps.gt m1, f1, r0\nvmov f7, f2\nvsub f7, f1, f7, m1\nvmov f8, f1\nvadd f8, f8, f8, m1\nbarrier\n";
+    let mut c = core(src, n as u32, 1);
+    c.set_field(Field::new(1).unwrap(), &f1).unwrap();
+    c.set_field(Field::new(2).unwrap(), &f2).unwrap();
+    run_to_done(&mut c);
+    let field = |i: u8| c.field(Field::new(i).unwrap()).to_vec();
+    let diff: Vec<i32> = (0..n).map(|j| f2[j] - f1[j]).collect();
+    assert_eq!(field(3), diff);
+    assert_eq!(field(4), vec![0; n]);
+    assert_eq!(field(5), diff, "fd == fb");
+    assert_eq!(field(6), diff, "fd == fa");
+    let masked: Vec<i32> = (0..n)
+        .map(|j| if f1[j] > 0 { f1[j] - f2[j] } else { f2[j] })
+        .collect();
+    assert_eq!(field(7), masked, "masked, fd == fb");
+    let doubled: Vec<i32> = (0..n)
+        .map(|j| if f1[j] > 0 { 2 * f1[j] } else { f1[j] })
+        .collect();
+    assert_eq!(field(8), doubled, "masked, all alias");
+}

@@ -4,8 +4,7 @@
 //! model, and report accuracy, cycles, spike-ops and energy under both built-in profiles.
 
 use super::run::{
-    energy_per_inference, figures, infer, print_energy, print_figures, progress_bar,
-    InferenceSetup,
+    energy_per_inference, figures, infer, print_energy, print_figures, progress_bar, InferenceSetup,
 };
 use anyhow::{bail, Context};
 use isa::chip::ChipDescription;
@@ -57,7 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut trainer = Trainer::new(cfg).context("cannot start training")?;
     println!(
         "1. training BS4NN {} on {} ({} train / {} test images), t_max {T_MAX}, seed {}, {} epochs",
-        arch.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-"),
+        arch.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join("-"),
         data.train.name,
         data.train.len(),
         data.test.len(),
@@ -72,7 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 pb.set_position(base + p.done as u64);
             }
         })?;
-        pb.set_message(format!("epoch {} train acc {:.1} %", epoch + 1, 100.0 * rep.train_accuracy));
+        pb.set_message(format!(
+            "epoch {} train acc {:.1} %",
+            epoch + 1,
+            100.0 * rep.train_accuracy
+        ));
     }
     pb.finish_and_clear();
     let net = trainer.export(h, w);
@@ -101,12 +107,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("2. mapping onto the default chip");
     super::map::print_report(&optimised.report, &chip);
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
         net.save(&dir.join("model.json"))?;
         optimised.image.save(&dir.join("net.img"))?;
         let json = serde_json::to_string_pretty(&optimised.report)?;
         sim::report::write_file(&dir.join("map.json"), "mapping report", json.as_bytes())?;
-        println!("   wrote model.json, net.img and map.json into {}", dir.display());
+        println!(
+            "   wrote model.json, net.img and map.json into {}",
+            dir.display()
+        );
     }
 
     // 3. Run the test set cycle-accurately, both placements, checked against the golden model.
@@ -136,7 +146,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "   accuracy: chip {:.2} %, host {:.2} % ({}); golden agreement {}/{} samples",
         100.0 * f.accuracy,
         100.0 * golden_acc,
-        if r.correct == r.golden_correct.unwrap_or(usize::MAX) { "equal" } else { "DIFFERENT" },
+        if r.correct == r.golden_correct.unwrap_or(usize::MAX) {
+            "equal"
+        } else {
+            "DIFFERENT"
+        },
         r.agree,
         r.samples
     );
@@ -159,7 +173,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("4. energy estimate (optimised placement)");
     for name in BUILTIN_PROFILES {
         let profile = CostProfile::resolve(name)?;
-        print_energy(&energy_per_inference(r, &profile, chip.clock.frequency_mhz), false);
+        print_energy(
+            &energy_per_inference(r, &profile, chip.clock.frequency_mhz),
+            false,
+        );
     }
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
     for (name, r) in &results {

@@ -76,7 +76,11 @@ pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) {
     }
     println!("estimated traffic per inference (every neuron and input spiking once):");
     for (name, fig, chosen) in [
-        ("optimised", &r.optimised, r.placement == PlacementKind::Optimised),
+        (
+            "optimised",
+            &r.optimised,
+            r.placement == PlacementKind::Optimised,
+        ),
         ("naive", &r.naive, r.placement == PlacementKind::Naive),
     ] {
         println!(

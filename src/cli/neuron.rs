@@ -109,6 +109,9 @@ struct LifRaw {
     bias_exp: Vec<i64>,
 }
 
+/// A traced quantity by name, one row per step.
+type NamedRows = (&'static str, Vec<Vec<i64>>);
+
 /// What a run produced.
 enum Outcome {
     Lif {
@@ -573,7 +576,7 @@ impl Outcome {
 
     /// The first divergence between the firmware's trace (`self`) and the golden one.
     fn compare(&self, golden: &Outcome) -> Result<()> {
-        let rows = |o: &Outcome| -> Vec<(&'static str, Vec<Vec<i64>>)> {
+        let rows = |o: &Outcome| -> Vec<NamedRows> {
             match o {
                 Outcome::Lif { trace, .. } => vec![
                     (

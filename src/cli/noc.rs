@@ -355,6 +355,13 @@ fn print_report(r: &StudyReport) {
         r.router_cycles_active,
         r.router_cycles
     );
+    if r.trace_rows_not_replayed > 0 {
+        println!(
+            "trace: {} rows come after the end of the run and were not replayed \
+             (raise --cycles or --drain-cycles)",
+            r.trace_rows_not_replayed
+        );
+    }
     if r.saturated {
         println!("SATURATED: the network does not sustain this load:");
         for reason in &r.saturation_reasons {
@@ -442,16 +449,29 @@ fn sweep_svg(cfg: &StudyConfig, reports: &[StudyReport]) -> String {
     let pw = w - left - right;
     let ph = h - top - bottom;
     let xmax_data = reports.iter().map(|r| r.offered_rate).fold(0.0, f64::max);
-    let ymax_data = reports
+    // Beyond saturation latencies grow without bound; the y axis stops at 4× the highest
+    // unsaturated latency so that the flat part and the knee stay readable, and points above
+    // it are drawn at the top edge as triangles labelled with their value.
+    let all_max = reports
         .iter()
         .map(|r| r.avg_packet_latency)
         .fold(0.0, f64::max);
+    let ok_max = reports
+        .iter()
+        .filter(|r| !r.saturated)
+        .map(|r| r.avg_packet_latency)
+        .fold(0.0, f64::max);
+    let ymax_data = if ok_max > 0.0 {
+        all_max.min(4.0 * ok_max)
+    } else {
+        all_max
+    };
     let xs = tick_step(xmax_data.max(0.01), 5.0);
     let ys = tick_step(ymax_data.max(1.0), 5.0);
     let xmax = (xmax_data / xs).ceil().max(1.0) * xs;
     let ymax = (ymax_data / ys).ceil().max(1.0) * ys;
     let px = |x: f64| left + x / xmax * pw;
-    let py = |y: f64| top + ph - y / ymax * ph;
+    let py = |y: f64| top + ph - y.min(ymax) / ymax * ph;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -532,17 +552,29 @@ fn sweep_svg(cfg: &StudyConfig, reports: &[StudyReport]) -> String {
         points.join(" ")
     );
     for r in reports {
-        let _ = writeln!(
-            s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{}\"/>",
-            px(r.offered_rate),
-            py(r.avg_packet_latency),
-            if r.saturated { "#d62728" } else { "#1f77b4" }
-        );
+        let colour = if r.saturated { "#d62728" } else { "#1f77b4" };
+        let (cx, cy) = (px(r.offered_rate), py(r.avg_packet_latency));
+        if r.avg_packet_latency > ymax {
+            let _ = writeln!(
+                s,
+                "<path d=\"M{cx:.1},{:.1} l-4.5,8 h9 z\" fill=\"{colour}\"/>\
+                 <text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\" \
+                 transform=\"rotate(-45 {cx:.1} {:.1})\">{:.0}</text>",
+                cy - 4.0,
+                cy - 8.0,
+                cy - 8.0,
+                r.avg_packet_latency
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"3.5\" fill=\"{colour}\"/>"
+            );
+        }
     }
     let _ = writeln!(
         s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#d62728\">red: saturated</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#d62728\">red: saturated; ▲ off the scale (value in cycles)</text>",
         left + pw,
         top + 14.0
     );

@@ -21,7 +21,9 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use isa::chip::TileId;
 use isa::ChipImage;
-use model::{Dataset, DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder, Network, SpikeTime};
+use model::{
+    Dataset, DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder, Network, SpikeTime,
+};
 use serde::Serialize;
 use sim::chip::{Chip, SampleOutput, StepRecord, StopRule};
 use sim::energy::{CostProfile, EnergyBreakdown, EventCounts};
@@ -253,14 +255,25 @@ pub(crate) fn infer(
         tally: ChipTally::of(&chip, 0),
         raster: Vec::new(),
         first_steps: Vec::new(),
-        cores: setup.image.cores.iter().map(|c| (c.tile.0, c.neurons)).collect(),
+        cores: setup
+            .image
+            .cores
+            .iter()
+            .map(|c| (c.tile.0, c.neurons))
+            .collect(),
     };
     let mut times = Vec::with_capacity(channels);
     let mut spikes: Vec<(u32, u32)> = Vec::with_capacity(channels);
     for k in 0..n {
         setup.encoder.encode_into(set.image(k), &mut times);
         spikes.clear();
-        spikes.extend(times.iter().enumerate().filter(|(_, t)| t.0 < t_max).map(|(i, t)| (i as u32, u32::from(t.0))));
+        spikes.extend(
+            times
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.0 < t_max)
+                .map(|(i, t)| (i as u32, u32::from(t.0))),
+        );
         let trace = setup.trace_first && k == 0;
         chip.set_step_recording(trace);
         let out = chip
@@ -288,7 +301,11 @@ pub(crate) fn infer(
                 *c += usize::from(g.prediction == set.label(k));
             }
             let got = chip_times(&out, t_max);
-            let want = expected_times(g.layer_times.last().map_or(&[][..], |v| v), out.timesteps, t_max);
+            let want = expected_times(
+                g.layer_times.last().map_or(&[][..], |v| v),
+                out.timesteps,
+                t_max,
+            );
             // With no output at all the class comes from the fallback, which is not on chip yet
             // (see the TODO above): only the spike times are compared then.
             let class_ok = decoded.is_none() || predicted == g.prediction;
@@ -309,7 +326,10 @@ pub(crate) fn infer(
         r.sample_steps.push(out.timesteps);
         if k % 16 == 15 || k + 1 == n {
             pb.set_position(k as u64 + 1);
-            pb.set_message(format!("acc {:.2} %", 100.0 * r.correct as f64 / (k + 1) as f64));
+            pb.set_message(format!(
+                "acc {:.2} %",
+                100.0 * r.correct as f64 / (k + 1) as f64
+            ));
         }
     }
     r.tally = ChipTally::of(&chip, chip.now().0 - start);
@@ -412,7 +432,11 @@ pub(crate) fn figures(r: &InferenceResult) -> RunFigures {
         cycles_per_inference_mean: im,
         cycles_per_inference_max: ix,
         events_per_inference: EventsPerInference::of(&r.tally.totals(), n),
-        packets_per_inference: if n > 0.0 { r.tally.packets as f64 / n } else { 0.0 },
+        packets_per_inference: if n > 0.0 {
+            r.tally.packets as f64 / n
+        } else {
+            0.0
+        },
         link_utilisation_max: umax,
         link_utilisation_mean: umean,
     }
@@ -434,7 +458,11 @@ pub(crate) struct EnergyPerInference {
 }
 
 /// Energy per inference of a run.
-pub(crate) fn energy_per_inference(r: &InferenceResult, profile: &CostProfile, frequency_mhz: f64) -> EnergyPerInference {
+pub(crate) fn energy_per_inference(
+    r: &InferenceResult,
+    profile: &CostProfile,
+    frequency_mhz: f64,
+) -> EnergyPerInference {
     let EnergyReport {
         profile: name,
         source,
@@ -448,7 +476,10 @@ pub(crate) fn energy_per_inference(r: &InferenceResult, profile: &CostProfile, f
         source,
         total_j: per.total_j(),
         components: per,
-        by_tile: by_tile.iter().map(|(t, e)| (*t, e.per(n).total_j())).collect(),
+        by_tile: by_tile
+            .iter()
+            .map(|(t, e)| (*t, e.per(n).total_j()))
+            .collect(),
     }
 }
 
@@ -481,10 +512,18 @@ pub(crate) fn print_figures(f: &RunFigures) {
 
 /// Prints an energy estimate per inference, by component and (with `by_core`) by core.
 pub(crate) fn print_energy(e: &EnergyPerInference, by_core: bool) {
-    println!("energy per inference under {}: {:.3} nJ", e.profile, e.total_j * 1e9);
+    println!(
+        "energy per inference under {}: {:.3} nJ",
+        e.profile,
+        e.total_j * 1e9
+    );
     println!("  source: {}", e.source);
     for (name, j) in e.components.components() {
-        let share = if e.total_j > 0.0 { 100.0 * j / e.total_j } else { 0.0 };
+        let share = if e.total_j > 0.0 {
+            100.0 * j / e.total_j
+        } else {
+            0.0
+        };
         println!("  {name:<15} {:>12.3} nJ {share:>6.2} %", j * 1e9);
     }
     if by_core {
@@ -509,16 +548,30 @@ struct RunReport<'a> {
 }
 
 /// Writes the SVG plots of a run into `dir`.
-pub(crate) fn write_plots(dir: &Path, r: &InferenceResult, energy: &EnergyPerInference, image: &ChipImage, window: u32) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the plot directory", dir.display()))?;
+pub(crate) fn write_plots(
+    dir: &Path,
+    r: &InferenceResult,
+    energy: &EnergyPerInference,
+    image: &ChipImage,
+    window: u32,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the plot directory", dir.display()))?;
     let (w, h) = (image.chip.mesh.width, image.chip.mesh.height);
     let links = report::svg_link_heatmap(
-        &format!("link traffic: flits per directed link over {} inferences", r.samples),
+        &format!(
+            "link traffic: flits per directed link over {} inferences",
+            r.samples
+        ),
         w,
         h,
         &r.tally.link_flits(),
     );
-    report::write_file(&dir.join("link_traffic.svg"), "link-traffic plot", links.as_bytes())?;
+    report::write_file(
+        &dir.join("link_traffic.svg"),
+        "link-traffic plot",
+        links.as_bytes(),
+    )?;
     let mut per_tile = vec![0.0; usize::from(w) * usize::from(h)];
     for &(t, j) in &energy.by_tile {
         if let Some(v) = per_tile.get_mut(usize::from(t)) {
@@ -532,13 +585,34 @@ pub(crate) fn write_plots(dir: &Path, r: &InferenceResult, energy: &EnergyPerInf
         &per_tile,
         "J",
     );
-    report::write_file(&dir.join("energy_per_core.svg"), "energy plot", heat.as_bytes())?;
-    let first: Vec<f64> = r.first_steps.iter().map(|s| (s.release - s.start) as f64).collect();
-    let bars = report::svg_bars("cycles per timestep (first sample)", "timestep", "cycles", &first);
-    report::write_file(&dir.join("cycles_per_timestep.svg"), "cycles plot", bars.as_bytes())?;
+    report::write_file(
+        &dir.join("energy_per_core.svg"),
+        "energy plot",
+        heat.as_bytes(),
+    )?;
+    let first: Vec<f64> = r
+        .first_steps
+        .iter()
+        .map(|s| (s.release - s.start) as f64)
+        .collect();
+    let bars = report::svg_bars(
+        "cycles per timestep (first sample)",
+        "timestep",
+        "cycles",
+        &first,
+    );
+    report::write_file(
+        &dir.join("cycles_per_timestep.svg"),
+        "cycles plot",
+        bars.as_bytes(),
+    )?;
     let spikes: Vec<RasterSpike> = r.raster.iter().copied().filter(|s| s.sample == 0).collect();
     let raster = report::svg_raster("spike raster (first sample)", &spikes, &r.cores, window);
-    report::write_file(&dir.join("spike_raster.svg"), "raster plot", raster.as_bytes())?;
+    report::write_file(
+        &dir.join("spike_raster.svg"),
+        "raster plot",
+        raster.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -548,7 +622,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot load chip image {}", args.image.display()))?;
     let window = image_window(&image).with_context(|| format!("{}", args.image.display()))?;
     let net = match &args.model {
-        Some(p) => Some(Network::load(p).with_context(|| format!("cannot load model {}", p.display()))?),
+        Some(p) => {
+            Some(Network::load(p).with_context(|| format!("cannot load model {}", p.display()))?)
+        }
         None => None,
     };
     let (t_max, rule) = match (&net, args.tmax, args.encoding) {
@@ -571,12 +647,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if t_max != window {
         bail!(
             "t_max = {t_max} ({}), but the image's firmware was mapped with t_max = {window}",
-            if args.model.is_some() { "from the model" } else { "from --tmax" }
+            if args.model.is_some() {
+                "from the model"
+            } else {
+                "from --tmax"
+            }
         );
     }
     let golden = match &net {
         Some(n) => {
-            let g = GoldenNetwork::new(n).context("cannot compile the model's golden forward pass")?;
+            let g =
+                GoldenNetwork::new(n).context("cannot compile the model's golden forward pass")?;
             if n.outputs() != image.io.outputs as usize {
                 bail!(
                     "the model has {} outputs, the chip image {} output channels: was the image mapped from this model?",
@@ -588,7 +669,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let profile_name = args.profile.clone().unwrap_or_else(|| image.chip.energy.profile.clone());
+    let profile_name = args
+        .profile
+        .clone()
+        .unwrap_or_else(|| image.chip.energy.profile.clone());
     let profile = CostProfile::resolve(&profile_name)?;
     let spec: DatasetSpec = args.dataset.parse()?;
     let data = spec.load()?;
@@ -649,7 +733,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let rep = RunReport {
             image: args.image.display().to_string(),
             dataset: args.dataset.clone(),
-            stop_rule: if args.full_window { "full-window" } else { "first-output" },
+            stop_rule: if args.full_window {
+                "full-window"
+            } else {
+                "first-output"
+            },
             t_max,
             encoding: rule,
             figures: &f,
@@ -661,14 +749,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.raster {
-        report::write_file(path, "spike raster", report::raster_csv(&r.raster).as_bytes())?;
+        report::write_file(
+            path,
+            "spike raster",
+            report::raster_csv(&r.raster).as_bytes(),
+        )?;
         println!("wrote {} ({} spikes)", path.display(), r.raster.len());
     }
     if let Some(path) = &args.vcd {
         let tiles: Vec<TileId> = image.cores.iter().map(|c| c.tile).collect();
         let period_ps = (1e6 / image.chip.clock.frequency_mhz).round().max(1.0) as u64;
-        report::write_file(path, "VCD waveform", report::vcd(&r.first_steps, &tiles, period_ps).as_bytes())?;
-        println!("wrote {} (first sample, {} timesteps)", path.display(), r.first_steps.len());
+        report::write_file(
+            path,
+            "VCD waveform",
+            report::vcd(&r.first_steps, &tiles, period_ps).as_bytes(),
+        )?;
+        println!(
+            "wrote {} (first sample, {} timesteps)",
+            path.display(),
+            r.first_steps.len()
+        );
     }
     if let Some(dir) = &args.plots {
         write_plots(dir, &r, &e, &image, u32::from(t_max))?;
@@ -700,7 +800,13 @@ mod tests {
     #[test]
     fn early_stop_expects_only_the_outputs_seen_so_far() {
         let golden = [SpikeTime(7), SpikeTime(5), SpikeTime(10), SpikeTime(5)];
-        assert_eq!(expected_times(&golden, 5, 10), vec![None, Some(5), None, Some(5)]);
-        assert_eq!(expected_times(&golden, 10, 10), vec![Some(7), Some(5), None, Some(5)]);
+        assert_eq!(
+            expected_times(&golden, 5, 10),
+            vec![None, Some(5), None, Some(5)]
+        );
+        assert_eq!(
+            expected_times(&golden, 10, 10),
+            vec![Some(7), Some(5), None, Some(5)]
+        );
     }
 }

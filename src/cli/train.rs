@@ -230,6 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let net = trainer.export(h, w);
+    net.save(&args.output)?;
     let golden = GoldenNetwork::new(&net)?;
     let enc = trainer.encoder();
     let correct = (0..data.test.len())

@@ -97,6 +97,8 @@ pub struct StageParams {
     pub weights: Vec<i32>,
     /// Comparator threshold of every neuron (raster order).
     pub thresholds: Vec<i32>,
+    /// Conv layers: the fan-out table of the event-driven pass (empty: gather per neuron).
+    pub fanout: ConvFanout,
 }
 
 /// Work (neurons × fan-in) above which a layer's neurons are computed in parallel.
@@ -150,28 +152,193 @@ pub fn crossing(ev: &[(u16, i32)], theta: i32, neuron: NeuronSpec, t_max: u16) -
                     break;
                 }
                 let end = if idx < n { ev[idx].0.min(last) } else { last };
-                if s > 0 && start <= end {
-                    let num = th + p;
-                    let tmin = match neuron.fire {
-                        FireRule::Greater => num.div_euclid(s) + 1,
-                        FireRule::GreaterEqual => (num + s - 1).div_euclid(s),
-                    };
-                    let t = tmin.max(i64::from(start));
-                    if t <= i64::from(end) {
-                        return (
-                            t as u16 + delay,
-                            s.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-                        );
-                    }
+                if let Some(t) = ramp_interval(s, p, start, end, th, neuron.fire) {
+                    return (t + delay, clamp32(s));
                 }
             }
-            (
-                t_max,
-                s.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-            )
+            (t_max, clamp32(s))
         }
     }
 }
+
+#[inline]
+fn clamp32(s: i64) -> i32 {
+    s.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// First step `t ∈ [start, end]` with `S·t − P > θ` (or `≥`), if any (`V` linear there).
+#[inline]
+fn ramp_interval(s: i64, p: i64, start: u16, end: u16, th: i64, fire: FireRule) -> Option<u16> {
+    if s <= 0 || start > end || !fires(s * i64::from(end) - p, th, fire) {
+        return None; // V is increasing here, so no crossing unless V(end) crosses
+    }
+    let num = th + p;
+    let tmin = match fire {
+        FireRule::Greater => num.div_euclid(s) + 1,
+        FireRule::GreaterEqual => (num + s - 1).div_euclid(s),
+    };
+    let t = tmin.max(i64::from(start));
+    (t <= i64::from(end)).then_some(t as u16)
+}
+
+#[inline]
+fn fires(v: i64, th: i64, fire: FireRule) -> bool {
+    match fire {
+        FireRule::Greater => v > th,
+        FireRule::GreaterEqual => v >= th,
+    }
+}
+
+/// Fan-out of one input position of a conv layer, shared by every input and output channel:
+/// `offsets[q]..offsets[q + 1]` index `(output position, kernel offset u·k + v)` pairs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConvFanout {
+    offsets: Vec<u32>,
+    entries: Vec<(u32, u32)>,
+}
+
+impl ConvFanout {
+    /// The fan-out table of a conv geometry (empty for other layers).
+    pub fn new(g: &Geometry) -> ConvFanout {
+        let Geometry::Conv { h, w, oh, ow, k, s, p, .. } = *g else {
+            return ConvFanout::default();
+        };
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); h * w];
+        for y in 0..oh {
+            for x in 0..ow {
+                for u in 0..k {
+                    let iy = (y * s + u) as isize - p as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for v in 0..k {
+                        let ix = (x * s + v) as isize - p as isize;
+                        if ix < 0 || ix >= w as isize {
+                            continue;
+                        }
+                        lists[iy as usize * w + ix as usize]
+                            .push(((y * ow + x) as u32, (u * k + v) as u32));
+                    }
+                }
+            }
+        }
+        let mut offsets = vec![0u32];
+        let mut entries = Vec::new();
+        for l in lists {
+            entries.extend(l);
+            offsets.push(entries.len() as u32);
+        }
+        ConvFanout { offsets, entries }
+    }
+}
+
+type ScatterState = (Vec<i64>, Vec<i64>, Vec<u16>);
+
+/// Event-driven conv layer (step and ramp kernels): the inputs, sorted by time, are scattered
+/// to their targets; a neuron checks the interval since its previous event (closed form)
+/// before integrating a new one, and once more after the last event. Output channels are
+/// independent (parallel when `par`).
+#[allow(clippy::too_many_arguments)]
+fn conv_scatter(
+    g: &Geometry,
+    fan: &ConvFanout,
+    params: &StageParams,
+    neuron: NeuronSpec,
+    t_max: u16,
+    tin: &[u16],
+    order: &[u32],
+    times: &mut [u16],
+    slopes: &mut [i32],
+    par: bool,
+) {
+    let Geometry::Conv { cin, h, w, oh, ow, k, .. } = *g else {
+        return;
+    };
+    let delay = u16::from(neuron.delay);
+    if t_max < 1 + delay {
+        return;
+    }
+    let last_step = t_max - 1 - delay;
+    let (plane_in, plane, kk) = (h * w, oh * ow, k * k);
+    const NONE: u16 = u16::MAX;
+    let step = neuron.kernel == Kernel::Step;
+    let channel = |o: usize, tc: &mut [u16], sc: &mut [i32], st: &mut ScatterState| {
+        let (s, p, last) = st;
+        s.clear();
+        s.resize(plane, 0);
+        p.clear();
+        p.resize(plane, 0);
+        last.clear();
+        last.resize(plane, NONE);
+        let ths = &params.thresholds[o * plane..(o + 1) * plane];
+        // Checks neuron n's interval after its last event, up to `upto`; true when it fired.
+        let check = |n: usize, upto: u16, s: &[i64], p: &[i64], last: &[u16], tc: &mut [u16], sc: &mut [i32]| -> bool {
+            let l = last[n];
+            if l == NONE {
+                return false;
+            }
+            let th = i64::from(ths[n]);
+            if step {
+                if l <= last_step && fires(s[n], th, neuron.fire) {
+                    tc[n] = l + delay;
+                    sc[n] = 1;
+                    return true;
+                }
+                false
+            } else if let Some(t) = ramp_interval(s[n], p[n], l + 1, upto.min(last_step), th, neuron.fire) {
+                tc[n] = t + delay;
+                sc[n] = clamp32(s[n]);
+                true
+            } else {
+                false
+            }
+        };
+        for &i in order {
+            let i = i as usize;
+            let t = tin[i];
+            if (step && t > last_step) || (!step && t >= last_step) {
+                break;
+            }
+            let (c, q) = (i / plane_in, i % plane_in);
+            let wrow = &params.weights[(o * cin + c) * kk..(o * cin + c + 1) * kk];
+            let (a, b) = (fan.offsets[q] as usize, fan.offsets[q + 1] as usize);
+            for &(n, uv) in &fan.entries[a..b] {
+                let n = n as usize;
+                if tc[n] < t_max {
+                    continue;
+                }
+                if last[n] != NONE && last[n] < t && check(n, t, s, p, last, tc, sc) {
+                    continue;
+                }
+                let wv = i64::from(wrow[uv as usize]);
+                s[n] += wv;
+                p[n] += wv * i64::from(t);
+                last[n] = t;
+            }
+        }
+        for n in 0..plane {
+            if tc[n] >= t_max && !check(n, last_step, s, p, last, tc, sc) {
+                sc[n] = clamp32(s[n]);
+            }
+        }
+    };
+    if par {
+        times
+            .par_chunks_mut(plane)
+            .zip(slopes.par_chunks_mut(plane))
+            .enumerate()
+            .for_each_init(
+                || (Vec::new(), Vec::new(), Vec::new()),
+                |st, (o, (tc, sc))| channel(o, tc, sc, st),
+            );
+    } else {
+        let mut st = (Vec::new(), Vec::new(), Vec::new());
+        for (o, (tc, sc)) in times.chunks_mut(plane).zip(slopes.chunks_mut(plane)).enumerate() {
+            channel(o, tc, sc, &mut st);
+        }
+    }
+}
+
 
 /// Potential at step `t` from events sorted by time (the golden pass's `V(t)`).
 pub fn potential_at(ev: &[(u16, i32)], t: u16, kernel: Kernel) -> i64 {
@@ -269,10 +436,23 @@ pub(crate) fn dense_events(
 
 /// Input indices with a spike, sorted by (time, index).
 pub(crate) fn sorted_inputs(tin: &[u16], t_max: u16) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..tin.len() as u32)
-        .filter(|&i| tin[i as usize] < t_max)
-        .collect();
-    order.sort_by_key(|&i| (tin[i as usize], i));
+    let mut start = vec![0u32; usize::from(t_max) + 1];
+    for &t in tin {
+        if t < t_max {
+            start[usize::from(t) + 1] += 1;
+        }
+    }
+    for t in 0..usize::from(t_max) {
+        start[t + 1] += start[t];
+    }
+    let mut order = vec![0u32; start[usize::from(t_max)] as usize];
+    for (i, &t) in tin.iter().enumerate() {
+        if t < t_max {
+            let slot = &mut start[usize::from(t)];
+            order[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+    }
     order
 }
 
@@ -321,6 +501,13 @@ fn run_weighted(
                     (times[j], slopes[j]) = one(j, &mut ev);
                 }
             }
+        }
+        Geometry::Conv { .. }
+            if !params.fanout.offsets.is_empty()
+                && !matches!(neuron.kernel, Kernel::SatRamp { .. }) =>
+        {
+            let order = sorted_inputs(tin, t_max);
+            conv_scatter(g, &params.fanout, params, neuron, t_max, tin, &order, times, slopes, par);
         }
         Geometry::Conv { oh, ow, .. } => {
             let plane = oh * ow;

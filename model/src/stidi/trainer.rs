@@ -12,7 +12,7 @@
 
 use super::arch::{Arch, Geometry};
 use super::conv::{conv_displacement, conv_weight_grad, pool_route};
-use super::forward::{forward, Kernel, NeuronSpec, Record, StageParams};
+use super::forward::{forward, ConvFanout, Kernel, NeuronSpec, Record, StageParams};
 use super::rule::{
     dense_displacement, dense_weight_grad, derivative_factor, normalise, targets, BackWeights,
     Derivative, Normalisation,
@@ -86,6 +86,8 @@ pub struct StidiConfig {
     pub precision: Precision,
     /// Learning rate η per weighted layer.
     pub lr: Vec<f32>,
+    /// Learning rate of the output layer, overriding `lr` (`None` = use `lr`).
+    pub lr_output: Option<f32>,
     /// Every learning rate is multiplied by `lr_decay^epoch`.
     pub lr_decay: f64,
     /// Latent-weight initialisation `U[low, high)` per weighted layer.
@@ -117,8 +119,8 @@ pub struct StidiConfig {
 
 impl StidiConfig {
     /// The default STiDi-BP setting measured best on digits (see `docs/TRAINING.md`): binary
-    /// weights, ramp PSP, `≥`, no delay, chord derivative, L2 normalisation, learned
-    /// per-channel thresholds with homeostasis.
+    /// weights, ramp PSP, `≥`, no delay, chord derivative, L2 normalisation, latent weights in
+    /// `[−1, 1]`, `θ = 40 · fan-in`, learned per-neuron thresholds with homeostasis, γ = 20.
     pub fn binary() -> StidiConfig {
         StidiConfig {
             t_max: 256,
@@ -132,27 +134,28 @@ impl StidiConfig {
             normalisation: Normalisation::L2,
             back_weights: BackWeights::Latent,
             precision: Precision::Binary,
-            lr: vec![0.05],
-            lr_decay: 0.95,
+            lr: vec![0.005],
+            lr_output: Some(0.05),
+            lr_decay: 0.9,
             init_low: vec![-0.5],
             init_high: vec![1.0],
             latent_clip: Some(1.0),
             theta_init: Vec::new(),
-            theta_per_fan_in: 2.0,
+            theta_per_fan_in: 40.0,
             thresholds: ThresholdConfig {
-                granularity: Granularity::Channel,
+                granularity: Granularity::Neuron,
                 learn: true,
-                lr: 4.0,
+                lr: 20.0,
                 min_frac: 0.25,
                 max_frac: 4.0,
                 homeostasis: Some(Homeostasis {
-                    window: 0,
-                    step: 0.1,
+                    window: 100,
+                    step: 0.05,
                 }),
             },
             scale: None,
-            gamma: 3,
-            silent_label_shift: 3,
+            gamma: 20,
+            silent_label_shift: 20,
             order: Order::Shuffle,
             dead_fraction: 0.001,
             parallel: true,
@@ -309,7 +312,10 @@ impl StidiTrainer {
                 return Err(bad("latent_clip", "must be finite and > 0"));
             }
         }
-        let lr = per_layer(&cfg.lr, "lr", nw)?;
+        let mut lr = per_layer(&cfg.lr, "lr", nw)?;
+        if let (Some(o), Some(last)) = (cfg.lr_output, lr.last_mut()) {
+            *last = o;
+        }
         let lo = per_layer(&cfg.init_low, "init_low", nw)?;
         let hi = per_layer(&cfg.init_high, "init_high", nw)?;
         if lr.iter().any(|v| !v.is_finite()) {
@@ -344,6 +350,9 @@ impl StidiTrainer {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::with_capacity(nw);
         let mut params = vec![StageParams::default(); geo.len()];
+        for (p, g) in params.iter_mut().zip(&geo) {
+            p.fanout = ConvFanout::new(g);
+        }
         for (l, &s) in weighted.iter().enumerate() {
             let g = geo[s];
             let latent: Vec<f32> = (0..g.weights())

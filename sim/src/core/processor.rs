@@ -406,8 +406,11 @@ impl Neurocore {
                 with_alu!(op, f => self.vop1(fi(fd), fi(fa), mi(m), move |a| f(a, s)))
             }
             VDecay { fd, fa, rs, m } => {
-                let d = self.regs[ri(rs)];
-                self.vop1(fi(fd), fi(fa), mi(m), move |a| decay(a, d))
+                let d = self.regs[ri(rs)].clamp(0, 4096);
+                match isa::arith::Decay12::new(i64::from(d), "vdecay constant") {
+                    Ok(k) => self.vop1(fi(fd), fi(fa), mi(m), move |a| isa::arith::decay12(a, k)),
+                    Err(_) => self.vop1(fi(fd), fi(fa), mi(m), move |a| decay(a, d)),
+                }
             }
             VMulShift {
                 fd,
@@ -551,6 +554,22 @@ impl Neurocore {
         if lo >= hi {
             return;
         }
+        if m == 0 {
+            // Unmasked: straight lane loops on the field memory (lane-wise, so aliasing of
+            // destination and operand is harmless).
+            let (dst, left, rest) = split_field(&mut self.fields, n, fd);
+            if fa == fd {
+                for d in &mut dst[lo..hi] {
+                    *d = f(*d);
+                }
+            } else {
+                let a = other_field(left, rest, n, fd, fa);
+                for (d, &x) in dst[lo..hi].iter_mut().zip(&a[lo..hi]) {
+                    *d = f(x);
+                }
+            }
+            return;
+        }
         let len = hi - lo;
         let a = &mut self.scratch_a[..len];
         a.copy_from_slice(&self.fields[fa * n + lo..fa * n + hi]);
@@ -576,6 +595,37 @@ impl Neurocore {
     fn vop2<F: Fn(i32, i32) -> i32>(&mut self, fd: usize, fa: usize, fb: usize, m: usize, f: F) {
         let (n, lo, hi) = (self.neurons, self.lo, self.hi);
         if lo >= hi {
+            return;
+        }
+        if m == 0 {
+            let (dst, left, rest) = split_field(&mut self.fields, n, fd);
+            let dst = &mut dst[lo..hi];
+            match (fa == fd, fb == fd) {
+                (true, true) => {
+                    for d in dst {
+                        *d = f(*d, *d);
+                    }
+                }
+                (true, false) => {
+                    let b = &other_field(left, rest, n, fd, fb)[lo..hi];
+                    for (d, &y) in dst.iter_mut().zip(b) {
+                        *d = f(*d, y);
+                    }
+                }
+                (false, true) => {
+                    let a = &other_field(left, rest, n, fd, fa)[lo..hi];
+                    for (d, &x) in dst.iter_mut().zip(a) {
+                        *d = f(x, *d);
+                    }
+                }
+                (false, false) => {
+                    let a = &other_field(left, rest, n, fd, fa)[lo..hi];
+                    let b = &other_field(left, rest, n, fd, fb)[lo..hi];
+                    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                        *d = f(x, y);
+                    }
+                }
+            }
             return;
         }
         let len = hi - lo;
@@ -708,4 +758,22 @@ fn range_word(wi: usize, lo: usize, hi: usize) -> u64 {
     }
     let upper = if b == 64 { u64::MAX } else { (1u64 << b) - 1 };
     upper & !((1u64 << a) - 1)
+}
+
+/// Splits the field memory into field `fd` (mutable) and the fields before and after it.
+#[inline]
+fn split_field(fields: &mut [i32], n: usize, fd: usize) -> (&mut [i32], &[i32], &[i32]) {
+    let (left, right) = fields.split_at_mut(fd * n);
+    let (dst, rest) = right.split_at_mut(n);
+    (dst, left, rest)
+}
+
+/// Field `f` (≠ `fd`) out of the two parts [`split_field`] left around `fd`.
+#[inline]
+fn other_field<'a>(left: &'a [i32], rest: &'a [i32], n: usize, fd: usize, f: usize) -> &'a [i32] {
+    if f < fd {
+        &left[f * n..(f + 1) * n]
+    } else {
+        &rest[(f - fd - 1) * n..(f - fd) * n]
+    }
 }

@@ -936,7 +936,8 @@ impl Mesh {
             tf.at += self.d_link;
             self.credits[ov] -= 1;
             self.work[r] -= 1;
-            self.work[self.neighbour[r * 4 + o] as usize] += 1;
+            let n = self.neighbour[r * 4 + o] as usize;
+            self.work[n] += 1;
             self.totals.link_traversals += 1;
         }
         if !self.pipe.push(pi, tf) {
@@ -1036,5 +1037,76 @@ impl Mesh {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mesh with flits in buffers, on links and in interfaces.
+    fn busy_mesh() -> Mesh {
+        let mut mesh = Mesh::new(NocConfig {
+            check_invariants: true,
+            ..NocConfig::mesh(3, 3)
+        })
+        .unwrap();
+        for src in 0..9u16 {
+            mesh.try_inject(TileId(src), Packet::synthetic(TileId(8 - src), 3))
+                .unwrap();
+        }
+        for _ in 0..4 {
+            mesh.step().unwrap();
+        }
+        mesh.check_conservation().unwrap();
+        mesh
+    }
+
+    #[test]
+    fn check_catches_a_lost_flit() {
+        let mut mesh = busy_mesh();
+        let iv = (0..mesh.buf.len.len())
+            .find(|&i| mesh.buf.len(i) > 0)
+            .unwrap();
+        mesh.buf.pop(iv);
+        let err = mesh.check_conservation().unwrap_err().to_string();
+        assert!(err.contains("buffered"), "{err}");
+    }
+
+    #[test]
+    fn check_catches_a_flit_lost_on_a_link() {
+        let mut mesh = busy_mesh();
+        let pi = (0..mesh.pipe.len.len())
+            .find(|&i| mesh.pipe.len(i) > 0)
+            .unwrap();
+        mesh.pipe.pop(pi);
+        let err = mesh.check_conservation().unwrap_err().to_string();
+        assert!(err.contains("on the link"), "{err}");
+    }
+
+    #[test]
+    fn check_catches_a_created_credit() {
+        let mut mesh = busy_mesh();
+        mesh.credits[mesh.vcs] += 1; // router 0, port E, VC 0
+        let err = mesh.check_conservation().unwrap_err().to_string();
+        assert!(err.contains("buffer depth"), "{err}");
+    }
+
+    #[test]
+    fn check_catches_a_created_flit() {
+        let mut mesh = busy_mesh();
+        mesh.totals.flits_accepted += 1;
+        let err = mesh.check_conservation().unwrap_err().to_string();
+        assert!(err.contains("flits accepted"), "{err}");
+    }
+
+    #[test]
+    fn rr_pick_wraps_around() {
+        assert_eq!(rr_pick(0b1010, 0, 4), Some(1));
+        assert_eq!(rr_pick(0b1010, 2, 4), Some(3));
+        assert_eq!(rr_pick(0b1010, 4, 4), Some(1));
+        assert_eq!(rr_pick(0, 0, 4), None);
+        assert_eq!(rr_pick32(0b0011, 1, 5), Some(1));
+        assert_eq!(rr_pick32(0b0001, 3, 5), Some(0));
     }
 }

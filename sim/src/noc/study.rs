@@ -145,6 +145,8 @@ pub struct StudyReport {
     pub flits_in_flight_at_end: u64,
     /// Packets still waiting in source queues at the end.
     pub packets_at_sources_at_end: u64,
+    /// Trace rows whose cycle came after the run ended (not replayed; 0 for synthetic traffic).
+    pub trace_rows_not_replayed: u64,
     /// Routers × cycles simulated.
     pub router_cycles: u64,
     /// Router-cycles in which a router had work and was stepped.
@@ -206,7 +208,12 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
     let mut queues: Vec<VecDeque<Pending>> = vec![VecDeque::new(); tiles];
     let mut next_id = 0u64;
     let window_start = cfg.warmup;
-    let window_end = cfg.warmup + cfg.cycles;
+    let Some(window_end) = cfg.warmup.checked_add(cfg.cycles) else {
+        return Err(NocError::Traffic(format!(
+            "warm-up {} + measurement {} cycles overflows the cycle counter",
+            cfg.warmup, cfg.cycles
+        )));
+    };
     let mut measured = 0u64;
     let mut measured_flits = 0u64;
     let mut delivered = 0u64;
@@ -453,6 +460,7 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, NocError> {
         drain_cycles_used: drain_used,
         flits_in_flight_at_end: mesh.in_flight_flits(),
         packets_at_sources_at_end: queues.iter().map(|q| q.len() as u64).sum(),
+        trace_rows_not_replayed: trace.map_or(0, |e| (e.len() - trace_pos) as u64),
         router_cycles: cycle * tiles as u64,
         router_cycles_active: mesh.counters().router_cycles_active,
         packets: rows,
