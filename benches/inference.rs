@@ -25,12 +25,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
 
-/// The demo's network: BS4NN 64-100-10, t_max 64, θ 40, initialisation up to 3 / 15, seed 7.
+/// The demo's network: BS4NN 64-100-10, t_max 64, θ 40, initialisation up to 3 / 15, learning
+/// rate 0.1, 10 epochs, seed 7.
 fn digits_net(data: &Dataset) -> Network {
     let mut cfg = TrainConfig::bs4nn(vec![64, 100, 10], 7);
     cfg.t_max = 64;
     cfg.threshold = vec![40, 40];
     cfg.init_high = vec![3.0, 15.0];
+    cfg.lr = vec![0.1, 0.1];
     let mut trainer = Trainer::new(cfg).expect("valid training configuration");
     for _ in 0..10 {
         trainer.train_epoch(data, |_| {}).expect("training runs");

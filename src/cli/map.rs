@@ -1,6 +1,7 @@
 //! `spikemesh map`: a model mapped onto a chip — the chip image, a per-core utilisation table
 //! and the estimated spike traffic of the optimised and the naive placement.
 
+use super::run::say;
 use anyhow::Context;
 use isa::chip::ChipDescription;
 use mapper::place::AnnealOptions;
@@ -41,9 +42,9 @@ pub struct Args {
 }
 
 /// Prints the utilisation table and the traffic comparison of a mapping report.
-pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) {
+pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) -> anyhow::Result<()> {
     let c = &chip.core;
-    println!(
+    say!(
         "{}x{} mesh, {} cores used; capacities per core: {} neurons, {} axons, {} synapse bits, {} fan-out entries",
         r.mesh_width,
         r.mesh_height,
@@ -53,13 +54,19 @@ pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) {
         c.synapse_bits,
         c.fanout_entries
     );
-    println!(
+    say!(
         "{:>5} {:>5} {:<12} {:>12} {:>13} {:>20} {:>15}",
-        "tile", "x,y", "layer", "neurons", "axons", "synapse bits", "fan-out"
+        "tile",
+        "x,y",
+        "layer",
+        "neurons",
+        "axons",
+        "synapse bits",
+        "fan-out"
     );
     for core in &r.cores {
         let [n, a, s, f] = core.utilisation.map(|u| 100.0 * u);
-        println!(
+        say!(
             "{:>5} {:>5} {:<12} {:>5} {:>5.1}% {:>5} {:>5.1}% {:>11} {:>6.1}% {:>6} {:>6.1}%",
             core.tile,
             format!("{},{}", core.x, core.y),
@@ -74,7 +81,7 @@ pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) {
             f
         );
     }
-    println!("estimated traffic per inference (every neuron and input spiking once):");
+    say!("estimated traffic per inference (every neuron and input spiking once):");
     for (name, fig, chosen) in [
         (
             "optimised",
@@ -83,7 +90,7 @@ pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) {
         ),
         ("naive", &r.naive, r.placement == PlacementKind::Naive),
     ] {
-        println!(
+        say!(
             "  {name:<9} {:>10.0} packets {:>12.0} packet-hops {:>6.3} average hops{}",
             fig.packets,
             fig.packet_hops,
@@ -92,11 +99,12 @@ pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) {
         );
     }
     if r.naive.packet_hops > 0.0 {
-        println!(
+        say!(
             "  optimised placement: {:.1} % fewer packet-hops than naive",
             100.0 * (1.0 - r.optimised.packet_hops / r.naive.packet_hops)
         );
     }
+    Ok(())
 }
 
 /// Runs the subcommand.
@@ -127,13 +135,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map_or("the default chip".to_string(), |p| p.display().to_string())
         )
     })?;
-    print_report(&mapping.report, &chip);
+    print_report(&mapping.report, &chip)?;
     mapping.image.save(&args.output)?;
-    println!("wrote {}", args.output.display());
+    say!("wrote {}", args.output.display());
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&mapping.report)?;
         sim::report::write_file(path, "mapping report", json.as_bytes())?;
-        println!("wrote {}", path.display());
+        say!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! One module per subcommand of the `spikemesh` binary.
 
-pub mod chip;
-pub mod noc;
-pub mod image;
-pub mod train;
-pub mod eval;
 pub mod asm;
-pub mod disasm;
-pub mod neuron;
-pub mod map;
-pub mod run;
+pub mod chip;
 pub mod demo;
+pub mod disasm;
+pub mod eval;
+pub mod image;
+pub mod map;
+pub mod neuron;
+pub mod noc;
+pub mod run;
+pub mod train;

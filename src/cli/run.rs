@@ -31,6 +31,15 @@ use sim::report::{self, ChipTally, EnergyReport, RasterSpike};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+/// `println!` that returns the error (a closed pipe, say) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+pub(crate) use say;
+
 /// The encoding rule on the command line.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum EncodingArg {
@@ -72,7 +81,8 @@ pub struct Args {
     /// Run every timestep of the window instead of stopping at the first output spike.
     #[arg(long)]
     full_window: bool,
-    /// Write every spike as CSV: sample, timestep, tile, neuron.
+    /// Write every spike as CSV: sample, timestep, tile, neuron (the timesteps run: up to the
+    /// first output spike unless --full-window).
     #[arg(long)]
     raster: Option<PathBuf>,
     /// Write a VCD waveform (GTKWave) of the first sample's timesteps.
@@ -484,8 +494,8 @@ pub(crate) fn energy_per_inference(
 }
 
 /// Prints the cycle, event and traffic figures.
-pub(crate) fn print_figures(f: &RunFigures) {
-    println!(
+pub(crate) fn print_figures(f: &RunFigures) -> anyhow::Result<()> {
+    say!(
         "cycles per timestep: mean {:.1}, max {:.0}; per inference: mean {:.1}, max {:.0} ({:.1} timesteps on average)",
         f.cycles_per_timestep_mean,
         f.cycles_per_timestep_max,
@@ -494,7 +504,7 @@ pub(crate) fn print_figures(f: &RunFigures) {
         f.timesteps_mean
     );
     let e = &f.events_per_inference;
-    println!(
+    say!(
         "per inference: {:.1} spike-ops (synaptic events), {:.1} neuron updates, {:.1} core spike packets, {:.1} mesh packets, {:.1} hops ({:.1} E-W, {:.1} N-S)",
         e.synaptic_ops,
         e.neuron_updates,
@@ -504,34 +514,37 @@ pub(crate) fn print_figures(f: &RunFigures) {
         e.hops_ew,
         e.hops_ns
     );
-    println!(
+    say!(
         "link utilisation: max {:.5}, mean {:.5} flits per link-cycle",
-        f.link_utilisation_max, f.link_utilisation_mean
+        f.link_utilisation_max,
+        f.link_utilisation_mean
     );
+    Ok(())
 }
 
 /// Prints an energy estimate per inference, by component and (with `by_core`) by core.
-pub(crate) fn print_energy(e: &EnergyPerInference, by_core: bool) {
-    println!(
+pub(crate) fn print_energy(e: &EnergyPerInference, by_core: bool) -> anyhow::Result<()> {
+    say!(
         "energy per inference under {}: {:.3} nJ",
         e.profile,
         e.total_j * 1e9
     );
-    println!("  source: {}", e.source);
+    say!("  source: {}", e.source);
     for (name, j) in e.components.components() {
         let share = if e.total_j > 0.0 {
             100.0 * j / e.total_j
         } else {
             0.0
         };
-        println!("  {name:<15} {:>12.3} nJ {share:>6.2} %", j * 1e9);
+        say!("  {name:<15} {:>12.3} nJ {share:>6.2} %", j * 1e9);
     }
     if by_core {
-        println!("  by tile (core, and its router's outgoing hops):");
+        say!("  by tile (core, and its router's outgoing hops):");
         for (t, j) in &e.by_tile {
-            println!("    tile {t:<4} {:>12.3} nJ", j * 1e9);
+            say!("    tile {t:<4} {:>12.3} nJ", j * 1e9);
         }
     }
+    Ok(())
 }
 
 /// The JSON report of `spikemesh run`.
@@ -692,7 +705,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         trace_first: args.vcd.is_some() || args.plots.is_some(),
     };
     let cores = image.cores.len();
-    println!(
+    say!(
         "{}: {}x{} chip, {cores} cores; {} ({} samples); t_max {t_max}, {:?} encoding; stop rule: {}",
         args.image.display(),
         image.chip.mesh.width,
@@ -706,28 +719,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let r = infer(set, limit, &setup, &pb)?;
     pb.finish_and_clear();
     let f = figures(&r);
-    println!(
+    say!(
         "accuracy: {:.2} % ({}/{})",
         100.0 * f.accuracy,
         r.correct,
         r.samples
     );
     if r.no_output > 0 {
-        println!(
+        say!(
             "  {} samples had no output spike and were decoded as class 0 (the firmware's fallback potential snapshot is not available yet)",
             r.no_output
         );
     }
     if let (Some(ga), Some(agree)) = (f.golden_accuracy, f.golden_agreement) {
-        println!(
+        say!(
             "golden model: accuracy {:.2} %; chip agrees on {agree}/{} samples (output spike times and class)",
             100.0 * ga,
             r.samples
         );
     }
-    print_figures(&f);
+    print_figures(&f)?;
     let e = energy_per_inference(&r, &profile, image.chip.clock.frequency_mhz);
-    print_energy(&e, true);
+    print_energy(&e, true)?;
 
     if let Some(path) = &args.report {
         let rep = RunReport {
@@ -746,7 +759,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let json = serde_json::to_string_pretty(&rep)?;
         report::write_file(path, "run report", json.as_bytes())?;
-        println!("wrote {}", path.display());
+        say!("wrote {}", path.display());
     }
     if let Some(path) = &args.raster {
         report::write_file(
@@ -754,7 +767,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "spike raster",
             report::raster_csv(&r.raster).as_bytes(),
         )?;
-        println!("wrote {} ({} spikes)", path.display(), r.raster.len());
+        say!("wrote {} ({} spikes)", path.display(), r.raster.len());
     }
     if let Some(path) = &args.vcd {
         let tiles: Vec<TileId> = image.cores.iter().map(|c| c.tile).collect();
@@ -764,7 +777,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "VCD waveform",
             report::vcd(&r.first_steps, &tiles, period_ps).as_bytes(),
         )?;
-        println!(
+        say!(
             "wrote {} (first sample, {} timesteps)",
             path.display(),
             r.first_steps.len()
@@ -772,7 +785,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.plots {
         write_plots(dir, &r, &e, &image, u32::from(t_max))?;
-        println!("wrote 4 plots into {}", dir.display());
+        say!("wrote 4 plots into {}", dir.display());
     }
     if let Some(m) = &r.mismatch {
         bail!(
