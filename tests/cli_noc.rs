@@ -47,6 +47,11 @@ fn bad_flags_get_clear_errors() {
     fails_with(&["noc", "--mesh", "4x0"], &["--mesh `4x0`", "height"]);
     fails_with(&["noc", "--mesh", "8"], &["--mesh `8`", "WIDTHxHEIGHT"]);
     fails_with(
+        &["noc", "--mesh", "256x256"],
+        &["--mesh", "at most 65535 tiles"],
+    );
+    fails_with(&["noc", "--rate", "NaN"], &["--rate NaN", "0..=1"]);
+    fails_with(
         &["noc", "--packet-size", "0"],
         &["--packet-size 0", "at least 1 flit"],
     );

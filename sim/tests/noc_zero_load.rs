@@ -137,3 +137,23 @@ proptest! {
         prop_assert_eq!(lat, expected(&cfg, hops.into(), flits.into()));
     }
 }
+
+#[test]
+fn corner_to_every_tile_of_an_8x8_mesh_covers_hops_0_to_14() {
+    let cfg = NocConfig {
+        check_invariants: true,
+        ..NocConfig::mesh(8, 8)
+    };
+    let mut mesh = Mesh::new(cfg.clone()).unwrap();
+    let mut hops_seen = Vec::new();
+    for src in [0u16, 63] {
+        for dst in 0..64u16 {
+            let (lat, hops) = one_packet(&mut mesh, TileId(src), TileId(dst), 1);
+            assert_eq!(lat, expected(&cfg, hops.into(), 1));
+            hops_seen.push(hops);
+        }
+    }
+    hops_seen.sort_unstable();
+    hops_seen.dedup();
+    assert_eq!(hops_seen, (0..=14).collect::<Vec<u32>>());
+}

@@ -9,6 +9,13 @@ use sim::noc::NocConfig;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// Appends one formatted line to the output text.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 /// Run a synthetic-traffic (or trace-driven) study of the mesh network-on-chip.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -186,7 +193,7 @@ fn build(args: &Args) -> anyhow::Result<StudyConfig> {
             .into_iter()
             .find(|f| msg.contains(f))
             .map(|f| format!("--{}", f.replace('_', "-")))
-            .unwrap_or_else(|| "configuration".into());
+            .unwrap_or_else(|| "--mesh".into());
         anyhow::anyhow!("{flag}: {msg}")
     })?;
     let traffic = if let Some(file) = args.traffic.strip_prefix("trace:") {
@@ -220,6 +227,7 @@ fn build(args: &Args) -> anyhow::Result<StudyConfig> {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = build(&args)?;
+    let mut out = String::new();
     if let Some(spec) = &args.sweep {
         let rates = parse_sweep(spec)?;
         if matches!(cfg.traffic, Traffic::Trace(_)) {
@@ -234,15 +242,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         isa::output::write_atomic(&args.svg, sweep_svg(&cfg, &reports).as_bytes())
             .with_context(|| format!("{}: cannot write the sweep SVG", args.svg.display()))?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&reports)?);
+            outln!(out, "{}", serde_json::to_string_pretty(&reports)?);
         } else {
-            print_header(&cfg);
-            println!(
+            print_header(&mut out, &cfg);
+            outln!(
+                out,
                 "{:>8} {:>9} {:>9} {:>10} {:>8} {:>10} {:>7}  status",
-                "rate", "offered", "accepted", "avg_lat", "max_lat", "avg_netlat", "hops"
+                "rate",
+                "offered",
+                "accepted",
+                "avg_lat",
+                "max_lat",
+                "avg_netlat",
+                "hops"
             );
             for (rate, r) in rates.iter().zip(&reports) {
-                println!(
+                outln!(
+                    out,
                     "{:>8.4} {:>9.4} {:>9.4} {:>10.2} {:>8} {:>10.2} {:>7.3}  {}",
                     rate,
                     r.offered_rate,
@@ -254,9 +270,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     if r.saturated { "SATURATED" } else { "ok" }
                 );
             }
-            println!("wrote {} and {}", args.csv.display(), args.svg.display());
+            outln!(
+                out,
+                "wrote {} and {}",
+                args.csv.display(),
+                args.svg.display()
+            );
         }
-        return Ok(());
+        return emit(&out);
     }
     let report = run_study(&cfg)?;
     if let Some(path) = &args.packet_trace {
@@ -264,22 +285,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("{}: cannot write the packet trace", path.display()))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_header(&cfg);
-        print_report(&report);
+        print_header(&mut out, &cfg);
+        print_report(&mut out, &report);
         if let Some(path) = &args.packet_trace {
-            println!(
+            outln!(
+                out,
                 "wrote {} ({} packets)",
                 path.display(),
                 report.packets.len()
             );
         }
     }
-    Ok(())
+    emit(&out)
 }
 
-fn print_header(cfg: &StudyConfig) {
+/// Writes the report to stdout in one piece; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn print_header(out: &mut String, cfg: &StudyConfig) {
     let n = &cfg.noc;
     let traffic = match &cfg.traffic {
         Traffic::Synthetic { pattern, rate } => format!(
@@ -289,11 +326,17 @@ fn print_header(cfg: &StudyConfig) {
         ),
         Traffic::Trace(t) => format!("trace {} ({} packets)", t.origin, t.events.len()),
     };
-    println!(
+    outln!(
+        out,
         "mesh {}x{}, {traffic}, {} VCs x {} flits, seed {}",
-        n.width, n.height, n.virtual_channels, n.buffer_depth, cfg.seed
+        n.width,
+        n.height,
+        n.virtual_channels,
+        n.buffer_depth,
+        cfg.seed
     );
-    println!(
+    outln!(
+        out,
         "delays: routing {} vc_alloc {} sw_alloc {} st_prepare {} st_final {} link {} credit {} \
          (zero-load: {} cycles per router, {} per link)",
         n.routing_delay,
@@ -306,31 +349,42 @@ fn print_header(cfg: &StudyConfig) {
         n.router_delay(),
         n.link_delay
     );
-    println!(
+    outln!(
+        out,
         "cycles: warm-up {}, measured {}, drain cap {}",
-        cfg.warmup, cfg.cycles, cfg.drain_cycles
+        cfg.warmup,
+        cfg.cycles,
+        cfg.drain_cycles
     );
 }
 
-fn print_report(r: &StudyReport) {
-    println!(
+fn print_report(out: &mut String, r: &StudyReport) {
+    outln!(
+        out,
         "throughput: offered {:.4}, accepted {:.4} flits/node/cycle",
-        r.offered_rate, r.accepted_rate
+        r.offered_rate,
+        r.accepted_rate
     );
-    println!(
+    outln!(
+        out,
         "packet latency: avg {:.2}, max {} cycles; network latency: avg {:.2}, max {} cycles",
-        r.avg_packet_latency, r.max_packet_latency, r.avg_network_latency, r.max_network_latency
+        r.avg_packet_latency,
+        r.max_packet_latency,
+        r.avg_network_latency,
+        r.max_network_latency
     );
-    println!(
+    outln!(
+        out,
         "hops: avg {:.3} (zero-load latency at that distance {:.2} cycles)",
-        r.avg_hops, r.zero_load_latency_at_avg_hops
+        r.avg_hops,
+        r.zero_load_latency_at_avg_hops
     );
     let busiest = r
         .links
         .iter()
         .max_by(|a, b| a.utilisation.total_cmp(&b.utilisation));
     match busiest {
-        Some(l) => println!(
+        Some(l) => outln!(out,
             "links: {} router-to-router links, avg utilisation {:.4}, max {:.4} (router ({},{}) {})",
             r.links.len(),
             r.avg_link_utilisation,
@@ -339,13 +393,17 @@ fn print_report(r: &StudyReport) {
             l.y,
             l.port
         ),
-        None => println!("links: none (1x1 mesh)"),
+        None => outln!(out,"links: none (1x1 mesh)"),
     }
-    println!(
+    outln!(
+        out,
         "measured packets: {} created, {} delivered, {} still in flight",
-        r.measured_packets, r.measured_delivered, r.measured_in_flight
+        r.measured_packets,
+        r.measured_delivered,
+        r.measured_in_flight
     );
-    println!(
+    outln!(
+        out,
         "at the end: {} flits in the network, {} packets at sources; {} cycles simulated \
          ({} drain), {} of {} router-cycles active",
         r.flits_in_flight_at_end,
@@ -356,19 +414,20 @@ fn print_report(r: &StudyReport) {
         r.router_cycles
     );
     if r.trace_rows_not_replayed > 0 {
-        println!(
+        outln!(
+            out,
             "trace: {} rows come after the end of the run and were not replayed \
              (raise --cycles or --drain-cycles)",
             r.trace_rows_not_replayed
         );
     }
     if r.saturated {
-        println!("SATURATED: the network does not sustain this load:");
+        outln!(out, "SATURATED: the network does not sustain this load:");
         for reason in &r.saturation_reasons {
-            println!("  - {reason}");
+            outln!(out, "  - {reason}");
         }
     } else {
-        println!("not saturated");
+        outln!(out, "not saturated");
     }
 }
 

@@ -151,6 +151,21 @@ struct PacketRecord {
     injected: u64,
 }
 
+/// Pipeline state of one input VC (its flits live in `Mesh::buf`).
+#[derive(Debug, Clone, Copy, Default)]
+struct InputVc {
+    /// Cycle the current stage (routing, then VC allocation) completes.
+    ready: u64,
+    /// First cycle the next head may start routing (after the previous tail left).
+    free_at: u64,
+    /// `VC_IDLE`, `VC_WAIT_VA` or `VC_ACTIVE`.
+    state: u8,
+    /// Output port of the packet at the front.
+    out_port: u8,
+    /// Output VC allocated to it.
+    out_vc: u8,
+}
+
 const VC_IDLE: u8 = 0;
 const VC_WAIT_VA: u8 = 1;
 const VC_ACTIVE: u8 = 2;
@@ -253,11 +268,7 @@ pub struct Mesh {
     xy: Vec<(u16, u16)>,
     // Input VCs.
     buf: Rings<TimedFlit>,
-    vc_state: Vec<u8>,
-    vc_out_port: Vec<u8>,
-    vc_out_vc: Vec<u8>,
-    vc_ready: Vec<u64>,
-    vc_free_at: Vec<u64>,
+    ivc: Vec<InputVc>,
     /// Per input port `(r·5 + p)`: bit c set when VC c holds a flit.
     nonempty: Vec<u32>,
     // Output VCs.
@@ -389,11 +400,7 @@ impl Mesh {
                 .map(|t| ((t % width) as u16, (t / width) as u16))
                 .collect(),
             buf: Rings::new(ivs, depth),
-            vc_state: vec![VC_IDLE; ivs],
-            vc_out_port: vec![0; ivs],
-            vc_out_vc: vec![0; ivs],
-            vc_ready: vec![0; ivs],
-            vc_free_at: vec![0; ivs],
+            ivc: vec![InputVc::default(); ivs],
             nonempty: vec![0; tiles * 5],
             credits,
             out_busy: vec![false; ivs],
@@ -748,11 +755,11 @@ impl Mesh {
                 bits &= bits - 1;
                 let bit = p * vcs + c;
                 let iv = base + bit;
-                let state = self.vc_state[iv];
+                let state = self.ivc[iv].state;
                 if state == VC_ACTIVE {
-                    if self.vc_ready[iv] <= now {
-                        let ov = (r * 5 + usize::from(self.vc_out_port[iv])) * vcs
-                            + usize::from(self.vc_out_vc[iv]);
+                    if self.ivc[iv].ready <= now {
+                        let ov = (r * 5 + usize::from(self.ivc[iv].out_port)) * vcs
+                            + usize::from(self.ivc[iv].out_vc);
                         if self.credits[ov] > 0 {
                             *sa_p |= 1 << c;
                         }
@@ -768,13 +775,13 @@ impl Mesh {
                             "router {r} input VC {bit} has a body flit at its front while idle"
                         )));
                     }
-                    let start = front.at.max(self.vc_free_at[iv]);
-                    self.vc_ready[iv] = start + self.d_route;
-                    self.vc_out_port[iv] = self.xy_port(r, usize::from(front.flit.dst)) as u8;
-                    self.vc_state[iv] = VC_WAIT_VA;
+                    let start = front.at.max(self.ivc[iv].free_at);
+                    self.ivc[iv].ready = start + self.d_route;
+                    self.ivc[iv].out_port = self.xy_port(r, usize::from(front.flit.dst)) as u8;
+                    self.ivc[iv].state = VC_WAIT_VA;
                 }
-                if self.vc_ready[iv] <= now {
-                    va_req[usize::from(self.vc_out_port[iv])] |= 1u128 << bit;
+                if self.ivc[iv].ready <= now {
+                    va_req[usize::from(self.ivc[iv].out_port)] |= 1u128 << bit;
                     any_va = true;
                 }
             }
@@ -806,9 +813,9 @@ impl Mesh {
                     self.eject_reserved[r] += 1;
                 }
                 let iv = base + bit;
-                self.vc_state[iv] = VC_ACTIVE;
-                self.vc_out_vc[iv] = c as u8;
-                self.vc_ready[iv] = now + self.d_va;
+                self.ivc[iv].state = VC_ACTIVE;
+                self.ivc[iv].out_vc = c as u8;
+                self.ivc[iv].ready = now + self.d_va;
                 self.va_rr[ri] = (bit + 1) as u8;
             }
         }
@@ -818,7 +825,7 @@ impl Mesh {
         for p in 0..5 {
             if let Some(c) = rr_pick32(sa_req[p], usize::from(self.sa_in_rr[r * 5 + p]), vcs) {
                 in_choice[p] = c;
-                let o = usize::from(self.vc_out_port[base + p * vcs + c]);
+                let o = usize::from(self.ivc[base + p * vcs + c].out_port);
                 out_req[o] |= 1 << p;
             }
         }
@@ -927,7 +934,7 @@ impl Mesh {
         if self.buf.len(iv) == 0 {
             self.nonempty[r * 5 + p] &= !(1 << c);
         }
-        let oc = usize::from(self.vc_out_vc[iv]);
+        let oc = usize::from(self.ivc[iv].out_vc);
         let pi = r * 5 + o;
         let ov = pi * vcs + oc;
         tf.flit.vc = oc as u8;
@@ -957,8 +964,8 @@ impl Mesh {
         }
         if tf.flit.is_tail() {
             self.out_busy[ov] = false;
-            self.vc_state[iv] = VC_IDLE;
-            self.vc_free_at[iv] = now + 1;
+            self.ivc[iv].state = VC_IDLE;
+            self.ivc[iv].free_at = now + 1;
         }
         Ok(())
     }
