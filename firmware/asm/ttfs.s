@@ -4,15 +4,18 @@
 ; Per step t = 0 .. t_max - 1, with f0 = the weighted input spikes applied at step t:
 ;   step PSP (psp_ramp = 0):  V += f0                     (S4NN: V(t) = sum_i w_i [t_i <= t])
 ;   ramp PSP (psp_ramp = 1):  V += S; S += f0             (STiDi-BP: V(t) = sum_i w_i max(0, t - t_i))
-;   fire iff not yet fired and V > threshold (cmp_ge = 0) or V >= threshold (cmp_ge = 1);
+;   fire iff not yet fired and V > θ (cmp_ge = 0) or V >= θ (cmp_ge = 1), with θ the
+;   per-neuron threshold field f5 (threshold_field = 1: preloaded by the loader) or the
+;   scalar `threshold` copied into f5 at each sample start (threshold_field = 0);
 ;   spike time t + out_delay, latched in f3; a time >= t_max means "no spike" (f3 = t_max,
 ;   nothing sent). V and S saturate at 32 bits.
 ; After step t_max - 1 (and one more barrier release) the core waits for the next sample;
 ; a sample begun while the core is at the barrier restarts it directly.
 ;
 ; Fields:  f0 acc   f1 V   f2 S (ramp slope)   f3 spike-time latch   f4 spike flag (0/1)
+;          f5 threshold θ per neuron
 ; Masks:   m1 fires now   m2 has fired in this sample
-; Params:  threshold, t_max, psp_ramp, cmp_ge, out_delay in .data
+; Params:  threshold, t_max, psp_ramp, cmp_ge, out_delay, threshold_field in .data
 
         .data
 threshold:  .word 100
@@ -20,6 +23,7 @@ t_max:      .word 256
 psp_ramp:   .word 0
 cmp_ge:     .word 0
 out_delay:  .word 1
+threshold_field: .word 0
 
         .text
 sample:
@@ -30,6 +34,10 @@ init:                               ; (re)load the parameters, clear the state
         ld      r3, psp_ramp(r0)
         ld      r4, cmp_ge(r0)
         ld      r5, out_delay(r0)
+        ld      r7, threshold_field(r0)
+        bne     r7, r0, keep_theta  ; per-neuron thresholds are already in f5
+        vmovs   f5, r1              ; one threshold for every neuron
+keep_theta:
         vmovi   f1, 0
         vmovi   f2, 0
         vmovs   f3, r2              ; no spike yet
@@ -45,10 +53,10 @@ step_psp:
         vadds   f1, f1, f0          ; step: V += inputs of step t
 compare:
         bne     r4, r0, compare_ge
-        vcmps.gt m1, f1, r1
+        vcmp.gt m1, f1, f5
         j       fire
 compare_ge:
-        vcmps.ge m1, f1, r1
+        vcmp.ge m1, f1, f5
 fire:
         mandn   m1, m1, m2          ; only neurons that have not fired yet
         mor     m2, m2, m1

@@ -10,7 +10,14 @@ pub const FILE: &str = "ttfs.s";
 /// The assembly source.
 pub const SOURCE: &str = include_str!("../asm/ttfs.s");
 /// Data symbols of the parameters.
-pub const PARAMS: &[&str] = &["threshold", "t_max", "psp_ramp", "cmp_ge", "out_delay"];
+pub const PARAMS: &[&str] = &[
+    "threshold",
+    "t_max",
+    "psp_ramp",
+    "cmp_ge",
+    "out_delay",
+    "threshold_field",
+];
 
 /// Weighted input spikes of the step (the accumulator).
 pub const ACC: Field = Field::ACC;
@@ -22,6 +29,8 @@ pub const S: Field = field(2);
 pub const T_SPIKE: Field = field(3);
 /// Spike flag of the last step (0/1).
 pub const SPIKED: Field = field(4);
+/// Threshold θ per neuron (loaded from `threshold` unless `threshold_field` = 1).
+pub const THRESHOLD: Field = field(5);
 
 /// Largest `t_max` accepted (a u12 time).
 pub const T_MAX_LIMIT: i64 = 4096;
@@ -79,14 +88,16 @@ impl TtfsParams {
         Ok(self)
     }
 
-    /// The data words to load, by symbol: `(symbol, value)`.
-    pub fn data_words(&self) -> [(&'static str, i32); 5] {
+    /// The data words to load, by symbol: `(symbol, value)` (one shared threshold:
+    /// `threshold_field` = 0; set it to 1 and load [`THRESHOLD`] for per-neuron thresholds).
+    pub fn data_words(&self) -> [(&'static str, i32); 6] {
         [
             ("threshold", self.threshold),
             ("t_max", self.t_max as i32),
             ("psp_ramp", i32::from(self.psp == Psp::Ramp)),
             ("cmp_ge", i32::from(self.compare == Compare::GreaterEqual)),
             ("out_delay", i32::from(self.delay)),
+            ("threshold_field", 0),
         ]
     }
 }
@@ -109,6 +120,17 @@ pub struct TtfsTrace {
 /// saturated to 32; neuron `j` crosses at the first `c` with `V_j(c) > θ` (or `≥`); its spike
 /// time is `c + delay` if that is below `t_max` (sent at step `c`), else `t_max` (not sent).
 pub fn golden_run(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> TtfsTrace {
+    let neurons = weights.first().map_or(0, Vec::len);
+    golden_run_thresholds(params, &vec![params.threshold; neurons], weights, t_in)
+}
+
+/// [`golden_run`] with one threshold per neuron (`thresholds[j]` replaces `params.threshold`).
+pub fn golden_run_thresholds(
+    params: &TtfsParams,
+    thresholds: &[i32],
+    weights: &[Vec<i32>],
+    t_in: &[u32],
+) -> TtfsTrace {
     let neurons = weights.first().map_or(0, Vec::len);
     let t_max = params.t_max;
     let mut trace = TtfsTrace {
@@ -133,9 +155,10 @@ pub fn golden_run(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> Tt
                 };
             }
             let v = v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            let theta = thresholds.get(j).copied().unwrap_or(params.threshold);
             let crosses = match params.compare {
-                Compare::Greater => v > params.threshold,
-                Compare::GreaterEqual => v >= params.threshold,
+                Compare::Greater => v > theta,
+                Compare::GreaterEqual => v >= theta,
             };
             let mut sent = 0;
             if crosses && !*fired_j {

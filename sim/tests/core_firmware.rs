@@ -5,7 +5,7 @@
 
 mod core_support;
 
-use core_support::{run_lif, run_ttfs, LifSpec};
+use core_support::{run_lif, run_ttfs, run_ttfs_thresholds, LifSpec};
 use firmware::ttfs::{self, Compare, Psp, TtfsParams};
 use firmware::{lif_reset, loihi_lif};
 use isa::arith::loihi::ResetMode;
@@ -212,9 +212,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn ttfs_firmware_equals_golden((params, weights, t_in) in ttfs_case()) {
-        let golden = ttfs::golden_run(&params, &weights, &t_in);
-        let (trace, core) = run_ttfs(&params, &weights, &t_in);
+    fn ttfs_firmware_equals_golden(
+        (params, weights, t_in) in ttfs_case(),
+        spread in prop::collection::vec(-15i32..=15, 70),
+        per_neuron in any::<bool>(),
+    ) {
+        let n = weights[0].len();
+        let (golden, (trace, core)) = if per_neuron {
+            // Learned thresholds differ per neuron (the threshold field).
+            let th: Vec<i32> = spread[..n].iter().map(|d| params.threshold + d).collect();
+            (
+                ttfs::golden_run_thresholds(&params, &th, &weights, &t_in),
+                run_ttfs_thresholds(&params, Some(&th), &weights, &t_in),
+            )
+        } else {
+            (ttfs::golden_run(&params, &weights, &t_in), run_ttfs(&params, &weights, &t_in))
+        };
         prop_assert_eq!(&trace, &golden);
         // The hardware spike-time latch agrees with the firmware's latch: a neuron sent its
         // spike at step t_spike - delay.

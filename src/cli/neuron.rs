@@ -25,7 +25,7 @@ const HELP: &str = r#"INPUT (JSON object; unknown keys are refused):
     Output as loihi-lif.
 
   TTFS integrate-and-fire (S4NN / BS4NN / STiDi-BP), binary weights:
-    {"model": "ttfs", "threshold": integer, "t_max": 1..4096,
+    {"model": "ttfs", "threshold": integer (or one per neuron), "t_max": 1..4096,
      "psp": "step" | "ramp" (default "step"), "cmp": ">" | ">=" (default ">"),
      "delay": 0 | 1 (default 1),
      "weights": [[-1|0|1, one per neuron], one row per input axon],
@@ -96,6 +96,8 @@ enum Job {
     },
     Ttfs {
         params: TtfsParams,
+        /// Per-neuron thresholds, when the description gives an array.
+        thresholds: Option<Vec<i32>>,
         weights: Vec<Vec<i32>>,
         t_in: Vec<u32>,
     },
@@ -315,13 +317,14 @@ impl Job {
                 "t_in",
             ],
         )?;
-        let threshold = int(
-            field(obj, "threshold")?,
-            "threshold",
-            i64::from(i32::MIN),
-            i64::from(i32::MAX),
-            "32-bit signed",
-        )?;
+        let th_value = field(obj, "threshold")?;
+        let (lo, hi) = (i64::from(i32::MIN), i64::from(i32::MAX));
+        let (threshold, thresholds) = if th_value.is_array() {
+            let t = int_array(th_value, "threshold", lo, hi, "32-bit signed")?;
+            (t.first().copied().unwrap_or(0), Some(t))
+        } else {
+            (int(th_value, "threshold", lo, hi, "32-bit signed")?, None)
+        };
         let t_max = int(
             field(obj, "t_max")?,
             "t_max",
@@ -374,6 +377,14 @@ impl Job {
             i64::from(u32::MAX),
             "a spike time; >= t_max means no spike",
         )?;
+        if let Some(t) = &thresholds {
+            if t.len() != neurons {
+                bail!(
+                    "field `threshold` has {} entries, expected {neurons} (one per neuron, as each row of `weights`)",
+                    t.len()
+                );
+            }
+        }
         if t_in.len() != weights.len() {
             bail!(
                 "field `t_in` has {} entries, expected {} (one per row of `weights`)",
@@ -394,6 +405,7 @@ impl Job {
         .validated()?;
         Ok(Job::Ttfs {
             params,
+            thresholds: thresholds.map(|t| t.into_iter().map(|x| x as i32).collect()),
             weights,
             t_in: t_in.into_iter().map(|t| t as u32).collect(),
         })
@@ -415,10 +427,14 @@ impl Job {
             },
             Job::Ttfs {
                 params,
+                thresholds,
                 weights,
                 t_in,
             } => Outcome::Ttfs {
-                trace: ttfs::golden_run(params, weights, t_in),
+                trace: match thresholds {
+                    Some(th) => ttfs::golden_run_thresholds(params, th, weights, t_in),
+                    None => ttfs::golden_run(params, weights, t_in),
+                },
                 cycles: Vec::new(),
             },
         }
@@ -431,9 +447,10 @@ impl Job {
             } => run_lif(raw, a_in, *reset),
             Job::Ttfs {
                 params,
+                thresholds,
                 weights,
                 t_in,
-            } => run_ttfs(params, weights, t_in),
+            } => run_ttfs(params, thresholds.as_deref(), weights, t_in),
         }
     }
 }
@@ -485,13 +502,22 @@ fn run_lif(raw: &LifRaw, a_in: &[Vec<i16>], reset: Option<ResetMode>) -> Result<
     Ok(Outcome::Lif { trace, cycles })
 }
 
-fn run_ttfs(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> Result<Outcome> {
+fn run_ttfs(
+    params: &TtfsParams,
+    thresholds: Option<&[i32]>,
+    weights: &[Vec<i32>],
+    t_in: &[u32],
+) -> Result<Outcome> {
     let axons = weights.len();
     let n = weights.first().map_or(0, Vec::len);
     let program = NeuronModel::Ttfs.program()?;
     let mut core = Neurocore::new(CoreConfig::standalone(n as u32, axons as u32), &program)?;
     for (name, value) in params.data_words() {
         core.set_param(name, value)?;
+    }
+    if let Some(th) = thresholds {
+        core.set_param("threshold_field", 1)?;
+        core.set_field(ttfs::THRESHOLD, th)?;
     }
     let mut mem = SynapseMemory::new(n, axons);
     for (i, row) in weights.iter().enumerate() {

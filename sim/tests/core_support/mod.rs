@@ -83,6 +83,16 @@ pub fn run_lif(
 /// Runs the TTFS firmware with binary weights (`weights[i][j]` ∈ {−1, 0, +1}); returns the
 /// trace (V, sent spikes, latched spike times) and the core (for latches and counters).
 pub fn run_ttfs(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> (TtfsTrace, Neurocore) {
+    run_ttfs_thresholds(params, None, weights, t_in)
+}
+
+/// [`run_ttfs`] with optional per-neuron thresholds (loaded into the threshold field).
+pub fn run_ttfs_thresholds(
+    params: &TtfsParams,
+    thresholds: Option<&[i32]>,
+    weights: &[Vec<i32>],
+    t_in: &[u32],
+) -> (TtfsTrace, Neurocore) {
     let axons = weights.len();
     let n = weights[0].len();
     let program = NeuronModel::Ttfs.program().expect("firmware assembles");
@@ -90,6 +100,10 @@ pub fn run_ttfs(params: &TtfsParams, weights: &[Vec<i32>], t_in: &[u32]) -> (Ttf
         Neurocore::new(CoreConfig::standalone(n as u32, axons as u32), &program).expect("core");
     for (name, value) in params.data_words() {
         core.set_param(name, value).unwrap();
+    }
+    if let Some(th) = thresholds {
+        core.set_param("threshold_field", 1).unwrap();
+        core.set_field(ttfs::THRESHOLD, th).unwrap();
     }
     let mut mem = SynapseMemory::new(n, axons);
     for (i, row) in weights.iter().enumerate() {
