@@ -24,7 +24,12 @@ fn dense(inputs: u32, outputs: u32, theta: i32, rng: &mut ChaCha8Rng, kernel: Ps
                 fire: FireRule::Greater,
                 delay: 1,
             },
-            weights: Weights::pack_signs((0..n).map(|_| rng.gen_bool(0.4)).collect::<Vec<_>>().into_iter()),
+            weights: Weights::pack_signs(
+                (0..n)
+                    .map(|_| rng.gen_bool(0.4))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
             threshold: Threshold::Layer(theta),
             scale: None,
         }),
@@ -50,7 +55,12 @@ fn random_net(seed: u64, sizes: &[u32], thetas: &[i32], t_max: u16, kernel: PspK
 
 /// Runs every test image of the digits set through chip and golden model; returns how many
 /// samples had at least one output spike (so the test knows it compared something).
-fn check_against_golden(net: &Network, chip_desc: &ChipDescription, placement: PlacementKind, limit: usize) -> usize {
+fn check_against_golden(
+    net: &Network,
+    chip_desc: &ChipDescription,
+    placement: PlacementKind,
+    limit: usize,
+) -> usize {
     net.validate().expect("valid network");
     let golden = GoldenNetwork::new(net).unwrap();
     let opts = MapOptions {
@@ -73,7 +83,9 @@ fn check_against_golden(net: &Network, chip_desc: &ChipDescription, placement: P
             .enumerate()
             .map(|(i, t)| (i as u32, u32::from(t.0)))
             .collect();
-        let out = chip.run_sample(&spikes, u32::from(net.t_max), StopRule::FullWindow).unwrap();
+        let out = chip
+            .run_sample(&spikes, u32::from(net.t_max), StopRule::FullWindow)
+            .unwrap();
         let chip_times: Vec<SpikeTime> = out
             .first_spike
             .iter()
@@ -91,14 +103,24 @@ fn check_against_golden(net: &Network, chip_desc: &ChipDescription, placement: P
 #[test]
 fn two_layer_binary_network_matches_golden_on_digits() {
     let net = random_net(3, &[64, 40, 10], &[3, 2], 64, PspKernel::Step);
-    let n = check_against_golden(&net, &ChipDescription::default(), PlacementKind::Optimised, 60);
+    let n = check_against_golden(
+        &net,
+        &ChipDescription::default(),
+        PlacementKind::Optimised,
+        60,
+    );
     assert!(n > 10, "only {n} samples produced output spikes");
 }
 
 #[test]
 fn ramp_kernel_network_matches_golden_on_digits() {
     let net = random_net(5, &[64, 30, 10], &[40, 20], 48, PspKernel::Ramp);
-    let n = check_against_golden(&net, &ChipDescription::default(), PlacementKind::Optimised, 60);
+    let n = check_against_golden(
+        &net,
+        &ChipDescription::default(),
+        PlacementKind::Optimised,
+        60,
+    );
     assert!(n > 10, "only {n} samples produced output spikes");
 }
 
@@ -113,7 +135,10 @@ fn layers_split_across_cores_match_golden_with_either_placement() {
     let net = random_net(11, &[64, 40, 10], &[3, 2], 64, PspKernel::Step);
     for placement in [PlacementKind::Optimised, PlacementKind::Naive] {
         let n = check_against_golden(&net, &small_core_chip(), placement, 40);
-        assert!(n > 5, "{placement:?}: only {n} samples produced output spikes");
+        assert!(
+            n > 5,
+            "{placement:?}: only {n} samples produced output spikes"
+        );
     }
 }
 

@@ -13,9 +13,11 @@
 ; a sample begun while the core is at the barrier restarts it directly.
 ;
 ; Fields:  f0 acc   f1 V   f2 S (ramp slope)   f3 spike-time latch   f4 spike flag (0/1)
-;          f5 threshold θ per neuron
+;          f5 threshold θ per neuron   f6 snapshot of V at step snap_step (the decoding
+;          fallback of reference/stidi-bp.md §4.2 reads it when no output neuron fires)
 ; Masks:   m1 fires now   m2 has fired in this sample
-; Params:  threshold, t_max, psp_ramp, cmp_ge, out_delay, threshold_field in .data
+; Params:  threshold, t_max, psp_ramp, cmp_ge, out_delay, threshold_field, snap_step
+;          (-1: never) in .data
 
         .data
 threshold:  .word 100
@@ -24,6 +26,7 @@ psp_ramp:   .word 0
 cmp_ge:     .word 0
 out_delay:  .word 1
 threshold_field: .word 0
+snap_step:  .word -1
 
         .text
 sample:
@@ -34,6 +37,7 @@ init:                               ; (re)load the parameters, clear the state
         ld      r3, psp_ramp(r0)
         ld      r4, cmp_ge(r0)
         ld      r5, out_delay(r0)
+        ld      r8, snap_step(r0)
         ld      r7, threshold_field(r0)
         bne     r7, r0, keep_theta  ; per-neuron thresholds are already in f5
         vmovs   f5, r1              ; one threshold for every neuron
@@ -48,9 +52,12 @@ step:
         beq     r3, r0, step_psp
         vadds   f1, f1, f2          ; ramp: V += S (inputs up to t - 1)
         vadds   f2, f2, f0          ; S += inputs of step t
-        j       compare
+        j       snapshot
 step_psp:
         vadds   f1, f1, f0          ; step: V += inputs of step t
+snapshot:
+        bne     r6, r8, compare     ; keep V of step snap_step for the decoding fallback
+        vmov    f6, f1
 compare:
         bne     r4, r0, compare_ge
         vcmp.gt m1, f1, f5

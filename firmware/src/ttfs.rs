@@ -17,6 +17,7 @@ pub const PARAMS: &[&str] = &[
     "cmp_ge",
     "out_delay",
     "threshold_field",
+    "snap_step",
 ];
 
 /// Weighted input spikes of the step (the accumulator).
@@ -31,6 +32,9 @@ pub const T_SPIKE: Field = field(3);
 pub const SPIKED: Field = field(4);
 /// Threshold θ per neuron (loaded from `threshold` unless `threshold_field` = 1).
 pub const THRESHOLD: Field = field(5);
+/// Snapshot of `V` taken at timestep `snap_step` (a parameter; −1 = never): the output
+/// potentials the no-spike decoding fallback reads (`reference/stidi-bp.md` §4.2).
+pub const V_SNAP: Field = field(6);
 
 /// Largest `t_max` accepted (a u12 time).
 pub const T_MAX_LIMIT: i64 = 4096;

@@ -4,8 +4,11 @@
 //! # Conventions of the emitted image
 //!
 //! - Every core runs the TTFS firmware (`firmware/asm/ttfs.s`) with its layer's parameters
-//!   patched into the data memory: `threshold`, `t_max` (the model's window), `psp_ramp`,
-//!   `cmp_ge`, `out_delay`.
+//!   patched into the data memory: `threshold` (or `threshold_field` = 1 and per-neuron
+//!   thresholds preloaded into the threshold field), `t_max` (the model's window), `psp_ramp`,
+//!   `cmp_ge`, `out_delay`, and for output-layer cores `snap_step = t_max − fallback_offset`,
+//!   the timestep whose potentials the no-spike decoding fallback reads from the `V_SNAP`
+//!   field (timestep `t` of the chip computes the golden model's time `t`).
 //! - Axon `a` of a core of layer `l` is source `a` of the layer: input channel `a` for the first
 //!   layer, neuron `a` of layer `l − 1` otherwise (every part of a dense layer holds all of its
 //!   layer's sources).
@@ -15,12 +18,11 @@
 
 use crate::partition::{partition, Partitioning};
 use crate::place::{
-    cost, place_naive, place_optimised, AnnealOptions, Endpoint, MeshShape, Placement,
-    TrafficGraph,
+    cost, place_naive, place_optimised, AnnealOptions, Endpoint, MeshShape, Placement, TrafficGraph,
 };
 use crate::MapError;
 use isa::chip::{ChipDescription, TileId};
-use isa::image::{ChipImage, CoreImage, Destination, FanoutTable, IoMap, SynapseMemory};
+use isa::image::{ChipImage, CoreImage, Destination, FanoutTable, FieldInit, IoMap, SynapseMemory};
 use model::network::{Dense, FireRule, LayerKind, Network, PspKernel, Threshold, Weights};
 use serde::Serialize;
 
@@ -165,11 +167,6 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 ))
             }
         }
-        if let Threshold::Neuron(_) = d.threshold {
-            return Err(unsupported(
-                "per-neuron thresholds: the TTFS firmware takes one threshold per core".into(),
-            ));
-        }
     }
 
     let shape = MeshShape {
@@ -245,16 +242,37 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 })
                 .collect();
             let mut program = program.clone();
-            let threshold = d.threshold.of(0).unwrap_or(0);
+            // One shared threshold goes to data memory; per-neuron thresholds are preloaded
+            // into the threshold field of the core's own neurons.
+            let (threshold, per_neuron, fields) = match &d.threshold {
+                Threshold::Layer(t) => (*t, 0, Vec::new()),
+                Threshold::Neuron(ts) => (
+                    0,
+                    1,
+                    vec![FieldInit {
+                        field: firmware::ttfs::THRESHOLD,
+                        values: ts[part.neurons.start as usize..part.neurons.end as usize].to_vec(),
+                    }],
+                ),
+            };
+            let snap_step = if next.is_none() {
+                i32::from(net.t_max) - i32::from(net.fallback_offset)
+            } else {
+                -1
+            };
             let params = [
                 ("threshold", threshold),
+                ("threshold_field", per_neuron),
+                ("snap_step", snap_step),
                 ("t_max", i32::from(net.t_max)),
                 ("psp_ramp", i32::from(d.neuron.kernel == PspKernel::Ramp)),
                 ("cmp_ge", i32::from(d.neuron.fire == FireRule::GreaterEqual)),
                 ("out_delay", i32::from(d.neuron.delay)),
             ];
             for (name, value) in params {
-                let addr = program.symbol(name).expect("the firmware defines its parameters");
+                let addr = program
+                    .symbol(name)
+                    .expect("the firmware defines its parameters");
                 program.data[addr as usize] = value;
             }
             let fanout = FanoutTable::from_lists(&fanout);
@@ -263,7 +281,7 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 neurons: k as u32,
                 axons,
                 program,
-                fields: Vec::new(),
+                fields,
                 synapses: SynapseMemory {
                     sign,
                     presence: None,
