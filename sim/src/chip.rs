@@ -598,8 +598,8 @@ impl Chip {
         let c = core.counters();
         EventCounts {
             synaptic_ops: c.synaptic_events,
-            neuron_updates_active: c.neuron_updates,
-            neuron_updates_inactive: 0,
+            neuron_updates_active: c.active_neuron_updates,
+            neuron_updates_inactive: c.neuron_updates.saturating_sub(c.active_neuron_updates),
             spikes_out: c.packets_out,
             hops_ew: 0,
             hops_ns: 0,

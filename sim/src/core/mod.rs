@@ -222,6 +222,20 @@ pub enum CoreFault {
         /// Cycle.
         cycle: u64,
     },
+    /// `vget` / `vset` name a lane outside the core's neurons.
+    #[error(
+        "core fault at cycle {cycle}: instruction {pc} accesses lane {lane}, outside 0..{neurons}"
+    )]
+    Lane {
+        /// The pc.
+        pc: u32,
+        /// The lane index.
+        lane: i64,
+        /// Neurons of the core.
+        neurons: u32,
+        /// Cycle.
+        cycle: u64,
+    },
     /// The processor is stuck: it waits for a packet or for queue space that can never come in
     /// a stand-alone run.
     #[error("core stalled forever at instruction {pc} ({reason})")]
@@ -279,6 +293,9 @@ pub struct CoreCounters {
     pub spike_out_cycles: u64,
     /// Neuron updates (neurons × timesteps begun).
     pub neuron_updates: u64,
+    /// Neuron updates of neurons whose input accumulator was non-zero at the start of the
+    /// timestep (the rest of `neuron_updates` are idle updates).
+    pub active_neuron_updates: u64,
     /// Timesteps completed (barrier releases).
     pub timesteps: u64,
 }
@@ -950,6 +967,10 @@ impl Neurocore {
 
     fn swap_accumulator(&mut self) {
         let n = self.neurons;
+        // A neuron whose accumulator holds input this timestep counts as an active update
+        // (the energy model charges active and idle neuron updates differently).
+        let active = self.synapse.pending.iter().filter(|&&x| x != 0).count();
+        self.counters.active_neuron_updates += active as u64;
         self.fields[..n].copy_from_slice(&self.synapse.pending);
         self.synapse.pending.fill(0);
     }
