@@ -196,9 +196,9 @@ pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, DataError> {
 
 /// Reads an IDX file (raw or gzip).
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     parse_idx(bytes, path)
 }
@@ -268,7 +268,7 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
     }
     Err(DataError::Io {
         path: gz,
-        source: std::io::Error::new(
+        cause: std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("neither {stem} nor {stem}.gz exists in this directory"),
         ),

@@ -43,12 +43,12 @@ impl Violation {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (shown in the message, not chained, so it prints once).
+        cause: std::io::Error,
     },
     /// The JSON text is not a network description (syntax or schema).
     #[error("{path}: line {line}, column {column}: {message}")]
@@ -104,12 +104,12 @@ pub enum ModelError {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (shown in the message, not chained, so it prints once).
+        cause: std::io::Error,
     },
     /// The file content breaks the format.
     #[error("{path}: {problem}")]

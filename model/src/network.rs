@@ -786,9 +786,9 @@ impl Network {
 
     /// Loads and validates a model file (JSON or binary, recognised by content).
     pub fn load(path: &Path) -> Result<Network, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Network::from_bytes(&bytes, path)
     }
@@ -812,7 +812,6 @@ impl Network {
             self.to_bincode()
                 .map_err(|message| ModelError::Encode { path: p(), message })?
         };
-        isa::output::write_atomic(path, &bytes)
-            .map_err(|source| ModelError::Io { path: p(), source })
+        isa::output::write_atomic(path, &bytes).map_err(|cause| ModelError::Io { path: p(), cause })
     }
 }

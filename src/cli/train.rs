@@ -101,7 +101,7 @@ pub struct Args {
     no_reinit: bool,
 }
 
-fn layered<T: Copy>(given: &[T], default: &mut Vec<T>, name: &str) -> anyhow::Result<()> {
+fn layered<T: Copy>(given: &[T], default: &mut [T], name: &str) -> anyhow::Result<()> {
     match given.len() {
         0 => Ok(()),
         1 => {
