@@ -17,26 +17,28 @@ use sim::energy::{CostProfile, BUILTIN_PROFILES};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Hidden layer size of the demo network (64-100-10).
-const HIDDEN: usize = 100;
-/// The demo's window: 64 timesteps (the digits have 17 grey levels, 64 steps resolve them).
-const T_MAX: u16 = 64;
+/// Hidden layer size of the demo network (64-600-10).
+const HIDDEN: usize = 600;
 /// BS4NN threshold θ per layer (the chip's integer threshold is ⌊θ/α⌋).
-const THRESHOLD: [i32; 2] = [40, 40];
-/// Upper bound of the uniform weight initialisation per layer.
-const INIT_HIGH: [f32; 2] = [3.0, 15.0];
-/// Learning rate per layer.
-const LR: [f32; 2] = [0.1, 0.1];
+const THRESHOLD: [i32; 2] = [30, 400];
+/// Lower bound of the uniform weight initialisation per layer: mixed signs in the hidden layer
+/// keep hidden neurons from all computing the same sign pattern.
+const INIT_LOW: [f32; 2] = [-1.0, 0.0];
+/// Target margin γ, and the label's target shift when no output fires (so that silent samples
+/// still teach).
+const GAMMA: u16 = 120;
+/// Learning rate of the per-layer scale α (0: α stays at its initial value).
+const LR_SCALE: [f64; 2] = [0.0, 0.0];
 
 /// Train, map and run a binary network on the embedded digits, checking the chip against the
 /// golden model (the README's main command).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Training epochs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 60)]
     epochs: usize,
     /// Seed of training and placement.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Also write the model (model.json), the chip image (net.img) and the mapping report
     /// (map.json) into this directory.
@@ -53,13 +55,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // 1. Train on the host.
     let mut cfg = TrainConfig::bs4nn(arch.clone(), args.seed);
-    cfg.t_max = T_MAX;
     cfg.threshold = THRESHOLD.to_vec();
-    cfg.init_high = INIT_HIGH.to_vec();
-    cfg.lr = LR.to_vec();
+    cfg.init_low = INIT_LOW.to_vec();
+    cfg.gamma = GAMMA;
+    cfg.silent_label_shift = GAMMA;
+    cfg.lr_scale = LR_SCALE.to_vec();
+    let t_max = cfg.t_max;
     let mut trainer = Trainer::new(cfg).context("cannot start training")?;
     say!(
-        "1. training BS4NN {} on {} ({} train / {} test images), t_max {T_MAX}, seed {}, {} epochs",
+        "1. training BS4NN {} on {} ({} train / {} test images), t_max {t_max}, seed {}, {} epochs",
         arch.iter()
             .map(|n| n.to_string())
             .collect::<Vec<_>>()
