@@ -111,11 +111,7 @@ pub fn partition(
             have,
         };
         if *fan_in > caps.axons {
-            return Err(too_big(
-                "core.axons",
-                u64::from(*fan_in),
-                caps.axons.into(),
-            ));
+            return Err(too_big("core.axons", u64::from(*fan_in), caps.axons.into()));
         }
         let by_bits = caps.synapse_bits / u64::from(*fan_in).max(1);
         if by_bits == 0 {

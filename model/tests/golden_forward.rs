@@ -139,6 +139,15 @@ fn binary_weights_are_sign_bits() {
 
 // ---------------------------------------------------------------- naive dense-time model
 
+/// One layer lowered for the naive model: per output neuron its `(input, weight)` synapses,
+/// the neuron model and threshold of weighted layers, and the output shape.
+type NaiveLayer<'a> = (
+    Vec<Vec<(usize, i64)>>,
+    Option<NeuronModel>,
+    Option<&'a Threshold>,
+    Shape,
+);
+
 fn naive(netw: &Network, input: &[u16]) -> (Vec<Vec<u16>>, usize) {
     let tm = netw.t_max;
     let mut shape = netw.input;
@@ -147,12 +156,7 @@ fn naive(netw: &Network, input: &[u16]) -> (Vec<Vec<u16>>, usize) {
     let mut last_v: Vec<i64> = Vec::new();
     for layer in &netw.layers {
         // For each output neuron: list of (input index, weight).
-        let (syn, neuron, th, out_shape): (
-            Vec<Vec<(usize, i64)>>,
-            Option<NeuronModel>,
-            Option<&Threshold>,
-            Shape,
-        ) = match &layer.kind {
+        let (syn, neuron, th, out_shape): NaiveLayer = match &layer.kind {
             LayerKind::Flatten => {
                 let s = Shape::Flat {
                     size: shape.len() as u32,
