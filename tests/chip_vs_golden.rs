@@ -61,6 +61,18 @@ fn check_against_golden(
     placement: PlacementKind,
     limit: usize,
 ) -> usize {
+    let data = model::data::digits().unwrap();
+    check_on(net, chip_desc, placement, &data.test, limit)
+}
+
+/// Like [`check_against_golden`] on the first `limit` images of any test set.
+fn check_on(
+    net: &Network,
+    chip_desc: &ChipDescription,
+    placement: PlacementKind,
+    test: &model::Dataset,
+    limit: usize,
+) -> usize {
     net.validate().expect("valid network");
     let golden = GoldenNetwork::new(net).unwrap();
     let opts = MapOptions {
@@ -69,14 +81,13 @@ fn check_against_golden(
     };
     let mapping = map(net, chip_desc, &opts).expect("network maps");
     let mut chip = Chip::new(&mapping.image).expect("chip builds");
-    let data = model::data::digits().unwrap();
     let enc = LatencyEncoder {
         rule: EncodingRule::Bs4nn,
         t_max: net.t_max,
     };
     let mut with_output = 0;
-    for k in 0..data.test.len().min(limit) {
-        let times = enc.encode(data.test.image(k));
+    for k in 0..test.len().min(limit) {
+        let times = enc.encode(test.image(k));
         let trace = golden.forward(&times).unwrap();
         let spikes: Vec<(u32, u32)> = times
             .iter()
@@ -147,4 +158,29 @@ fn three_layer_network_matches_golden() {
     let net = random_net(17, &[64, 32, 24, 10], &[3, 2, 1], 64, PspKernel::Step);
     let n = check_against_golden(&net, &small_core_chip(), PlacementKind::Optimised, 40);
     assert!(n > 5, "only {n} samples produced output spikes");
+}
+
+#[test]
+fn mnist_slice_on_a_784_input_network_matches_golden() {
+    let Some(dir) = model::data::shared_data_dir().map(|d| d.join("mnist")) else {
+        eprintln!("skipping: no shared data directory ($SPIKEMESH_DATA or ../shared/data)");
+        return;
+    };
+    let data = match model::data::load_mnist_dir(&dir, "mnist") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipping: MNIST not readable in {}: {e}", dir.display());
+            return;
+        }
+    };
+    // 784 inputs across three hidden cores of the default chip.
+    let net = random_net(23, &[784, 300, 10], &[8, 3], 128, PspKernel::Step);
+    let n = check_on(
+        &net,
+        &ChipDescription::default(),
+        PlacementKind::Optimised,
+        &data.test,
+        200,
+    );
+    assert!(n > 100, "only {n} samples produced output spikes");
 }
