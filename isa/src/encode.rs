@@ -28,7 +28,7 @@
 //! zeroed instruction memory is a decode fault rather than a run of `nop`s.
 //! `docs/ISA.md` has one bit-field table per format.
 
-use crate::insn::{AluOp, Cond, Csr, Event, Field, Instruction, Mask, MaskOp, Reg, Round};
+use crate::insn::{AluOp, Cond, Csr, Event, Field, Instruction, Mask, MaskOp, RedOp, Reg, Round};
 use bitvec::prelude::*;
 use std::ops::Range;
 use thiserror::Error;
@@ -134,6 +134,14 @@ pub mod opcode {
     pub const WSTORE: u8 = 0x39;
     /// `wsign`
     pub const WSIGN: u8 = 0x3A;
+    /// `vred.*`
+    pub const VRED: u8 = 0x3B;
+    /// `vget`
+    pub const VGET: u8 = 0x3C;
+    /// `vset`
+    pub const VSET: u8 = 0x3D;
+    /// `ald`
+    pub const ALD: u8 = 0x24;
 }
 
 /// Smallest `Jal` offset the encoding holds (−2^21).
@@ -278,6 +286,10 @@ pub fn insn_name(insn: &Instruction) -> &'static str {
         WLoad { .. } => "WLoad",
         WStore { .. } => "WStore",
         WSign { .. } => "WSign",
+        VRed { .. } => "VRed",
+        VGet { .. } => "VGet",
+        VSet { .. } => "VSet",
+        ALd { .. } => "ALd",
     }
 }
 
@@ -321,6 +333,10 @@ pub fn layout(op: u8) -> Option<(&'static str, &'static [Range<usize>])> {
         WLOAD => ("WLoad", &[A, C, M]),
         WSTORE => ("WStore", &[B, C, M]),
         WSIGN => ("WSign", &[C]),
+        VRED => ("VRed", &[A, B, M, FN]),
+        VGET => ("VGet", &[A, B, C]),
+        VSET => ("VSet", &[A, B, C]),
+        ALD => ("ALd", &[A, B]),
         _ => return None,
     })
 }
@@ -393,6 +409,10 @@ fn cond_index(c: Cond) -> u32 {
 
 fn round_index(r: Round) -> u32 {
     Round::ALL.iter().position(|&o| o == r).unwrap_or(0) as u32
+}
+
+fn redop_index(o: RedOp) -> u32 {
+    RedOp::ALL.iter().position(|&x| x == o).unwrap_or(0) as u32
 }
 
 fn maskop_index(m: MaskOp) -> u32 {
@@ -584,6 +604,15 @@ pub fn encode(insn: &Instruction) -> Result<u32, EncodeError> {
         WLoad { fd, row, m } => w(WLOAD).field(A, fd).reg(C, row).mask(M, m).word(),
         WStore { fa, row, m } => w(WSTORE).field(B, fa).reg(C, row).mask(M, m).word(),
         WSign { row } => w(WSIGN).reg(C, row).word(),
+        VRed { op, rd, fa, m } => w(VRED)
+            .reg(A, rd)
+            .field(B, fa)
+            .mask(M, m)
+            .put(FN, redop_index(op))
+            .word(),
+        VGet { rd, fa, rn } => w(VGET).reg(A, rd).field(B, fa).reg(C, rn).word(),
+        VSet { fd, rn, rs } => w(VSET).field(A, fd).reg(B, rn).reg(C, rs).word(),
+        ALd { rd, ra } => w(ALD).reg(A, rd).reg(B, ra).word(),
     };
     Ok(word)
 }
@@ -853,6 +882,26 @@ pub fn decode(word: u32) -> Result<Instruction, DecodeError> {
         },
         WSIGN => WSign {
             row: r.reg(C, "row")?,
+        },
+        VRED => VRed {
+            op: r.sub(&RedOp::ALL, "reduction (0..=2)")?,
+            rd: r.reg(A, "rd")?,
+            fa: r.field(B, "fa")?,
+            m: r.mask(M, "m")?,
+        },
+        VGET => VGet {
+            rd: r.reg(A, "rd")?,
+            fa: r.field(B, "fa")?,
+            rn: r.reg(C, "rn")?,
+        },
+        VSET => VSet {
+            fd: r.field(A, "fd")?,
+            rn: r.reg(B, "rn")?,
+            rs: r.reg(C, "rs")?,
+        },
+        ALD => ALd {
+            rd: r.reg(A, "rd")?,
+            ra: r.reg(B, "ra")?,
         },
         _ => return Err(DecodeError::UnknownOpcode { word, opcode: op }),
     })

@@ -234,6 +234,23 @@ impl Round {
     ];
 }
 
+/// A reduction over the lanes of a field (`vred`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RedOp {
+    /// Signed minimum (`i32::MAX` when no lane takes part).
+    Min,
+    /// Signed maximum (`i32::MIN` when no lane takes part).
+    Max,
+    /// 32-bit wrapping sum (0 when no lane takes part); wrapping addition is associative, so
+    /// the result does not depend on the order of the adder tree.
+    Sum,
+}
+
+impl RedOp {
+    /// Every reduction, in encoding order.
+    pub const ALL: [RedOp; 3] = [RedOp::Min, RedOp::Max, RedOp::Sum];
+}
+
 /// A control/status register readable with `csrr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Csr {
@@ -588,6 +605,50 @@ pub enum Instruction {
         /// Row register.
         row: Reg,
     },
+
+    // ----- lane access and reductions (learning kernels) -----
+    /// `rd = op over { fa[n] : n in the active range, m[n] }` (see [`RedOp`] for the empty
+    /// case). Cost: a vector instruction's (`1 + ceil(len / lanes)`): the lane partials are
+    /// folded by the adder/comparator tree inside the same pipeline.
+    VRed {
+        /// The reduction.
+        op: RedOp,
+        /// Destination.
+        rd: Reg,
+        /// Field reduced.
+        fa: Field,
+        /// Governing mask.
+        m: Mask,
+    },
+    /// `rd = fa[rn]` (one lane, any neuron of the core regardless of the active range); a lane
+    /// index outside the core's neurons is a core fault. One cycle.
+    VGet {
+        /// Destination.
+        rd: Reg,
+        /// Field read.
+        fa: Field,
+        /// Lane (neuron) index register.
+        rn: Reg,
+    },
+    /// `fd[rn] = rs` (one lane, any neuron of the core); a lane index outside the core's
+    /// neurons is a core fault. One cycle.
+    VSet {
+        /// Field written.
+        fd: Field,
+        /// Lane (neuron) index register.
+        rn: Reg,
+        /// Value.
+        rs: Reg,
+    },
+    /// `rd` = the timestep at which the first spike of the current sample arrived on axon `ra`
+    /// (the synapse unit's per-axon first-arrival latch, cleared at every sample start), or
+    /// `i32::MAX` if none arrived; an axon outside the core is a core fault. One cycle.
+    ALd {
+        /// Destination.
+        rd: Reg,
+        /// Axon index register.
+        ra: Reg,
+    },
 }
 
 /// The class of an instruction, which decides its cost formula.
@@ -621,7 +682,10 @@ impl Instruction {
             | Ld { .. }
             | St { .. }
             | Csrr { .. }
-            | VRange { .. } => CostClass::Scalar,
+            | VRange { .. }
+            | VGet { .. }
+            | VSet { .. }
+            | ALd { .. } => CostClass::Scalar,
             Branch { .. } => CostClass::Branch,
             Jal { .. } | Jr { .. } => CostClass::Jump,
             Wait { .. } | Barrier | Send { .. } | Recv { .. } => CostClass::Wait,
@@ -638,7 +702,8 @@ impl Instruction {
             | VSpike { .. }
             | WLoad { .. }
             | WStore { .. }
-            | WSign { .. } => CostClass::Vector,
+            | WSign { .. }
+            | VRed { .. } => CostClass::Vector,
             MaskAlu { .. } | MCount { .. } => CostClass::MaskWide,
         }
     }

@@ -6,7 +6,7 @@ use super::lex::{self, Tok, Token};
 use super::syntax::{self, OperandName};
 use super::{AsmError, AsmErrors, Assembly, SymbolKind};
 use crate::encode;
-use crate::insn::{AluOp, Cond, Field, Instruction, Mask, MaskOp, Reg, Round};
+use crate::insn::{AluOp, Cond, Field, Instruction, Mask, MaskOp, RedOp, Reg, Round};
 use crate::program::Program;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -90,6 +90,10 @@ enum Mn {
     WLoad,
     WStore,
     WSign,
+    VRed(RedOp),
+    VGet,
+    VSet,
+    ALd,
     Li,
     Mv,
     J,
@@ -116,6 +120,14 @@ fn classify(name: &str) -> Option<Mn> {
     }
     if let Some(op) = syntax::maskop(name) {
         return Some(Mn::MaskAlu(op));
+    }
+    if let Some(op) = name.strip_prefix("vred.").and_then(|r| match r {
+        "min" => Some(RedOp::Min),
+        "max" => Some(RedOp::Max),
+        "sum" => Some(RedOp::Sum),
+        _ => None,
+    }) {
+        return Some(Mn::VRed(op));
     }
     Some(match name {
         "nop" => Mn::Nop,
@@ -145,6 +157,9 @@ fn classify(name: &str) -> Option<Mn> {
         "wload" => Mn::WLoad,
         "wstore" => Mn::WStore,
         "wsign" => Mn::WSign,
+        "vget" => Mn::VGet,
+        "vset" => Mn::VSet,
+        "ald" => Mn::ALd,
         "li" => Mn::Li,
         "mv" => Mn::Mv,
         "j" => Mn::J,
@@ -1195,6 +1210,47 @@ fn build(mn: Mn, o: &Ops<'_>, size: usize) -> Option<Vec<Instruction>> {
                 return None;
             }
             one(o.reg(0).map(|row| I::WSign { row }))
+        }
+        Mn::VRed(op) => {
+            if !o.arity(2, 3, "rd, fa [, m]") {
+                return None;
+            }
+            let (rd, fa, m) = (o.reg(0), o.field(1), o.opt_mask(2));
+            one(Some(I::VRed {
+                op,
+                rd: rd?,
+                fa: fa?,
+                m: m?,
+            }))
+        }
+        Mn::VGet => {
+            if !o.arity(3, 3, "rd, fa, rn") {
+                return None;
+            }
+            let (rd, fa, rn) = (o.reg(0), o.field(1), o.reg(2));
+            one(Some(I::VGet {
+                rd: rd?,
+                fa: fa?,
+                rn: rn?,
+            }))
+        }
+        Mn::ALd => {
+            if !o.arity(2, 2, "rd, ra") {
+                return None;
+            }
+            let (rd, ra) = (o.reg(0), o.reg(1));
+            one(Some(I::ALd { rd: rd?, ra: ra? }))
+        }
+        Mn::VSet => {
+            if !o.arity(3, 3, "fd, rn, rs") {
+                return None;
+            }
+            let (fd, rn, rs) = (o.field(0), o.reg(1), o.reg(2));
+            one(Some(I::VSet {
+                fd: fd?,
+                rn: rn?,
+                rs: rs?,
+            }))
         }
         Mn::Mv => {
             if !o.arity(2, 2, "rd, rs") {

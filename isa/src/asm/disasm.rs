@@ -6,7 +6,7 @@ use super::syntax::{
     alu_mnemonic, cond_name, csr_name, event_name, is_symbol_name, maskop_mnemonic, round_name,
 };
 use super::SymbolKind;
-use crate::insn::{AluOp, Instruction, Mask};
+use crate::insn::{AluOp, Instruction, Mask, RedOp};
 use crate::program::Program;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -145,6 +145,17 @@ fn format_with(insn: &Instruction, pc: i64, names: Option<&Names<'_>>) -> String
         I::WLoad { fd, row, m } => format!("wload {fd}, {row}{}", mask_suffix(m)),
         I::WStore { fa, row, m } => format!("wstore {fa}, {row}{}", mask_suffix(m)),
         I::WSign { row } => format!("wsign {row}"),
+        I::VRed { op, rd, fa, m } => {
+            let name = match op {
+                RedOp::Min => "min",
+                RedOp::Max => "max",
+                RedOp::Sum => "sum",
+            };
+            format!("vred.{name} {rd}, {fa}{}", mask_suffix(m))
+        }
+        I::VGet { rd, fa, rn } => format!("vget {rd}, {fa}, {rn}"),
+        I::VSet { fd, rn, rs } => format!("vset {fd}, {rn}, {rs}"),
+        I::ALd { rd, ra } => format!("ald {rd}, {ra}"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! every `Instruction` variant, every operand over its whole encodable range.
 #![allow(dead_code)]
 
-use isa::insn::{AluOp, Cond, Csr, Event, Field, Instruction, Mask, MaskOp, Reg, Round};
+use isa::insn::{AluOp, Cond, Csr, Event, Field, Instruction, Mask, MaskOp, RedOp, Reg, Round};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -121,6 +121,15 @@ pub fn straight_line() -> impl Strategy<Value = Instruction> {
         (field(), reg(), mask()).prop_map(|(fd, row, m)| I::WLoad { fd, row, m }),
         (field(), reg(), mask()).prop_map(|(fa, row, m)| I::WStore { fa, row, m }),
         reg().prop_map(|row| I::WSign { row }),
+        (select(RedOp::ALL.to_vec()), reg(), field(), mask()).prop_map(|(op, rd, fa, m)| I::VRed {
+            op,
+            rd,
+            fa,
+            m
+        }),
+        (reg(), field(), reg()).prop_map(|(rd, fa, rn)| I::VGet { rd, fa, rn }),
+        (field(), reg(), reg()).prop_map(|(fd, rn, rs)| I::VSet { fd, rn, rs }),
+        (reg(), reg()).prop_map(|(rd, ra)| I::ALd { rd, ra }),
     ]
 }
 
@@ -141,7 +150,7 @@ pub fn variant(i: &Instruction) -> &'static str {
 }
 
 /// Every variant name, in declaration order.
-pub const VARIANTS: [&str; 33] = [
+pub const VARIANTS: [&str; 37] = [
     "Nop",
     "Halt",
     "Alu",
@@ -175,4 +184,8 @@ pub const VARIANTS: [&str; 33] = [
     "WLoad",
     "WStore",
     "WSign",
+    "VRed",
+    "VGet",
+    "VSet",
+    "ALd",
 ];

@@ -222,6 +222,18 @@ pub enum CoreFault {
         /// Cycle.
         cycle: u64,
     },
+    /// `ald` names an axon outside the core.
+    #[error("core fault at cycle {cycle}: instruction {pc} reads the arrival latch of axon {axon}, outside 0..{axons}")]
+    Axon {
+        /// The pc.
+        pc: u32,
+        /// The axon index.
+        axon: i64,
+        /// Axons of the core.
+        axons: u32,
+        /// Cycle.
+        cycle: u64,
+    },
     /// `vget` / `vset` name a lane outside the core's neurons.
     #[error(
         "core fault at cycle {cycle}: instruction {pc} accesses lane {lane}, outside 0..{neurons}"
@@ -334,6 +346,9 @@ pub struct Neurocore {
     scratch_b: Vec<i32>,
     lfsr: isa::arith::Lfsr,
     timestep: u32,
+    /// Per axon, the timestep of the first spike that arrived in the current sample
+    /// ([`NO_SPIKE`] if none): the synapse unit's first-arrival latch, read by `ald`.
+    axon_first: Vec<u32>,
     samples_begun: u32,
     inbox: VecDeque<(u32, i32, Cycle)>,
     // units
@@ -411,6 +426,7 @@ impl Neurocore {
             scratch_b: vec![0; n],
             lfsr: isa::arith::Lfsr::new(0xACE1 ^ u32::from(tile.0).wrapping_mul(0x9E37_79B9)),
             timestep: 0,
+            axon_first: vec![NO_SPIKE; config.axons as usize],
             samples_begun: 0,
             inbox: VecDeque::with_capacity(64),
             synapse: SynapseUnit::new(SynapseMemory::new(n, config.axons as usize)),
@@ -596,6 +612,18 @@ impl Neurocore {
         &self.spike_out.last_spike
     }
 
+    /// The core's stochastic-rounding LFSR (its current state), so a golden model can draw the
+    /// same random fractions as `vmulsh.sr`.
+    pub fn lfsr(&self) -> isa::arith::Lfsr {
+        self.lfsr
+    }
+
+    /// Per axon, the timestep at which its first spike of the current sample arrived
+    /// ([`NO_SPIKE`] if none); `ald` reads it.
+    pub fn axon_first_arrivals(&self) -> &[u32] {
+        &self.axon_first
+    }
+
     // ----- spike input -----
 
     /// A spike for `axon` arrives at the synapse unit at cycle `at` (never earlier than the
@@ -610,6 +638,10 @@ impl Neurocore {
         }
         let at = at.max(self.now);
         let (cost, events) = self.synapse.spike(axon as usize, at);
+        let latch = &mut self.axon_first[axon as usize];
+        if *latch == NO_SPIKE {
+            *latch = self.timestep;
+        }
         self.counters.spikes_in += 1;
         self.counters.synapse_cycles += cost;
         self.counters.synaptic_events += u64::from(events);
@@ -844,6 +876,7 @@ impl Neurocore {
         self.timestep = 0;
         self.spike_out.first_spike.fill(NO_SPIKE);
         self.spike_out.last_spike.fill(NO_SPIKE);
+        self.axon_first.fill(NO_SPIKE);
         self.swap_accumulator();
         self.start_step(at);
         match self.state {

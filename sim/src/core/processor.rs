@@ -5,7 +5,7 @@ use super::{CoreFault, Cycle, Neurocore, ProcessorState, FIELDS, MASKS};
 use isa::arith::{shr_round, Lfsr, Rounding};
 use isa::chip::TileId;
 use isa::image::Destination;
-use isa::insn::{AluOp, Cond, Csr, Instruction, MaskOp, Round};
+use isa::insn::{AluOp, Cond, Csr, Instruction, MaskOp, RedOp, Round};
 
 const NEVER: u64 = u64::MAX;
 
@@ -84,6 +84,10 @@ pub(crate) fn validate(insn: &Instruction) -> Result<(), String> {
         WLoad { fd, row, m: k } => f(fd) && r(row) && m(k),
         WStore { fa, row, m: k } => f(fa) && r(row) && m(k),
         WSign { row } => r(row),
+        VRed { rd, fa, m: k, .. } => r(rd) && f(fa) && m(k),
+        VGet { rd, fa, rn } => r(rd) && f(fa) && r(rn),
+        VSet { fd, rn, rs } => f(fd) && r(rn) && r(rs),
+        ALd { rd, ra } => r(rd) && r(ra),
     };
     if ok {
         Ok(())
@@ -510,6 +514,58 @@ impl Neurocore {
                     }
                 }
             }
+            VRed { op, rd, fa, m } => {
+                let (fa, m) = (fi(fa), mi(m));
+                let mut acc = match op {
+                    RedOp::Min => i32::MAX,
+                    RedOp::Max => i32::MIN,
+                    RedOp::Sum => 0,
+                };
+                for i in self.lo..self.hi {
+                    if m == 0 || super::bit(&self.masks, m, self.words, i) {
+                        let v = self.fields[fa * n + i];
+                        acc = match op {
+                            RedOp::Min => acc.min(v),
+                            RedOp::Max => acc.max(v),
+                            RedOp::Sum => acc.wrapping_add(v),
+                        };
+                    }
+                }
+                self.set_reg(rd, acc);
+            }
+            VGet { rd, fa, rn } => {
+                let Some(lane) = self.lane(pc, rn, at) else {
+                    return;
+                };
+                let v = self.fields[fi(fa) * n + lane];
+                self.set_reg(rd, v);
+            }
+            ALd { rd, ra } => {
+                let axon = i64::from(self.regs[ri(ra)]);
+                let axons = self.config.axons;
+                if axon < 0 || axon >= i64::from(axons) {
+                    self.fault_at(CoreFault::Axon {
+                        pc,
+                        axon,
+                        axons,
+                        cycle: at.0,
+                    });
+                    return;
+                }
+                let t = self.axon_first[axon as usize];
+                let v = if t == super::NO_SPIKE {
+                    i32::MAX
+                } else {
+                    t.min(i32::MAX as u32) as i32
+                };
+                self.set_reg(rd, v);
+            }
+            VSet { fd, rn, rs } => {
+                let Some(lane) = self.lane(pc, rn, at) else {
+                    return;
+                };
+                self.fields[fi(fd) * n + lane] = self.regs[ri(rs)];
+            }
         }
         let cost = insn.issue_cycles(len, self.config.lanes, taken);
         self.counters.instructions += 1;
@@ -527,6 +583,22 @@ impl Neurocore {
         } else if let ProcessorState::Barrier(_) = self.state {
             self.state = ProcessorState::Barrier(self.ready_at);
         }
+    }
+
+    /// The lane named by register `rn`, or a [`CoreFault::Lane`] fault.
+    fn lane(&mut self, pc: u32, rn: isa::insn::Reg, at: Cycle) -> Option<usize> {
+        let lane = i64::from(self.regs[ri(rn)]);
+        let neurons = self.neurons as u32;
+        if lane < 0 || lane >= i64::from(neurons) {
+            self.fault_at(CoreFault::Lane {
+                pc,
+                lane,
+                neurons,
+                cycle: at.0,
+            });
+            return None;
+        }
+        Some(lane as usize)
     }
 
     fn latent_row(&mut self, pc: u32, row: isa::insn::Reg, at: Cycle) -> Option<usize> {
