@@ -5,6 +5,7 @@
 //! * [`golden`]: [`GoldenNetwork`], the integer forward pass the chip must match bit for bit.
 //! * [`encode`]: [`LatencyEncoder`], the S4NN / BS4NN intensity-to-latency formulas.
 //! * [`data`]: IDX (MNIST, Fashion-MNIST) and the embedded 8×8 digits.
+//! * [`onchip`]: [`onchip::OnChipTrainer`], the fixed-point on-chip learning rule (golden).
 //! * [`train`]: [`Trainer`], online S4NN / BS4NN training and export to the chip's form.
 //! * [`error`]: typed errors.
 
@@ -13,6 +14,7 @@ pub mod encode;
 pub mod error;
 pub mod golden;
 pub mod network;
+pub mod onchip;
 pub mod stidi;
 pub mod train;
 
