@@ -10,7 +10,7 @@
 //! out=PATH (save the exported chip network)
 
 use model::stidi::*;
-use model::{DatasetSpec, GoldenNetwork, FireRule};
+use model::{DatasetSpec, FireRule, GoldenNetwork};
 use std::time::Instant;
 
 fn main() {
@@ -21,13 +21,21 @@ fn main() {
 }
 
 fn floats(v: &str) -> Result<Vec<f32>, String> {
-    v.split(',').map(|x| x.parse::<f32>().map_err(|e| format!("`{x}`: {e}"))).collect()
+    v.split(',')
+        .map(|x| x.parse::<f32>().map_err(|e| format!("`{x}`: {e}")))
+        .collect()
 }
 
 fn run() -> Result<(), String> {
     let mut cfg = StidiConfig::binary();
-    let (mut data, mut arch, mut epochs, mut seed) = ("digits".to_string(), "c8k3-p2-fc10".to_string(), 10usize, 1u64);
-    let (mut limit, mut tlimit, mut target, mut out) = (usize::MAX, usize::MAX, None::<f64>, None::<String>);
+    let (mut data, mut arch, mut epochs, mut seed) = (
+        "digits".to_string(),
+        "c8k3-p2-fc10".to_string(),
+        10usize,
+        1u64,
+    );
+    let (mut limit, mut tlimit, mut target, mut out) =
+        (usize::MAX, usize::MAX, None::<f64>, None::<String>);
     for a in std::env::args().skip(1) {
         let (k, v) = a.split_once('=').ok_or(format!("`{a}` is not key=value"))?;
         let pf = |v: &str| v.parse::<f64>().map_err(|e| format!("{k}: {e}"));
@@ -45,10 +53,21 @@ fn run() -> Result<(), String> {
                 cfg.neuron.kernel = match v {
                     "step" => Kernel::Step,
                     "ramp" => Kernel::Ramp,
-                    s => Kernel::SatRamp { tau: s.trim_start_matches("sat:").parse().map_err(|_| format!("kernel `{s}`"))? },
+                    s => Kernel::SatRamp {
+                        tau: s
+                            .trim_start_matches("sat:")
+                            .parse()
+                            .map_err(|_| format!("kernel `{s}`"))?,
+                    },
                 }
             }
-            "fire" => cfg.neuron.fire = if v == "gt" { FireRule::Greater } else { FireRule::GreaterEqual },
+            "fire" => {
+                cfg.neuron.fire = if v == "gt" {
+                    FireRule::Greater
+                } else {
+                    FireRule::GreaterEqual
+                }
+            }
             "delay" => cfg.neuron.delay = pu(v)? as u8,
             "deriv" => {
                 cfg.derivative = match v {
@@ -57,13 +76,30 @@ fn run() -> Result<(), String> {
                     _ => Derivative::Constant,
                 }
             }
-            "norm" => cfg.normalisation = if v == "l2" { Normalisation::L2 } else { Normalisation::None },
-            "back" => cfg.back_weights = if v == "latent" { BackWeights::Latent } else { BackWeights::Forward },
+            "norm" => {
+                cfg.normalisation = if v == "l2" {
+                    Normalisation::L2
+                } else {
+                    Normalisation::None
+                }
+            }
+            "back" => {
+                cfg.back_weights = if v == "latent" {
+                    BackWeights::Latent
+                } else {
+                    BackWeights::Forward
+                }
+            }
             "prec" => {
                 cfg.precision = if v == "bin" {
                     Precision::Binary
                 } else {
-                    Precision::Integer { bits: v.trim_start_matches("int").parse().map_err(|_| format!("prec `{v}`"))? }
+                    Precision::Integer {
+                        bits: v
+                            .trim_start_matches("int")
+                            .parse()
+                            .map_err(|_| format!("prec `{v}`"))?,
+                    }
                 }
             }
             "lr" => {
@@ -76,7 +112,13 @@ fn run() -> Result<(), String> {
                 cfg.init_low = floats(lo)?;
                 cfg.init_high = floats(hi)?;
             }
-            "clip" => cfg.latent_clip = if v == "none" { None } else { Some(pf(v)? as f32) },
+            "clip" => {
+                cfg.latent_clip = if v == "none" {
+                    None
+                } else {
+                    Some(pf(v)? as f32)
+                }
+            }
             "theta" => cfg.theta_init = floats(v)?.iter().map(|&x| x as i32).collect(),
             "thpf" => cfg.theta_per_fan_in = pf(v)?,
             "gran" => {
@@ -93,7 +135,10 @@ fn run() -> Result<(), String> {
                     None
                 } else {
                     let (s, w) = v.split_once(':').unwrap_or((v, "0"));
-                    Some(Homeostasis { step: pf(s)?, window: pu(w)? })
+                    Some(Homeostasis {
+                        step: pf(s)?,
+                        window: pu(w)?,
+                    })
                 }
             }
             "gamma" => cfg.gamma = pu(v)? as u16,
@@ -103,7 +148,10 @@ fn run() -> Result<(), String> {
                     None
                 } else {
                     let (i, l) = v.split_once(':').ok_or("scale=INIT:LR")?;
-                    Some(ScaleConfig { init: pf(i)?, lr: pf(l)? })
+                    Some(ScaleConfig {
+                        init: pf(i)?,
+                        lr: pf(l)?,
+                    })
                 }
             }
             _ => return Err(format!("unknown key `{k}`")),
@@ -119,9 +167,17 @@ fn run() -> Result<(), String> {
         }
     }
     let arch: Arch = arch.parse().map_err(|e| format!("{e}"))?;
-    let mut t = StidiTrainer::for_dataset(&arch, &split.train, cfg.clone(), seed).map_err(|e| format!("{e}"))?;
-    println!("# {} arch={} train={} test={} threads={} cfg={}", data, arch, split.train.len(), split.test.len(),
-        rayon::current_num_threads(), serde_json::to_string(&cfg).unwrap_or_default());
+    let mut t = StidiTrainer::for_dataset(&arch, &split.train, cfg.clone(), seed)
+        .map_err(|e| format!("{e}"))?;
+    println!(
+        "# {} arch={} train={} test={} threads={} cfg={}",
+        data,
+        arch,
+        split.train.len(),
+        split.test.len(),
+        rayon::current_num_threads(),
+        serde_json::to_string(&cfg).unwrap_or_default()
+    );
     let mut reached = None;
     let mut best = 0.0f64;
     for _ in 0..epochs {
@@ -149,7 +205,8 @@ fn run() -> Result<(), String> {
             .count();
         println!("golden agreement {same}/{}", split.test.len());
         if let Some(p) = out {
-            net.save(std::path::Path::new(&p)).map_err(|e| format!("{e}"))?;
+            net.save(std::path::Path::new(&p))
+                .map_err(|e| format!("{e}"))?;
             println!("saved {p}");
         }
     }

@@ -8,10 +8,26 @@ fn parses_conv_pool_fc_and_prints_back() {
     assert_eq!(
         a.layers,
         vec![
-            LayerSpec::Conv { channels: 16, kernel: 5, stride: 1, padding: 0 },
-            LayerSpec::Pool { kernel: 2, stride: 2 },
-            LayerSpec::Conv { channels: 32, kernel: 3, stride: 1, padding: 1 },
-            LayerSpec::Pool { kernel: 2, stride: 2 },
+            LayerSpec::Conv {
+                channels: 16,
+                kernel: 5,
+                stride: 1,
+                padding: 0
+            },
+            LayerSpec::Pool {
+                kernel: 2,
+                stride: 2
+            },
+            LayerSpec::Conv {
+                channels: 32,
+                kernel: 3,
+                stride: 1,
+                padding: 1
+            },
+            LayerSpec::Pool {
+                kernel: 2,
+                stride: 2
+            },
             LayerSpec::Fc { neurons: 10 },
         ]
     );
@@ -22,17 +38,63 @@ fn parses_conv_pool_fc_and_prints_back() {
 
 #[test]
 fn resolves_mnist_geometry_with_implicit_flatten() {
-    let g = Arch::parse("c16k5-p2-c32k3-p2-fc10").unwrap().resolve(1, 28, 28).unwrap();
+    let g = Arch::parse("c16k5-p2-c32k3-p2-fc10")
+        .unwrap()
+        .resolve(1, 28, 28)
+        .unwrap();
     // 28 -5+1 = 24, /2 = 12, -3+1 = 10, /2 = 5: 32·5·5 = 800 inputs to the output layer.
-    assert_eq!(g[0], Geometry::Conv { cin: 1, h: 28, w: 28, cout: 16, oh: 24, ow: 24, k: 5, s: 1, p: 0 });
-    assert_eq!(g[1], Geometry::Pool { c: 16, h: 24, w: 24, oh: 12, ow: 12, k: 2, s: 2 });
+    assert_eq!(
+        g[0],
+        Geometry::Conv {
+            cin: 1,
+            h: 28,
+            w: 28,
+            cout: 16,
+            oh: 24,
+            ow: 24,
+            k: 5,
+            s: 1,
+            p: 0
+        }
+    );
+    assert_eq!(
+        g[1],
+        Geometry::Pool {
+            c: 16,
+            h: 24,
+            w: 24,
+            oh: 12,
+            ow: 12,
+            k: 2,
+            s: 2
+        }
+    );
     assert_eq!(g[2].outputs(), 32 * 10 * 10);
     assert_eq!(g[3].outputs(), 32 * 5 * 5);
     assert_eq!(g[4], Geometry::Flatten { n: 800 });
-    assert_eq!(g[5], Geometry::Dense { n_in: 800, n_out: 10 });
+    assert_eq!(
+        g[5],
+        Geometry::Dense {
+            n_in: 800,
+            n_out: 10
+        }
+    );
     assert_eq!(g.len(), 6);
     let fc = Arch::parse("fc100-fc10").unwrap().resolve(1, 8, 8).unwrap();
-    assert_eq!(fc, vec![Geometry::Flatten { n: 64 }, Geometry::Dense { n_in: 64, n_out: 100 }, Geometry::Dense { n_in: 100, n_out: 10 }]);
+    assert_eq!(
+        fc,
+        vec![
+            Geometry::Flatten { n: 64 },
+            Geometry::Dense {
+                n_in: 64,
+                n_out: 100
+            },
+            Geometry::Dense {
+                n_in: 100,
+                n_out: 10
+            }
+        ]
+    );
 }
 
 fn err(s: &str) -> model::stidi::ArchError {
@@ -66,7 +128,10 @@ fn errors_name_token_column_and_rule() {
     assert_eq!(e.column, 5);
 
     let e = err("c8k3p3-fc10");
-    assert!(e.rule.contains("padding 3 must be below the kernel 3"), "{e}");
+    assert!(
+        e.rule.contains("padding 3 must be below the kernel 3"),
+        "{e}"
+    );
 
     let e = err("fc0");
     assert!(e.rule.contains("fc must be in 1..=65535"), "{e}");
@@ -77,7 +142,10 @@ fn errors_name_token_column_and_rule() {
     assert_eq!(err("").token, 0);
     // The message carries everything.
     let text = err("fc10-p2-fc10").to_string();
-    assert!(text.contains("token 2") && text.contains("`p2`") && text.contains("column 6"), "{text}");
+    assert!(
+        text.contains("token 2") && text.contains("`p2`") && text.contains("column 6"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -86,7 +154,10 @@ fn shape_errors_name_the_layer_that_does_not_fit() {
     let e = a.resolve(1, 8, 8).expect_err("5×5 kernel on a 3×3 map");
     assert_eq!(e.token, 3);
     assert!(e.rule.contains("does not fit the padded 3×3 input"), "{e}");
-    let e = Arch::parse("p9-fc10").unwrap().resolve(1, 8, 8).unwrap_err();
+    let e = Arch::parse("p9-fc10")
+        .unwrap()
+        .resolve(1, 8, 8)
+        .unwrap_err();
     assert_eq!(e.token, 1);
     assert!(e.rule.contains("window 9"), "{e}");
 }

@@ -22,11 +22,23 @@ fn random_trainer(rng: &mut ChaCha8Rng, case: usize) -> StidiTrainer {
     cfg.gamma = 3;
     cfg.silent_label_shift = 3;
     cfg.neuron = NeuronSpec {
-        kernel: if case % 2 == 0 { Kernel::Ramp } else { Kernel::Step },
-        fire: if case % 4 < 2 { FireRule::Greater } else { FireRule::GreaterEqual },
+        kernel: if case % 2 == 0 {
+            Kernel::Ramp
+        } else {
+            Kernel::Step
+        },
+        fire: if case % 4 < 2 {
+            FireRule::Greater
+        } else {
+            FireRule::GreaterEqual
+        },
         delay: (case / 4 % 2) as u8,
     };
-    cfg.precision = if case % 3 == 0 { Precision::Integer { bits: 4 } } else { Precision::Binary };
+    cfg.precision = if case % 3 == 0 {
+        Precision::Integer { bits: 4 }
+    } else {
+        Precision::Binary
+    };
     cfg.theta_init = vec![rng.gen_range(1..30)];
     cfg.thresholds.granularity = [
         model::stidi::Granularity::Layer,
@@ -53,7 +65,9 @@ fn every_layer_time_and_prediction_equals_the_golden_pass() {
         let golden = GoldenNetwork::new(&net).unwrap();
         let (_, h, w) = ARCHS[case % ARCHS.len()].1;
         for _ in 0..8 {
-            let image: Vec<u8> = (0..h * w).map(|_| if rng.gen_bool(0.4) { 0 } else { rng.gen() }).collect();
+            let image: Vec<u8> = (0..h * w)
+                .map(|_| if rng.gen_bool(0.4) { 0 } else { rng.gen() })
+                .collect();
             let rec = t.record(&image);
             let input: Vec<SpikeTime> = t.encoder().encode(&image);
             let g = golden.forward(&input).unwrap();
@@ -88,7 +102,8 @@ fn export_validates_and_round_trips_json_and_bincode() {
         assert_eq!(back, net);
         let back = Network::from_bytes(&net.to_bincode().unwrap(), path).unwrap();
         assert_eq!(back, net);
-        let dir = std::env::temp_dir().join(format!("stidi-export-{}-{case}.json", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("stidi-export-{}-{case}.json", std::process::id()));
         net.save(&dir).unwrap();
         assert_eq!(Network::load(&dir).unwrap(), net);
         let _ = std::fs::remove_file(&dir);
@@ -127,22 +142,32 @@ fn closed_form_crossing_equals_the_dense_definition() {
         let kernel = match case % 3 {
             0 => Kernel::Step,
             1 => Kernel::Ramp,
-            _ => Kernel::SatRamp { tau: rng.gen_range(1..20) },
+            _ => Kernel::SatRamp {
+                tau: rng.gen_range(1..20),
+            },
         };
         let neuron = NeuronSpec {
             kernel,
-            fire: if rng.gen() { FireRule::Greater } else { FireRule::GreaterEqual },
+            fire: if rng.gen() {
+                FireRule::Greater
+            } else {
+                FireRule::GreaterEqual
+            },
             delay: rng.gen_range(0..2),
         };
         let n = rng.gen_range(0..12);
-        let inputs: Vec<(u16, i32)> = (0..n).map(|_| (rng.gen_range(0..t_max), rng.gen_range(-3..6))).collect();
+        let inputs: Vec<(u16, i32)> = (0..n)
+            .map(|_| (rng.gen_range(0..t_max), rng.gen_range(-3..6)))
+            .collect();
         let theta: i32 = rng.gen_range(1..60);
         let fires = |v: i64| match neuron.fire {
             FireRule::Greater => v > i64::from(theta),
             FireRule::GreaterEqual => v >= i64::from(theta),
         };
         let d = u16::from(neuron.delay);
-        let expected = (0..t_max - d).find(|&t| fires(dense_v(&inputs, t, kernel))).map_or(t_max, |c| c + d);
+        let expected = (0..t_max - d)
+            .find(|&t| fires(dense_v(&inputs, t, kernel)))
+            .map_or(t_max, |c| c + d);
         let mut ev: Vec<(u16, i32)> = Vec::new();
         for &(t, w) in &inputs {
             ev.push((t, w));
@@ -153,8 +178,16 @@ fn closed_form_crossing_equals_the_dense_definition() {
             }
         }
         ev.sort_by_key(|e| e.0);
-        assert_eq!(crossing(&ev, theta, neuron, t_max).0, expected, "case {case}: {inputs:?} θ {theta} {neuron:?}");
+        assert_eq!(
+            crossing(&ev, theta, neuron, t_max).0,
+            expected,
+            "case {case}: {inputs:?} θ {theta} {neuron:?}"
+        );
         let ts = rng.gen_range(0..t_max);
-        assert_eq!(potential_at(&ev, ts, kernel), dense_v(&inputs, ts, kernel), "case {case}");
+        assert_eq!(
+            potential_at(&ev, ts, kernel),
+            dense_v(&inputs, ts, kernel),
+            "case {case}"
+        );
     }
 }

@@ -29,7 +29,10 @@ fn derivative_factors_and_normalisation() {
     assert_eq!(derivative_factor(Derivative::Constant, 50, 200, 8), 1.0);
     let d = normalise(&[3.0, -4.0], Normalisation::L2, 256);
     assert_eq!(d, vec![0.6, -0.8]);
-    assert_eq!(normalise(&[0.0, 0.0], Normalisation::L2, 256), vec![0.0, 0.0]);
+    assert_eq!(
+        normalise(&[0.0, 0.0], Normalisation::L2, 256),
+        vec![0.0, 0.0]
+    );
     assert_eq!(normalise(&[128.0], Normalisation::None, 256), vec![0.5]);
 }
 
@@ -37,9 +40,17 @@ const SCALE: f64 = 1000.0;
 
 /// Spike time of the toy neuron: ramp PSP, real weights in units of 1/1000.
 fn fire_time(w: &[f64], tin: &[u16], theta: f64, t_max: u16) -> u16 {
-    let mut ev: Vec<(u16, i32)> = tin.iter().zip(w).map(|(&t, &x)| (t, (x * SCALE).round() as i32)).collect();
+    let mut ev: Vec<(u16, i32)> = tin
+        .iter()
+        .zip(w)
+        .map(|(&t, &x)| (t, (x * SCALE).round() as i32))
+        .collect();
     ev.sort_by_key(|e| e.0);
-    let neuron = NeuronSpec { kernel: Kernel::Ramp, fire: FireRule::GreaterEqual, delay: 0 };
+    let neuron = NeuronSpec {
+        kernel: Kernel::Ramp,
+        fire: FireRule::GreaterEqual,
+        delay: 0,
+    };
     crossing(&ev, (theta * SCALE) as i32, neuron, t_max).0
 }
 
@@ -84,7 +95,10 @@ fn toy_neuron_moves_toward_its_target_and_converges() {
                 break;
             }
         }
-        assert!(iterations.is_some(), "target {target} not reached from {t0}, stuck at {t}");
+        assert!(
+            iterations.is_some(),
+            "target {target} not reached from {t0}, stuck at {t}"
+        );
     }
 }
 

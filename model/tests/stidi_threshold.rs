@@ -12,7 +12,10 @@ fn cfg(g: Granularity) -> ThresholdConfig {
         lr: 10.0,
         min_frac: 0.25,
         max_frac: 4.0,
-        homeostasis: Some(Homeostasis { window: 0, step: 0.1 }),
+        homeostasis: Some(Homeostasis {
+            window: 0,
+            step: 0.1,
+        }),
     }
 }
 

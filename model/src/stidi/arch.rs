@@ -116,7 +116,10 @@ impl std::str::FromStr for Arch {
 }
 
 /// Reads `<letter><number>` pairs from a token: returns (letter, value, column offset) items.
-fn fields(tok: &str) -> Result<Vec<(String, u64, usize)>, (usize, String)> {
+/// A `<letter><number>` field: name, value, character offset in the token.
+type Field = (String, u64, usize);
+
+fn fields(tok: &str) -> Result<Vec<Field>, (usize, String)> {
     let chars: Vec<char> = tok.chars().collect();
     let mut out = Vec::new();
     let mut k = 0;

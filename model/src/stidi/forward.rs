@@ -200,7 +200,17 @@ pub struct ConvFanout {
 impl ConvFanout {
     /// The fan-out table of a conv geometry (empty for other layers).
     pub fn new(g: &Geometry) -> ConvFanout {
-        let Geometry::Conv { h, w, oh, ow, k, s, p, .. } = *g else {
+        let Geometry::Conv {
+            h,
+            w,
+            oh,
+            ow,
+            k,
+            s,
+            p,
+            ..
+        } = *g
+        else {
             return ConvFanout::default();
         };
         let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); h * w];
@@ -251,7 +261,16 @@ fn conv_scatter(
     slopes: &mut [i32],
     par: bool,
 ) {
-    let Geometry::Conv { cin, h, w, oh, ow, k, .. } = *g else {
+    let Geometry::Conv {
+        cin,
+        h,
+        w,
+        oh,
+        ow,
+        k,
+        ..
+    } = *g
+    else {
         return;
     };
     let delay = u16::from(neuron.delay);
@@ -272,7 +291,14 @@ fn conv_scatter(
         last.resize(plane, NONE);
         let ths = &params.thresholds[o * plane..(o + 1) * plane];
         // Checks neuron n's interval after its last event, up to `upto`; true when it fired.
-        let check = |n: usize, upto: u16, s: &[i64], p: &[i64], last: &[u16], tc: &mut [u16], sc: &mut [i32]| -> bool {
+        let check = |n: usize,
+                     upto: u16,
+                     s: &[i64],
+                     p: &[i64],
+                     last: &[u16],
+                     tc: &mut [u16],
+                     sc: &mut [i32]|
+         -> bool {
             let l = last[n];
             if l == NONE {
                 return false;
@@ -285,7 +311,9 @@ fn conv_scatter(
                     return true;
                 }
                 false
-            } else if let Some(t) = ramp_interval(s[n], p[n], l + 1, upto.min(last_step), th, neuron.fire) {
+            } else if let Some(t) =
+                ramp_interval(s[n], p[n], l + 1, upto.min(last_step), th, neuron.fire)
+            {
                 tc[n] = t + delay;
                 sc[n] = clamp32(s[n]);
                 true
@@ -333,12 +361,15 @@ fn conv_scatter(
             );
     } else {
         let mut st = (Vec::new(), Vec::new(), Vec::new());
-        for (o, (tc, sc)) in times.chunks_mut(plane).zip(slopes.chunks_mut(plane)).enumerate() {
+        for (o, (tc, sc)) in times
+            .chunks_mut(plane)
+            .zip(slopes.chunks_mut(plane))
+            .enumerate()
+        {
             channel(o, tc, sc, &mut st);
         }
     }
 }
-
 
 /// Potential at step `t` from events sorted by time (the golden pass's `V(t)`).
 pub fn potential_at(ev: &[(u16, i32)], t: u16, kernel: Kernel) -> i64 {
@@ -414,6 +445,7 @@ pub(crate) fn conv_events(
 }
 
 /// Gathers the sorted events of dense neuron `j`, given the input indices sorted by time.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense_events(
     order: &[u32],
     tin: &[u16],
@@ -457,6 +489,7 @@ pub(crate) fn sorted_inputs(tin: &[u16], t_max: u16) -> Vec<u32> {
 }
 
 /// Runs one weighted stage: spike times and slopes of every neuron.
+#[allow(clippy::too_many_arguments)]
 fn run_weighted(
     g: &Geometry,
     params: &StageParams,
@@ -507,7 +540,18 @@ fn run_weighted(
                 && !matches!(neuron.kernel, Kernel::SatRamp { .. }) =>
         {
             let order = sorted_inputs(tin, t_max);
-            conv_scatter(g, &params.fanout, params, neuron, t_max, tin, &order, times, slopes, par);
+            conv_scatter(
+                g,
+                &params.fanout,
+                params,
+                neuron,
+                t_max,
+                tin,
+                &order,
+                times,
+                slopes,
+                par,
+            );
         }
         Geometry::Conv { oh, ow, .. } => {
             let plane = oh * ow;

@@ -182,10 +182,14 @@ impl LayerThreshold {
             sum[self.group_of(j)] += f64::from(d);
         }
         let size = (self.neurons / self.groups()).max(1) as f64;
-        for g in 0..self.groups() {
-            if sum[g] != 0.0 {
-                let step = round_away(lr * sum[g] / size * ONE);
-                self.latent[g] = self.clamp_latent(self.latent[g].saturating_add(step));
+        let (lo, hi) = (
+            i64::from(self.min) << THETA_FRAC_BITS,
+            i64::from(self.max) << THETA_FRAC_BITS,
+        );
+        for (latent, &sg) in self.latent.iter_mut().zip(&sum) {
+            if sg != 0.0 {
+                let step = round_away(lr * sg / size * ONE);
+                *latent = latent.saturating_add(step).clamp(lo, hi);
             }
         }
     }

@@ -31,6 +31,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+/// Largest number of weights in one layer (2^26), so that a huge architecture is an error
+/// rather than an allocation failure.
+pub const MAX_LAYER_WEIGHTS: usize = 1 << 26;
+
 /// Offset of the no-spike decoding fallback (potentials at `t_max − 3`, as S4NN/BS4NN).
 pub const FALLBACK_OFFSET: u16 = 3;
 
@@ -119,20 +123,21 @@ pub struct StidiConfig {
 
 impl StidiConfig {
     /// The default STiDi-BP setting measured best on digits (see `docs/TRAINING.md`): binary
-    /// weights, ramp PSP, `≥`, no delay, chord derivative, L2 normalisation, latent weights in
-    /// `[−1, 1]`, `θ = 40 · fan-in`, learned per-neuron thresholds with homeostasis, γ = 20.
+    /// weights, ramp PSP, `>` with one step of delay (the chip's mesh transit), chord
+    /// derivative, L2 normalisation, displacements through the forward weights, latent weights
+    /// in `[−1, 1]`, `θ = 40 · fan-in`, learned per-neuron thresholds with homeostasis, γ = 20.
     pub fn binary() -> StidiConfig {
         StidiConfig {
             t_max: 256,
             encoding: EncodingRule::S4nn,
             neuron: NeuronSpec {
                 kernel: Kernel::Ramp,
-                fire: FireRule::GreaterEqual,
-                delay: 0,
+                fire: FireRule::Greater,
+                delay: 1,
             },
             derivative: Derivative::Chord,
             normalisation: Normalisation::L2,
-            back_weights: BackWeights::Latent,
+            back_weights: BackWeights::Forward,
             precision: Precision::Binary,
             lr: vec![0.005],
             lr_output: Some(0.05),
@@ -246,6 +251,20 @@ impl StidiTrainer {
         let geo = arch.resolve(input.0, input.1, input.2)?;
         let weighted: Vec<usize> = (0..geo.len()).filter(|&s| geo[s].is_weighted()).collect();
         let nw = weighted.len();
+        if let Some(&s) = weighted
+            .iter()
+            .find(|&&s| geo[s].weights() > MAX_LAYER_WEIGHTS)
+        {
+            return Err(bad(
+                "arch",
+                format!(
+                    "`{}`: layer {} needs {} weights, more than the {MAX_LAYER_WEIGHTS} a layer may hold",
+                    arch.text(),
+                    s + 1,
+                    geo[s].weights()
+                ),
+            ));
+        }
         if cfg.t_max < 8 {
             return Err(bad(
                 "t_max",
