@@ -1,5 +1,6 @@
-//! `spikemesh train`: online S4NN / BS4NN training of a fully connected TTFS network on the
-//! digits, MNIST or Fashion-MNIST, written as a model file after every epoch.
+//! `spikemesh train`: online S4NN / BS4NN training of a fully connected TTFS network, or
+//! STiDi-BP training of a convolutional or dense one, on the digits, MNIST or Fashion-MNIST,
+//! written as a model file after every epoch.
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,6 +17,9 @@ pub enum RuleArg {
     S4nn,
     /// BS4NN (binary weights, learned scale; defaults of BS4NN_mnist.ipynb).
     Bs4nn,
+    /// STiDi-BP (binary weights, ramp PSP, learned per-neuron thresholds; convolutional
+    /// architectures such as c16k5-p2-c32k3-p2-fc10; settings in docs/TRAINING.md).
+    Stidi,
 }
 
 /// Sample order on the command line.
@@ -36,7 +40,8 @@ pub struct Args {
     /// Data set: `digits` (embedded), `mnist:DIR` or `fashion:DIR` (IDX files, raw or gzip).
     #[arg(long, default_value = "digits")]
     dataset: String,
-    /// Layer sizes, input first, e.g. 64-100-10 or 784-600-10.
+    /// Layer sizes, input first, e.g. 64-100-10 or 784-600-10; with `--rule stidi` an
+    /// architecture string such as c16k5-p2-c32k3-p2-fc10 or fc100-fc10 (input from the data).
     #[arg(long, default_value = "64-100-10")]
     arch: String,
     /// Learning rule.
@@ -137,10 +142,10 @@ fn progress_bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec: DatasetSpec = args.dataset.parse()?;
     let data = spec.load()?;
-    let arch = parse_arch(&args.arch)?;
     let mut cfg = match args.rule {
-        RuleArg::S4nn => TrainConfig::s4nn(arch, args.seed),
-        RuleArg::Bs4nn => TrainConfig::bs4nn(arch, args.seed),
+        RuleArg::S4nn => TrainConfig::s4nn(parse_arch(&args.arch)?, args.seed),
+        RuleArg::Bs4nn => TrainConfig::bs4nn(parse_arch(&args.arch)?, args.seed),
+        RuleArg::Stidi => return run_stidi(&args, &data),
     };
     layered(&args.lr, &mut cfg.lr, "lr")?;
     layered(&args.lr_scale, &mut cfg.lr_scale, "lr-scale")?;
@@ -244,6 +249,85 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "saved {} ({} forward): golden test accuracy {:.2} % ({correct}/{})",
         args.output.display(),
         if net.is_integer() { "integer" } else { "real" },
+        100.0 * correct as f64 / data.test.len().max(1) as f64,
+        data.test.len()
+    );
+    Ok(())
+}
+
+/// `--rule stidi`: the STiDi-BP trainer with its measured-best defaults, and the flags that
+/// apply to it (`--tmax`, `--gamma`, `--silent-shift`, `--lr` for the hidden layers).
+fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
+    use model::stidi::{Arch, StidiConfig, StidiTrainer};
+    let arch: Arch = args
+        .arch
+        .parse()
+        .with_context(|| format!("--arch {:?}", args.arch))?;
+    let mut cfg = StidiConfig::binary();
+    if let Some(t) = args.tmax {
+        cfg.t_max = t;
+    }
+    if let Some(g) = args.gamma {
+        cfg.gamma = g;
+        cfg.silent_label_shift = g;
+    }
+    if let Some(s) = args.silent_shift {
+        cfg.silent_label_shift = s;
+    }
+    if !args.lr.is_empty() {
+        cfg.lr = args.lr.clone();
+    }
+    let mut trainer = StidiTrainer::for_dataset(&arch, &data.train, cfg, args.seed)
+        .context("cannot start STiDi-BP training")?;
+    println!(
+        "training STiDi-BP {} on {} ({} train / {} test), seed {}",
+        args.arch,
+        args.dataset,
+        data.train.len(),
+        data.test.len(),
+        args.seed
+    );
+    for epoch in 1..=args.epochs {
+        let pb = progress_bar(data.train.len(), epoch, args.epochs);
+        let stats = trainer.train_epoch_with(&data.train, |done, correct| {
+            if done % 256 == 0 || done == data.train.len() {
+                pb.set_position(done as u64);
+                pb.set_message(format!(
+                    "acc {:.2} %",
+                    100.0 * correct as f64 / done.max(1) as f64
+                ));
+            }
+        })?;
+        pb.finish_and_clear();
+        let test_acc = trainer.evaluate(&data.test)?;
+        trainer.export()?.save(&args.output)?;
+        println!(
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % | dead {:.2} % | {:.1} s/epoch",
+            args.epochs,
+            100.0 * stats.train_accuracy,
+            stats.mean_loss,
+            100.0 * test_acc,
+            100.0 * stats.dead_fraction,
+            stats.seconds,
+        );
+    }
+    let net = trainer.export()?;
+    net.save(&args.output)?;
+    let golden = GoldenNetwork::new(&net)?;
+    let enc = model::LatencyEncoder {
+        rule: net.encoding.unwrap_or(model::EncodingRule::S4nn),
+        t_max: net.t_max,
+    };
+    let correct = (0..data.test.len())
+        .filter(|&k| {
+            golden
+                .classify(&enc.encode(data.test.image(k)))
+                .is_ok_and(|c| c == data.test.label(k))
+        })
+        .count();
+    println!(
+        "saved {}: golden test accuracy {:.2} % ({correct}/{})",
+        args.output.display(),
         100.0 * correct as f64 / data.test.len().max(1) as f64,
         data.test.len()
     );
