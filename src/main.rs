@@ -6,7 +6,8 @@ mod cli;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Cycle-accurate simulator, compiler and on-chip learning engine of a many-core neuromorphic chip.
+/// Cycle-accurate simulator of a many-core neuromorphic chip, with its compiler (mapper),
+/// firmware, host trainers and energy estimates.
 #[derive(Parser)]
 #[command(name = "spikemesh", version, about, long_about = None)]
 struct Cli {
