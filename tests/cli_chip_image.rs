@@ -83,3 +83,26 @@ fn malformed_inputs_never_panic() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("/nonexistent/file.img"));
 }
+
+#[test]
+fn closed_output_pipe_ends_the_tool_without_a_panic() {
+    use std::process::Stdio;
+    for _ in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spikemesh"))
+            .args(["chip", "default"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before (most likely) the tool has printed anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(101),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
