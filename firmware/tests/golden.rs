@@ -17,64 +17,28 @@ fn every_model_assembles_with_its_parameters() {
     }
 }
 
-/// (du, dv, bias_mant, bias_exp, vth, a_in per step, expected (u, v, spiked) per step) — the
-/// golden vectors of hardware.md §1.3, copied verbatim.
 /// One golden vector: (du, dv, bias_mant, bias_exp, vth, a_in, expected (u, v, s)).
 type Vector = (i64, i64, i64, i64, i64, Vec<i16>, Vec<(i32, i32, u8)>);
 
+/// The golden vectors of hardware.md §1.3 (`isa::arith::loihi::LAVA_GOLDEN_VECTORS`).
 fn vectors() -> Vec<Vector> {
-    vec![
-        (
-            410,
-            205,
-            0,
-            0,
-            10,
-            vec![3; 10],
-            vec![
-                (192, 192, 0),
-                (364, 546, 0),
-                (519, 0, 1),
-                (658, 0, 1),
-                (783, 0, 1),
-                (896, 0, 1),
-                (998, 0, 1),
-                (1089, 0, 1),
-                (1171, 0, 1),
-                (1245, 0, 1),
-            ],
-        ),
-        (
-            4095,
-            0,
-            0,
-            0,
-            100,
-            vec![5; 10],
-            (1..=10).map(|k| (320, 320 * k, 0)).collect(),
-        ),
-        (0, 4095, 5, 3, 20, vec![0; 10], vec![(0, 40, 0); 10]),
-        (
-            1024,
-            512,
-            -3,
-            1,
-            8,
-            vec![7, 0, 0, -2, 9, 0, 0, 0, 0, 0],
-            vec![
-                (448, 442, 0),
-                (335, 0, 1),
-                (251, 245, 0),
-                (60, 268, 0),
-                (620, 0, 1),
-                (464, 458, 0),
-                (347, 0, 1),
-                (260, 254, 0),
-                (194, 410, 0),
-                (145, 497, 0),
-            ],
-        ),
-    ]
+    isa::arith::loihi::LAVA_GOLDEN_VECTORS
+        .iter()
+        .map(|g| {
+            (
+                g.du,
+                g.dv,
+                g.bias_mant,
+                g.bias_exp,
+                g.vth,
+                g.a_in.to_vec(),
+                g.expected
+                    .iter()
+                    .map(|&(u, v, s)| (u, v, u8::from(s)))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 #[test]

@@ -414,3 +414,99 @@ pub fn step_with_reset(
     state.v = Voltage24(v);
     spiked
 }
+
+/// One golden vector of `reference/hardware.md` §1.3 (computed there by re-implementing
+/// Lava's `PyLifModelBitAcc` in numpy): one neuron starting at `u = v = 0`, its parameters,
+/// its input per step, and `(u, v, spiked)` after each of the ten steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LavaGoldenVector {
+    /// Current decay (12 bits).
+    pub du: i64,
+    /// Voltage decay (12 bits).
+    pub dv: i64,
+    /// Bias mantissa.
+    pub bias_mant: i64,
+    /// Bias exponent.
+    pub bias_exp: i64,
+    /// Threshold (before the shift by 6).
+    pub vth: i64,
+    /// Input `a_in` applied at each step.
+    pub a_in: [i16; 10],
+    /// `(u, v, spiked)` after each step.
+    pub expected: [(i32, i32, bool); 10],
+}
+
+/// The four golden vectors of `reference/hardware.md` §1.3, verbatim. Every implementation of
+/// the Loihi LIF (this golden model, the firmware, the `spikemesh neuron` command) is tested
+/// against this one table.
+pub const LAVA_GOLDEN_VECTORS: [LavaGoldenVector; 4] = [
+    LavaGoldenVector {
+        du: 410,
+        dv: 205,
+        bias_mant: 0,
+        bias_exp: 0,
+        vth: 10,
+        a_in: [3; 10],
+        expected: [
+            (192, 192, false),
+            (364, 546, false),
+            (519, 0, true),
+            (658, 0, true),
+            (783, 0, true),
+            (896, 0, true),
+            (998, 0, true),
+            (1089, 0, true),
+            (1171, 0, true),
+            (1245, 0, true),
+        ],
+    },
+    LavaGoldenVector {
+        du: 4095,
+        dv: 0,
+        bias_mant: 0,
+        bias_exp: 0,
+        vth: 100,
+        a_in: [5; 10],
+        expected: [
+            (320, 320, false),
+            (320, 640, false),
+            (320, 960, false),
+            (320, 1280, false),
+            (320, 1600, false),
+            (320, 1920, false),
+            (320, 2240, false),
+            (320, 2560, false),
+            (320, 2880, false),
+            (320, 3200, false),
+        ],
+    },
+    LavaGoldenVector {
+        du: 0,
+        dv: 4095,
+        bias_mant: 5,
+        bias_exp: 3,
+        vth: 20,
+        a_in: [0; 10],
+        expected: [(0, 40, false); 10],
+    },
+    LavaGoldenVector {
+        du: 1024,
+        dv: 512,
+        bias_mant: -3,
+        bias_exp: 1,
+        vth: 8,
+        a_in: [7, 0, 0, -2, 9, 0, 0, 0, 0, 0],
+        expected: [
+            (448, 442, false),
+            (335, 0, true),
+            (251, 245, false),
+            (60, 268, false),
+            (620, 0, true),
+            (464, 458, false),
+            (347, 0, true),
+            (260, 254, false),
+            (194, 410, false),
+            (145, 497, false),
+        ],
+    },
+];
