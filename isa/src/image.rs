@@ -1,7 +1,7 @@
 //! The chip image: everything the mapper emits and the simulator loads — the chip description,
 //! each core's program, memories and fan-out table, and the host I/O map — and its file format.
 //!
-//! # File format (version 1)
+//! # File format (version 2)
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
@@ -26,7 +26,7 @@ use thiserror::Error;
 /// The first eight bytes of every chip image file.
 pub const MAGIC: [u8; 8] = *b"SPKIMG\r\n";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 24;
 /// Largest payload a reader accepts (guards allocations against corrupted lengths).
@@ -130,6 +130,12 @@ pub struct CoreImage {
     pub latent: Option<Vec<i32>>,
     /// Per neuron, where its spikes go.
     pub fanout: FanoutTable,
+    /// First-arrival-only synapse unit: a spike for an axon that already received a spike in
+    /// the current sample is counted but not integrated (1 synapse-unit cycle, no row read).
+    /// The mapper sets it on cores that read max-pooled units: every member of a pooling
+    /// window targets the same axon, and only the earliest spike of the window counts.
+    #[serde(default)]
+    pub first_arrival_only: bool,
 }
 
 impl CoreImage {

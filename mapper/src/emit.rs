@@ -9,21 +9,27 @@
 //!   `cmp_ge`, `out_delay`, and for output-layer cores `snap_step = t_max − fallback_offset`,
 //!   the timestep whose potentials the no-spike decoding fallback reads from the `V_SNAP`
 //!   field (timestep `t` of the chip computes the golden model's time `t`).
-//! - Axon `a` of a core of layer `l` is source `a` of the layer: input channel `a` for the first
-//!   layer, neuron `a` of layer `l − 1` otherwise (every part of a dense layer holds all of its
-//!   layer's sources).
-//! - A neuron's fan-out lists one destination per part of the next layer (source replication),
-//!   in part order; an output-layer neuron `j` sends to host channel `j`.
-//! - Input channel `i` is sent to axon `i` of every first-layer part.
+//! - Axon `a` of a core reads input unit `axons[a]` of its layer ([`crate::partition::Part`]):
+//!   for a dense layer that is unit `a` (every part of a dense layer holds all of its layer's
+//!   units); a unit is an input channel or a neuron of the previous weighted layer, or a
+//!   max-pooled group of them.
+//! - A neuron's fan-out lists one destination per (part of the next weighted layer, axon whose
+//!   unit holds the neuron), in part then axon order (source replication); an output-layer
+//!   neuron `j` sends to host channel `j`. Input channels are sent the same way to the first
+//!   weighted layer.
+//! - Conv cores have a presence plane (a synapse per kernel tap inside the input, none for
+//!   padding); cores of a layer that reads max-pooled units run first-arrival-only.
 
-use crate::partition::{partition, Partitioning};
+use crate::partition::{partition, Connectivity, LoweredLayer, Partitioning};
 use crate::place::{
     cost, place_naive, place_optimised, AnnealOptions, Endpoint, MeshShape, Placement, TrafficGraph,
 };
 use crate::MapError;
 use isa::chip::{ChipDescription, TileId};
 use isa::image::{ChipImage, CoreImage, Destination, FanoutTable, FieldInit, IoMap, SynapseMemory};
-use model::network::{Dense, FireRule, LayerKind, Network, PspKernel, Threshold, Weights};
+use model::network::{
+    FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Threshold, Weights,
+};
 use serde::Serialize;
 
 /// Which placement the image uses.
@@ -47,6 +53,10 @@ pub struct MapOptions {
     pub input_activity: f64,
     /// Expected fraction of each weighted layer's neurons that spike per inference.
     pub layer_activity: Option<Vec<f64>>,
+    /// Emit the output-layer cores for on-chip learning ([`emit_learning`]): the learning
+    /// firmware (`firmware::learn_out::chip_program`), latent weights, kernel parameters and
+    /// reverse-routing table. Default `false`: the image is the inference image.
+    pub learning: bool,
 }
 
 impl Default for MapOptions {
@@ -56,6 +66,7 @@ impl Default for MapOptions {
             anneal: AnnealOptions::default(),
             input_activity: 1.0,
             layer_activity: None,
+            learning: false,
         }
     }
 }
@@ -122,14 +133,49 @@ pub struct Mapping {
     pub report: MapReport,
 }
 
-fn dense_layers(net: &Network) -> Vec<&Dense> {
-    net.layers
-        .iter()
-        .filter_map(|l| match &l.kind {
-            LayerKind::Dense(d) => Some(d),
-            _ => None,
-        })
-        .collect()
+/// The neuron model, weights and thresholds of a weighted layer.
+struct WeightedParams<'a> {
+    neuron: NeuronModel,
+    weights: &'a Weights,
+    threshold: &'a Threshold,
+}
+
+fn weighted_params(layer: &Layer) -> Option<WeightedParams<'_>> {
+    match &layer.kind {
+        LayerKind::Dense(d) => Some(WeightedParams {
+            neuron: d.neuron,
+            weights: &d.weights,
+            threshold: &d.threshold,
+        }),
+        LayerKind::Conv2d(c) => Some(WeightedParams {
+            neuron: c.neuron,
+            weights: &c.weights,
+            threshold: &c.threshold,
+        }),
+        LayerKind::MaxPool2d(_) | LayerKind::Flatten => None,
+    }
+}
+
+/// Per source of `layer` (a neuron of the layer before, or an input channel), its
+/// destinations: one per (part of `layer`, axon whose unit holds the source).
+fn consumers(
+    layer: &LoweredLayer,
+    parts: &Partitioning,
+    tile_of: &[u16],
+    sources: usize,
+) -> Vec<Vec<Destination>> {
+    let mut out = vec![Vec::new(); sources];
+    for q in layer.parts.clone() {
+        for (a, &u) in parts.parts[q].axons.iter().enumerate() {
+            for &s in &layer.units[u as usize] {
+                out[s as usize].push(Destination::Core {
+                    tile: TileId(tile_of[q]),
+                    axon: a as u32,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Maps `net` onto `chip`.
@@ -138,8 +184,17 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
         .program()
         .map_err(|e| MapError::FirmwareSource(e.to_string()))?;
     let parts = partition(net, chip, program.text.len(), program.data.len())?;
-    let dense = dense_layers(net);
-    for (lowered, d) in parts.layers.iter().zip(&dense) {
+    let mut params = Vec::with_capacity(parts.layers.len());
+    for lowered in &parts.layers {
+        let d = net
+            .layers
+            .get(lowered.layer)
+            .and_then(weighted_params)
+            .ok_or_else(|| MapError::Unsupported {
+                layer: lowered.layer,
+                name: lowered.name.clone(),
+                what: "not a weighted layer (a mapper bug)".into(),
+            })?;
         let unsupported = |what: String| MapError::Unsupported {
             layer: lowered.layer,
             name: lowered.name.clone(),
@@ -167,6 +222,7 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 ))
             }
         }
+        params.push(d);
     }
 
     let shape = MeshShape {
@@ -201,43 +257,62 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
     // Emit the cores.
     let mut cores = Vec::with_capacity(parts.parts.len());
     let mut reports = Vec::with_capacity(parts.parts.len());
-    for (li, (lowered, d)) in parts.layers.iter().zip(&dense).enumerate() {
+    for (li, (lowered, d)) in parts.layers.iter().zip(&params).enumerate() {
         let next = parts.layers.get(li + 1);
+        let mut layer_fanout =
+            next.map(|nl| consumers(nl, &parts, &chosen.tile_of, lowered.neurons as usize));
         for pi in lowered.parts.clone() {
             let part = &parts.parts[pi];
             let tile = TileId(chosen.tile_of[pi]);
             let k = part.neurons.len();
-            let axons = lowered.fan_in;
+            let axons = part.axons.len() as u32;
             let words = k.div_ceil(64);
             let mut sign = vec![0u64; axons as usize * words];
             let mut weights = match d.weights {
                 Weights::Int { .. } => Some(vec![0i16; axons as usize * k]),
                 _ => None,
             };
-            for (n, j) in part.neurons.clone().enumerate() {
-                let row_base = j as usize * d.inputs as usize;
-                for a in 0..axons as usize {
-                    let w = d.weights.int_at(row_base + a).unwrap_or(0);
-                    if w > 0 {
-                        sign[a * words + n / 64] |= 1u64 << (n % 64);
+            let mut presence = None;
+            match &lowered.connectivity {
+                Connectivity::Dense => {
+                    for (n, j) in part.neurons.clone().enumerate() {
+                        let row_base = j as usize * lowered.fan_in as usize;
+                        for a in 0..axons as usize {
+                            let w = d.weights.int_at(row_base + a).unwrap_or(0);
+                            if w > 0 {
+                                sign[a * words + n / 64] |= 1u64 << (n % 64);
+                            }
+                            if let Some(ws) = weights.as_mut() {
+                                ws[a * k + n] = w as i16;
+                            }
+                        }
                     }
-                    if let Some(ws) = weights.as_mut() {
-                        ws[a * k + n] = w as i16;
+                }
+                Connectivity::Conv(geo) => {
+                    let mut present = vec![0u64; axons as usize * words];
+                    for (n, j) in part.neurons.clone().enumerate() {
+                        for (u, widx) in geo.taps(j) {
+                            let Ok(a) = part.axons.binary_search(&u) else {
+                                continue; // every tap's unit is an axon of its part
+                            };
+                            let w = d.weights.int_at(widx as usize).unwrap_or(0);
+                            present[a * words + n / 64] |= 1u64 << (n % 64);
+                            if w > 0 {
+                                sign[a * words + n / 64] |= 1u64 << (n % 64);
+                            }
+                            if let Some(ws) = weights.as_mut() {
+                                ws[a * k + n] = w as i16;
+                            }
+                        }
                     }
+                    presence = Some(present);
                 }
             }
             let fanout: Vec<Vec<Destination>> = part
                 .neurons
                 .clone()
-                .map(|j| match next {
-                    Some(nl) => nl
-                        .parts
-                        .clone()
-                        .map(|q| Destination::Core {
-                            tile: TileId(chosen.tile_of[q]),
-                            axon: j,
-                        })
-                        .collect(),
+                .map(|j| match layer_fanout.as_mut() {
+                    Some(lists) => std::mem::take(&mut lists[j as usize]),
                     None => vec![Destination::Host { channel: j }],
                 })
                 .collect();
@@ -276,7 +351,7 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 program.data[addr as usize] = value;
             }
             let fanout = FanoutTable::from_lists(&fanout);
-            let core = CoreImage {
+            let mut core = CoreImage {
                 tile,
                 neurons: k as u32,
                 axons,
@@ -284,12 +359,17 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 fields,
                 synapses: SynapseMemory {
                     sign,
-                    presence: None,
+                    presence,
                     weights,
                 },
                 latent: None,
                 fanout,
+                first_arrival_only: lowered.first_arrival_only,
             };
+            if opts.learning && next.is_none() {
+                let prev = li.checked_sub(1).map(|p| &parts.layers[p]);
+                emit_learning(&mut core, net, lowered, d, prev, &parts, chosen, chip)?;
+            }
             let caps = &chip.core;
             let (x, y) = chip.coords(tile);
             reports.push(CoreReport {
@@ -314,19 +394,7 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
     }
     cores.sort_by_key(|c| c.tile);
     reports.sort_by_key(|r| r.tile);
-    let first = &parts.layers[0];
-    let inputs: Vec<Vec<Destination>> = (0..first.fan_in)
-        .map(|i| {
-            first
-                .parts
-                .clone()
-                .map(|q| Destination::Core {
-                    tile: TileId(chosen.tile_of[q]),
-                    axon: i,
-                })
-                .collect()
-        })
-        .collect();
+    let inputs = consumers(&parts.layers[0], &parts, &chosen.tile_of, net.input.len());
     let outputs = parts.layers.last().map_or(0, |l| l.neurons);
     let image = ChipImage::new(
         chip.clone(),
@@ -363,24 +431,59 @@ fn traffic(parts: &Partitioning, opts: &MapOptions) -> TrafficGraph {
             .and_then(|a| a.get(li).copied())
             .unwrap_or(1.0)
     };
+    // Sources (input channels or neurons) a part's axons read, counted with multiplicity.
+    let sources_read = |layer: &LoweredLayer, q: usize| -> Vec<u32> {
+        parts.parts[q]
+            .axons
+            .iter()
+            .flat_map(|&u| layer.units[u as usize].iter().copied())
+            .collect()
+    };
     let first = &parts.layers[0];
     for q in first.parts.clone() {
+        let n = sources_read(first, q).len();
         edges.push((
             Endpoint::Host,
             Endpoint::Part(q),
-            f64::from(first.fan_in) * opts.input_activity,
+            n as f64 * opts.input_activity,
         ));
     }
     for (li, layer) in parts.layers.iter().enumerate() {
-        for p in layer.parts.clone() {
-            let fired = parts.parts[p].neurons.len() as f64 * activity(li);
-            match parts.layers.get(li + 1) {
-                Some(next) => {
-                    for q in next.parts.clone() {
-                        edges.push((Endpoint::Part(p), Endpoint::Part(q), fired));
+        let next = parts.layers.get(li + 1);
+        // packets[p][q]: fan-out entries from part p of this layer to part q of the next.
+        let mut packets = vec![Vec::new(); layer.parts.len()];
+        if let Some(next) = next {
+            for row in packets.iter_mut() {
+                *row = vec![0u64; next.parts.len()];
+            }
+            for (qi, q) in next.parts.clone().enumerate() {
+                for s in sources_read(next, q) {
+                    let p = parts.parts[layer.parts.clone()]
+                        .partition_point(|part| part.neurons.end <= s);
+                    if let Some(row) = packets.get_mut(p) {
+                        row[qi] += 1;
                     }
                 }
-                None => edges.push((Endpoint::Part(p), Endpoint::Host, fired)),
+            }
+        }
+        for (pi, p) in layer.parts.clone().enumerate() {
+            match next {
+                Some(next) => {
+                    for (qi, q) in next.parts.clone().enumerate() {
+                        let n = packets[pi][qi];
+                        if n > 0 {
+                            edges.push((
+                                Endpoint::Part(p),
+                                Endpoint::Part(q),
+                                n as f64 * activity(li),
+                            ));
+                        }
+                    }
+                }
+                None => {
+                    let fired = parts.parts[p].neurons.len() as f64 * activity(li);
+                    edges.push((Endpoint::Part(p), Endpoint::Host, fired));
+                }
             }
         }
     }
@@ -388,4 +491,128 @@ fn traffic(parts: &Partitioning, opts: &MapOptions) -> TrafficGraph {
         parts: parts.parts.len(),
         edges,
     }
+}
+
+/// Makes an output-layer core a learning core (`MapOptions::learning`, `docs/LEARNING.md`):
+///
+/// - program: `firmware::learn_out::chip_program` (TTFS inference, then the output-layer
+///   kernel on the host's learn signal), with the inference parameters already patched copied
+///   over;
+/// - latent memory (axon-major, `latent[a * neurons + n]`): `±init_magnitude` from the sign of
+///   each binary weight, the start of `model::onchip::OnChipTrainer` under
+///   `OnChipRule::s4nn` (whose γ, η of this layer and init magnitude are also the kernel
+///   parameters written here; `steps` 0, `send_errors` 0, `arrival_offset` 1);
+/// - `src_table` (data words after the program's data): for axon `j`, `tile << 16 | n` of
+///   neuron `n` of the previous layer's part that holds source `j` (0 for host inputs).
+///
+/// Rules: binary weights only, and the output layer on one core (the kernel normalises its
+/// errors over the core).
+#[allow(clippy::too_many_arguments)]
+fn emit_learning(
+    core: &mut CoreImage,
+    net: &Network,
+    lowered: &crate::partition::LoweredLayer,
+    d: &WeightedParams<'_>,
+    prev: Option<&crate::partition::LoweredLayer>,
+    parts: &Partitioning,
+    placement: &Placement,
+    chip: &ChipDescription,
+) -> Result<(), MapError> {
+    let unsupported = |what: String| MapError::Unsupported {
+        layer: lowered.layer,
+        name: lowered.name.clone(),
+        what,
+    };
+    let dense = net
+        .layers
+        .get(lowered.layer)
+        .is_some_and(|l| matches!(l.kind, LayerKind::Dense(_)));
+    if !dense {
+        return Err(unsupported(
+            "on-chip learning needs a dense output layer".into(),
+        ));
+    }
+    if !matches!(d.weights, Weights::Binary { .. }) {
+        return Err(unsupported(
+            "on-chip learning needs binary (sign) weights".into(),
+        ));
+    }
+    if lowered.parts.len() != 1 {
+        return Err(unsupported(format!(
+            "on-chip learning needs the output layer on one core (it is split over {})",
+            lowered.parts.len()
+        )));
+    }
+    let weighted = net
+        .layers
+        .iter()
+        .filter(|l| weighted_params(l).is_some())
+        .count();
+    let rule = model::onchip::OnChipRule::s4nn(weighted);
+    let mut program =
+        firmware::learn_out::chip_program().map_err(|e| MapError::FirmwareSource(e.to_string()))?;
+    for &name in firmware::ttfs::PARAMS {
+        let from = core.program.symbol(name);
+        let to = program.symbol(name);
+        if let (Some(from), Some(to)) = (from, to) {
+            program.data[to as usize] = core.program.data[from as usize];
+        }
+    }
+    let params = [
+        ("gamma", i32::from(rule.gamma)),
+        ("eta", rule.eta[weighted - 1]),
+        ("steps", 0),
+        ("send_errors", 0),
+        ("arrival_offset", 1),
+    ];
+    for (name, value) in params {
+        let addr = program
+            .symbol(name)
+            .expect("chip_program checks its parameters");
+        program.data[addr as usize] = value;
+    }
+    let table = program
+        .symbol(firmware::learn_out::SRC_TABLE)
+        .expect("chip_program checks its table") as usize;
+    let axons = core.axons as usize;
+    program
+        .data
+        .resize(program.data.len().max(table + axons), 0);
+    for j in 0..axons {
+        let src = prev.and_then(|pl| {
+            pl.parts.clone().find_map(|q| {
+                let r = &parts.parts[q].neurons;
+                r.contains(&(j as u32))
+                    .then(|| (i32::from(placement.tile_of[q]) << 16) | (j as i32 - r.start as i32))
+            })
+        });
+        program.data[table + j] = src.unwrap_or(0);
+    }
+    if program.data.len() > chip.core.data_words as usize
+        || program.text.len() > chip.core.instruction_words as usize
+    {
+        return Err(unsupported(format!(
+            "the learning firmware needs {} instruction and {} data words, the chip has {} and {}",
+            program.text.len(),
+            program.data.len(),
+            chip.core.instruction_words,
+            chip.core.data_words
+        )));
+    }
+    let k = core.neurons as usize;
+    let words = k.div_ceil(64);
+    let m = rule.init_magnitude;
+    let latent = (0..axons * k)
+        .map(|x| {
+            let (a, n) = (x / k, x % k);
+            if core.synapses.sign[a * words + n / 64] >> (n % 64) & 1 == 1 {
+                m
+            } else {
+                -m
+            }
+        })
+        .collect();
+    core.latent = Some(latent);
+    core.program = program;
+    Ok(())
 }

@@ -15,6 +15,9 @@ use thiserror::Error;
 /// Why a network could not be mapped onto a chip.
 #[derive(Debug, Error)]
 pub enum MapError {
+    /// The network breaks one of its own rules (it would not run on the golden model either).
+    #[error("the network is invalid: {0}")]
+    Network(#[from] model::Violation),
     /// A layer kind the mapper does not lower.
     #[error("layer {layer} ({name:?}): {what}")]
     Unsupported {

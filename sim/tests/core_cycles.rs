@@ -410,6 +410,7 @@ fn a_core_builds_from_its_chip_image_entry() {
         },
         latent: None,
         fanout: fanout(neurons as usize, 1),
+        first_arrival_only: false,
     };
     let mut c = Neurocore::from_image(&chip.core, &image).expect("valid image");
     assert_eq!(c.config().lanes, chip.core.vector_lanes);
@@ -523,4 +524,49 @@ fn vector_operands_may_alias_the_destination() {
         .map(|j| if f1[j] > 0 { 2 * f1[j] } else { f1[j] })
         .collect();
     assert_eq!(field(8), doubled, "masked, all alias");
+}
+
+#[test]
+fn first_arrival_only_mode_integrates_one_spike_per_axon_and_sample() {
+    use isa::image::{CoreImage, SynapseMemory as ImageSynapses};
+    let chip = isa::ChipDescription::default();
+    let (neurons, axons) = (70u32, 2u32);
+    let words = (neurons as usize).div_ceil(64);
+    let row_cycles = 1 + words as u64; // row fetch + one word per 64 neurons
+    let image = CoreImage {
+        tile: TileId(0),
+        neurons,
+        axons,
+        program: program("barrier\n"),
+        fields: Vec::new(),
+        synapses: ImageSynapses {
+            sign: vec![u64::MAX; axons as usize * words],
+            presence: None,
+            weights: None,
+        },
+        latent: None,
+        fanout: fanout(neurons as usize, 1),
+        first_arrival_only: true,
+    };
+    let mut c = Neurocore::from_image(&chip.core, &image).expect("valid image");
+    assert!(c.first_arrival_only());
+    c.deliver_spike(0, Cycle(0)).unwrap();
+    c.deliver_spike(0, Cycle(0)).unwrap(); // repeat: counted, 1 cycle, not integrated
+    c.deliver_spike(1, Cycle(0)).unwrap();
+    assert_eq!(c.pending()[0], 2);
+    assert_eq!(c.pending()[69], 2);
+    assert_eq!(c.synapse_free_at(), Cycle(row_cycles + 1 + row_cycles));
+    let k = c.counters();
+    assert_eq!(k.spikes_in, 3);
+    assert_eq!(k.synapse_cycles, 2 * row_cycles + 1);
+    assert_eq!(k.synaptic_events, 2 * u64::from(neurons));
+
+    // The same image without the mode integrates every spike.
+    let mut plain = image.clone();
+    plain.first_arrival_only = false;
+    let mut c = Neurocore::from_image(&chip.core, &plain).expect("valid image");
+    c.deliver_spike(0, Cycle(0)).unwrap();
+    c.deliver_spike(0, Cycle(0)).unwrap();
+    assert_eq!(c.pending()[0], 2);
+    assert_eq!(c.counters().synapse_cycles, 2 * row_cycles);
 }

@@ -460,7 +460,20 @@ impl Neurocore {
             core.set_latent(l.clone())?;
         }
         core.set_fanout(image.fanout.clone())?;
+        core.set_first_arrival_only(image.first_arrival_only);
         Ok(core)
+    }
+
+    /// Switches the synapse unit's first-arrival-only mode: when on, only the first spike per
+    /// axon and sample is integrated (how the mapper lowers max pooling: every member of a
+    /// pooling window targets one axon, and the earliest spike of the window wins).
+    pub fn set_first_arrival_only(&mut self, on: bool) {
+        self.synapse.first_arrival_only = on;
+    }
+
+    /// Whether the synapse unit is in first-arrival-only mode.
+    pub fn first_arrival_only(&self) -> bool {
+        self.synapse.first_arrival_only
     }
 
     // ----- memories -----
@@ -628,7 +641,10 @@ impl Neurocore {
 
     /// A spike for `axon` arrives at the synapse unit at cycle `at` (never earlier than the
     /// core's clock). It is integrated into the pending accumulator, which becomes `f0` at the
-    /// next barrier release. Costs the synapse unit [`SynapseMemory::row_cycles`] cycles.
+    /// next barrier release. Costs the synapse unit [`SynapseMemory::row_cycles`] cycles. In
+    /// first-arrival-only mode ([`Neurocore::set_first_arrival_only`]) a spike for an axon that
+    /// already received one in the current sample is counted in `spikes_in` but not
+    /// integrated: 1 synapse-unit cycle, no row read, no synaptic event.
     pub fn deliver_spike(&mut self, axon: u32, at: Cycle) -> Result<(), CoreError> {
         if axon >= self.config.axons {
             return Err(CoreError::AxonOutOfRange {
@@ -637,8 +653,12 @@ impl Neurocore {
             });
         }
         let at = at.max(self.now);
-        let (cost, events) = self.synapse.spike(axon as usize, at);
         let latch = &mut self.axon_first[axon as usize];
+        let (cost, events) = if self.synapse.first_arrival_only && *latch != NO_SPIKE {
+            (self.synapse.drop_repeat(at), 0)
+        } else {
+            self.synapse.spike(axon as usize, at)
+        };
         if *latch == NO_SPIKE {
             *latch = self.timestep;
         }

@@ -348,6 +348,9 @@ pub struct SynapseUnit {
     pub(crate) pending: Vec<i32>,
     /// First cycle at which the unit is free again.
     pub(crate) free_at: Cycle,
+    /// First-arrival-only mode: a spike for an axon whose first-arrival latch is already set in
+    /// the current sample is counted but not integrated ([`SynapseUnit::drop_repeat`]).
+    pub(crate) first_arrival_only: bool,
 }
 
 impl SynapseUnit {
@@ -357,6 +360,7 @@ impl SynapseUnit {
             memory,
             pending: vec![0; n],
             free_at: Cycle(0),
+            first_arrival_only: false,
         }
     }
 
@@ -367,6 +371,14 @@ impl SynapseUnit {
         self.free_at = Cycle(start.saturating_add(cost));
         let events = self.memory.integrate_row(axon, &mut self.pending);
         (cost, events)
+    }
+
+    /// A repeated spike in first-arrival-only mode: the latch check takes 1 cycle, no row is
+    /// read and nothing is integrated. Returns the busy cycles (1).
+    pub(crate) fn drop_repeat(&mut self, at: Cycle) -> u64 {
+        let start = self.free_at.0.max(at.0);
+        self.free_at = Cycle(start.saturating_add(1));
+        1
     }
 
     /// Adds a host current into one neuron's pending accumulator (1 cycle).
