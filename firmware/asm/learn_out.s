@@ -5,7 +5,7 @@
 ;
 ; Inputs:  f3 = output spike times t_k (t_max = no spike, as ttfs.s latches them);
 ;          the synapse unit's first-arrival latches (`ald`) = input spike times t_i;
-;          .data: label, t_max, gamma, eta, steps.
+;          .data: label, t_max, gamma, eta, steps, send_errors, arrival_offset.
 ; Rule:    targets T (S4NN, gamma), e = T - t, delta = l2_normalise(e) in Q1.15 (isqrt floor,
 ;          division to nearest with ties away from zero, saturated to 32767), then for every
 ;          axon row i and every lane k with delta_k != 0 and t_i < t_k:
@@ -17,7 +17,7 @@
 ; Bounds:  sum e^2 is formed in 32 bits and the division needs 2 * norm < 2^16: valid while
 ;          n_out * t_max^2 < 2^30 (e.g. 16384 outputs at t_max = 256).
 ; Fields:  f3 t   f8 T   f9 e   f10 delta   f11 -delta   f12 eta   f13 e^2 / update
-;          f14 latent row.   Masks: m3 pushed competitors   m4 delta != 0   m5 update mask.
+;          f14 latent row   f15 t - arrival_offset.   Masks: m3 pushed competitors   m4 delta != 0   m5 update mask.
 
         .data
 label:  .word 0
@@ -26,6 +26,8 @@ gamma:  .word 3
 eta:    .word 1
 steps:  .word 0
 send_errors: .word 0                ; 1: send the hidden-error partial sums back
+arrival_offset: .word 0             ; ald reads t_i - arrival_offset (stand-alone 0; on the
+                                    ; chip a spike of time t arrives in timestep t - 1: 1)
 src_table: .word 0                  ; per axon j: tile << 16 | neuron of its source (the
                                     ; reverse-routing table; the host writes `axons` words here)
 
@@ -46,9 +48,9 @@ learn:
         blt     r5, r2, fired
         vmovs   f8, r2              ; nobody fired: T = t_max, T_y = max(t_max - gamma, 0)
         sub     r6, r2, r3
-        bge     r6, r0, silent
+        bge     r6, r0, nobody_fired
         li      r6, 0
-silent:
+nobody_fired:
         vset    f8, r4, r6
         j       errors
 fired:
@@ -128,11 +130,14 @@ update:
         ld      r6, eta(r0)
         vmovs   f12, r6
         vcmps.ne m4, f10, r0        ; delta != 0
+        ld      r6, arrival_offset(r0)
+        vmovs   f15, r6
+        vsub    f15, f3, f15        ; t_k - arrival_offset, compared with the latch
         csrr    r10, axons
         li      r11, 0              ; axon row i
 row:
-        ald     r9, r11             ; t_i (i32::MAX: no input spike)
-        vcmps.gt m5, f3, r9         ; t_i < t_k
+        ald     r9, r11             ; t_i - arrival_offset (i32::MAX: no input spike)
+        vcmps.gt m5, f15, r9        ; t_i < t_k
         mand    m5, m5, m4
         vmulsh.sr f13, f11, f12, 8, m5
         wload   f14, r11, m5
@@ -142,11 +147,11 @@ row:
         addi    r11, r11, 1
         blt     r11, r10, row
         ld      r6, send_errors(r0)
-        beq     r6, r0, top
+        beq     r6, r0, finish
         li      r11, 0              ; axon j: partial hidden error, with the UPDATED latents
 back:
-        ald     r9, r11             ; t_j
-        vcmps.gt m5, f3, r9         ; t_j < t_k
+        ald     r9, r11             ; t_j - arrival_offset
+        vcmps.gt m5, f15, r9        ; t_j < t_k
         wload   f14, r11, m5
         vmulsh.floor f13, f10, f14, 8, m5   ; (delta_k * w_kj) >> hidden_shift (8), floor
         vred.sum r7, f13, m5        ; wrapping sum over the lanes
@@ -154,4 +159,6 @@ back:
         send    r8, r7
         addi    r11, r11, 1
         blt     r11, r10, back
-        j       top
+finish:
+        jr      r0                  ; back to address 0 (stand-alone: `top`; on the chip: the
+                                    ; dispatch of firmware::learn_out::chip_program)

@@ -28,8 +28,22 @@
 //! at timestep `t`. A spike sent by a core in timestep `t` reaches the next layer's `f0` at
 //! timestep `t + 1`: the mesh transit is the one-step output delay of the S4NN/BS4NN neuron,
 //! so every layer's timestep `t` computes the golden model's time `t`.
+//!
+//! # The learning phase
+//!
+//! [`Chip::learn_sample`] follows a full-window sample on an image mapped with
+//! `MapOptions::learning` (output layer on one core running `firmware::learn_out::chip_program`):
+//! the host writes the label lane and `learn_req = 1` into the output core's data memory
+//! (management writes, [`Chip::set_core_param`]), pulses that core's reset line (its firmware
+//! dispatches at address 0 to `wait learn`), signals the learn event to every core
+//! ([`Neurocore::begin_learn`]; cores waiting for a sample ignore it), and runs cycles until
+//! every core waits again with its outbound queue drained and the mesh is empty. Learning
+//! packets are delivered to the cores' learning inboxes. Its cycles and mesh packets are counted
+//! in [`LearnCounters`], apart from the inference figures of [`SampleOutput`].
 
-use crate::core::{CoreError, CoreFault, Cycle, Neurocore, OutPacket, PacketKind as CoreKind};
+use crate::core::{
+    CoreError, CoreFault, Cycle, Neurocore, OutPacket, PacketKind as CoreKind, ProcessorState,
+};
 use crate::energy::EventCounts;
 use crate::noc::{
     Barrier, BarrierStatus, InjectError, Mesh, NocConfig, NocError, Packet, PacketKind, Port,
@@ -68,6 +82,20 @@ pub enum ChipError {
         channel: u32,
         /// How many the image has.
         channels: usize,
+    },
+    /// A learning label that is no output channel of the image.
+    #[error("label {label} is no output channel: the image has {outputs} outputs")]
+    Label {
+        /// The label.
+        label: u32,
+        /// Output channels of the image.
+        outputs: usize,
+    },
+    /// No core on the tile a host operation addressed.
+    #[error("{tile} holds no core")]
+    NoCore {
+        /// The tile.
+        tile: TileId,
     },
     /// The timestep did not finish within the cycle budget (a firmware that never reaches its
     /// barrier, for instance).
@@ -126,6 +154,26 @@ pub struct HostCounters {
     pub stall_cycles: u64,
 }
 
+/// Figures of the learning phases run so far ([`Chip::learn_sample`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LearnCounters {
+    /// Learning phases run.
+    pub phases: u64,
+    /// Cycles of all learning phases (from the host's learn signal to the last core waiting).
+    pub cycles: u64,
+    /// Packets the mesh accepted during learning phases.
+    pub packets: u64,
+}
+
+/// What one learning phase took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LearnOutput {
+    /// Cycles from the host's learn signal until every core waits again and the mesh is empty.
+    pub cycles: u64,
+    /// Packets the mesh accepted during the phase.
+    pub packets: u64,
+}
+
 /// One timestep of a sample, recorded when [`Chip::set_step_recording`] is on (for traces).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRecord {
@@ -172,6 +220,8 @@ pub struct Chip {
     steps: Vec<StepRecord>,
     /// Peak flits in flight in the current timestep (recording only).
     step_peak: u64,
+    /// Learning-phase figures.
+    learn: LearnCounters,
 }
 
 impl Chip {
@@ -254,6 +304,7 @@ impl Chip {
             record_steps: false,
             steps: Vec::new(),
             step_peak: 0,
+            learn: LearnCounters::default(),
         })
     }
 
@@ -402,6 +453,111 @@ impl Chip {
             cycles: self.now - start,
             step_cycles,
         })
+    }
+
+    /// Management write: the data word at firmware symbol `name` of the core on `tile` (the
+    /// host's write port into a core's data memory, used between samples).
+    pub fn set_core_param(
+        &mut self,
+        tile: TileId,
+        name: &str,
+        value: i32,
+    ) -> Result<(), ChipError> {
+        let core = self
+            .cores
+            .get_mut(usize::from(tile.0))
+            .and_then(Option::as_mut)
+            .ok_or(ChipError::NoCore { tile })?;
+        core.set_param(name, value)
+            .map_err(|source| ChipError::Core { tile, source })
+    }
+
+    /// Learning-phase figures so far.
+    pub fn learn_counters(&self) -> LearnCounters {
+        self.learn
+    }
+
+    /// Runs the learning phase of the last sample (see the module documentation) for the
+    /// correct class `label` (an output channel). The sample must have run with
+    /// [`StopRule::FullWindow`] (the kernel reads the spike times of the whole window), and the
+    /// image must be a learning image (`MapOptions::learning`): the core of output `label`
+    /// runs `firmware::learn_out::chip_program` and holds the whole output layer.
+    pub fn learn_sample(&mut self, label: u32) -> Result<LearnOutput, ChipError> {
+        let src = self
+            .outputs
+            .get(label as usize)
+            .copied()
+            .flatten()
+            .ok_or(ChipError::Label {
+                label,
+                outputs: self.outputs.len(),
+            })?;
+        let tile = src.tile;
+        let start = self.now;
+        let packets_before = self.mesh.counters().packets_accepted;
+        self.set_core_param(tile, "label", src.neuron as i32)?;
+        self.set_core_param(tile, "learn_req", 1)?;
+        let core = self.cores[usize::from(tile.0)]
+            .as_mut()
+            .expect("set_core_param found the core");
+        core.restart(Cycle(start))
+            .map_err(|source| ChipError::Core { tile, source })?;
+        // The dispatch runs to its `wait learn`.
+        core.advance(Cycle(u64::MAX))
+            .map_err(|fault| ChipError::Fault { tile, fault })?;
+        for &t in &self.used {
+            let core = self.cores[t].as_mut().expect("used tiles hold cores");
+            core.begin_learn(Cycle(start));
+        }
+        let end = self.run_until_waiting()?;
+        self.now = self.now.max(end);
+        let out = LearnOutput {
+            cycles: self.now - start,
+            packets: self.mesh.counters().packets_accepted - packets_before,
+        };
+        self.learn.phases += 1;
+        self.learn.cycles += out.cycles;
+        self.learn.packets += out.packets;
+        Ok(out)
+    }
+
+    /// Runs cycles until every core waits for an event with its spike-out work drained and the
+    /// mesh and host port are empty; returns the cycle the last core began waiting.
+    fn run_until_waiting(&mut self) -> Result<u64, ChipError> {
+        let limit = self.now + self.step_budget;
+        loop {
+            if self.now >= limit {
+                return Err(self.stuck("the learning phase"));
+            }
+            let quiet = self.host_queue.is_empty() && self.mesh.is_empty() && self.ejects_empty();
+            if quiet {
+                let mut all_waiting = true;
+                let mut latest = self.now;
+                let mut next = u64::MAX;
+                for &t in &self.used {
+                    let core = self.cores[t].as_ref().expect("used tiles hold cores");
+                    if core.outbound_len() > 0 {
+                        all_waiting = false;
+                        next = self.now;
+                        continue;
+                    }
+                    match (core.state(), core.done_at()) {
+                        (ProcessorState::Waiting(..), Some(d)) => latest = latest.max(d.0),
+                        _ => {
+                            all_waiting = false;
+                            next = next.min(core.next_action().map_or(self.now, |c| c.0));
+                        }
+                    }
+                }
+                if all_waiting {
+                    return Ok(latest);
+                }
+                if next != u64::MAX && next > self.now {
+                    self.now = next;
+                }
+            }
+            self.cycle()?;
+        }
     }
 
     fn record_step(&mut self, timestep: u32, start: u64, release: u64, packets_before: u64) {
