@@ -21,7 +21,7 @@ use model::network::{
 };
 use model::train::{TrainConfig, Trainer};
 use model::{Dataset, EncodingRule, LatencyEncoder};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
 
@@ -58,12 +58,7 @@ fn mnist_net() -> Network {
                 fire: FireRule::Greater,
                 delay: 1,
             },
-            weights: Weights::pack_signs(
-                (0..inputs * outputs)
-                    .map(|_| rng.gen_bool(0.5))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            ),
+            weights: Weights::random_signs((inputs * outputs) as usize, 0.5, &mut rng),
             threshold: Threshold::Layer(theta),
             scale: None,
         }),

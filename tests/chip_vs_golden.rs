@@ -8,7 +8,7 @@ use model::network::{
     Threshold, Weights,
 };
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
 
@@ -24,12 +24,7 @@ fn dense(inputs: u32, outputs: u32, theta: i32, rng: &mut ChaCha8Rng, kernel: Ps
                 fire: FireRule::Greater,
                 delay: 1,
             },
-            weights: Weights::pack_signs(
-                (0..n)
-                    .map(|_| rng.gen_bool(0.4))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            ),
+            weights: Weights::random_signs(n, 0.4, rng),
             threshold: Threshold::Layer(theta),
             scale: None,
         }),

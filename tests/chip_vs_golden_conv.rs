@@ -9,7 +9,7 @@ use model::network::{
     SpikeTime, Threshold, Weights,
 };
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
 
@@ -21,12 +21,7 @@ const NEURON: NeuronModel = NeuronModel {
 
 fn signs(n: usize, rng: &mut ChaCha8Rng) -> Weights {
     // `pack_signs` takes "negative" flags: 35 % of the weights are −1.
-    Weights::pack_signs(
-        (0..n)
-            .map(|_| rng.gen_bool(0.35))
-            .collect::<Vec<_>>()
-            .into_iter(),
-    )
+    Weights::random_signs(n, 0.35, rng)
 }
 
 /// Conv layer spec: (out channels, kernel, stride, padding, threshold).

@@ -53,12 +53,7 @@ fn random_net(seed: u64, hidden: u32, thetas: [i32; 2], t_max: u16) -> Network {
                 fire: FireRule::Greater,
                 delay: 1,
             },
-            weights: Weights::pack_signs(
-                (0..inputs * outputs)
-                    .map(|_| rng.gen_bool(0.4))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            ),
+            weights: Weights::random_signs((inputs * outputs) as usize, 0.4, &mut rng),
             threshold: Threshold::Layer(theta),
             scale: None,
         }),

@@ -13,7 +13,7 @@ use model::network::{
 };
 use model::onchip::{OnChipRule, OnChipTrainer};
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
 
@@ -29,12 +29,7 @@ fn dense(inputs: u32, outputs: u32, theta: i32, rng: &mut ChaCha8Rng) -> Layer {
                 fire: FireRule::Greater,
                 delay: 1,
             },
-            weights: Weights::pack_signs(
-                (0..n)
-                    .map(|_| rng.gen_bool(0.4))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            ),
+            weights: Weights::random_signs(n, 0.4, rng),
             threshold: Threshold::Layer(theta),
             scale: None,
         }),

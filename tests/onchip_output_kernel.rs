@@ -44,12 +44,7 @@ fn net(arch: &[usize], t_max: u16, theta: i32, seed: u64) -> Network {
                     inputs: w[0] as u32,
                     outputs: w[1] as u32,
                     neuron: NeuronModel::S4NN,
-                    weights: Weights::pack_signs(
-                        (0..w[0] * w[1])
-                            .map(|_| rng.gen_bool(0.3))
-                            .collect::<Vec<_>>()
-                            .into_iter(),
-                    ),
+                    weights: Weights::random_signs(w[0] * w[1], 0.3, &mut rng),
                     threshold: Threshold::Layer(theta),
                     scale: None,
                 }),

@@ -164,6 +164,14 @@ impl Weights {
         Weights::Binary { signs }
     }
 
+    /// `n` random ±1 weights: weight `k` is −1 with probability `p_negative`, drawn in index
+    /// order from `rng` (one `gen_bool` per weight), so a seeded generator gives the same
+    /// network every time. Tests and benchmarks use it for networks that need no training.
+    pub fn random_signs(n: usize, p_negative: f64, rng: &mut impl rand::Rng) -> Weights {
+        let negative: Vec<bool> = (0..n).map(|_| rng.gen_bool(p_negative)).collect();
+        Weights::pack_signs(negative.into_iter())
+    }
+
     /// Weight `n` as an integer (binary: ±1), or `None` for latent weights / out of range.
     pub fn int_at(&self, n: usize) -> Option<i32> {
         match self {

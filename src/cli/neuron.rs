@@ -605,49 +605,11 @@ impl Outcome {
         let rows = |o: &Outcome| -> Vec<NamedRows> {
             match o {
                 Outcome::Lif { trace, .. } => vec![
-                    (
-                        "u",
-                        trace
-                            .u
-                            .iter()
-                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
-                            .collect(),
-                    ),
-                    (
-                        "v",
-                        trace
-                            .v
-                            .iter()
-                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
-                            .collect(),
-                    ),
-                    (
-                        "s",
-                        trace
-                            .s
-                            .iter()
-                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
-                            .collect(),
-                    ),
+                    ("u", widen(&trace.u)),
+                    ("v", widen(&trace.v)),
+                    ("s", widen(&trace.s)),
                 ],
-                Outcome::Ttfs { trace, .. } => vec![
-                    (
-                        "v",
-                        trace
-                            .v
-                            .iter()
-                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
-                            .collect(),
-                    ),
-                    (
-                        "s",
-                        trace
-                            .s
-                            .iter()
-                            .map(|r| r.iter().map(|&x| i64::from(x)).collect())
-                            .collect(),
-                    ),
-                ],
+                Outcome::Ttfs { trace, .. } => vec![("v", widen(&trace.v)), ("s", widen(&trace.s))],
             }
         };
         let (a, b) = (rows(self), rows(golden));
@@ -678,6 +640,13 @@ impl Outcome {
         }
         Ok(())
     }
+}
+
+/// A trace's rows as `i64`, so traces of different integer widths compare alike.
+fn widen<T: Copy + Into<i64>>(rows: &[Vec<T>]) -> Vec<Vec<i64>> {
+    rows.iter()
+        .map(|r| r.iter().map(|&x| x.into()).collect())
+        .collect()
 }
 
 #[cfg(test)]
