@@ -26,4 +26,4 @@ pub use network::{
     Conv2d, Dense, FireRule, Layer, LayerKind, MaxPool2d, Network, NeuronModel, PspKernel, Shape,
     SpikeTime, Threshold, Weights, FORMAT_VERSION,
 };
-pub use train::{Rule, SampleOrder, TrainConfig, Trainer};
+pub use train::{Accuracy, Rule, SampleOrder, TrainConfig, Trainer};

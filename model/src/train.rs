@@ -269,6 +269,18 @@ pub fn binary_threshold(theta: i32, alpha: f64) -> i32 {
     }
 }
 
+/// Test accuracy under the two scoring rules in use.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Accuracy {
+    /// The chip's decoding: the earliest output spike, ties to the lowest index (no-spike
+    /// fallback: argmax of the snapshot potentials).
+    pub strict: f64,
+    /// The S4NN/BS4NN reference code's scoring: correct when the label's neuron is among the
+    /// earliest spikes (a tie counts as correct); the same fallback when nothing fired. The
+    /// papers' published figures use this rule.
+    pub reference: f64,
+}
+
 /// One weighted layer under training; weights input-major, real value `scale · w`.
 #[derive(Clone, Debug)]
 struct TrainLayer {
@@ -540,17 +552,40 @@ impl Trainer {
 
     /// Accuracy on `data` (parallel over samples; the result does not depend on threads).
     pub fn evaluate(&self, data: &Dataset) -> Result<f64, RunError> {
+        Ok(self.evaluate_scored(data)?.strict)
+    }
+
+    /// Accuracy on `data` under both scoring rules ([`Accuracy`]).
+    pub fn evaluate_scored(&self, data: &Dataset) -> Result<Accuracy, RunError> {
         self.check_data(data)?;
         if data.is_empty() {
-            return Ok(0.0);
+            return Ok(Accuracy {
+                strict: 0.0,
+                reference: 0.0,
+            });
         }
-        let correct: usize = (0..data.len())
+        let nl = self.layers.len();
+        let tm = self.cfg.t_max;
+        let (strict, reference) = (0..data.len())
             .into_par_iter()
             .map_init(Scratch::default, |sc, k| {
-                usize::from(self.forward(data.image(k), sc) == data.label(k))
+                let label = data.label(k);
+                let hit = self.forward(data.image(k), sc) == label;
+                let out = &sc.times[nl];
+                let t_min = out.iter().copied().min().unwrap_or(tm);
+                let ref_hit = if t_min < tm {
+                    out.get(label) == Some(&t_min)
+                } else {
+                    hit
+                };
+                (usize::from(hit), usize::from(ref_hit))
             })
-            .sum();
-        Ok(correct as f64 / data.len() as f64)
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let n = data.len() as f64;
+        Ok(Accuracy {
+            strict: strict as f64 / n,
+            reference: reference as f64 / n,
+        })
     }
 
     /// Trains one epoch on `data`, calling `progress` after every sample.

@@ -180,3 +180,40 @@ fn mnist_one_epoch_learns_when_present() {
     );
     assert!(acc > 0.6, "accuracy {acc}");
 }
+
+/// `evaluate_scored`: the strict score is the golden model's decoding, the reference score
+/// (ties count as correct, as the S4NN/BS4NN code scores) recomputed here from the trainer's
+/// own spike times; the reference score can only be higher, by exactly the lost ties.
+#[test]
+fn scored_evaluation_matches_spike_times() {
+    let split = data::digits().unwrap();
+    let mut t = Trainer::new(digits_config(2)).unwrap();
+    for _ in 0..3 {
+        t.train_epoch(&split.train, |_| {}).unwrap();
+    }
+    let acc = t.evaluate_scored(&split.test).unwrap();
+    let g = GoldenNetwork::new(&t.export(8, 8)).unwrap();
+    let enc = t.encoder();
+    let t_max = t.config().t_max;
+    let (mut strict, mut reference, mut lost_ties) = (0usize, 0usize, 0usize);
+    for k in 0..split.test.len() {
+        let label = split.test.label(k);
+        let predicted = g.classify(&enc.encode(split.test.image(k))).unwrap();
+        let times = t.spike_times(split.test.image(k));
+        let out = times.last().unwrap();
+        let first = *out.iter().min().unwrap();
+        let label_first = first < t_max && out[label] == first;
+        strict += usize::from(predicted == label);
+        let ref_hit = if first < t_max {
+            label_first
+        } else {
+            predicted == label
+        };
+        reference += usize::from(ref_hit);
+        lost_ties += usize::from(label_first && predicted != label);
+    }
+    let n = split.test.len() as f64;
+    assert_eq!(acc.strict, strict as f64 / n);
+    assert_eq!(acc.reference, reference as f64 / n);
+    assert_eq!(reference, strict + lost_ties);
+}

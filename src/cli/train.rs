@@ -194,6 +194,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         data.test.len(),
         args.seed
     );
+    // Best epoch by test accuracy, reported (not used to pick the saved model): the papers
+    // quote their best epoch, so this is the figure to compare with them.
+    let mut best: Option<(usize, model::Accuracy)> = None;
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
         let start = Instant::now();
@@ -209,7 +212,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?;
         let train_secs = start.elapsed().as_secs_f64();
         pb.finish_and_clear();
-        let test_acc = trainer.evaluate(&data.test)?;
+        let test_acc = trainer.evaluate_scored(&data.test)?;
+        if best.is_none_or(|(_, b): (usize, model::Accuracy)| test_acc.strict > b.strict) {
+            best = Some((epoch, test_acc));
+        }
         let net = trainer.export(h, w);
         net.save(&args.output)?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
@@ -225,13 +231,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             String::new()
         };
         println!(
-            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % | {:.1} s/epoch | reinit {}{scales}",
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %) | {:.1} s/epoch | reinit {}{scales}",
             args.epochs,
             100.0 * report.train_accuracy,
             report.mean_loss,
-            100.0 * test_acc,
+            100.0 * test_acc.strict,
+            100.0 * test_acc.reference,
             train_secs,
             report.reinitialised,
+        );
+    }
+    if let Some((e, b)) = best {
+        println!(
+            "best epoch {e}: test acc {:.2} % (ties as correct {:.2} %); the saved model is the last epoch's",
+            100.0 * b.strict,
+            100.0 * b.reference
         );
     }
     let net = trainer.export(h, w);
