@@ -2,80 +2,49 @@
 //! `MapOptions::learning` runs digits training samples through `Chip::run_sample` (full window)
 //! and `Chip::learn_sample`, and after every sample the output core's latent weights and binary
 //! synapse rows equal those of the fixed-point golden trainer (`model::onchip::OnChipTrainer`,
-//! hidden layer frozen with η = 0), and the chip's output spike times equal the golden forward
-//! pass of the golden's current network.
+//! hidden layer frozen with η = 0: its core runs the hidden kernel, which moves nothing), and
+//! the chip's output spike times equal the golden forward pass of the golden's current network.
+//! Both layers learning: `tests/onchip_learning_hidden.rs`.
+
+mod onchip_support;
 
 use isa::chip::ChipDescription;
-use mapper::{map, MapOptions, PlacementKind};
-use model::network::{
-    Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, SpikeTime,
-    Threshold, Weights,
-};
-use model::onchip::{OnChipRule, OnChipTrainer};
-use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use sim::chip::{Chip, StopRule};
-
-fn dense(inputs: u32, outputs: u32, theta: i32, rng: &mut ChaCha8Rng) -> Layer {
-    let n = (inputs * outputs) as usize;
-    Layer {
-        name: format!("fc{outputs}"),
-        kind: LayerKind::Dense(Dense {
-            inputs,
-            outputs,
-            neuron: NeuronModel {
-                kernel: PspKernel::Step,
-                fire: FireRule::Greater,
-                delay: 1,
-            },
-            weights: Weights::random_signs(n, 0.4, rng),
-            threshold: Threshold::Layer(theta),
-            scale: None,
-        }),
-    }
-}
+use model::onchip::OnChipRule;
+use onchip_support::{network_of, LearningBench, DIGITS_64_40_10};
 
 #[test]
 fn output_layer_learning_on_chip_matches_golden_trainer() {
     const SAMPLES: usize = 500;
-    let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let (n_in, n_hidden, n_out, t_max) = (64usize, 40usize, 10usize, 32u16);
-    let net = Network {
-        format_version: model::FORMAT_VERSION,
-        input: Shape::Flat { size: n_in as u32 },
-        t_max,
-        encoding: Some(EncodingRule::Bs4nn),
-        fallback_offset: 3,
-        layers: vec![
-            dense(n_in as u32, n_hidden as u32, 3, &mut rng),
-            dense(n_hidden as u32, n_out as u32, 2, &mut rng),
-        ],
-    };
-    net.validate().expect("valid network");
-    let opts = MapOptions {
-        placement: PlacementKind::Optimised,
-        learning: true,
-        ..MapOptions::default()
-    };
-    let mapping = map(&net, &ChipDescription::default(), &opts).expect("network maps");
-    let mut chip = Chip::new(&mapping.image).expect("chip builds");
-    let out_tile = chip.output_sources()[0].expect("output 0 is mapped").tile;
-    assert!(chip
+    let (n_hidden, n_out, t_max) = (40usize, 10usize, 32u16);
+    let net = network_of(11, false, DIGITS_64_40_10);
+    // The rule: the defaults (OnChipRule::s4nn), hidden layer frozen (η = 0).
+    let mut rule = OnChipRule::s4nn(2);
+    rule.eta[0] = 0;
+    let mut bench = LearningBench::new(&net, &ChipDescription::default(), rule);
+    // One core per layer: the golden's chunks are its defaults, whole layers.
+    assert_eq!(bench.chunks, [n_hidden, n_out]);
+    assert_eq!(bench.t_max, t_max);
+    let out_tile = bench.chip.output_sources()[0]
+        .expect("output 0 is mapped")
+        .tile;
+    assert!(bench
+        .chip
         .output_sources()
         .iter()
         .all(|s| s.is_some_and(|s| s.tile == out_tile)));
 
     // The reverse-routing table: axon j of the output core comes from hidden neuron j, which
     // sits on the (single) hidden core.
-    let hidden_core = mapping
+    let hidden_core = bench
+        .mapping
         .image
         .cores
         .iter()
         .find(|c| c.tile != out_tile)
-        .expect("a hidden core");
+        .expect("a hidden core")
+        .clone();
     assert_eq!(hidden_core.neurons as usize, n_hidden);
-    let out_core = chip.core(out_tile).unwrap();
+    let out_core = bench.chip.core(out_tile).unwrap();
     let table = out_core.symbol(firmware::learn_out::SRC_TABLE).unwrap() as usize;
     for j in 0..n_hidden {
         assert_eq!(
@@ -85,98 +54,55 @@ fn output_layer_learning_on_chip_matches_golden_trainer() {
         );
     }
 
-    // The golden: the mapper's defaults (OnChipRule::s4nn), hidden layer frozen (η = 0).
-    let mut rule = OnChipRule::s4nn(2);
-    rule.eta[0] = 0;
-    let mut golden = OnChipTrainer::new(&net, rule, None).expect("trainer");
-    let hidden_start = golden.latent(0).unwrap().to_vec();
-    *golden.lfsr_mut(1, 0).unwrap() = chip.core(out_tile).unwrap().lfsr();
-    // Latent memory is axon-major: latent[i * n_out + k]; the golden's is w[k * n_hidden + i].
-    let transpose = |w: &[i32]| -> Vec<i32> {
-        (0..n_hidden * n_out)
-            .map(|a| w[(a % n_out) * n_hidden + a / n_out])
-            .collect()
-    };
+    let hidden_start = bench.golden.latent(0).unwrap().to_vec();
+    // The mapper seeded the output core's LFSR with the golden's stream (layer 1, chunk 0).
     assert_eq!(
-        chip.core(out_tile)
-            .unwrap()
-            .latent()
-            .expect("latent memory"),
-        transpose(golden.latent(1).unwrap()).as_slice(),
-        "initial latent weights"
+        bench.chip.core(out_tile).unwrap().lfsr(),
+        *bench.golden.lfsr_mut(1, 0).unwrap()
     );
+    let out = bench
+        .placed
+        .iter()
+        .find(|p| p.tile == out_tile)
+        .expect("the output core is placed")
+        .clone();
+    assert_eq!((out.layer, out.first, out.neurons), (1, 0, n_out));
+    // The initial latent weights (and binary rows).
+    bench.assert_core(&out, 0);
 
-    let data = model::data::digits().expect("digits data set");
-    let enc = LatencyEncoder {
-        rule: EncodingRule::Bs4nn,
-        t_max,
-    };
     let mut correct_golden = 0usize;
     let mut correct_chip = 0usize;
     let mut updated = 0usize;
     let mut max_learn_cycles = 0u64;
-    for k in 0..SAMPLES.min(data.train.len()) {
-        let times = enc.encode(data.train.image(k));
-        let label = data.train.label(k);
-        let trace = GoldenNetwork::new(golden.network())
-            .unwrap()
-            .forward(&times)
-            .unwrap();
-        let spikes: Vec<(u32, u32)> = times
+    for k in 0..bench.samples(SAMPLES) {
+        let sample = bench.forward(k);
+        // The chip's decision: earliest output spike, lowest channel on ties (no spike: wrong).
+        let first = sample
+            .chip_times
             .iter()
             .enumerate()
-            .map(|(i, t)| (i as u32, u32::from(t.0)))
-            .collect();
-        let out = chip
-            .run_sample(&spikes, u32::from(t_max), StopRule::FullWindow)
-            .unwrap();
-        let chip_times: Vec<SpikeTime> = out
-            .first_spike
-            .iter()
-            .map(|s| SpikeTime(s.map_or(t_max, |step| step as u16 + 1)))
-            .collect();
-        assert_eq!(
-            &chip_times,
-            trace.layer_times.last().unwrap(),
-            "sample {k}: output spike times"
-        );
-        // The chip's decision: earliest output spike, lowest channel on ties (no spike: wrong).
-        let first = chip_times.iter().enumerate().min_by_key(|(_, t)| t.0);
-        if first.is_some_and(|(c, t)| t.0 < t_max && c == label) {
+            .min_by_key(|(_, t)| t.0);
+        if first.is_some_and(|(c, t)| t.0 < t_max && c == sample.label) {
             correct_chip += 1;
         }
 
-        let learn = chip.learn_sample(label as u32).unwrap();
+        let (learn, outcome) = bench.learn(&sample);
         assert!(
             learn.cycles > 0,
             "sample {k}: the learning phase took no cycles"
         );
         max_learn_cycles = max_learn_cycles.max(learn.cycles);
-        let outcome = golden.learn_sample(&times, label).unwrap();
         correct_golden += usize::from(outcome.correct);
         updated += usize::from(outcome.updates > 0);
-
-        let core = chip.core(out_tile).unwrap();
-        assert_eq!(
-            core.latent().unwrap(),
-            transpose(golden.latent(1).unwrap()).as_slice(),
-            "sample {k}: latent weights differ"
-        );
-        let LayerKind::Dense(d) = &golden.network().layers[1].kind else {
-            unreachable!()
-        };
-        for i in 0..n_hidden {
-            for j in 0..n_out {
-                assert_eq!(
-                    core.synapses().weight(i, j),
-                    d.weights.int_at(j * n_hidden + i),
-                    "sample {k}: binary weight (axon {i}, neuron {j})"
-                );
-            }
-        }
+        bench.assert_core(&out, k + 1);
     }
-    assert_eq!(golden.latent(0).unwrap(), hidden_start.as_slice());
-    let lc = chip.learn_counters();
+    assert_eq!(bench.golden.latent(0).unwrap(), hidden_start.as_slice());
+    assert_eq!(
+        bench.chip.core(hidden_core.tile).unwrap().latent(),
+        hidden_core.latent.as_deref(),
+        "the frozen hidden core's latent weights moved"
+    );
+    let lc = bench.chip.learn_counters();
     assert_eq!(lc.phases, SAMPLES as u64);
     assert!(lc.cycles > 0);
     assert!(

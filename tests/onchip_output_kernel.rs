@@ -8,6 +8,8 @@
 //! With a hidden layer, the learning packets the kernel sends back (one per axon, to the
 //! source of the axon) must carry the golden's raw hidden errors (step 5 of the rule).
 
+mod onchip_support;
+
 use isa::chip::TileId;
 use isa::image::Destination;
 use isa::insn::Field;
@@ -16,6 +18,7 @@ use model::{
     Dense, GoldenNetwork, Layer, LayerKind, Network, NeuronModel, Shape, SpikeTime, Threshold,
     Weights,
 };
+use onchip_support::{assert_core_state, axon_major};
 use rand::{Rng, SeedableRng};
 use sim::core::{CoreConfig, Cycle, Neurocore, PacketKind, ProcessorState};
 
@@ -70,12 +73,7 @@ fn run(arch: &[usize], t_max: u16, theta: i32, eta: i32, samples: usize, seed: u
         Neurocore::new(CoreConfig::standalone(n_out as u32, n_in as u32), &program).unwrap();
     assert_eq!(core.config().latent_weight_bits, 16);
     // Latent memory is axon-major: latent[i * n_out + k]; the golden's is w[k * n_in + i].
-    let transpose = |w: &[i32]| -> Vec<i32> {
-        (0..n_in * n_out)
-            .map(|a| w[(a % n_out) * n_in + a / n_out])
-            .collect()
-    };
-    core.set_latent(transpose(golden.latent(last).unwrap()))
+    core.set_latent(axon_major(golden.latent(last).unwrap(), n_in, 0, n_out))
         .unwrap();
     core.set_param("t_max", i32::from(t_max)).unwrap();
     core.set_param("gamma", i32::from(rule.gamma)).unwrap();
@@ -150,11 +148,8 @@ fn run(arch: &[usize], t_max: u16, theta: i32, eta: i32, samples: usize, seed: u
 
         let outcome = golden.learn_sample(&input, label).unwrap();
         learned += u64::from(outcome.updates > 0);
-        assert_eq!(
-            core.latent().unwrap(),
-            transpose(golden.latent(last).unwrap()).as_slice(),
-            "sample {s}: latent weights differ"
-        );
+        // Latent weights and binary rows.
+        assert_core_state(&core, &golden, last, 0, n_out, s + 1);
         if hidden {
             let sent: Vec<(Destination, i32)> = packets
                 .iter()
@@ -176,18 +171,6 @@ fn run(arch: &[usize], t_max: u16, theta: i32, eta: i32, samples: usize, seed: u
             nonzero_errors += sent.iter().filter(|p| p.1 != 0).count();
         } else {
             assert!(packets.is_empty());
-        }
-        let LayerKind::Dense(d) = &golden.network().layers[last].kind else {
-            unreachable!()
-        };
-        for i in 0..n_in {
-            for k in 0..n_out {
-                assert_eq!(
-                    core.synapses().weight(i, k),
-                    d.weights.int_at(k * n_in + i),
-                    "sample {s}: binary weight (axon {i}, neuron {k})"
-                );
-            }
         }
     }
     eprintln!(

@@ -7,16 +7,18 @@
 //! core's LFSR, `shift` 8) and the binary rows from their signs. `tests/onchip_output_kernel.rs`
 //! checks it bit for bit against the golden trainer.
 //!
-//! Chip form ([`chip_program`]): `asm/learn_entry.s`, `asm/ttfs.s` and this kernel concatenated
-//! into one program. Address 0 dispatches on the data word [`LEARN_REQ`]: 0 → the TTFS
-//! firmware's `wait sample` (inference, unchanged); 1 (written by the host, with the label,
-//! before it pulses the reset line) → `wait learn`, then the kernel on the spike times `ttfs.s`
-//! latched in f3; the kernel ends with `jr r0`, back to the dispatch. The kernel's `t_max` is
+//! Chip form ([`chip_program`]): `asm/learn_entry.s`, `asm/ttfs.s`, `asm/learn_hidden.s` and
+//! this kernel concatenated into one program. Address 0 dispatches on the data word
+//! [`LEARN_REQ`]: 0 → the TTFS firmware's `wait sample` (inference, unchanged); 1 (written by
+//! the host, with the label, before it pulses the reset line) → `wait learn`, then this kernel
+//! (output-layer core, `error_sources` = 0) or the hidden-layer kernel of
+//! [`crate::learn_hidden`] (which ends in this kernel's update loop) on the spike times
+//! `ttfs.s` latched in f3; both end with `jr r0`, back to the dispatch. The kernel's `t_max` is
 //! the TTFS firmware's (one data word), and `arrival_offset` is 1 on the chip (a spike of time
 //! `t` reaches the core in timestep `t − 1`). `tests/onchip_learning_chip.rs` checks it on the
 //! whole chip (`sim::chip::Chip::learn_sample`) against the golden trainer.
 
-use crate::{field, ttfs, FirmwareError};
+use crate::{field, learn_hidden, ttfs, FirmwareError};
 use isa::insn::Field;
 use isa::Program;
 
@@ -37,6 +39,29 @@ pub const PARAMS: &[&str] = &[
     "send_errors",
     "arrival_offset",
 ];
+/// Data symbols of the threshold-learning parameters (step 7 of the rule,
+/// `model::onchip::ThresholdLearning`; run at the end of both kernels): `theta_learn` (1: learn
+/// the thresholds; 0, the default: the kernel ends as before), `theta_eta` (η_θ of the layer),
+/// `theta_lo` / `theta_hi` (`θ_min · 2^F` / `θ_max · 2^F`, the clamp of the latent),
+/// `theta_frac` (`F`), `theta_window` (homeostasis window in samples, 0: none) and
+/// `theta_step` (homeostatic lowering in latent LSBs). The comparator threshold is written to
+/// [`crate::ttfs::THRESHOLD`], which `ttfs.s` reads with `threshold_field` = 1.
+pub const THETA_PARAMS: &[&str] = &[
+    "theta_learn",
+    "theta_eta",
+    "theta_lo",
+    "theta_hi",
+    "theta_frac",
+    "theta_window",
+    "theta_step",
+];
+/// The right shift of the threshold product `δ · η_θ` (fixed in the source, rounded to
+/// nearest with ties to even: `ThresholdLearning::shift` must be 15).
+pub const THETA_SHIFT: u32 = 15;
+/// Latent thresholds `θ̃` (fixed point, `theta_frac` fraction bits), persistent across samples.
+pub const THETA_LATENT: Field = field(7);
+/// Homeostasis silence counts (consecutive silent samples), persistent across samples.
+pub const SILENCE: Field = field(11);
 /// Data symbol of the reverse-routing table: word `j` is the learning-packet destination
 /// (`tile << 16 | neuron`) of the source of axon `j`; the host writes one word per axon.
 pub const SRC_TABLE: &str = "src_table";
@@ -58,16 +83,22 @@ pub const ENTRY_SOURCE: &str = include_str!("../asm/learn_entry.s");
 /// the reset line to start the learning phase; the dispatch clears it.
 pub const LEARN_REQ: &str = "learn_req";
 /// The file name reported for the chip form.
-pub const CHIP_FILE: &str = "learn_entry.s+ttfs.s+learn_out.s";
+pub const CHIP_FILE: &str = "learn_entry.s+ttfs.s+learn_hidden.s+learn_out.s";
 
-/// The chip form of the output-layer firmware: `learn_entry.s`, `ttfs.s` and `learn_out.s`
-/// (without its own `t_max` word: the TTFS firmware's is the same parameter) assembled as one
-/// program, with every parameter of both firmwares and [`LEARN_REQ`] checked.
+/// The chip form of the learning firmware (output-layer and hidden-layer cores alike):
+/// `learn_entry.s`, `ttfs.s`, `learn_hidden.s` and `learn_out.s` (without its own `t_max`
+/// word: the TTFS firmware's is the same parameter) assembled as one program, with every
+/// parameter of the firmwares and [`LEARN_REQ`] checked. [`SRC_TABLE`] is the last data word
+/// of the program, so the loader can append one word per axon after it.
 pub fn chip_program() -> Result<Program, FirmwareError> {
-    let mut source = String::with_capacity(ENTRY_SOURCE.len() + ttfs::SOURCE.len() + SOURCE.len());
+    let mut source = String::with_capacity(
+        ENTRY_SOURCE.len() + ttfs::SOURCE.len() + learn_hidden::SOURCE.len() + SOURCE.len(),
+    );
     source.push_str(ENTRY_SOURCE);
     source.push('\n');
     source.push_str(ttfs::SOURCE);
+    source.push('\n');
+    source.push_str(learn_hidden::SOURCE);
     source.push('\n');
     for line in SOURCE.lines() {
         if !line.trim_start().starts_with("t_max:") {
@@ -76,7 +107,18 @@ pub fn chip_program() -> Result<Program, FirmwareError> {
         source.push('\n');
     }
     let program = crate::assemble(CHIP_FILE, &source, ttfs::PARAMS)?;
-    for &symbol in PARAMS.iter().chain([&LEARN_REQ, &SRC_TABLE]) {
+    if program.symbol("THETA_SHIFT") != Some(i64::from(THETA_SHIFT)) {
+        return Err(FirmwareError::MissingSymbol {
+            name: CHIP_FILE,
+            symbol: "THETA_SHIFT",
+        });
+    }
+    for &symbol in PARAMS.iter().chain(THETA_PARAMS).chain([
+        &LEARN_REQ,
+        &SRC_TABLE,
+        &learn_hidden::ERROR_SOURCES,
+        &learn_hidden::NORM_PEERS,
+    ]) {
         let ok = program
             .symbol(symbol)
             .is_some_and(|a| a >= 0 && (a as usize) < program.data.len());
@@ -86,6 +128,13 @@ pub fn chip_program() -> Result<Program, FirmwareError> {
                 symbol,
             });
         }
+    }
+    let last = program.symbol(SRC_TABLE).unwrap_or(0);
+    if last + 1 != program.data.len() as i64 {
+        return Err(FirmwareError::MissingSymbol {
+            name: CHIP_FILE,
+            symbol: SRC_TABLE,
+        });
     }
     Ok(program)
 }

@@ -8,10 +8,12 @@
 //! | LIF with reset to zero / by subtraction | `asm/lif_reset.s` | [`lif_reset::golden_run`] (on [`isa::arith::loihi::step_with_reset`]) |
 //! | TTFS integrate-and-fire (S4NN / BS4NN / STiDi-BP) | `asm/ttfs.s` | [`ttfs::golden_run`] (closed forms of `reference/stidi-bp.md` §3) |
 //! | output-layer learning kernel (fixed-point S4NN update) | `asm/learn_out.s` | `model::onchip::OnChipTrainer` (see [`learn_out`]) |
+//! | hidden-layer learning kernel (receive, sum, normalise, update) | `asm/learn_hidden.s` | `model::onchip::OnChipTrainer` (see [`learn_hidden`]) |
 //!
 //! The firmware and the golden model are two implementations of one behaviour: the tests run
 //! the firmware on the simulated neurocore and require identical traces.
 
+pub mod learn_hidden;
 pub mod learn_out;
 pub mod lif_reset;
 pub mod loihi_lif;

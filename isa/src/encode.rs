@@ -142,6 +142,12 @@ pub mod opcode {
     pub const VSET: u8 = 0x3D;
     /// `ald`
     pub const ALD: u8 = 0x24;
+    /// `isqrt`
+    pub const ISQRT: u8 = 0x0A;
+    /// `vred.sumsq`
+    pub const VREDSUMSQ: u8 = 0x3E;
+    /// `vdivq`
+    pub const VDIVQ: u8 = 0x36;
 }
 
 /// Smallest `Jal` offset the encoding holds (−2^21).
@@ -290,6 +296,9 @@ pub fn insn_name(insn: &Instruction) -> &'static str {
         VGet { .. } => "VGet",
         VSet { .. } => "VSet",
         ALd { .. } => "ALd",
+        VRedSumSq { .. } => "VRedSumSq",
+        ISqrt { .. } => "ISqrt",
+        VDivQ { .. } => "VDivQ",
     }
 }
 
@@ -337,6 +346,9 @@ pub fn layout(op: u8) -> Option<(&'static str, &'static [Range<usize>])> {
         VGET => ("VGet", &[A, B, C]),
         VSET => ("VSet", &[A, B, C]),
         ALD => ("ALd", &[A, B]),
+        ISQRT => ("ISqrt", &[A, B, C]),
+        VREDSUMSQ => ("VRedSumSq", &[A, B, C, M]),
+        VDIVQ => ("VDivQ", &[A, B, C, M]),
         _ => return None,
     })
 }
@@ -613,6 +625,19 @@ pub fn encode(insn: &Instruction) -> Result<u32, EncodeError> {
         VGet { rd, fa, rn } => w(VGET).reg(A, rd).field(B, fa).reg(C, rn).word(),
         VSet { fd, rn, rs } => w(VSET).field(A, fd).reg(B, rn).reg(C, rs).word(),
         ALd { rd, ra } => w(ALD).reg(A, rd).reg(B, ra).word(),
+        VRedSumSq { hi, lo, fa, m } => w(VREDSUMSQ)
+            .reg(A, hi)
+            .field(B, fa)
+            .reg(C, lo)
+            .mask(M, m)
+            .word(),
+        ISqrt { rd, hi, lo } => w(ISQRT).reg(A, rd).reg(B, hi).reg(C, lo).word(),
+        VDivQ { fd, fa, rs, m } => w(VDIVQ)
+            .field(A, fd)
+            .field(B, fa)
+            .reg(C, rs)
+            .mask(M, m)
+            .word(),
     };
     Ok(word)
 }
@@ -902,6 +927,23 @@ pub fn decode(word: u32) -> Result<Instruction, DecodeError> {
         ALD => ALd {
             rd: r.reg(A, "rd")?,
             ra: r.reg(B, "ra")?,
+        },
+        VREDSUMSQ => VRedSumSq {
+            hi: r.reg(A, "hi")?,
+            fa: r.field(B, "fa")?,
+            lo: r.reg(C, "lo")?,
+            m: r.mask(M, "m")?,
+        },
+        ISQRT => ISqrt {
+            rd: r.reg(A, "rd")?,
+            hi: r.reg(B, "hi")?,
+            lo: r.reg(C, "lo")?,
+        },
+        VDIVQ => VDivQ {
+            fd: r.field(A, "fd")?,
+            fa: r.field(B, "fa")?,
+            rs: r.reg(C, "rs")?,
+            m: r.mask(M, "m")?,
         },
         _ => return Err(DecodeError::UnknownOpcode { word, opcode: op }),
     })

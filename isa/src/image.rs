@@ -1,7 +1,7 @@
 //! The chip image: everything the mapper emits and the simulator loads — the chip description,
 //! each core's program, memories and fan-out table, and the host I/O map — and its file format.
 //!
-//! # File format (version 2)
+//! # File format (version 3)
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
@@ -26,7 +26,7 @@ use thiserror::Error;
 /// The first eight bytes of every chip image file.
 pub const MAGIC: [u8; 8] = *b"SPKIMG\r\n";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 24;
 /// Largest payload a reader accepts (guards allocations against corrupted lengths).
@@ -136,6 +136,12 @@ pub struct CoreImage {
     /// window targets the same axon, and only the earliest spike of the window counts.
     #[serde(default)]
     pub first_arrival_only: bool,
+    /// The state the core's stochastic-rounding LFSR starts from (`isa::arith::Lfsr::new`);
+    /// `None`: the simulator's per-tile default. The mapper seeds learning cores with the
+    /// golden trainer's stream of their chunk (`Lfsr::for_stream(seed, layer << 32 | chunk)`),
+    /// so a chip run and `model::onchip::OnChipTrainer` draw the same random words.
+    #[serde(default)]
+    pub lfsr_seed: Option<u32>,
 }
 
 impl CoreImage {

@@ -642,14 +642,66 @@ pub enum Instruction {
     },
     /// `rd` = the timestep at which the first spike of the current sample arrived on axon `ra`
     /// (the synapse unit's per-axon first-arrival latch, cleared at every sample start), or
-    /// `i32::MAX` if none arrived; an axon outside the core is a core fault. One cycle.
+    /// `i32::MAX` if none arrived, or −1 if it arrived while the processor waited for the
+    /// sample to begin (the host's preload); an axon outside the core is a core fault. One
+    /// cycle.
     ALd {
         /// Destination.
         rd: Reg,
         /// Axon index register.
         ra: Reg,
     },
+
+    // ----- L2 normalisation (hidden-layer learning kernel) -----
+    /// `hi:lo = Σ fa[n]²` over `n` in the active range with `m[n]`: the exact squares summed
+    /// in 64 bits (wrapping modulo `2^64`; with `|fa| <= 2^23` a group of up to `2^17` lanes
+    /// stays below `2^63`, so the learning kernels never wrap), written as two registers: `lo` = bits 31..0, then `hi` = bits 63..32 (so `hi` wins when both
+    /// name the same register). 0 when no lane takes part. Cost: a vector instruction's (the
+    /// lane multipliers form the squares, a 64-bit adder tree folds them).
+    VRedSumSq {
+        /// High word of the sum.
+        hi: Reg,
+        /// Low word of the sum.
+        lo: Reg,
+        /// Field reduced.
+        fa: Field,
+        /// Governing mask.
+        m: Mask,
+    },
+    /// `rd = floor(sqrt(hi:lo))`: the integer square root (floor, exact) of the unsigned 64-bit
+    /// value `hi << 32 | lo` (both registers read as unsigned words); the root is below `2^32`
+    /// and is written as a 32-bit word (read it as unsigned). Cost: 1 + 32 cycles (a
+    /// digit-recurrence unit producing one root bit per cycle).
+    ISqrt {
+        /// Destination.
+        rd: Reg,
+        /// High word of the radicand.
+        hi: Reg,
+        /// Low word of the radicand.
+        lo: Reg,
+    },
+    /// `fd[n] = sat_q15(round((fa[n] << 15) / zext(rs)))` for `n` in the active range with
+    /// `m[n]`: the Q1.15 normalised error of `isa::arith::normalise_q1_15` — the exact quotient
+    /// of `fa[n] · 2^15` by the unsigned 32-bit divisor `rs`, rounded to nearest with ties away
+    /// from zero, saturated to `[-32768, 32767]`; a divisor of 0 gives 0. Cost:
+    /// `1 + 17 · ceil(len / lanes)` (a radix-2 divider per lane: 16 quotient bits and the
+    /// rounding bit).
+    VDivQ {
+        /// Destination.
+        fd: Field,
+        /// Dividend field.
+        fa: Field,
+        /// Divisor register (unsigned).
+        rs: Reg,
+        /// Governing mask.
+        m: Mask,
+    },
 }
+
+/// Cycles of the square-root unit after issue (`isqrt`: one root bit per cycle).
+pub const ISQRT_STEPS: u64 = 32;
+/// Cycles of a lane divider per lane group (`vdivq`: 16 quotient bits and the rounding bit).
+pub const DIVQ_STEPS: u64 = 17;
 
 /// The class of an instruction, which decides its cost formula.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -666,6 +718,10 @@ pub enum CostClass {
     MaskWide,
     /// One cycle plus however long the wait lasts.
     Wait,
+    /// `1 + 32`: the square-root unit (`isqrt`), one root bit per cycle.
+    Root,
+    /// `1 + 17 · ceil(len / lanes)`: the lane dividers (`vdivq`).
+    VectorDivide,
 }
 
 impl Instruction {
@@ -703,7 +759,10 @@ impl Instruction {
             | WLoad { .. }
             | WStore { .. }
             | WSign { .. }
-            | VRed { .. } => CostClass::Vector,
+            | VRed { .. }
+            | VRedSumSq { .. } => CostClass::Vector,
+            ISqrt { .. } => CostClass::Root,
+            VDivQ { .. } => CostClass::VectorDivide,
             MaskAlu { .. } | MCount { .. } => CostClass::MaskWide,
         }
     }
@@ -719,6 +778,8 @@ impl Instruction {
             CostClass::Jump => 2,
             CostClass::Vector => 1 + len.div_ceil(u64::from(lanes.max(1))),
             CostClass::MaskWide => 1 + len.div_ceil(64),
+            CostClass::Root => 1 + ISQRT_STEPS,
+            CostClass::VectorDivide => 1 + DIVQ_STEPS * len.div_ceil(u64::from(lanes.max(1))),
         }
     }
 }

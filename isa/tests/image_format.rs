@@ -44,6 +44,7 @@ fn core(tile: u16, neurons: u32, axons: u32, fanout: Vec<Vec<Destination>>) -> C
         latent: Some(vec![1; (axons * neurons) as usize]),
         fanout: FanoutTable::from_lists(&fanout),
         first_arrival_only: false,
+        lfsr_seed: Some(0x1234_5678 ^ u32::from(tile)),
     }
 }
 

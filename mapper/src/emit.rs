@@ -53,10 +53,16 @@ pub struct MapOptions {
     pub input_activity: f64,
     /// Expected fraction of each weighted layer's neurons that spike per inference.
     pub layer_activity: Option<Vec<f64>>,
-    /// Emit the output-layer cores for on-chip learning ([`emit_learning`]): the learning
-    /// firmware (`firmware::learn_out::chip_program`), latent weights, kernel parameters and
-    /// reverse-routing table. Default `false`: the image is the inference image.
-    pub learning: bool,
+    /// On-chip learning with this rule (`docs/LEARNING.md`, `emit_learning`): every core
+    /// gets the learning firmware (`firmware::learn_out::chip_program`), latent weights
+    /// initialised as `model::onchip::OnChipTrainer::new` does (`±init_magnitude` from binary
+    /// weights, `round(w · init_magnitude)` saturated from latent real weights), the rule's γ
+    /// and per-layer η, and the reverse-routing table; the output layer learns and sends its
+    /// hidden errors back, the hidden layers learn from them. The kernels fix `shift` and
+    /// `hidden_shift` at 8, stochastic rounding, and the latent width of the chip
+    /// (`core.latent_weight_bits`); another value is refused. Default `None`: the inference
+    /// image.
+    pub learning: Option<model::onchip::OnChipRule>,
 }
 
 impl Default for MapOptions {
@@ -66,7 +72,7 @@ impl Default for MapOptions {
             anneal: AnnealOptions::default(),
             input_activity: 1.0,
             layer_activity: None,
-            learning: false,
+            learning: None,
         }
     }
 }
@@ -215,6 +221,7 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                     chip.core.weight_bits
                 )))
             }
+            Weights::Latent { .. } if opts.learning.is_some() => {}
             Weights::Latent { .. } => {
                 return Err(unsupported(
                     "latent (real) weights: export the model to sign or integer weights first"
@@ -254,6 +261,26 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
         }
     };
 
+    // Learning: the rule is checked and every layer's starting latent weights computed once.
+    let latents: Vec<Option<Vec<i32>>> = match &opts.learning {
+        Some(rule) => {
+            check_rule(rule, &parts, &params, net, chip)?;
+            parts
+                .layers
+                .iter()
+                .zip(&params)
+                .map(|(l, d)| {
+                    Some(initial_latents(
+                        d.weights,
+                        l.neurons as usize * l.fan_in as usize,
+                        rule,
+                    ))
+                })
+                .collect()
+        }
+        None => vec![None; parts.layers.len()],
+    };
+
     // Emit the cores.
     let mut cores = Vec::with_capacity(parts.parts.len());
     let mut reports = Vec::with_capacity(parts.parts.len());
@@ -278,7 +305,17 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                     for (n, j) in part.neurons.clone().enumerate() {
                         let row_base = j as usize * lowered.fan_in as usize;
                         for a in 0..axons as usize {
-                            let w = d.weights.int_at(row_base + a).unwrap_or(0);
+                            // A learning layer's forward weight is the sign of its latent.
+                            let w = match &latents[li] {
+                                Some(l) => {
+                                    if l.get(row_base + a).is_some_and(|&x| x >= 0) {
+                                        1
+                                    } else {
+                                        -1
+                                    }
+                                }
+                                None => d.weights.int_at(row_base + a).unwrap_or(0),
+                            };
                             if w > 0 {
                                 sign[a * words + n / 64] |= 1u64 << (n % 64);
                             }
@@ -365,10 +402,46 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 latent: None,
                 fanout,
                 first_arrival_only: lowered.first_arrival_only,
+                lfsr_seed: None,
             };
-            if opts.learning && next.is_none() {
+            if let (Some(rule), Some(latent)) = (&opts.learning, &latents[li]) {
                 let prev = li.checked_sub(1).map(|p| &parts.layers[p]);
-                emit_learning(&mut core, net, lowered, d, prev, &parts, chosen, chip)?;
+                let role = LearningRole {
+                    eta: rule.eta[li],
+                    gamma: i32::from(rule.gamma),
+                    error_sources: next.map_or(0, |nl| nl.parts.len() as i32),
+                    send_errors: i32::from(prev.is_some()),
+                    norm_peers: match (rule.normalisation, next) {
+                        (model::onchip::Normalisation::Layer, Some(_)) => lowered
+                            .parts
+                            .clone()
+                            .filter(|&q| q != pi)
+                            .map(|q| chosen.tile_of[q])
+                            .collect(),
+                        _ => Vec::new(),
+                    },
+                    thresholds: rule.thresholds.as_ref().and_then(|t| {
+                        Some(ThresholdRole {
+                            layer: *t.layers.get(li)?,
+                            frac_bits: t.frac_bits,
+                            start: part
+                                .neurons
+                                .clone()
+                                .map(|j| start_threshold(d.threshold, j as usize))
+                                .collect(),
+                        })
+                    }),
+                };
+                let start = part.neurons.start as usize;
+                let fan_in = lowered.fan_in as usize;
+                let rows: Vec<i32> = (0..axons as usize * k)
+                    .map(|x| latent[(start + x % k) * fan_in + x / k])
+                    .collect();
+                emit_learning(&mut core, lowered, role, rows, prev, &parts, chosen, chip)?;
+                // The golden trainer's stream of this chunk (the part's index in its layer).
+                let chunk = (pi - lowered.parts.start) as u64;
+                let stream = ((li as u64) << 32) | chunk;
+                core.lfsr_seed = Some(isa::arith::Lfsr::for_stream(rule.seed, stream).state());
             }
             let caps = &chip.core;
             let (x, y) = chip.coords(tile);
@@ -493,26 +566,248 @@ fn traffic(parts: &Partitioning, opts: &MapOptions) -> TrafficGraph {
     }
 }
 
-/// Makes an output-layer core a learning core (`MapOptions::learning`, `docs/LEARNING.md`):
+/// What a learning core does, beyond the common kernel (see [`emit_learning`]).
+struct LearningRole {
+    /// η of the core's layer.
+    eta: i32,
+    /// γ (read by output-layer cores only).
+    gamma: i32,
+    /// Partial-error packets per neuron the core receives: the next layer's core count
+    /// (0 for the output layer).
+    error_sources: i32,
+    /// 1 when the layer below is a weighted layer (the core sends its hidden errors back).
+    send_errors: i32,
+    /// The other cores of the layer its hidden errors are normalised with (whole-layer
+    /// normalisation of a split layer): their tiles.
+    norm_peers: Vec<u16>,
+    /// Threshold learning of the core's layer (`OnChipRule::thresholds`), if on.
+    thresholds: Option<ThresholdRole>,
+}
+
+/// What a learning core needs to learn its thresholds (step 7 of the rule).
+struct ThresholdRole {
+    /// The layer's parameters.
+    layer: model::onchip::LayerThresholdRule,
+    /// Fraction bits `F` of the latent threshold.
+    frac_bits: u32,
+    /// The starting threshold of each of the core's neurons.
+    start: Vec<i32>,
+}
+
+/// The starting threshold of neuron `j` of a layer.
+fn start_threshold(threshold: &Threshold, j: usize) -> i32 {
+    match threshold {
+        Threshold::Layer(t) => *t,
+        Threshold::Neuron(ts) => ts.get(j).copied().unwrap_or(0),
+    }
+}
+
+/// Checks that the learning rule is one the kernels implement on this mapping.
+fn check_rule(
+    rule: &model::onchip::OnChipRule,
+    parts: &Partitioning,
+    params: &[WeightedParams<'_>],
+    net: &Network,
+    chip: &ChipDescription,
+) -> Result<(), MapError> {
+    use model::onchip::Normalisation;
+    let bad = |field: &str, rule: String| MapError::Learning {
+        field: field.into(),
+        rule,
+    };
+    if rule.eta.len() != parts.layers.len() {
+        return Err(bad(
+            "eta",
+            format!(
+                "one learning rate per weighted layer: {} given, {} layers",
+                rule.eta.len(),
+                parts.layers.len()
+            ),
+        ));
+    }
+    if rule.shift != firmware::learn_out::SHIFT || rule.hidden_shift != firmware::learn_out::SHIFT {
+        return Err(bad(
+            "shift",
+            format!(
+                "the kernels shift the update and the hidden-error terms by {} (shift {}, hidden_shift {} given)",
+                firmware::learn_out::SHIFT,
+                rule.shift,
+                rule.hidden_shift
+            ),
+        ));
+    }
+    if rule.rounding != isa::arith::Rounding::Stochastic {
+        return Err(bad(
+            "rounding",
+            format!(
+                "the kernels round the update stochastically ({:?} given)",
+                rule.rounding
+            ),
+        ));
+    }
+    if rule.latent_bits != u32::from(chip.core.latent_weight_bits) {
+        return Err(bad(
+            "latent_bits",
+            format!(
+                "latent weights are core.latent_weight_bits = {} bits wide on this chip ({} given)",
+                chip.core.latent_weight_bits, rule.latent_bits
+            ),
+        ));
+    }
+    let max = (1i64 << (rule.latent_bits.clamp(2, 32) - 1)) - 1;
+    if rule.init_magnitude < 1 || i64::from(rule.init_magnitude) > max {
+        return Err(bad(
+            "init_magnitude",
+            format!(
+                "{} must be at least 1 and fit {} bits",
+                rule.init_magnitude, rule.latent_bits
+            ),
+        ));
+    }
+    if rule.eta.contains(&i32::MIN) {
+        return Err(bad(
+            "eta",
+            format!(
+                "{} cannot be negated in 32 bits (the kernels multiply δ by −η)",
+                i32::MIN
+            ),
+        ));
+    }
+    if let Some(t) = &rule.thresholds {
+        t.check(parts.layers.len()).map_err(|e| match e {
+            model::RunError::Config { field, rule } => bad(&field, rule),
+            other => bad("thresholds", other.to_string()),
+        })?;
+        if t.shift != firmware::learn_out::THETA_SHIFT {
+            return Err(bad(
+                "thresholds.shift",
+                format!(
+                    "the kernels shift the threshold product by {} ({} given)",
+                    firmware::learn_out::THETA_SHIFT,
+                    t.shift
+                ),
+            ));
+        }
+        for (li, (r, d)) in t.layers.iter().zip(params).enumerate() {
+            let n = parts.layers[li].neurons as usize;
+            if let Some(j) =
+                (0..n).find(|&j| !(r.min..=r.max).contains(&start_threshold(d.threshold, j)))
+            {
+                return Err(bad(
+                    &format!("thresholds.layers[{li}]"),
+                    format!(
+                        "neuron {j} starts at threshold {}, outside [min, max] = [{}, {}]",
+                        start_threshold(d.threshold, j),
+                        r.min,
+                        r.max
+                    ),
+                ));
+            }
+        }
+    }
+    for (li, (lowered, d)) in parts.layers.iter().zip(params).enumerate() {
+        let unsupported = |what: String| MapError::Unsupported {
+            layer: lowered.layer,
+            name: lowered.name.clone(),
+            what,
+        };
+        let dense = net
+            .layers
+            .get(lowered.layer)
+            .is_some_and(|l| matches!(l.kind, LayerKind::Dense(_)));
+        if !dense || !matches!(lowered.connectivity, Connectivity::Dense) {
+            return Err(unsupported(
+                "on-chip learning needs dense layers only".into(),
+            ));
+        }
+        if d.neuron.kernel != PspKernel::Step || d.neuron.fire != FireRule::Greater {
+            return Err(unsupported(
+                "on-chip learning needs the S4NN neuron (step PSP, V > θ, delay 1)".into(),
+            ));
+        }
+        if !matches!(d.weights, Weights::Binary { .. } | Weights::Latent { .. }) {
+            return Err(unsupported(
+                "on-chip learning needs binary (sign) or latent (real) weights".into(),
+            ));
+        }
+        let sizes: Vec<u32> = lowered
+            .parts
+            .clone()
+            .map(|q| parts.parts[q].neurons.len() as u32)
+            .collect();
+        let last = li + 1 == parts.layers.len();
+        if last && sizes.len() != 1 {
+            return Err(unsupported(format!(
+                "on-chip learning needs the output layer on one core (it is split over {}): its errors are normalised over the whole layer",
+                sizes.len()
+            )));
+        }
+        if !last && sizes.len() > 1 {
+            let tag = firmware::learn_hidden::NORM_LO;
+            if rule.normalisation == Normalisation::Layer && sizes.iter().any(|&s| s >= tag) {
+                return Err(unsupported(format!(
+                    "whole-layer normalisation over several cores tags the exchanged sums as lanes {tag} and up: a core may hold at most {tag} neurons"
+                )));
+            }
+            // The golden trainer's chunks: equal sizes, the last one possibly shorter.
+            let chunk = sizes[0];
+            let ok = sizes[..sizes.len() - 1].iter().all(|&s| s == chunk)
+                && sizes.last().is_some_and(|&s| s <= chunk);
+            if !ok {
+                return Err(unsupported(format!(
+                    "on-chip learning needs a hidden layer cut into equal chunks (the last may be shorter), as the golden trainer's per-core streams are; the partition gives {sizes:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The starting latent weights of a layer (row-major `w̃[j * inputs + i]`), exactly as
+/// `model::onchip::OnChipTrainer::new` initialises them: a binary weight `±1` becomes
+/// `±init_magnitude`, a latent real weight `w` becomes `round(w · init_magnitude)` saturated to
+/// the latent width.
+fn initial_latents(weights: &Weights, n: usize, rule: &model::onchip::OnChipRule) -> Vec<i32> {
+    use isa::arith::{BitWidth, Word};
+    let m = rule.init_magnitude;
+    let width = BitWidth::new(rule.latent_bits.clamp(2, 32)).unwrap_or(BitWidth::W32);
+    (0..n)
+        .map(|k| match weights {
+            Weights::Binary { .. } => weights.int_at(k).unwrap_or(1) * m,
+            Weights::Int { values, .. } => {
+                let v = values.get(k).map(|&v| i64::from(v)).unwrap_or(0);
+                (v * i64::from(m)).saturate(width) as i32
+            }
+            Weights::Latent { values } => {
+                let v = values.get(k).copied().unwrap_or(0.0) as f64 * f64::from(m);
+                (v.round() as i64).saturate(width) as i32
+            }
+        })
+        .collect()
+}
+
+/// Makes a core a learning core (`MapOptions::learning`, `docs/LEARNING.md`):
 ///
-/// - program: `firmware::learn_out::chip_program` (TTFS inference, then the output-layer
-///   kernel on the host's learn signal), with the inference parameters already patched copied
-///   over;
-/// - latent memory (axon-major, `latent[a * neurons + n]`): `±init_magnitude` from the sign of
-///   each binary weight, the start of `model::onchip::OnChipTrainer` under
-///   `OnChipRule::s4nn` (whose γ, η of this layer and init magnitude are also the kernel
-///   parameters written here; `steps` 0, `send_errors` 0, `arrival_offset` 1);
+/// - program: `firmware::learn_out::chip_program` (TTFS inference, then on the host's learn
+///   signal the output-layer kernel, or the hidden-layer kernel when `error_sources` is not
+///   0), with the inference parameters already patched copied over;
+/// - kernel parameters: `gamma`, `eta`, `steps` 0, `send_errors`, `arrival_offset` 1 (a spike
+///   of time `t` reaches the core in timestep `t − 1`; host inputs of time 0 arrive before the
+///   sample begins and latch −1), `error_sources`;
+/// - latent memory `latent` (axon-major, `latent[a * neurons + n]`);
 /// - `src_table` (data words after the program's data): for axon `j`, `tile << 16 | n` of
-///   neuron `n` of the previous layer's part that holds source `j` (0 for host inputs).
-///
-/// Rules: binary weights only, and the output layer on one core (the kernel normalises its
-/// errors over the core).
+///   neuron `n` of the previous layer's part that holds source `j` (0 for host inputs); then,
+///   for whole-layer normalisation of a split hidden layer, `norm_peers` words `tile << 16` of
+///   the layer's other cores.
+/// - with threshold learning (`OnChipRule::thresholds`, step 7): `threshold_field` 1, the
+///   `theta_*` parameters of the layer (`firmware::learn_out::THETA_PARAMS`), the comparator
+///   thresholds preloaded into field f5 and the latent thresholds `θ · 2^F` into f7.
 #[allow(clippy::too_many_arguments)]
 fn emit_learning(
     core: &mut CoreImage,
-    net: &Network,
     lowered: &crate::partition::LoweredLayer,
-    d: &WeightedParams<'_>,
+    role: LearningRole,
+    latent: Vec<i32>,
     prev: Option<&crate::partition::LoweredLayer>,
     parts: &Partitioning,
     placement: &Placement,
@@ -523,32 +818,6 @@ fn emit_learning(
         name: lowered.name.clone(),
         what,
     };
-    let dense = net
-        .layers
-        .get(lowered.layer)
-        .is_some_and(|l| matches!(l.kind, LayerKind::Dense(_)));
-    if !dense {
-        return Err(unsupported(
-            "on-chip learning needs a dense output layer".into(),
-        ));
-    }
-    if !matches!(d.weights, Weights::Binary { .. }) {
-        return Err(unsupported(
-            "on-chip learning needs binary (sign) weights".into(),
-        ));
-    }
-    if lowered.parts.len() != 1 {
-        return Err(unsupported(format!(
-            "on-chip learning needs the output layer on one core (it is split over {})",
-            lowered.parts.len()
-        )));
-    }
-    let weighted = net
-        .layers
-        .iter()
-        .filter(|l| weighted_params(l).is_some())
-        .count();
-    let rule = model::onchip::OnChipRule::s4nn(weighted);
     let mut program =
         firmware::learn_out::chip_program().map_err(|e| MapError::FirmwareSource(e.to_string()))?;
     for &name in firmware::ttfs::PARAMS {
@@ -559,11 +828,16 @@ fn emit_learning(
         }
     }
     let params = [
-        ("gamma", i32::from(rule.gamma)),
-        ("eta", rule.eta[weighted - 1]),
+        ("gamma", role.gamma),
+        ("eta", role.eta),
         ("steps", 0),
-        ("send_errors", 0),
+        ("send_errors", role.send_errors),
         ("arrival_offset", 1),
+        (firmware::learn_hidden::ERROR_SOURCES, role.error_sources),
+        (
+            firmware::learn_hidden::NORM_PEERS,
+            role.norm_peers.len() as i32,
+        ),
     ];
     for (name, value) in params {
         let addr = program
@@ -571,13 +845,47 @@ fn emit_learning(
             .expect("chip_program checks its parameters");
         program.data[addr as usize] = value;
     }
+    if let Some(t) = &role.thresholds {
+        // Step 7: the comparator thresholds are per neuron (field f5, threshold_field = 1),
+        // the latent thresholds start at θ · 2^F (field f7), the silence counts at 0.
+        let latent = |theta: i32| (i64::from(theta) << t.frac_bits) as i32;
+        let params = [
+            ("threshold_field", 1),
+            ("theta_learn", 1),
+            ("theta_eta", t.layer.eta),
+            ("theta_lo", latent(t.layer.min)),
+            ("theta_hi", latent(t.layer.max)),
+            ("theta_frac", t.frac_bits as i32),
+            ("theta_window", t.layer.window as i32),
+            ("theta_step", t.layer.step),
+        ];
+        for (name, value) in params {
+            let addr = program
+                .symbol(name)
+                .expect("chip_program checks its parameters");
+            program.data[addr as usize] = value;
+        }
+        core.fields.retain(|f| f.field != firmware::ttfs::THRESHOLD);
+        core.fields.push(FieldInit {
+            field: firmware::ttfs::THRESHOLD,
+            values: t.start.clone(),
+        });
+        core.fields.push(FieldInit {
+            field: firmware::learn_out::THETA_LATENT,
+            values: t.start.iter().map(|&x| latent(x)).collect(),
+        });
+    }
     let table = program
         .symbol(firmware::learn_out::SRC_TABLE)
         .expect("chip_program checks its table") as usize;
     let axons = core.axons as usize;
+    let peers = role.norm_peers.len();
     program
         .data
-        .resize(program.data.len().max(table + axons), 0);
+        .resize(program.data.len().max(table + axons + peers), 0);
+    for (p, &tile) in role.norm_peers.iter().enumerate() {
+        program.data[table + axons + p] = i32::from(tile) << 16;
+    }
     for j in 0..axons {
         let src = prev.and_then(|pl| {
             pl.parts.clone().find_map(|q| {
@@ -599,19 +907,6 @@ fn emit_learning(
             chip.core.data_words
         )));
     }
-    let k = core.neurons as usize;
-    let words = k.div_ceil(64);
-    let m = rule.init_magnitude;
-    let latent = (0..axons * k)
-        .map(|x| {
-            let (a, n) = (x / k, x % k);
-            if core.synapses.sign[a * words + n / 64] >> (n % 64) & 1 == 1 {
-                m
-            } else {
-                -m
-            }
-        })
-        .collect();
     core.latent = Some(latent);
     core.program = program;
     Ok(())

@@ -73,6 +73,14 @@ pub enum MapError {
         /// Words available.
         have: u64,
     },
+    /// The on-chip learning rule asks for something the learning kernels do not do.
+    #[error("learning rule: {field}: {rule}")]
+    Learning {
+        /// The rule's field (`model::onchip::OnChipRule`).
+        field: String,
+        /// The rule broken.
+        rule: String,
+    },
     /// The shipped firmware does not assemble or lacks a parameter (a build defect, reported).
     #[error("the TTFS firmware is unusable: {0}")]
     FirmwareSource(String),

@@ -7,7 +7,8 @@
 //! prec=bin|intB lr=A[,B..] decay=F init=LO:HI clip=F|none theta=A[,B..] thpf=F
 //! gran=layer|channel|neuron learn=0|1 thlr=F homeo=off|STEP[:WINDOW] gamma=N shift=N
 //! fire=gt|ge delay=0|1 scale=off|INIT:LR target=ACC (report the first epoch reaching it)
-//! out=PATH (save the exported chip network)
+//! out=PATH (save the exported chip network after every epoch; the best test epoch's model also
+//! goes to PATH with `.best` before the extension)
 
 use model::stidi::*;
 use model::{DatasetSpec, FireRule, GoldenNetwork};
@@ -184,7 +185,17 @@ fn run() -> Result<(), String> {
         let s = t.train_epoch(&split.train).map_err(|e| format!("{e}"))?;
         let t0 = Instant::now();
         let acc = t.evaluate(&split.test).map_err(|e| format!("{e}"))?;
+        let improved = acc > best;
         best = best.max(acc);
+        if let (Some(p), Ok(net)) = (&out, t.export()) {
+            // The latest epoch's model (a run stopped early still leaves one), and a copy of
+            // the model of the best test epoch in `PATH.best.EXT`.
+            let path = std::path::Path::new(p);
+            net.save(path).map_err(|e| format!("{e}"))?;
+            if improved {
+                net.save(&best_path(path)).map_err(|e| format!("{e}"))?;
+            }
+        }
         if reached.is_none() && target.is_some_and(|x| acc >= x) {
             reached = Some(s.epoch);
         }
@@ -211,4 +222,15 @@ fn run() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `dir/name.best.ext` for `dir/name.ext`.
+fn best_path(p: &std::path::Path) -> std::path::PathBuf {
+    let stem = p
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    match p.extension() {
+        Some(e) => p.with_file_name(format!("{stem}.best.{}", e.to_string_lossy())),
+        None => p.with_file_name(format!("{stem}.best")),
+    }
 }

@@ -25,13 +25,18 @@
 //!    with a floor shift per term (`vmulsh.floor`; so the sum is the same however the layer is
 //!    split over cores: wrapping addition is associative), then `g_j = sat24(g_j)` and
 //!    `δ = l2_normalise(g)` per normalisation group ([`Normalisation`]).
-//! 6. **Binary weights** refreshed from the signs of the latent weights; thresholds unchanged.
+//! 6. **Binary weights** refreshed from the signs of the latent weights.
+//! 7. **Thresholds** (optional, [`OnChipRule::thresholds`]; off: unchanged): per neuron, a
+//!    fixed-point latent threshold moved by `round_ne(δ_j · η_θ / 2^shift)`, lowered by a
+//!    homeostatic step after `window` consecutive silent samples, clamped; the comparator is
+//!    its rounded integer part ([`ThresholdLearning`]).
 //!
 //! Every quantity is an integer; nothing depends on thread count or platform.
 
 use crate::error::{RunError, Violation};
 use crate::golden::GoldenNetwork;
 use crate::network::{LayerKind, Network, NeuronModel, SpikeTime, Weights};
+use crate::train::Trainer;
 use isa::arith::{l2_normalise, mul_shr_round, BitWidth, ErrorQ1_15, Lfsr, Rounding, Word};
 
 /// Largest `|g|` a hidden error may have before normalisation (24-bit saturation), which keeps
@@ -72,6 +77,8 @@ pub struct OnChipRule {
     pub normalisation: Normalisation,
     /// Seed of the LFSR streams (one per layer chunk: `Lfsr::for_stream(seed, l << 32 | c)`).
     pub seed: u64,
+    /// Learned integer thresholds (step 7 of the rule; `None`: thresholds stay fixed).
+    pub thresholds: Option<ThresholdLearning>,
 }
 
 impl OnChipRule {
@@ -90,6 +97,7 @@ impl OnChipRule {
             rounding: Rounding::Stochastic,
             normalisation: Normalisation::Layer,
             seed: 1,
+            thresholds: None,
         }
     }
 
@@ -136,6 +144,9 @@ impl OnChipRule {
                 ),
             ));
         }
+        if let Some(t) = &self.thresholds {
+            t.check(layers)?;
+        }
         Ok(width)
     }
 }
@@ -180,6 +191,8 @@ pub struct OnChipTrainer {
     net: Network,
     golden: GoldenNetwork,
     layers: Vec<LearnLayer>,
+    /// Learned thresholds, one per weighted layer (empty when the rule has none).
+    thresholds: Vec<ThresholdState>,
 }
 
 impl OnChipTrainer {
@@ -284,12 +297,17 @@ impl OnChipTrainer {
                 })
                 .collect();
         }
+        let thresholds = match &rule.thresholds {
+            Some(t) => start_thresholds(t, net, &layers)?,
+            None => Vec::new(),
+        };
         let mut trainer = OnChipTrainer {
             rule,
             width,
             net: net.clone(),
             golden: GoldenNetwork::new(net)?,
             layers,
+            thresholds,
         };
         trainer.refresh()?;
         Ok(trainer)
@@ -372,9 +390,14 @@ impl OnChipTrainer {
         let output_delta = delta.clone();
 
         let mut updates = 0u64;
+        let mut flipped = false;
         let mut back_errors = Vec::new();
         for l in (0..self.layers.len()).rev() {
-            updates += self.update_layer(l, &delta, &times_in[l], &times_out[l]);
+            let (u, f) = self.update_layer(l, &delta, &times_in[l], &times_out[l]);
+            updates += u;
+            flipped |= f;
+            // Step 7 (optional): this layer's thresholds; a changed comparator also rebuilds.
+            flipped |= self.update_thresholds(l, &delta, &times_out[l]);
             if l > 0 {
                 let raw = self.hidden_error(l, &delta, &times_in[l], &times_out[l]);
                 let g: Vec<i32> = raw
@@ -389,7 +412,10 @@ impl OnChipTrainer {
                 delta = normalise_groups(&g, group)?;
             }
         }
-        self.refresh()?;
+        if flipped {
+            // Step 6; with no sign change the binary network is already current.
+            self.refresh()?;
+        }
         Ok(LearnOutcome {
             prediction: trace.prediction,
             correct: trace.prediction == label,
@@ -399,12 +425,20 @@ impl OnChipTrainer {
         })
     }
 
-    /// Step 4 for weighted layer `l`; returns the number of latent weights written.
-    fn update_layer(&mut self, l: usize, delta: &[i32], t_in: &[u16], t_out: &[u16]) -> u64 {
+    /// Step 4 for weighted layer `l`; returns the number of latent weights written and whether
+    /// any of them changed sign.
+    fn update_layer(
+        &mut self,
+        l: usize,
+        delta: &[i32],
+        t_in: &[u16],
+        t_out: &[u16],
+    ) -> (u64, bool) {
         let (shift, mode, width) = (self.rule.shift, self.rule.rounding, self.width);
         let eta = self.rule.eta[l];
         let layer = &mut self.layers[l];
         let mut updates = 0;
+        let mut flipped = false;
         for (i, &ti) in t_in.iter().enumerate() {
             for (j, (&dj, &tj)) in delta.iter().zip(t_out).enumerate() {
                 if dj == 0 || ti >= tj {
@@ -413,11 +447,13 @@ impl OnChipTrainer {
                 let lfsr = &mut layer.lfsrs[j / layer.chunk];
                 let d = mul_shr_round(-dj, eta, shift, mode, BitWidth::W32, lfsr);
                 let w = &mut layer.latent[j * layer.inputs + i];
+                let before = *w < 0;
                 *w = (i64::from(*w) + i64::from(d)).saturate(width) as i32;
+                flipped |= before != (*w < 0);
                 updates += 1;
             }
         }
-        updates
+        (updates, flipped)
     }
 
     /// Step 5: the raw hidden errors `g` (wrapping sums, before the 24-bit saturation) of the
@@ -448,9 +484,36 @@ impl OnChipTrainer {
                 d.weights = Weights::pack_signs(layer.latent.iter().map(|&w| w < 0));
             }
         }
+        for (state, layer) in self.thresholds.iter().zip(&self.layers) {
+            if let LayerKind::Dense(d) = &mut self.net.layers[layer.index].kind {
+                d.threshold = crate::network::Threshold::Neuron(state.comparator.clone());
+            }
+        }
         self.golden = GoldenNetwork::new(&self.net)?;
         Ok(())
     }
+}
+
+/// The starting network of an on-chip run that mirrors a host run: the host trainer's current
+/// **real** latent weights (`Weights::Latent`, which [`OnChipTrainer::new`] turns into
+/// `round(w · init_magnitude)`) with the host's integer thresholds (BS4NN: `⌊θ/α⌋`, as
+/// [`Trainer::export`] gives them) and no scale. Called on a fresh `Trainer::new(cfg)`, it gives
+/// the on-chip trainer the host's random initialisation `U[init_low, init_high)` (mostly
+/// positive, diverse magnitudes; rounded to `1 / init_magnitude`), which is what lets a
+/// two-layer binary net learn on chip (`docs/LEARNING.md`, "Two-layer digits recipe").
+pub fn host_start_network(host: &Trainer, height: usize, width: usize) -> Network {
+    let mut net = host.export(height, width);
+    let mut l = 0;
+    for layer in &mut net.layers {
+        if let LayerKind::Dense(d) = &mut layer.kind {
+            d.weights = Weights::Latent {
+                values: host.real_weights(l).iter().map(|&w| w as f32).collect(),
+            };
+            d.scale = None;
+            l += 1;
+        }
+    }
+    net
 }
 
 /// The S4NN relative targets of §4.3 (see the module documentation, step 2).
@@ -489,4 +552,266 @@ pub fn normalise_groups(g: &[i32], group: usize) -> Result<Vec<i32>, RunError> {
         })?;
     }
     Ok(out.iter().map(|d| i32::from(d.to_bits())).collect())
+}
+
+/// Learned integer thresholds, the optional step 7 of the rule (`docs/LEARNING.md`; the
+/// fixed-point form of `reference/stidi-bp.md` §7 with §9's rounding point 7). Per neuron `j`
+/// of weighted layer `l`, after that layer's latent update (step 4):
+///
+/// - latent `θ̃_j`: a signed 32-bit register in fixed point with [`Self::frac_bits`] `F`
+///   fraction bits, starting at `θ_j · 2^F` (`θ_j` the network's threshold);
+/// - gradient: `θ̃_j ← clamp(θ̃_j + round_ne((δ_j · η_θ) / 2^shift), θ_min · 2^F, θ_max · 2^F)`
+///   (`δ_j` the Q1.15 error of step 3 / 5, exact 64-bit product, rounded to nearest with ties
+///   to even, saturated to 32 bits; `δ > 0`, "fire later", raises θ, as on the host);
+/// - homeostasis (`window > 0`): a silence counter `s_j` counts the consecutive samples in
+///   which `j` did not fire (`t_j = t_max`; a spike resets it to 0); when it reaches `window`,
+///   `θ̃_j ← clamp(θ̃_j − step, θ_min · 2^F, θ_max · 2^F)` and `s_j ← 0`;
+/// - comparator: `θ_j = clamp(⌊(θ̃_j + ⌊2^F / 2⌋) / 2^F⌋, θ_min, θ_max)` (to nearest, ties
+///   up — away from zero, as `θ̃ > 0`; the clamp never acts, as `θ̃` is clamped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThresholdLearning {
+    /// The parameters of each weighted layer (input side first).
+    pub layers: Vec<LayerThresholdRule>,
+    /// Right shift of the product `δ · η_θ` into latent LSBs (0..=31).
+    pub shift: u32,
+    /// Fraction bits `F` of the latent threshold (0..=16).
+    pub frac_bits: u32,
+}
+
+/// The threshold-learning parameters of one weighted layer (see [`ThresholdLearning`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerThresholdRule {
+    /// `η_θ`: latent LSBs per `2^shift` units of Q1.15 `δ` (0: no gradient step).
+    pub eta: i32,
+    /// `θ_min` of the comparator (at least 1, at most the layer's starting thresholds).
+    pub min: i32,
+    /// `θ_max` of the comparator (at least the layer's starting thresholds).
+    pub max: i32,
+    /// Homeostasis window in samples (0: no homeostasis).
+    pub window: u32,
+    /// Homeostatic lowering in latent LSBs (at least 0).
+    pub step: i32,
+}
+
+impl LayerThresholdRule {
+    /// The host's range around a starting threshold `theta` (`model::stidi` defaults: `θ_min =
+    /// max(1, round(θ/4))`, `θ_max = 4θ`), gradient rate `eta`, no homeostasis.
+    pub fn around(theta: i32, eta: i32) -> LayerThresholdRule {
+        let theta = theta.max(1);
+        LayerThresholdRule {
+            eta,
+            min: ((theta + 2) / 4).max(1),
+            max: theta.saturating_mul(4),
+            window: 0,
+            step: 0,
+        }
+    }
+}
+
+impl ThresholdLearning {
+    /// `shift` 15 (so `η_θ` is in latent LSBs per unit of `δ`) and `F` = 8 (Q.8, the host's
+    /// latent format) with the given per-layer parameters.
+    pub fn q8(layers: Vec<LayerThresholdRule>) -> ThresholdLearning {
+        ThresholdLearning {
+            layers,
+            shift: 15,
+            frac_bits: 8,
+        }
+    }
+
+    /// Checks the parameters for a network of `layers` weighted layers.
+    pub fn check(&self, layers: usize) -> Result<(), RunError> {
+        let bad = |field: String, rule: String| RunError::Config { field, rule };
+        if self.layers.len() != layers {
+            return Err(bad(
+                "thresholds.layers".into(),
+                format!(
+                    "one threshold rule per weighted layer: {} given, {} layers",
+                    self.layers.len(),
+                    layers
+                ),
+            ));
+        }
+        if self.shift > 31 {
+            return Err(bad(
+                "thresholds.shift".into(),
+                format!("{} is outside 0..=31", self.shift),
+            ));
+        }
+        if self.frac_bits > 16 {
+            return Err(bad(
+                "thresholds.frac_bits".into(),
+                format!("{} is outside 0..=16", self.frac_bits),
+            ));
+        }
+        for (l, r) in self.layers.iter().enumerate() {
+            if r.min < 1 || r.max < r.min {
+                return Err(bad(
+                    format!("thresholds.layers[{l}]"),
+                    format!("needs 1 <= min <= max ({} and {} given)", r.min, r.max),
+                ));
+            }
+            if self.latent_of(r.max) + self.half() > i64::from(i32::MAX) {
+                return Err(bad(
+                    format!("thresholds.layers[{l}].max"),
+                    format!(
+                        "{} · 2^{} (+ the rounding half) must fit a 32-bit register",
+                        r.max, self.frac_bits
+                    ),
+                ));
+            }
+            if r.step < 0 || r.window > i32::MAX as u32 {
+                return Err(bad(
+                    format!("thresholds.layers[{l}]"),
+                    format!(
+                        "needs step >= 0 and window <= {} ({} and {} given)",
+                        i32::MAX,
+                        r.step,
+                        r.window
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `θ · 2^F`: the latent register of a comparator threshold `θ`.
+    pub fn latent_of(&self, theta: i32) -> i64 {
+        i64::from(theta) << self.frac_bits
+    }
+
+    /// `⌊2^F / 2⌋`, the rounding half of the comparator.
+    fn half(&self) -> i64 {
+        (1i64 << self.frac_bits) >> 1
+    }
+
+    /// The comparator threshold of a latent `θ̃` under layer `l`'s range:
+    /// `clamp(⌊(θ̃ + ⌊2^F/2⌋) / 2^F⌋, θ_min, θ_max)`.
+    pub fn comparator(&self, l: usize, latent: i32) -> i32 {
+        let r = self.layers.get(l).copied().unwrap_or(LayerThresholdRule {
+            eta: 0,
+            min: 1,
+            max: i32::MAX,
+            window: 0,
+            step: 0,
+        });
+        ((i64::from(latent) + self.half()) >> self.frac_bits)
+            .clamp(i64::from(r.min), i64::from(r.max)) as i32
+    }
+}
+
+/// The learned thresholds of one weighted layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ThresholdState {
+    /// `θ̃_j` (fixed point, `F` fraction bits).
+    latent: Vec<i32>,
+    /// `θ_j`, the comparator thresholds of the forward pass.
+    comparator: Vec<i32>,
+    /// Consecutive silent samples of each neuron (homeostasis).
+    silent: Vec<i32>,
+}
+
+/// The starting thresholds of every weighted layer: `θ̃ = θ · 2^F` of the network's thresholds,
+/// which must lie in the layer's `[θ_min, θ_max]`.
+fn start_thresholds(
+    t: &ThresholdLearning,
+    net: &Network,
+    layers: &[LearnLayer],
+) -> Result<Vec<ThresholdState>, RunError> {
+    layers
+        .iter()
+        .zip(&t.layers)
+        .enumerate()
+        .map(|(l, (layer, r))| {
+            let LayerKind::Dense(d) = &net.layers[layer.index].kind else {
+                return Err(RunError::Config {
+                    field: format!("thresholds.layers[{l}]"),
+                    rule: "thresholds are learned in dense layers only".into(),
+                });
+            };
+            let theta: Vec<i32> = (0..layer.outputs)
+                .map(|j| match &d.threshold {
+                    crate::network::Threshold::Layer(t) => *t,
+                    crate::network::Threshold::Neuron(ts) => ts.get(j).copied().unwrap_or(0),
+                })
+                .collect();
+            if let Some(j) = theta.iter().position(|&x| x < r.min || x > r.max) {
+                return Err(RunError::Config {
+                    field: format!("thresholds.layers[{l}]"),
+                    rule: format!(
+                        "neuron {j} starts at threshold {}, outside [min, max] = [{}, {}]",
+                        theta[j], r.min, r.max
+                    ),
+                });
+            }
+            Ok(ThresholdState {
+                latent: theta.iter().map(|&x| t.latent_of(x) as i32).collect(),
+                comparator: theta,
+                silent: vec![0; layer.outputs],
+            })
+        })
+        .collect()
+}
+
+impl OnChipTrainer {
+    /// The latent thresholds `θ̃` of weighted layer `l` (fixed point, `frac_bits` fraction
+    /// bits), if the rule learns thresholds.
+    pub fn threshold_latent(&self, l: usize) -> Option<&[i32]> {
+        self.thresholds.get(l).map(|s| s.latent.as_slice())
+    }
+
+    /// The comparator thresholds `θ` of weighted layer `l` (those of [`Self::network`]), if
+    /// the rule learns thresholds.
+    pub fn thresholds(&self, l: usize) -> Option<&[i32]> {
+        self.thresholds.get(l).map(|s| s.comparator.as_slice())
+    }
+
+    /// The homeostasis silence counters of weighted layer `l` (consecutive silent samples; they
+    /// count only when the layer's `window` is not 0), if the rule learns thresholds.
+    pub fn threshold_silence(&self, l: usize) -> Option<&[i32]> {
+        self.thresholds.get(l).map(|s| s.silent.as_slice())
+    }
+
+    /// Step 7 for weighted layer `l` (see [`ThresholdLearning`]); returns whether a comparator
+    /// threshold changed.
+    fn update_thresholds(&mut self, l: usize, delta: &[i32], t_out: &[u16]) -> bool {
+        let (Some(t), Some(state)) = (&self.rule.thresholds, self.thresholds.get_mut(l)) else {
+            return false;
+        };
+        let Some(&r) = t.layers.get(l) else {
+            return false;
+        };
+        let t_max = self.net.t_max;
+        let (lo, hi) = (t.latent_of(r.min), t.latent_of(r.max));
+        // Nearest-even rounding draws no LFSR word; the argument is never advanced.
+        let mut unused = Lfsr::new(1);
+        let mut changed = false;
+        for (j, (&dj, &tj)) in delta.iter().zip(t_out).enumerate() {
+            let step = mul_shr_round(
+                dj,
+                r.eta,
+                t.shift,
+                Rounding::NearestEven,
+                BitWidth::W32,
+                &mut unused,
+            );
+            let mut v = (i64::from(state.latent[j]) + i64::from(step)).clamp(lo, hi);
+            if r.window > 0 {
+                if tj >= t_max {
+                    state.silent[j] += 1;
+                } else {
+                    state.silent[j] = 0;
+                }
+                if state.silent[j] >= r.window as i32 {
+                    v = (v - i64::from(r.step)).clamp(lo, hi);
+                    state.silent[j] = 0;
+                }
+            }
+            state.latent[j] = v as i32;
+            let c = t.comparator(l, state.latent[j]);
+            changed |= c != state.comparator[j];
+            state.comparator[j] = c;
+        }
+        changed
+    }
 }

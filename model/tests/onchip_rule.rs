@@ -2,7 +2,10 @@
 //! targets, errors and updates, and structural properties of the golden trainer.
 
 use isa::arith::Rounding;
-use model::onchip::{normalise_groups, targets, Normalisation, OnChipRule, OnChipTrainer};
+use model::onchip::{
+    host_start_network, normalise_groups, targets, Normalisation, OnChipRule, OnChipTrainer,
+};
+use model::train::{TrainConfig, Trainer};
 use model::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, SpikeTime, Threshold, Weights};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -264,4 +267,360 @@ fn digits_training_beats_chance() {
     let acc = correct as f64 / split.test.len() as f64;
     eprintln!("digits on-chip golden accuracy: {:.1} %", 100.0 * acc);
     assert!(acc > 0.5, "accuracy {acc}");
+}
+
+#[test]
+fn host_start_network_carries_the_host_initialisation() {
+    // A fresh BS4NN host trainer 3 -> 4 -> 2 with latents U[-1, 5) / U[0, 48), θ 30 / 400 and
+    // α = 5: the on-chip trainer starts from round(w · init_magnitude) of exactly those reals,
+    // and the network's thresholds are ⌊30 / 5⌋ = 6 and ⌊400 / 5⌋ = 80.
+    let mut cfg = TrainConfig::bs4nn(vec![3, 4, 2], 9);
+    cfg.threshold = vec![30, 400];
+    cfg.init_low = vec![-1.0, 0.0];
+    let host = Trainer::new(cfg).unwrap();
+    let net = host_start_network(&host, 1, 3);
+    let thresholds: Vec<Threshold> = net
+        .layers
+        .iter()
+        .filter_map(|l| match &l.kind {
+            LayerKind::Dense(d) => Some(d.threshold.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(thresholds, vec![Threshold::Layer(6), Threshold::Layer(80)]);
+    let mut rule = OnChipRule::s4nn(2);
+    rule.init_magnitude = 640;
+    let tr = OnChipTrainer::new(&net, rule, None).unwrap();
+    let mut start = Vec::new();
+    for l in 0..2 {
+        let want: Vec<i32> = host
+            .real_weights(l)
+            .iter()
+            .map(|&w| ((w as f32) as f64 * 640.0).round().clamp(-32768.0, 32767.0) as i32)
+            .collect();
+        assert_eq!(tr.latent(l).unwrap(), want.as_slice());
+        start.push(want);
+    }
+    // Forward weights are the signs of those latents (sign(0) = +1); the output layer's
+    // latents (from U[0, 48)) are all non-negative.
+    let LayerKind::Dense(d) = &tr.network().layers[1].kind else {
+        panic!("dense layer expected");
+    };
+    for (n, &w) in start[0].iter().enumerate() {
+        assert_eq!(d.weights.int_at(n).unwrap(), if w < 0 { -1 } else { 1 });
+    }
+    assert!(start[1].iter().all(|&w| w >= 0));
+}
+
+/// Issue #8 acceptance on the embedded digits: the two-layer recipe of `docs/LEARNING.md`
+/// ("Two-layer digits recipe"). The host BS4NN trainer (64-600-10, θ 30 / 400, α fixed at 5,
+/// init U[-1, 5) / U[0, 48), γ = silent shift = 120, lr 0.1, 60 epochs, seed 1) and the on-chip
+/// golden (γ 120, init magnitude 640, per-core normalisation, everything else
+/// `OnChipRule::s4nn`; the hidden layer in three cores of 200 neurons, the mapper's cut on the
+/// default chip) start from the same weights and see the same samples in the same order. Single test accuracies move by ±2 points from epoch to epoch at this
+/// learning rate (360 test images), so both are compared by their mean test accuracy over the
+/// last 10 epochs: the on-chip golden must be within 1.5 points of the host (or above it).
+#[test]
+fn two_layer_digits_reaches_host_accuracy() {
+    const EPOCHS: usize = 60;
+    const LAST: usize = 10;
+    let seed = 1;
+    let split = model::data::digits().unwrap();
+    let (train, test) = (&split.train, &split.test);
+    let arch = vec![64, 600, 10];
+    let mut cfg = TrainConfig::bs4nn(arch.clone(), seed);
+    cfg.threshold = vec![30, 400];
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.lr_scale = vec![0.0, 0.0];
+    cfg.gamma = 120;
+    cfg.silent_label_shift = 120;
+    let mut host = Trainer::new(cfg).unwrap();
+    let enc = host.encoder();
+    let net = host_start_network(&host, train.height, train.width);
+    let mut rule = OnChipRule::s4nn(2);
+    rule.gamma = 120;
+    rule.init_magnitude = 640;
+    rule.normalisation = Normalisation::Core;
+    let mut chip = OnChipTrainer::new(&net, rule, Some(&[200, 10])).unwrap();
+
+    // The host's sample order, replayed: its ChaCha8Rng drew one f32 per initial weight, then
+    // draws N indices with replacement per epoch. Checked below on the first epoch.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for w in arch.windows(2) {
+        for _ in 0..w[0] * w[1] {
+            let _: f32 = rng.gen();
+        }
+    }
+    let train_in: Vec<_> = (0..train.len())
+        .map(|k| enc.encode(train.image(k)))
+        .collect();
+    let test_in: Vec<_> = (0..test.len()).map(|k| enc.encode(test.image(k))).collect();
+    let (mut host_sum, mut chip_sum) = (0.0, 0.0);
+    let (mut host_last, mut chip_last) = (0.0, 0.0);
+    for epoch in 1..=EPOCHS {
+        let order: Vec<usize> = (0..train.len())
+            .map(|_| rng.gen_range(0..train.len()))
+            .collect();
+        if epoch == 1 {
+            let mut replay = host.clone();
+            for &k in &order {
+                replay.train_sample(train.image(k), train.label(k)).unwrap();
+            }
+            host.train_epoch(train, |_| {}).unwrap();
+            assert_eq!(replay.real_weights(1), host.real_weights(1));
+            assert_eq!(replay.real_weights(0), host.real_weights(0));
+        } else {
+            host.train_epoch(train, |_| {}).unwrap();
+        }
+        for &k in &order {
+            chip.learn_sample(&train_in[k], train.label(k)).unwrap();
+        }
+        if epoch + LAST > EPOCHS {
+            host_last = host.evaluate(test).unwrap();
+            let correct = (0..test.len())
+                .filter(|&k| chip.classify(&test_in[k]).unwrap() == test.label(k))
+                .count();
+            chip_last = correct as f64 / test.len() as f64;
+            host_sum += host_last;
+            chip_sum += chip_last;
+        }
+    }
+    let (host_acc, chip_acc) = (host_sum / LAST as f64, chip_sum / LAST as f64);
+    eprintln!(
+        "digits 64-600-10, test accuracy after {EPOCHS} epochs: host {:.2} %, on-chip golden {:.2} %; mean of the last {LAST} epochs: host {:.2} %, on-chip golden {:.2} %",
+        100.0 * host_last,
+        100.0 * chip_last,
+        100.0 * host_acc,
+        100.0 * chip_acc
+    );
+    assert!(
+        host_acc > 0.85,
+        "the host recipe must train (got {host_acc})"
+    );
+    assert!(
+        chip_acc >= host_acc - 0.015,
+        "on-chip {chip_acc} is more than 1.5 points below the host's {host_acc}"
+    );
+}
+
+// ---- Learned integer thresholds (step 7, `model::onchip::ThresholdLearning`) ----
+
+/// A one-layer rule with threshold learning: `q8` (shift 15, F = 8) and the given layer rule.
+fn threshold_rule(layer: model::onchip::LayerThresholdRule) -> OnChipRule {
+    let mut rule = OnChipRule::s4nn(1);
+    rule.rounding = Rounding::Floor;
+    rule.thresholds = Some(model::onchip::ThresholdLearning::q8(vec![layer]));
+    rule
+}
+
+fn layer_rule(
+    eta: i32,
+    min: i32,
+    max: i32,
+    window: u32,
+    step: i32,
+) -> model::onchip::LayerThresholdRule {
+    model::onchip::LayerThresholdRule {
+        eta,
+        min,
+        max,
+        window,
+        step,
+    }
+}
+
+fn network_thresholds(tr: &OnChipTrainer, l: usize) -> Vec<i32> {
+    let LayerKind::Dense(d) = &tr.network().layers[l].kind else {
+        panic!("dense layer expected");
+    };
+    match &d.threshold {
+        Threshold::Layer(t) => vec![*t; d.outputs as usize],
+        Threshold::Neuron(ts) => ts.clone(),
+    }
+}
+
+#[test]
+fn thresholds_are_off_by_default() {
+    let net = binary_net(&[2, 2], &[1], 16, 0, 1.0);
+    let mut tr = OnChipTrainer::new(&net, OnChipRule::s4nn(1), None).unwrap();
+    tr.learn_sample(&times(&[0, 0]), 0).unwrap();
+    assert_eq!(tr.threshold_latent(0), None);
+    assert_eq!(tr.thresholds(0), None);
+    assert_eq!(network_thresholds(&tr, 0), vec![1, 1]);
+}
+
+#[test]
+fn threshold_gradient_step_matches_hand_derivation() {
+    // 2 -> 2, all weights +1, θ = 1: both inputs at t = 0 give V = 2 > 1 at step 0, so both
+    // outputs spike at t = 1. Label 0: T = [1, 4], e = [0, 3], δ = [0, 32767] (as in
+    // `single_layer_update_matches_hand_derivation`). Latents start at 1 · 2^8 = 256.
+    // η_θ = 256, shift 15: Δ_1 = round_ne(32767 · 256 / 2^15) = round_ne(255.99) = 256, so
+    // θ̃_1 = 512 and θ_1 = ⌊(512 + 128) / 256⌋ = 2; δ_0 = 0 leaves neuron 0 at 256 / 1.
+    let net = binary_net(&[2, 2], &[1], 16, 0, 1.0);
+    let mut tr =
+        OnChipTrainer::new(&net, threshold_rule(layer_rule(256, 1, 4, 0, 0)), None).unwrap();
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[256, 256]);
+    let out = tr.learn_sample(&times(&[0, 0]), 0).unwrap();
+    assert_eq!(out.output_delta, vec![0, 32767]);
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[256, 512]);
+    assert_eq!(tr.thresholds(0).unwrap(), &[1, 2]);
+    // The forward network uses the learned comparator thresholds.
+    assert_eq!(network_thresholds(&tr, 0), vec![1, 2]);
+}
+
+#[test]
+fn threshold_rounding_is_to_nearest_even_and_the_comparator_rounds_half_up() {
+    // Same sample, η_θ = 3 · 2^14 = 49152: 32767 · 49152 / 2^15 = 49150.5 exactly, a tie,
+    // rounded to the even 49150 (ties away from zero would give 49151): θ̃_1 = 256 + 49150 =
+    // 49406, θ_1 = ⌊(49406 + 128) / 256⌋ = ⌊193.49⌋ = 193.
+    let net = binary_net(&[2, 2], &[1], 16, 0, 1.0);
+    let mut tr =
+        OnChipTrainer::new(&net, threshold_rule(layer_rule(49152, 1, 1000, 0, 0)), None).unwrap();
+    tr.learn_sample(&times(&[0, 0]), 0).unwrap();
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[256, 49406]);
+    assert_eq!(tr.thresholds(0).unwrap(), &[1, 193]);
+    // A latent exactly half-way rounds up: 384 = 1.5 · 256 -> ⌊(384 + 128) / 256⌋ = 2.
+    let t = model::onchip::ThresholdLearning::q8(vec![layer_rule(0, 1, 10, 0, 0)]);
+    assert_eq!(t.comparator(0, 384), 2);
+    assert_eq!(t.comparator(0, 383), 1);
+}
+
+#[test]
+fn threshold_latent_is_clamped_to_its_range() {
+    // η_θ = 2560: Δ_1 = round_ne(32767 · 2560 / 2^15) = 2560 (2559.92), 256 + 2560 = 2816 is
+    // clamped to θ_max · 2^8 = 4 · 256 = 1024, so θ_1 = 4.
+    let net = binary_net(&[2, 2], &[1], 16, 0, 1.0);
+    let mut tr =
+        OnChipTrainer::new(&net, threshold_rule(layer_rule(2560, 1, 4, 0, 0)), None).unwrap();
+    tr.learn_sample(&times(&[0, 0]), 0).unwrap();
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[256, 1024]);
+    assert_eq!(tr.thresholds(0).unwrap(), &[1, 4]);
+}
+
+#[test]
+fn a_negative_error_lowers_the_threshold() {
+    // θ = 5 with two +1 inputs: V ≤ 2, nobody fires. Label 0: T = [16 − 3, 16] = [13, 16],
+    // e = [−3, 0], δ = [−32768, 0] (exact). η_θ = 256: Δ_0 = −32768 · 256 / 2^15 = −256:
+    // θ̃_0 = 5 · 256 − 256 = 1024, θ_0 = 4. `around(5, 256)`: θ_min = ⌊7/4⌋ = 1, θ_max = 20.
+    let rule = model::onchip::LayerThresholdRule::around(5, 256);
+    assert_eq!((rule.min, rule.max, rule.window), (1, 20, 0));
+    let net = binary_net(&[2, 2], &[5], 16, 0, 1.0);
+    let mut tr = OnChipTrainer::new(&net, threshold_rule(rule), None).unwrap();
+    let out = tr.learn_sample(&times(&[0, 0]), 0).unwrap();
+    assert_eq!(out.output_delta, vec![-32768, 0]);
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[1024, 1280]);
+    assert_eq!(tr.thresholds(0).unwrap(), &[4, 5]);
+}
+
+#[test]
+fn homeostasis_lowers_neurons_silent_for_a_window() {
+    // The silent net above, no gradient (η_θ = 0), window 2, step 100 latent LSBs: the
+    // silence counters go 1, 2 -> lowered and reset, 1, 2 -> lowered. θ̃: 1280 -> 1180 (θ =
+    // ⌊1308 / 256⌋ = 5) after sample 2, -> 1080 (θ = ⌊1208 / 256⌋ = 4) after sample 4.
+    let net = binary_net(&[2, 2], &[5], 16, 0, 1.0);
+    let mut tr =
+        OnChipTrainer::new(&net, threshold_rule(layer_rule(0, 1, 20, 2, 100)), None).unwrap();
+    let x = times(&[0, 0]);
+    tr.learn_sample(&x, 0).unwrap();
+    assert_eq!(tr.threshold_silence(0).unwrap(), &[1, 1]);
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[1280, 1280]);
+    tr.learn_sample(&x, 0).unwrap();
+    assert_eq!(tr.threshold_silence(0).unwrap(), &[0, 0]);
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[1180, 1180]);
+    assert_eq!(tr.thresholds(0).unwrap(), &[5, 5]);
+    tr.learn_sample(&x, 0).unwrap();
+    assert_eq!(tr.threshold_silence(0).unwrap(), &[1, 1]);
+    tr.learn_sample(&x, 0).unwrap();
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[1080, 1080]);
+    assert_eq!(tr.thresholds(0).unwrap(), &[4, 4]);
+    // A huge step stops at θ_min · 2^8 = 256 (θ = 1).
+    let mut tr =
+        OnChipTrainer::new(&net, threshold_rule(layer_rule(0, 1, 20, 1, 100_000)), None).unwrap();
+    tr.learn_sample(&x, 0).unwrap();
+    assert_eq!(tr.threshold_latent(0).unwrap(), &[256, 256]);
+    assert_eq!(tr.thresholds(0).unwrap(), &[1, 1]);
+    // Neurons that fire (θ = 1) keep a zero count and are never lowered.
+    let firing = binary_net(&[2, 2], &[1], 16, 0, 1.0);
+    let mut tr =
+        OnChipTrainer::new(&firing, threshold_rule(layer_rule(0, 1, 20, 1, 100)), None).unwrap();
+    for _ in 0..3 {
+        tr.learn_sample(&x, 0).unwrap();
+        assert_eq!(tr.threshold_silence(0).unwrap(), &[0, 0]);
+        assert_eq!(tr.threshold_latent(0).unwrap(), &[256, 256]);
+    }
+}
+
+#[test]
+fn bad_threshold_configuration_is_refused() {
+    let net = binary_net(&[2, 2], &[5], 16, 0, 1.0);
+    let refused = |rule: OnChipRule| OnChipTrainer::new(&net, rule, None).is_err();
+    // The starting threshold 5 outside [6, 9] / [1, 4].
+    assert!(refused(threshold_rule(layer_rule(1, 6, 9, 0, 0))));
+    assert!(refused(threshold_rule(layer_rule(1, 1, 4, 0, 0))));
+    // θ_min below 1, min > max, negative step.
+    assert!(refused(threshold_rule(layer_rule(1, 0, 9, 0, 0))));
+    assert!(refused(threshold_rule(layer_rule(1, 6, 5, 0, 0))));
+    assert!(refused(threshold_rule(layer_rule(1, 1, 9, 1, -1))));
+    // θ_max · 2^F + 128 beyond 32 bits.
+    assert!(refused(threshold_rule(layer_rule(1, 1, 1 << 23, 0, 0))));
+    // One rule per weighted layer.
+    let mut rule = threshold_rule(layer_rule(1, 1, 9, 0, 0));
+    rule.thresholds
+        .as_mut()
+        .unwrap()
+        .layers
+        .push(layer_rule(1, 1, 9, 0, 0));
+    assert!(refused(rule));
+    // A valid one is accepted.
+    assert!(!refused(threshold_rule(layer_rule(1, 1, 9, 0, 0))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the errors, silences and parameters, every latent threshold stays in
+    /// `[θ_min · 2^F, θ_max · 2^F]`, every comparator threshold in `[θ_min, θ_max]` and equal
+    /// to the rounded latent, and the forward network uses the comparator thresholds.
+    #[test]
+    fn thresholds_stay_in_range(
+        seed in any::<u64>(),
+        eta in -100_000i32..100_000,
+        frac in 0u32..=12,
+        shift in 0u32..=20,
+        window in 0u32..4,
+        step in 0i32..5000,
+        label in 0usize..3,
+    ) {
+        let net = binary_net(&[6, 5, 3], &[3, 2], 12, seed, 0.6);
+        let mut rule = OnChipRule::s4nn(2);
+        rule.eta = vec![16, 16];
+        rule.seed = seed;
+        let t = model::onchip::ThresholdLearning {
+            layers: vec![layer_rule(eta, 1, 7, window, step), layer_rule(eta / 2, 2, 5, window, step)],
+            shift,
+            frac_bits: frac,
+        };
+        rule.thresholds = Some(t.clone());
+        let mut tr = OnChipTrainer::new(&net, rule, None).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 11);
+        for _ in 0..10 {
+            let input = random_input(&mut rng, 6, 12);
+            tr.learn_sample(&input, label).unwrap();
+            for (l, r) in t.layers.iter().enumerate() {
+                let latent = tr.threshold_latent(l).unwrap();
+                let comparator = tr.thresholds(l).unwrap();
+                for (&v, &c) in latent.iter().zip(comparator) {
+                    prop_assert!((i64::from(r.min) << frac..=i64::from(r.max) << frac).contains(&i64::from(v)));
+                    prop_assert!((r.min..=r.max).contains(&c));
+                    // Round half up of v / 2^F, computed independently in floating point.
+                    let expect = (f64::from(v) / f64::from(1u32 << frac) + 0.5).floor() as i32;
+                    prop_assert_eq!(c, expect);
+                }
+                prop_assert_eq!(network_thresholds(&tr, l), comparator.to_vec());
+                if let Some(s) = tr.threshold_silence(l) {
+                    prop_assert!(s.iter().all(|&x| x >= 0 && (window == 0 || (x as u32) < window)));
+                }
+            }
+        }
+    }
 }

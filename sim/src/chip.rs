@@ -32,14 +32,17 @@
 //! # The learning phase
 //!
 //! [`Chip::learn_sample`] follows a full-window sample on an image mapped with
-//! `MapOptions::learning` (output layer on one core running `firmware::learn_out::chip_program`):
-//! the host writes the label lane and `learn_req = 1` into the output core's data memory
-//! (management writes, [`Chip::set_core_param`]), pulses that core's reset line (its firmware
-//! dispatches at address 0 to `wait learn`), signals the learn event to every core
-//! ([`Neurocore::begin_learn`]; cores waiting for a sample ignore it), and runs cycles until
-//! every core waits again with its outbound queue drained and the mesh is empty. Learning
-//! packets are delivered to the cores' learning inboxes. Its cycles and mesh packets are counted
-//! in [`LearnCounters`], apart from the inference figures of [`SampleOutput`].
+//! `MapOptions::learning` (every core running `firmware::learn_out::chip_program`, the output
+//! layer on one core): the host writes the label lane into the output core and
+//! `learn_req = 1` into every learning core's data memory (management writes, like
+//! [`Chip::set_core_param`]), pulses their reset lines (the firmware dispatches at address 0 to
+//! `wait learn`), signals the learn event to every core ([`Neurocore::begin_learn`]; cores
+//! waiting for a sample ignore it), and runs cycles until every core waits again with its
+//! outbound queue drained and the mesh is empty: the output core updates its latents and sends
+//! its partial hidden errors back, the hidden cores receive them (`recv` stalls until they
+//! arrive), normalise and update theirs. Learning packets are delivered to the cores' learning
+//! inboxes. Its cycles and mesh packets are counted in [`LearnCounters`], apart from the
+//! inference figures of [`SampleOutput`].
 
 use crate::core::{
     CoreError, CoreFault, Cycle, Neurocore, OutPacket, PacketKind as CoreKind, ProcessorState,
@@ -96,6 +99,12 @@ pub enum ChipError {
     NoCore {
         /// The tile.
         tile: TileId,
+    },
+    /// The chip's state could not be written back as an image ([`Chip::snapshot_image`]).
+    #[error("cannot snapshot the chip as an image: {detail}")]
+    Snapshot {
+        /// What did not fit (naming the tile when one core is at fault).
+        detail: String,
     },
     /// The timestep did not finish within the cycle budget (a firmware that never reaches its
     /// barrier, for instance).
@@ -481,7 +490,10 @@ impl Chip {
     /// correct class `label` (an output channel). The sample must have run with
     /// [`StopRule::FullWindow`] (the kernel reads the spike times of the whole window), and the
     /// image must be a learning image (`MapOptions::learning`): the core of output `label`
-    /// runs `firmware::learn_out::chip_program` and holds the whole output layer.
+    /// runs `firmware::learn_out::chip_program` and holds the whole output layer; every core
+    /// whose firmware has the `learn_req` word takes part (the hidden-layer cores learn from
+    /// the errors the output core sends back). Returns when every core waits again and the
+    /// mesh is empty.
     pub fn learn_sample(&mut self, label: u32) -> Result<LearnOutput, ChipError> {
         let src = self
             .outputs
@@ -496,15 +508,32 @@ impl Chip {
         let start = self.now;
         let packets_before = self.mesh.counters().packets_accepted;
         self.set_core_param(tile, "label", src.neuron as i32)?;
-        self.set_core_param(tile, "learn_req", 1)?;
-        let core = self.cores[usize::from(tile.0)]
-            .as_mut()
-            .expect("set_core_param found the core");
-        core.restart(Cycle(start))
-            .map_err(|source| ChipError::Core { tile, source })?;
-        // The dispatch runs to its `wait learn`.
-        core.advance(Cycle(u64::MAX))
-            .map_err(|fault| ChipError::Fault { tile, fault })?;
+        // Every learning core (one whose firmware has the learning request word) is sent to
+        // its `wait learn`: the output core and the hidden-layer cores alike.
+        let mut learning = 0;
+        for i in 0..self.used.len() {
+            let t = TileId(self.used[i] as u16);
+            let core = self.cores[usize::from(t.0)]
+                .as_mut()
+                .expect("used tiles hold cores");
+            if core.symbol("learn_req").is_err() {
+                continue;
+            }
+            learning += 1;
+            core.set_param("learn_req", 1)
+                .map_err(|source| ChipError::Core { tile: t, source })?;
+            core.restart(Cycle(start))
+                .map_err(|source| ChipError::Core { tile: t, source })?;
+            // The dispatch runs to its `wait learn`.
+            core.advance(Cycle(u64::MAX))
+                .map_err(|fault| ChipError::Fault { tile: t, fault })?;
+        }
+        if learning == 0 {
+            return Err(ChipError::Core {
+                tile,
+                source: CoreError::NoSymbol("learn_req".into()),
+            });
+        }
         for &t in &self.used {
             let core = self.cores[t].as_mut().expect("used tiles hold cores");
             core.begin_learn(Cycle(start));
@@ -756,11 +785,59 @@ impl Chip {
             synaptic_ops: c.synaptic_events,
             neuron_updates_active: c.active_neuron_updates,
             neuron_updates_inactive: c.neuron_updates.saturating_sub(c.active_neuron_updates),
-            spikes_out: c.packets_out,
+            spikes_out: c.packets_out + c.learn_packets_out,
             hops_ew: 0,
             hops_ns: 0,
-            learn_updates: 0,
+            learn_updates: c.latent_writes,
         }
+    }
+
+    /// The chip's current state as a chip image: `image` (the image this chip was built from)
+    /// with each core's latent memory and binary sign rows replaced by what the core holds now
+    /// (after on-chip learning, say). Programs, data memory, fields, fan-out tables and
+    /// multi-bit weights are those of `image`; absent synapses (presence plane) stay absent.
+    /// The result is validated like any image.
+    pub fn snapshot_image(&self, image: &ChipImage) -> Result<ChipImage, ChipError> {
+        let mut cores = image.cores.clone();
+        for ci in &mut cores {
+            let tile = ci.tile;
+            let core = self.core(tile).ok_or(ChipError::NoCore { tile })?;
+            let (neurons, axons) = (ci.neurons as usize, ci.axons as usize);
+            let syn = core.synapses();
+            if syn.neurons() != neurons || syn.axons() != axons {
+                return Err(ChipError::Snapshot {
+                    detail: format!(
+                        "{tile}: the core holds {} axons x {} neurons, the image {axons} x {neurons}",
+                        syn.axons(),
+                        syn.neurons()
+                    ),
+                });
+            }
+            if ci.latent.is_some() {
+                ci.latent = core.latent().map(<[i32]>::to_vec);
+            }
+            if ci.synapses.weights.is_none() {
+                let words = ci.words_per_row();
+                let mut sign = vec![0u64; axons * words];
+                for a in 0..axons {
+                    for n in 0..neurons {
+                        if syn.weight(a, n) == Some(1) {
+                            sign[a * words + n / 64] |= 1u64 << (n % 64);
+                        }
+                    }
+                }
+                ci.synapses.sign = sign;
+            }
+        }
+        ChipImage::new(
+            image.chip.clone(),
+            cores,
+            image.io.clone(),
+            image.provenance.clone(),
+        )
+        .map_err(|e| ChipError::Snapshot {
+            detail: e.to_string(),
+        })
     }
 
     /// Flit traversals of east–west and north–south links, mesh-wide.

@@ -411,6 +411,7 @@ fn a_core_builds_from_its_chip_image_entry() {
         latent: None,
         fanout: fanout(neurons as usize, 1),
         first_arrival_only: false,
+        lfsr_seed: None,
     };
     let mut c = Neurocore::from_image(&chip.core, &image).expect("valid image");
     assert_eq!(c.config().lanes, chip.core.vector_lanes);
@@ -547,6 +548,7 @@ fn first_arrival_only_mode_integrates_one_spike_per_axon_and_sample() {
         latent: None,
         fanout: fanout(neurons as usize, 1),
         first_arrival_only: true,
+        lfsr_seed: None,
     };
     let mut c = Neurocore::from_image(&chip.core, &image).expect("valid image");
     assert!(c.first_arrival_only());

@@ -2,10 +2,12 @@
 //! and the estimated spike traffic of the optimised and the naive placement.
 
 use super::run::say;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use isa::chip::ChipDescription;
 use mapper::place::AnnealOptions;
 use mapper::{MapOptions, MapReport, PlacementKind};
+use model::network::LayerKind;
+use model::onchip::{Normalisation, OnChipRule};
 use model::Network;
 use std::path::PathBuf;
 
@@ -39,6 +41,77 @@ pub struct Args {
     /// Seed of the placement annealer.
     #[arg(long, default_value_t = AnnealOptions::default().seed)]
     seed: u64,
+    /// Emit the image for on-chip learning (`spikemesh learn`): every core runs the learning
+    /// firmware and holds latent weights (dense binary or latent-weight layers of the S4NN
+    /// neuron, the output layer on one core; rule of `docs/LEARNING.md`).
+    #[arg(long)]
+    learning: bool,
+    /// With --learning: the target margin γ of the rule [3].
+    #[arg(long, requires = "learning")]
+    gamma: Option<u16>,
+    /// With --learning: the learning-rate multiplier η, one value for every weighted layer or
+    /// one per layer, input side first (0 freezes a layer) [1].
+    #[arg(long, value_delimiter = ',', requires = "learning")]
+    eta: Vec<i32>,
+    /// With --learning: the latent value of a start weight of ±1 [1024].
+    #[arg(long, requires = "learning")]
+    init_magnitude: Option<i32>,
+    /// With --learning: over which neurons a hidden layer's errors are L2-normalised [layer].
+    #[arg(long, value_enum, requires = "learning")]
+    normalisation: Option<NormalisationArg>,
+}
+
+/// The hidden-error normalisation on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum NormalisationArg {
+    /// The whole layer (S4NN; a hidden layer must then fit one core).
+    Layer,
+    /// Each core's chunk of the layer (no cross-core traffic).
+    Core,
+}
+
+/// The on-chip learning rule of `--learning` and its options: `OnChipRule::s4nn` for the
+/// network's weighted layers, the latent width of the chip, and the options given.
+fn learning_rule(
+    args: &Args,
+    net: &Network,
+    chip: &ChipDescription,
+) -> anyhow::Result<Option<OnChipRule>> {
+    if !args.learning {
+        return Ok(None);
+    }
+    let layers = net
+        .layers
+        .iter()
+        .filter(|l| matches!(l.kind, LayerKind::Dense(_) | LayerKind::Conv2d(_)))
+        .count();
+    let mut rule = OnChipRule::s4nn(layers);
+    rule.latent_bits = u32::from(chip.core.latent_weight_bits);
+    if let Some(g) = args.gamma {
+        if g >= net.t_max {
+            bail!(
+                "--gamma {g} must be below the model's t_max = {}",
+                net.t_max
+            );
+        }
+        rule.gamma = g;
+    }
+    match args.eta.len() {
+        0 => {}
+        1 => rule.eta = vec![args.eta[0]; layers],
+        n if n == layers => rule.eta.clone_from(&args.eta),
+        n => bail!("--eta: give one value or one per weighted layer ({layers}), not {n}"),
+    }
+    if let Some(m) = args.init_magnitude {
+        rule.init_magnitude = m;
+    }
+    if let Some(n) = args.normalisation {
+        rule.normalisation = match n {
+            NormalisationArg::Layer => Normalisation::Layer,
+            NormalisationArg::Core => Normalisation::Core,
+        };
+    }
+    Ok(Some(rule))
 }
 
 /// Prints the utilisation table and the traffic comparison of a mapping report.
@@ -124,6 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seed: args.seed,
             ..AnnealOptions::default()
         },
+        learning: learning_rule(&args, &net, &chip)?,
         ..MapOptions::default()
     };
     let mapping = mapper::map(&net, &chip, &opts).with_context(|| {

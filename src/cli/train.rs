@@ -213,7 +213,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let train_secs = start.elapsed().as_secs_f64();
         pb.finish_and_clear();
         let test_acc = trainer.evaluate_scored(&data.test)?;
-        if best.is_none_or(|(_, b): (usize, model::Accuracy)| test_acc.strict > b.strict) {
+        if !matches!(best, Some((_, b)) if b.strict >= test_acc.strict) {
             best = Some((epoch, test_acc));
         }
         let net = trainer.export(h, w);

@@ -94,6 +94,9 @@ enum Mn {
     VGet,
     VSet,
     ALd,
+    VRedSumSq,
+    ISqrt,
+    VDivQ,
     Li,
     Mv,
     J,
@@ -120,6 +123,9 @@ fn classify(name: &str) -> Option<Mn> {
     }
     if let Some(op) = syntax::maskop(name) {
         return Some(Mn::MaskAlu(op));
+    }
+    if name == "vred.sumsq" {
+        return Some(Mn::VRedSumSq);
     }
     if let Some(op) = name.strip_prefix("vred.").and_then(|r| match r {
         "min" => Some(RedOp::Min),
@@ -160,6 +166,8 @@ fn classify(name: &str) -> Option<Mn> {
         "vget" => Mn::VGet,
         "vset" => Mn::VSet,
         "ald" => Mn::ALd,
+        "isqrt" => Mn::ISqrt,
+        "vdivq" => Mn::VDivQ,
         "li" => Mn::Li,
         "mv" => Mn::Mv,
         "j" => Mn::J,
@@ -1232,6 +1240,41 @@ fn build(mn: Mn, o: &Ops<'_>, size: usize) -> Option<Vec<Instruction>> {
                 rd: rd?,
                 fa: fa?,
                 rn: rn?,
+            }))
+        }
+        Mn::VRedSumSq => {
+            if !o.arity(3, 4, "rhi, rlo, fa [, m]") {
+                return None;
+            }
+            let (hi, lo, fa, m) = (o.reg(0), o.reg(1), o.field(2), o.opt_mask(3));
+            one(Some(I::VRedSumSq {
+                hi: hi?,
+                lo: lo?,
+                fa: fa?,
+                m: m?,
+            }))
+        }
+        Mn::ISqrt => {
+            if !o.arity(3, 3, "rd, rhi, rlo") {
+                return None;
+            }
+            let (rd, hi, lo) = (o.reg(0), o.reg(1), o.reg(2));
+            one(Some(I::ISqrt {
+                rd: rd?,
+                hi: hi?,
+                lo: lo?,
+            }))
+        }
+        Mn::VDivQ => {
+            if !o.arity(3, 4, "fd, fa, rs [, m]") {
+                return None;
+            }
+            let (fd, fa, rs, m) = (o.field(0), o.field(1), o.reg(2), o.opt_mask(3));
+            one(Some(I::VDivQ {
+                fd: fd?,
+                fa: fa?,
+                rs: rs?,
+                m: m?,
             }))
         }
         Mn::ALd => {

@@ -156,6 +156,11 @@ fn format_with(insn: &Instruction, pc: i64, names: Option<&Names<'_>>) -> String
         I::VGet { rd, fa, rn } => format!("vget {rd}, {fa}, {rn}"),
         I::VSet { fd, rn, rs } => format!("vset {fd}, {rn}, {rs}"),
         I::ALd { rd, ra } => format!("ald {rd}, {ra}"),
+        I::VRedSumSq { hi, lo, fa, m } => {
+            format!("vred.sumsq {hi}, {lo}, {fa}{}", mask_suffix(m))
+        }
+        I::ISqrt { rd, hi, lo } => format!("isqrt {rd}, {hi}, {lo}"),
+        I::VDivQ { fd, fa, rs, m } => format!("vdivq {fd}, {fa}, {rs}{}", mask_suffix(m)),
     }
 }
 

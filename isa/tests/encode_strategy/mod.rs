@@ -130,6 +130,9 @@ pub fn straight_line() -> impl Strategy<Value = Instruction> {
         (reg(), field(), reg()).prop_map(|(rd, fa, rn)| I::VGet { rd, fa, rn }),
         (field(), reg(), reg()).prop_map(|(fd, rn, rs)| I::VSet { fd, rn, rs }),
         (reg(), reg()).prop_map(|(rd, ra)| I::ALd { rd, ra }),
+        (reg(), reg(), field(), mask()).prop_map(|(hi, lo, fa, m)| I::VRedSumSq { hi, lo, fa, m }),
+        (reg(), reg(), reg()).prop_map(|(rd, hi, lo)| I::ISqrt { rd, hi, lo }),
+        (field(), field(), reg(), mask()).prop_map(|(fd, fa, rs, m)| I::VDivQ { fd, fa, rs, m }),
     ]
 }
 
@@ -150,7 +153,7 @@ pub fn variant(i: &Instruction) -> &'static str {
 }
 
 /// Every variant name, in declaration order.
-pub const VARIANTS: [&str; 37] = [
+pub const VARIANTS: [&str; 40] = [
     "Nop",
     "Halt",
     "Alu",
@@ -188,4 +191,7 @@ pub const VARIANTS: [&str; 37] = [
     "VGet",
     "VSet",
     "ALd",
+    "VRedSumSq",
+    "ISqrt",
+    "VDivQ",
 ];

@@ -19,6 +19,15 @@ mod spike_out;
 mod synapse;
 
 pub use spike_out::{OutPacket, PacketKind, NO_SPIKE};
+
+/// The first-arrival latch of an axon that received no spike in the current sample (`ald`
+/// reads it as is, so `t_i < t_j` is false for a silent input).
+pub const NO_ARRIVAL: i32 = i32::MAX;
+
+/// The first-arrival latch of an axon whose first spike arrived before the sample began
+/// (delivered while the processor waited for the sample: the host's preload of time-0
+/// inputs), i.e. timestep −1.
+pub const PRELOAD_ARRIVAL: i32 = -1;
 pub use synapse::SynapseMemory;
 
 use isa::chip::{CoreParams, TileId};
@@ -301,6 +310,9 @@ pub struct CoreCounters {
     pub learn_packets_out: u64,
     /// Learning packets received.
     pub learn_packets_in: u64,
+    /// Latent weights written by `wstore` (one per masked lane): the learning engine's
+    /// synaptic weight updates (`EventCounts::learn_updates`).
+    pub latent_writes: u64,
     /// Cycles the spike-out unit was busy.
     pub spike_out_cycles: u64,
     /// Neuron updates (neurons × timesteps begun).
@@ -347,8 +359,12 @@ pub struct Neurocore {
     lfsr: isa::arith::Lfsr,
     timestep: u32,
     /// Per axon, the timestep of the first spike that arrived in the current sample
-    /// ([`NO_SPIKE`] if none): the synapse unit's first-arrival latch, read by `ald`.
-    axon_first: Vec<u32>,
+    /// ([`NO_ARRIVAL`] if none, [`PRELOAD_ARRIVAL`] if it arrived before the sample began):
+    /// the synapse unit's first-arrival latch, read by `ald`.
+    axon_first: Vec<i32>,
+    /// Whether the latches already hold arrivals of the coming sample (spikes delivered while
+    /// the processor waits for it: the host's preload of time-0 inputs).
+    preloaded: bool,
     samples_begun: u32,
     inbox: VecDeque<(u32, i32, Cycle)>,
     // units
@@ -426,7 +442,8 @@ impl Neurocore {
             scratch_b: vec![0; n],
             lfsr: isa::arith::Lfsr::new(0xACE1 ^ u32::from(tile.0).wrapping_mul(0x9E37_79B9)),
             timestep: 0,
-            axon_first: vec![NO_SPIKE; config.axons as usize],
+            axon_first: vec![NO_ARRIVAL; config.axons as usize],
+            preloaded: false,
             samples_begun: 0,
             inbox: VecDeque::with_capacity(64),
             synapse: SynapseUnit::new(SynapseMemory::new(n, config.axons as usize)),
@@ -461,6 +478,9 @@ impl Neurocore {
         }
         core.set_fanout(image.fanout.clone())?;
         core.set_first_arrival_only(image.first_arrival_only);
+        if let Some(seed) = image.lfsr_seed {
+            core.lfsr = isa::arith::Lfsr::new(seed);
+        }
         Ok(core)
     }
 
@@ -632,8 +652,9 @@ impl Neurocore {
     }
 
     /// Per axon, the timestep at which its first spike of the current sample arrived
-    /// ([`NO_SPIKE`] if none); `ald` reads it.
-    pub fn axon_first_arrivals(&self) -> &[u32] {
+    /// ([`NO_ARRIVAL`] if none; [`PRELOAD_ARRIVAL`], i.e. timestep −1, for a spike delivered
+    /// while the processor waited for the sample to begin); `ald` reads it.
+    pub fn axon_first_arrivals(&self) -> &[i32] {
         &self.axon_first
     }
 
@@ -644,7 +665,10 @@ impl Neurocore {
     /// next barrier release. Costs the synapse unit [`SynapseMemory::row_cycles`] cycles. In
     /// first-arrival-only mode ([`Neurocore::set_first_arrival_only`]) a spike for an axon that
     /// already received one in the current sample is counted in `spikes_in` but not
-    /// integrated: 1 synapse-unit cycle, no row read, no synaptic event.
+    /// integrated: 1 synapse-unit cycle, no row read, no synaptic event. The axon's
+    /// first-arrival latch records the timestep, or [`PRELOAD_ARRIVAL`] when the processor
+    /// waits for a sample (the host's preload of that sample's time-0 inputs; the first such
+    /// arrival clears the previous sample's latches).
     pub fn deliver_spike(&mut self, axon: u32, at: Cycle) -> Result<(), CoreError> {
         if axon >= self.config.axons {
             return Err(CoreError::AxonOutOfRange {
@@ -653,14 +677,27 @@ impl Neurocore {
             });
         }
         let at = at.max(self.now);
+        // A spike delivered while the processor waits for a sample is the preload of that
+        // sample (the host sends time-0 inputs before it begins): the latches of the last
+        // sample are cleared at the first such arrival, and it latches timestep -1.
+        let preload = matches!(self.state, ProcessorState::Waiting(Event::Sample, _));
+        if preload && !self.preloaded {
+            self.axon_first.fill(NO_ARRIVAL);
+            self.preloaded = true;
+        }
+        let timestep = if preload {
+            PRELOAD_ARRIVAL
+        } else {
+            self.timestep.min(i32::MAX as u32 - 1) as i32
+        };
         let latch = &mut self.axon_first[axon as usize];
-        let (cost, events) = if self.synapse.first_arrival_only && *latch != NO_SPIKE {
+        let (cost, events) = if self.synapse.first_arrival_only && *latch != NO_ARRIVAL {
             (self.synapse.drop_repeat(at), 0)
         } else {
             self.synapse.spike(axon as usize, at)
         };
-        if *latch == NO_SPIKE {
-            *latch = self.timestep;
+        if *latch == NO_ARRIVAL {
+            *latch = timestep;
         }
         self.counters.spikes_in += 1;
         self.counters.synapse_cycles += cost;
@@ -888,15 +925,19 @@ impl Neurocore {
     }
 
     /// Begins a new sample at cycle `at`: timestep 0, the `sample` CSR advances (it is 0 for the
-    /// first sample), spike-time latches clear, the pending accumulator becomes `f0`, and a
-    /// processor in `wait sample` or at the barrier resumes.
+    /// first sample), spike-time latches clear (the per-axon first-arrival latches too, unless
+    /// a preload already cleared them and holds this sample's time-0 arrivals), the pending
+    /// accumulator becomes `f0`, and a processor in `wait sample` or at the barrier resumes.
     pub fn begin_sample(&mut self, at: Cycle) -> Result<(), CoreError> {
         let at = at.max(self.now);
         self.samples_begun = self.samples_begun.wrapping_add(1);
         self.timestep = 0;
         self.spike_out.first_spike.fill(NO_SPIKE);
         self.spike_out.last_spike.fill(NO_SPIKE);
-        self.axon_first.fill(NO_SPIKE);
+        if !self.preloaded {
+            self.axon_first.fill(NO_ARRIVAL);
+        }
+        self.preloaded = false;
         self.swap_accumulator();
         self.start_step(at);
         match self.state {

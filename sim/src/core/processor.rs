@@ -88,6 +88,9 @@ pub(crate) fn validate(insn: &Instruction) -> Result<(), String> {
         VGet { rd, fa, rn } => r(rd) && f(fa) && r(rn),
         VSet { fd, rn, rs } => f(fd) && r(rn) && r(rs),
         ALd { rd, ra } => r(rd) && r(ra),
+        VRedSumSq { hi, lo, fa, m: k } => r(hi) && r(lo) && f(fa) && m(k),
+        ISqrt { rd, hi, lo } => r(rd) && r(hi) && r(lo),
+        VDivQ { fd, fa, rs, m: k } => f(fd) && f(fa) && r(rs) && m(k),
     };
     if ok {
         Ok(())
@@ -496,12 +499,15 @@ impl Neurocore {
                 let bits = u32::from(self.config.latent_weight_bits.clamp(2, 32));
                 let max = (1i64 << (bits - 1)) - 1;
                 if let Some(lat) = self.latent.as_mut() {
+                    let mut written = 0u64;
                     for i in self.lo..self.hi {
                         if super::bit(&self.masks, m, self.words, i) {
                             lat[r * n + i] =
                                 i64::from(self.fields[fa * n + i]).clamp(-max - 1, max) as i32;
+                            written += 1;
                         }
                     }
+                    self.counters.latent_writes += written;
                 }
             }
             WSign { row } => {
@@ -552,12 +558,7 @@ impl Neurocore {
                     });
                     return;
                 }
-                let t = self.axon_first[axon as usize];
-                let v = if t == super::NO_SPIKE {
-                    i32::MAX
-                } else {
-                    t.min(i32::MAX as u32) as i32
-                };
+                let v = self.axon_first[axon as usize];
                 self.set_reg(rd, v);
             }
             VSet { fd, rn, rs } => {
@@ -566,13 +567,42 @@ impl Neurocore {
                 };
                 self.fields[fi(fd) * n + lane] = self.regs[ri(rs)];
             }
+            VRedSumSq { hi, lo, fa, m } => {
+                let (fa, m) = (fi(fa), mi(m));
+                let mut acc = 0u64;
+                for i in self.lo..self.hi {
+                    if m == 0 || super::bit(&self.masks, m, self.words, i) {
+                        let v = u64::from(self.fields[fa * n + i].unsigned_abs());
+                        acc = acc.wrapping_add(v * v);
+                    }
+                }
+                self.set_reg(lo, acc as u32 as i32);
+                self.set_reg(hi, (acc >> 32) as u32 as i32);
+            }
+            ISqrt { rd, hi, lo } => {
+                let x = (u64::from(self.regs[ri(hi)] as u32) << 32)
+                    | u64::from(self.regs[ri(lo)] as u32);
+                self.set_reg(rd, isa::arith::isqrt_u64(x) as u32 as i32);
+            }
+            VDivQ { fd, fa, rs, m } => {
+                let (fd, fa, m) = (fi(fd), fi(fa), mi(m));
+                let norm = u64::from(self.regs[ri(rs)] as u32);
+                for i in self.lo..self.hi {
+                    if m == 0 || super::bit(&self.masks, m, self.words, i) {
+                        let q = isa::arith::normalise_q1_15(self.fields[fa * n + i], norm);
+                        self.fields[fd * n + i] = i32::from(q.to_bits());
+                    }
+                }
+            }
         }
         let cost = insn.issue_cycles(len, self.config.lanes, taken);
         self.counters.instructions += 1;
         self.counters.issue_cycles += cost;
         if matches!(
             insn.cost_class(),
-            isa::insn::CostClass::Vector | isa::insn::CostClass::MaskWide
+            isa::insn::CostClass::Vector
+                | isa::insn::CostClass::MaskWide
+                | isa::insn::CostClass::VectorDivide
         ) {
             self.counters.vector_instructions += 1;
         }
