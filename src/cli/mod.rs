@@ -6,6 +6,7 @@ pub mod demo;
 pub mod disasm;
 pub mod eval;
 pub mod image;
+pub mod learn;
 pub mod map;
 pub mod neuron;
 pub mod noc;
