@@ -10,7 +10,7 @@ use model::network::{
     Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, Threshold, Weights,
 };
 use model::EncodingRule;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -294,6 +294,60 @@ fn check_passes_with_hidden_layer_learning_over_two_cores() {
             assert!(packets > 60 * 300, "{packets}");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_passes_from_real_latent_start_weights() {
+    // A model with latent (real) weights starts every core's latents at round(w · m) for the
+    // mapper's init magnitude m; `learn --check` must rebuild the golden with the same m (640
+    // here, not the default 1024) or it refuses before the first sample.
+    let dir = scratch_dir("latent");
+    let model = dir.join("net.json");
+    let mut net = random_net(4, &[40, 10], &[6, 10], 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for layer in &mut net.layers {
+        if let LayerKind::Dense(d) = &mut layer.kind {
+            let n = (d.inputs * d.outputs) as usize;
+            d.weights = Weights::Latent {
+                values: (0..n).map(|_| rng.gen_range(-1.0f32..5.0)).collect(),
+            };
+        }
+    }
+    net.save(&model).unwrap();
+    let image = dir.join("learn.img");
+    ok(
+        &spikemesh(&[
+            "map",
+            s(&model),
+            "--learning",
+            "--init-magnitude",
+            "640",
+            "-o",
+            s(&image),
+        ]),
+        "map --learning, real weights",
+    );
+    let out = ok(
+        &spikemesh(&[
+            "learn",
+            s(&image),
+            "--model",
+            s(&model),
+            "--limit",
+            "40",
+            "--test-limit",
+            "20",
+            "--check",
+            "-o",
+            s(&dir.join("trained.img")),
+        ]),
+        "learn --check from real weights",
+    );
+    assert!(
+        out.contains("check: latent weights and binary rows"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

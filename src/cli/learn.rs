@@ -143,6 +143,37 @@ fn dense_layer(net: &Network, l: usize) -> Option<&model::network::Dense> {
         .flatten()
 }
 
+/// The init magnitude `m` a core of a latent (real-weight) layer was started with: the mapper
+/// writes `round(w · m)`, so the largest `|w|` of the core's chunk and its latent give `m` to
+/// within rounding. The golden trainer built from it is compared with the chip before training,
+/// so a wrong estimate is reported, never silently used.
+fn latent_start_magnitude(
+    net: &Network,
+    place: CorePlace,
+    neurons: usize,
+    core: Option<&sim::core::Neurocore>,
+) -> Option<i32> {
+    let d = dense_layer(net, place.layer)?;
+    let Weights::Latent { values } = &d.weights else {
+        return None;
+    };
+    let latent = core?.latent()?;
+    let inputs = d.inputs as usize;
+    // The core's latent memory is axon-major: `latent[a * neurons + n]` for its neuron `n`.
+    let mut best: Option<(f32, i32)> = None;
+    for n in 0..neurons {
+        for a in 0..inputs {
+            let w = *values.get((place.first + n) * inputs + a)?;
+            let l = *latent.get(a * neurons + n)?;
+            if !matches!(best, Some((bw, _)) if bw.abs() >= w.abs()) {
+                best = Some((w, l));
+            }
+        }
+    }
+    let (w, l) = best?;
+    (w != 0.0).then(|| (f64::from(l) / f64::from(w)).round() as i32)
+}
+
 /// Where a core's neurons sit in the network: weighted layer and first neuron.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CorePlace {
@@ -340,6 +371,9 @@ impl GoldenCheck {
                     .and_then(|k| k.latent())
                     .and_then(|l| l.first())
                     .map(|v| v.abs());
+            }
+            if magnitude.is_none() && !binary {
+                magnitude = latent_start_magnitude(net, place, c.neurons, chip.core(c.tile));
             }
             placed.push((c.clone(), place));
         }
