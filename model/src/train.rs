@@ -378,6 +378,38 @@ impl Trainer {
         })
     }
 
+    /// Replaces the initial weights of weighted layer `l` by `values`, row-major
+    /// (`j * inputs + i`, the model file's layout), real valued — e.g. to start the host
+    /// trainer from exactly the network an on-chip learning run starts from.
+    pub fn set_start_weights(&mut self, l: usize, values: &[f32]) -> Result<(), RunError> {
+        let bad = |rule: String| RunError::Config {
+            field: "start weights".into(),
+            rule,
+        };
+        let layer = self
+            .layers
+            .get_mut(l)
+            .ok_or_else(|| bad(format!("no weighted layer {l}")))?;
+        let (n_in, n_out) = (layer.n_in, layer.n_out);
+        if values.len() != n_in * n_out {
+            return Err(bad(format!(
+                "layer {l} needs {} values ({n_out} × {n_in}), found {}",
+                n_in * n_out,
+                values.len()
+            )));
+        }
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!("layer {l}, weight {k} is not finite")));
+        }
+        for j in 0..n_out {
+            for i in 0..n_in {
+                layer.w[i * n_out + j] = values[j * n_in + i];
+            }
+        }
+        layer.decay_scale = 1.0;
+        Ok(())
+    }
+
     /// The configuration.
     pub fn config(&self) -> &TrainConfig {
         &self.cfg

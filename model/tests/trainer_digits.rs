@@ -217,3 +217,22 @@ fn scored_evaluation_matches_spike_times() {
     assert_eq!(acc.reference, reference as f64 / n);
     assert_eq!(reference, strict + lost_ties);
 }
+
+/// `set_start_weights` takes the model file's row-major layout and `real_weights` gives it back
+/// unchanged; a wrong length or a non-finite value is an error naming the layer.
+#[test]
+fn start_weights_round_trip_and_are_validated() {
+    let mut t = Trainer::new(TrainConfig::bs4nn(vec![5, 3, 2], 1)).unwrap();
+    let hidden: Vec<f32> = (0..15).map(|k| k as f32 * 0.25 - 1.0).collect();
+    t.set_start_weights(0, &hidden).unwrap();
+    let back: Vec<f32> = t.real_weights(0).iter().map(|&w| w as f32).collect();
+    assert_eq!(back, hidden);
+    let e = t.set_start_weights(1, &[0.0; 5]).unwrap_err().to_string();
+    assert!(e.contains("layer 1") && e.contains("6 values"), "{e}");
+    let e = t
+        .set_start_weights(1, &[0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("weight 2"), "{e}");
+    assert!(t.set_start_weights(2, &[]).is_err());
+}

@@ -84,8 +84,8 @@ pub struct Args {
     #[arg(long)]
     compare_host: bool,
     /// Learning rate of the host trainer (with --compare-host), one for every layer [per
-    /// layer, the chip's largest step relative to its start weights: η · 2^(15 − shift) /
-    /// init magnitude, the host weights starting uniform in [−1, 1]].
+    /// layer, the chip's largest step in the host's units: η · 2^(15 − shift) / init
+    /// magnitude; the host starts from the model's weights, as the chip does].
     #[arg(long)]
     host_lr: Option<f32>,
     /// Write the per-epoch figures as JSON.
@@ -151,13 +151,13 @@ fn latent_start_magnitude(
     net: &Network,
     place: CorePlace,
     neurons: usize,
-    core: Option<&sim::core::Neurocore>,
+    latent: Option<&[i32]>,
 ) -> Option<i32> {
     let d = dense_layer(net, place.layer)?;
     let Weights::Latent { values } = &d.weights else {
         return None;
     };
-    let latent = core?.latent()?;
+    let latent = latent?;
     let inputs = d.inputs as usize;
     // The core's latent memory is axon-major: `latent[a * neurons + n]` for its neuron `n`.
     let mut best: Option<(f32, i32)> = None;
@@ -373,7 +373,12 @@ impl GoldenCheck {
                     .map(|v| v.abs());
             }
             if magnitude.is_none() && !binary {
-                magnitude = latent_start_magnitude(net, place, c.neurons, chip.core(c.tile));
+                magnitude = latent_start_magnitude(
+                    net,
+                    place,
+                    c.neurons,
+                    chip.core(c.tile).and_then(|k| k.latent()),
+                );
             }
             placed.push((c.clone(), place));
         }
@@ -570,8 +575,9 @@ fn prefix(set: &Dataset, limit: Option<usize>) -> Dataset {
 
 /// The host BS4NN trainer for the architecture of `net` (see `--compare-host`): the
 /// thresholds, window and encoding of `net`, scale α fixed at 1 (so the integer threshold is
-/// the model's), γ and the silent-label target of the on-chip rule, weights uniform in
-/// `[−1, 1]`, seeded shuffled order, learning rate `lr[l]` per layer (0: frozen).
+/// the model's), γ and the silent-label target of the on-chip rule, starting from
+/// the model's start weights (those the chip starts from), seeded shuffled order, learning
+/// rate `lr[l]` per layer (0: frozen).
 fn host_trainer(net: &Network, gamma: u16, lr: &[f32], seed: u64) -> anyhow::Result<Trainer> {
     let mut arch = vec![net.input.len()];
     let mut threshold = Vec::new();
@@ -608,7 +614,26 @@ fn host_trainer(net: &Network, gamma: u16, lr: &[f32], seed: u64) -> anyhow::Res
     cfg.gamma = gamma;
     cfg.silent_label_shift = gamma;
     cfg.order = SampleOrder::Shuffle;
-    Trainer::new(cfg).context("cannot configure the host trainer for --compare-host")
+    let mut host =
+        Trainer::new(cfg).context("cannot configure the host trainer for --compare-host")?;
+    // Start from the network the chip starts from (latent weights as they are, binary ±1:
+    // the chip's `round(w · m)` / `±m` in units of its init magnitude m).
+    for (l, d) in net
+        .layers
+        .iter()
+        .filter_map(|x| match &x.kind {
+            LayerKind::Dense(d) => Some(d),
+            _ => None,
+        })
+        .enumerate()
+    {
+        let n = (d.inputs as usize) * (d.outputs as usize);
+        let values: Option<Vec<f32>> = (0..n).map(|k| d.weights.real_at(k)).collect();
+        let values = values.with_context(|| format!("layer {l}: weights unreadable"))?;
+        host.set_start_weights(l, &values)
+            .with_context(|| format!("--compare-host: layer {l}"))?;
+    }
+    Ok(host)
 }
 
 /// Runs the subcommand.
@@ -709,11 +734,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                             lr.resize(p.layer + 1, 0.0);
                         }
                         let eta = param(&image, c.tile, "eta")?;
-                        let magnitude = image
-                            .core(c.tile)
-                            .and_then(|k| k.latent.as_ref())
-                            .and_then(|l| l.first())
-                            .map_or(1, |v| v.abs().max(1));
+                        let latent = image.core(c.tile).and_then(|k| k.latent.as_deref());
+                        let magnitude = latent_start_magnitude(net, *p, c.neurons, latent)
+                            .or_else(|| latent.and_then(|l| l.first()).map(|v| v.abs()))
+                            .map_or(1, |m| m.max(1));
                         let step = f64::from(eta)
                             * f64::from(1u32 << (15 - firmware::learn_out::SHIFT))
                             / f64::from(magnitude);
