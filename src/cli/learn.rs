@@ -24,8 +24,8 @@
 //!   image with `spikemesh run` reproduces the reported test accuracy.
 
 use super::run::{
-    decode, fallback_class, image_window, infer, mean_max, progress_bar, say, EncodingArg,
-    InferenceSetup,
+    decode, fallback_class, image_window, infer, input_encoding, mean_max, progress_bar, say,
+    EncodingArg, InferenceSetup,
 };
 use anyhow::{bail, Context};
 use isa::image::{ChipImage, Destination};
@@ -654,24 +654,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let (t_max, rule) = match (&net, args.tmax, args.encoding) {
-        (Some(net), None, None) => (
-            net.t_max,
-            net.encoding
-                .context("the model records no input encoding rule (`encoding`)")?,
-        ),
-        (Some(_), _, _) => bail!("give either --model or --tmax/--encoding, not both"),
-        (None, Some(t), Some(e)) => (
-            t,
-            match e {
-                EncodingArg::S4nn => EncodingRule::S4nn,
-                EncodingArg::Bs4nn => EncodingRule::Bs4nn,
-            },
-        ),
-        (None, _, _) => bail!(
-            "the chip image does not record the input encoding: give --model MODEL (the network it was mapped from) or both --tmax and --encoding"
-        ),
-    };
+    let (t_max, rule) = input_encoding(net.as_ref(), args.tmax, args.encoding)?;
     if t_max != window {
         bail!("t_max = {t_max}, but the image's firmware was mapped with t_max = {window}");
     }

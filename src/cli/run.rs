@@ -655,23 +655,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let (t_max, rule) = match (&net, args.tmax, args.encoding) {
-        (Some(net), None, None) => (
-            net.t_max,
-            net.encoding.context("the model records no input encoding rule (`encoding`)")?,
-        ),
-        (Some(_), _, _) => bail!("give either --model or --tmax/--encoding, not both"),
-        (None, Some(t), Some(e)) => (
-            t,
-            match e {
-                EncodingArg::S4nn => EncodingRule::S4nn,
-                EncodingArg::Bs4nn => EncodingRule::Bs4nn,
-            },
-        ),
-        (None, _, _) => bail!(
-            "the chip image does not record the input encoding: give --model MODEL (the network it was mapped from) or both --tmax and --encoding"
-        ),
-    };
+    let (t_max, rule) = input_encoding(net.as_ref(), args.tmax, args.encoding)?;
     if t_max != window {
         bail!(
             "t_max = {t_max} ({}), but the image's firmware was mapped with t_max = {window}",
@@ -812,6 +796,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The input window and encoding rule of a run: from the model the image was mapped from, or
+/// from `--tmax` and `--encoding` (the image itself does not record them).
+pub(crate) fn input_encoding(
+    net: Option<&Network>,
+    tmax: Option<u16>,
+    encoding: Option<EncodingArg>,
+) -> anyhow::Result<(u16, EncodingRule)> {
+    Ok(match (net, tmax, encoding) {
+        (Some(net), None, None) => (
+            net.t_max,
+            net.encoding
+                .context("the model records no input encoding rule (`encoding`)")?,
+        ),
+        (Some(_), _, _) => bail!("give either --model or --tmax/--encoding, not both"),
+        (None, Some(t), Some(e)) => (
+            t,
+            match e {
+                EncodingArg::S4nn => EncodingRule::S4nn,
+                EncodingArg::Bs4nn => EncodingRule::Bs4nn,
+            },
+        ),
+        (None, _, _) => bail!(
+            "the chip image does not record the input encoding: give --model MODEL (the network it was mapped from) or both --tmax and --encoding"
+        ),
+    })
 }
 
 #[cfg(test)]
