@@ -16,9 +16,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use isa::chip::ChipDescription;
 use isa::ChipImage;
 use mapper::{map, MapOptions};
-use model::network::{
-    Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, Threshold, Weights,
-};
+use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
 use model::train::{TrainConfig, Trainer};
 use model::{Dataset, EncodingRule, LatencyEncoder};
 use rand::SeedableRng;
@@ -53,11 +51,7 @@ fn mnist_net() -> Network {
         kind: LayerKind::Dense(Dense {
             inputs,
             outputs,
-            neuron: NeuronModel {
-                kernel: PspKernel::Step,
-                fire: FireRule::Greater,
-                delay: 1,
-            },
+            neuron: NeuronModel::S4NN,
             weights: Weights::random_signs((inputs * outputs) as usize, 0.5, &mut rng),
             threshold: Threshold::Layer(theta),
             scale: None,

@@ -5,19 +5,13 @@
 use isa::chip::ChipDescription;
 use mapper::{map, MapOptions, PlacementKind};
 use model::network::{
-    Conv2d, Dense, FireRule, Layer, LayerKind, MaxPool2d, Network, NeuronModel, PspKernel, Shape,
-    SpikeTime, Threshold, Weights,
+    Conv2d, Dense, Layer, LayerKind, MaxPool2d, Network, NeuronModel, Shape, SpikeTime, Threshold,
+    Weights,
 };
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
-
-const NEURON: NeuronModel = NeuronModel {
-    kernel: PspKernel::Step,
-    fire: FireRule::Greater,
-    delay: 1,
-};
 
 fn signs(n: usize, rng: &mut ChaCha8Rng) -> Weights {
     // `pack_signs` takes "negative" flags: 35 % of the weights are −1.
@@ -37,7 +31,7 @@ fn conv(in_c: u32, spec: ConvSpec, rng: &mut ChaCha8Rng) -> Layer {
             kernel: k,
             stride,
             padding,
-            neuron: NEURON,
+            neuron: NeuronModel::S4NN,
             weights: signs((out_c * in_c * k * k) as usize, rng),
             threshold: Threshold::Layer(theta),
             scale: None,
@@ -88,7 +82,7 @@ fn random_csnn(seed: u64, convs: [ConvSpec; 2], pools: [(u32, u32); 2], fc_theta
         kind: LayerKind::Dense(Dense {
             inputs,
             outputs: 10,
-            neuron: NEURON,
+            neuron: NeuronModel::S4NN,
             weights: signs(inputs as usize * 10, &mut rng),
             threshold: Threshold::Layer(fc_theta),
             scale: None,

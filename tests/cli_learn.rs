@@ -6,9 +6,7 @@
 //! from; learning energy is updates × the profile's cost; bad inputs are errors, never panics.
 
 use isa::ChipImage;
-use model::network::{
-    Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, Threshold, Weights,
-};
+use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
 use model::EncodingRule;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,11 +64,7 @@ fn random_net(seed: u64, sizes: &[u32], thetas: &[i32], t_max: u16) -> Network {
             kind: LayerKind::Dense(Dense {
                 inputs,
                 outputs,
-                neuron: NeuronModel {
-                    kernel: PspKernel::Step,
-                    fire: FireRule::Greater,
-                    delay: 1,
-                },
+                neuron: NeuronModel::S4NN,
                 weights: Weights::random_signs((inputs * outputs) as usize, 0.5, &mut rng),
                 threshold: Threshold::Layer(theta),
                 scale: None,

@@ -3,9 +3,7 @@
 //! (too-large model, unknown chip key, image of another format version, junk files) gets a
 //! non-zero exit with a message, never a panic (exit code 101).
 
-use model::network::{
-    Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, Threshold, Weights,
-};
+use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,11 +46,7 @@ fn random_net(seed: u64, hidden: u32, thetas: [i32; 2], t_max: u16) -> Network {
         kind: LayerKind::Dense(Dense {
             inputs,
             outputs,
-            neuron: NeuronModel {
-                kernel: PspKernel::Step,
-                fire: FireRule::Greater,
-                delay: 1,
-            },
+            neuron: NeuronModel::S4NN,
             weights: Weights::random_signs((inputs * outputs) as usize, 0.4, &mut rng),
             threshold: Threshold::Layer(theta),
             scale: None,

@@ -8,8 +8,7 @@
 use isa::chip::{ChipDescription, TileId};
 use mapper::{map, MapOptions, Mapping, PlacementKind};
 use model::network::{
-    Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, SpikeTime,
-    Threshold, Weights,
+    Dense, Layer, LayerKind, Network, NeuronModel, Shape, SpikeTime, Threshold, Weights,
 };
 use model::onchip::{LearnOutcome, OnChipRule, OnChipTrainer};
 use model::{DataSplit, EncodingRule, ForwardTrace, GoldenNetwork, LatencyEncoder};
@@ -33,11 +32,7 @@ pub fn dense(inputs: u32, outputs: u32, theta: i32, rng: &mut ChaCha8Rng) -> Lay
         kind: LayerKind::Dense(Dense {
             inputs,
             outputs,
-            neuron: NeuronModel {
-                kernel: PspKernel::Step,
-                fire: FireRule::Greater,
-                delay: 1,
-            },
+            neuron: NeuronModel::S4NN,
             weights: Weights::random_signs(n, 0.4, rng),
             threshold: Threshold::Layer(theta),
             scale: None,
