@@ -110,8 +110,14 @@ pub struct TrainConfig {
     /// re-drawn after the epoch (S4NN 0.001; `None` = off, BS4NN).
     pub dead_fraction: Option<f64>,
     /// Learning-rate schedule: every learning rate (weights and α) is multiplied by
-    /// `lr_decay^epoch` (epoch counted from 0). 1.0 = constant, as in both papers.
+    /// `lr_decay^max(0, epoch − lr_decay_from)` (epochs counted from 0). 1.0 = constant, as in
+    /// both papers.
     pub lr_decay: f64,
+    /// Where the decay's epoch count starts: the rates stay constant through epoch
+    /// `lr_decay_from`, so a run can explore at the papers' rate and anneal only at the end
+    /// (0 = decay from the start).
+    #[serde(default)]
+    pub lr_decay_from: usize,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -144,6 +150,7 @@ impl TrainConfig {
             dropout: vec![0; n],
             dead_fraction: Some(0.001),
             lr_decay: 1.0,
+            lr_decay_from: 0,
             seed,
         }
     }
@@ -169,8 +176,16 @@ impl TrainConfig {
             dropout: vec![0; n],
             dead_fraction: None,
             lr_decay: 1.0,
+            lr_decay_from: 0,
             seed,
         }
+    }
+
+    /// The factor every learning rate is multiplied by in epoch `epoch` (from 0): 1 through
+    /// epoch `lr_decay_from`, then `lr_decay`, `lr_decay²`, …
+    pub fn lr_factor(&self, epoch: usize) -> f64 {
+        let n = epoch.saturating_sub(self.lr_decay_from);
+        self.lr_decay.powi(n.min(i32::MAX as usize) as i32)
     }
 
     /// Checks sizes and ranges.
@@ -800,10 +815,7 @@ impl Trainer {
         want_prev: bool,
     ) -> Vec<f64> {
         let tm = self.cfg.t_max;
-        let sched = self
-            .cfg
-            .lr_decay
-            .powi(self.epochs_done.min(i32::MAX as usize) as i32);
+        let sched = self.cfg.lr_factor(self.epochs_done);
         let lr = f64::from(self.cfg.lr[l]) * sched;
         let binary = self.cfg.rule == Rule::Bs4nn;
         let lam = self.cfg.weight_decay[l];

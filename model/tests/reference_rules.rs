@@ -210,3 +210,26 @@ fn bs4nn_matches_reference_transcription() {
     cfg.silent_label_shift = 1;
     compare(cfg, 60);
 }
+
+#[test]
+fn learning_rate_decay_starts_at_its_epoch() {
+    let mut cfg = TrainConfig::s4nn(vec![64, 30, 10], 3);
+    cfg.threshold = vec![30, 100];
+    cfg.lr_decay = 0.5;
+    cfg.lr_decay_from = 2;
+    let factors: Vec<f64> = (0..5).map(|e| cfg.lr_factor(e)).collect();
+    assert_eq!(factors, vec![1.0, 1.0, 1.0, 0.5, 0.25]);
+
+    // The trainer follows the schedule: identical to a constant-rate run for the first three
+    // epochs, different in the fourth.
+    let split = data::digits().unwrap();
+    let mut constant = cfg.clone();
+    constant.lr_decay = 1.0;
+    let (mut a, mut b) = (Trainer::new(cfg).unwrap(), Trainer::new(constant).unwrap());
+    for epoch in 0..4 {
+        a.train_epoch(&split.train, |_| {}).unwrap();
+        b.train_epoch(&split.train, |_| {}).unwrap();
+        let same = (0..2).all(|l| a.real_weights(l) == b.real_weights(l));
+        assert_eq!(same, epoch < 3, "epoch {epoch}: weights equal = {same}");
+    }
+}

@@ -81,6 +81,9 @@ pub struct Args {
     /// Learning-rate schedule: rates are multiplied by this per epoch [1 = constant].
     #[arg(long)]
     lr_decay: Option<f64>,
+    /// Epoch from which `--lr-decay` counts: rates stay constant through this epoch (from 0) [0].
+    #[arg(long)]
+    lr_decay_from: Option<usize>,
     /// Simulation window t_max [256].
     #[arg(long)]
     tmax: Option<u16>,
@@ -157,6 +160,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     layered(&args.dropout, &mut cfg.dropout, "dropout")?;
     if let Some(d) = args.lr_decay {
         cfg.lr_decay = d;
+    }
+    if let Some(e) = args.lr_decay_from {
+        cfg.lr_decay_from = e;
     }
     if let Some(t) = args.tmax {
         cfg.t_max = t;
