@@ -126,7 +126,7 @@ fn run() -> Result<(), String> {
     cfg.threshold = per_layer("theta", &theta, n)?;
     cfg.init_low = per_layer("low", &low, n)?;
     cfg.init_high = per_layer("high", &high, n)?;
-    cfg.lr = vec![lr; n];
+    cfg.lr = vec![f64::from(lr); n];
     cfg.lr_scale = vec![0.0; n];
     cfg.gamma = gamma;
     cfg.silent_label_shift = silent;

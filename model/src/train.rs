@@ -84,8 +84,9 @@ pub struct TrainConfig {
     pub encoding: EncodingRule,
     /// Threshold θ per layer (100).
     pub threshold: Vec<i32>,
-    /// Learning rate per layer (S4NN 0.2, BS4NN 0.1).
-    pub lr: Vec<f32>,
+    /// Learning rate per layer (S4NN 0.2, BS4NN 0.1). f64: the reference code's 0.2 is a
+    /// float64, and the f32 nearest to 0.2 moves every update by 1.5e-8 relative.
+    pub lr: Vec<f64>,
     /// Learning rate of the BS4NN scale α per layer (0.01).
     pub lr_scale: Vec<f64>,
     /// Initial BS4NN scale α per layer (5).
@@ -296,12 +297,14 @@ pub struct Accuracy {
     pub reference: f64,
 }
 
-/// One weighted layer under training; weights input-major, real value `scale · w`.
+/// One weighted layer under training; weights input-major, real value `scale · w`. f64, as the
+/// reference code (numpy/cupy float64): in f32 a threshold crossing within a few ulps flips
+/// after a few hundred MNIST samples and the run leaves the reference's trajectory.
 #[derive(Clone, Debug)]
 struct TrainLayer {
     n_in: usize,
     n_out: usize,
-    w: Vec<f32>,
+    w: Vec<f64>,
     decay_scale: f64,
     alpha: f64,
 }
@@ -338,11 +341,11 @@ pub struct EpochReport {
 #[derive(Clone, Debug, Default)]
 struct Scratch {
     times: Vec<Vec<u16>>,
-    vf: Vec<f32>,
+    vf: Vec<f64>,
     vi: Vec<i32>,
     order: Vec<u32>,
     counts: Vec<u32>,
-    snap_f: Vec<f32>,
+    snap_f: Vec<f64>,
     snap_i: Vec<i32>,
     snapped: bool,
 }
@@ -367,10 +370,10 @@ impl Trainer {
             let (n_in, n_out) = (cfg.arch[l], cfg.arch[l + 1]);
             let (a, b) = (cfg.init_low[l], cfg.init_high[l]);
             // Drawn neuron by neuron (output-major, as the reference), stored input-major.
-            let mut w = vec![0f32; n_in * n_out];
+            let mut w = vec![0f64; n_in * n_out];
             for j in 0..n_out {
                 for i in 0..n_in {
-                    w[i * n_out + j] = a + (b - a) * rng.gen::<f32>();
+                    w[i * n_out + j] = f64::from(a + (b - a) * rng.gen::<f32>());
                 }
             }
             layers.push(TrainLayer {
@@ -396,7 +399,11 @@ impl Trainer {
     /// Replaces the initial weights of weighted layer `l` by `values`, row-major
     /// (`j * inputs + i`, the model file's layout), real valued — e.g. to start the host
     /// trainer from exactly the network an on-chip learning run starts from.
-    pub fn set_start_weights(&mut self, l: usize, values: &[f32]) -> Result<(), RunError> {
+    pub fn set_start_weights<T: Copy + Into<f64>>(
+        &mut self,
+        l: usize,
+        values: &[T],
+    ) -> Result<(), RunError> {
         let bad = |rule: String| RunError::Config {
             field: "start weights".into(),
             rule,
@@ -413,12 +420,12 @@ impl Trainer {
                 values.len()
             )));
         }
-        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+        if let Some(k) = values.iter().position(|&v| !v.into().is_finite()) {
             return Err(bad(format!("layer {l}, weight {k} is not finite")));
         }
         for j in 0..n_out {
             for i in 0..n_in {
-                layer.w[i * n_out + j] = values[j * n_in + i];
+                layer.w[i * n_out + j] = values[j * n_in + i].into();
             }
         }
         layer.decay_scale = 1.0;
@@ -499,7 +506,7 @@ impl Trainer {
         sc.snapped = false;
         let binary = self.cfg.rule == Rule::Bs4nn;
         let thr_i = binary_threshold(self.cfg.threshold[l], layer.alpha);
-        let thr_f = (f64::from(self.cfg.threshold[l]) / layer.decay_scale) as f32;
+        let thr_f = f64::from(self.cfg.threshold[l]) / layer.decay_scale;
         if binary {
             sc.vi.clear();
             sc.vi.resize(n_out, 0);
@@ -690,13 +697,13 @@ impl Trainer {
             for (l, counts) in fire_counts.iter().enumerate() {
                 let (a, b) = (self.cfg.init_low[l], self.cfg.init_high[l]);
                 let layer = &mut self.layers[l];
-                let s = layer.decay_scale as f32;
+                let s = layer.decay_scale;
                 for (j, &c) in counts.iter().enumerate() {
                     if f64::from(c) < limit {
                         reinitialised += 1;
                         for i in 0..layer.n_in {
                             layer.w[i * layer.n_out + j] =
-                                (a + (b - a) * self.rng.gen::<f32>()) / s;
+                                f64::from(a + (b - a) * self.rng.gen::<f32>()) / s;
                         }
                     }
                 }
@@ -753,7 +760,7 @@ impl Trainer {
             return Vec::new();
         };
         (0..tl.n_in * tl.n_out)
-            .map(|n| f64::from(tl.w[(n % tl.n_in) * tl.n_out + n / tl.n_in]) * tl.decay_scale)
+            .map(|n| tl.w[(n % tl.n_in) * tl.n_out + n / tl.n_in] * tl.decay_scale)
             .collect()
     }
 
@@ -816,7 +823,7 @@ impl Trainer {
     ) -> Vec<f64> {
         let tm = self.cfg.t_max;
         let sched = self.cfg.lr_factor(self.epochs_done);
-        let lr = f64::from(self.cfg.lr[l]) * sched;
+        let lr = self.cfg.lr[l] * sched;
         let binary = self.cfg.rule == Rule::Bs4nn;
         let lam = self.cfg.weight_decay[l];
         let layer = &mut self.layers[l];
@@ -826,45 +833,44 @@ impl Trainer {
         } else {
             Vec::new()
         };
-        // Latest output time among neurons with an error: only earlier inputs are causal.
+        // Latest output time among neurons with an error: only earlier inputs are causal. No
+        // error: no weight moves, but the weight decay still applies (the reference code
+        // decays after every sample, whatever the error).
         let t_cut = delta
             .iter()
             .zip(tout.iter())
             .filter(|(d, _)| **d != 0.0)
             .map(|(_, &t)| t)
-            .max();
-        let Some(t_cut) = t_cut else {
-            return prev; // no error: nothing to update, nothing to propagate
-        };
+            .max()
+            .unwrap_or(0);
         let s_old = layer.decay_scale;
         let s_new = s_old * (1.0 - lr * lam);
         // Stored update: real W -= lr·δ·HF  ⇔  w -= lr·δ·HF / s_old.
-        let step: Vec<f32> = delta.iter().map(|&d| (lr * d / s_old) as f32).collect();
-        let dl: Vec<f32> = delta.iter().map(|&d| d as f32).collect();
+        let step: Vec<f64> = delta.iter().map(|&d| lr * d / s_old).collect();
         let mut alpha_sum = 0f64;
         for (i, &ti) in tin.iter().enumerate() {
             if ti >= t_cut || ti >= tm {
                 continue;
             }
             let row = &mut layer.w[i * n_out..(i + 1) * n_out];
-            let mut acc_w = 0f32;
-            let mut acc_s = 0f32;
+            let mut acc_w = 0f64;
+            let mut acc_s = 0f64;
             for j in 0..n_out {
                 let hf = ti < tout[j];
                 if hf {
                     row[j] -= step[j];
-                    acc_w += dl[j] * row[j];
-                    acc_s += if row[j] < 0.0 { -dl[j] } else { dl[j] };
+                    acc_w += delta[j] * row[j];
+                    acc_s += if row[j] < 0.0 { -delta[j] } else { delta[j] };
                 }
             }
             if want_prev {
-                prev[i] = f64::from(acc_w) * s_new;
+                prev[i] = acc_w * s_new;
             }
-            alpha_sum += f64::from(acc_s);
+            alpha_sum += acc_s;
         }
         layer.decay_scale = s_new;
         if s_new < 0.5 {
-            let s = s_new as f32;
+            let s = s_new;
             layer.w.iter_mut().for_each(|w| *w *= s);
             layer.decay_scale = 1.0;
         }
@@ -907,7 +913,7 @@ impl Trainer {
                 Rule::S4nn => {
                     let s = tl.decay_scale;
                     let values = (0..n_in * n_out)
-                        .map(|n| (f64::from(tl.w[(n % n_in) * n_out + n / n_in]) * s) as f32)
+                        .map(|n| (tl.w[(n % n_in) * n_out + n / n_in] * s) as f32)
                         .collect();
                     (
                         Weights::Latent { values },

@@ -19,30 +19,46 @@ fn digits_config(seed: u64) -> TrainConfig {
     cfg
 }
 
-/// The issue asks for 95 %; this configuration reached 93.6 % (seed 1, 60 epochs) when measured
-/// with `spikemesh train`, and the seeds and variants tried stay between 90 % and 94 %. The
-/// assertion is the level actually supported (90 %); the shortfall is reported, not hidden.
+/// The issue asks for 95 %; the seeds and variants tried stay between 89 % and 94 % (final
+/// epoch; see docs/TRAINING.md), one seed swinging ±2 points. So the test trains three seeds with
+/// the rate annealed over the last 20 epochs (`lr_decay` 0.9 from epoch 40, which steadies the
+/// final epoch) and asserts the mean at the level actually supported (90 %); the shortfall is
+/// reported, not hidden.
 #[test]
 fn bs4nn_digits_binary_accuracy() {
     let split = data::digits().unwrap();
-    let mut t = Trainer::new(digits_config(1)).unwrap();
     let epochs = 60;
-    for _ in 0..epochs {
-        t.train_epoch(&split.train, |_| {}).unwrap();
+    let mut accs = Vec::new();
+    for seed in 1..=3 {
+        let mut cfg = digits_config(seed);
+        cfg.lr_decay = 0.9;
+        cfg.lr_decay_from = 40;
+        let mut t = Trainer::new(cfg).unwrap();
+        for _ in 0..epochs {
+            t.train_epoch(&split.train, |_| {}).unwrap();
+        }
+        let net = t.export(8, 8);
+        assert!(net.is_integer());
+        let g = GoldenNetwork::new(&net).unwrap();
+        let enc = t.encoder();
+        let correct = (0..split.test.len())
+            .filter(|&k| {
+                g.classify(&enc.encode(split.test.image(k))).unwrap() == split.test.label(k)
+            })
+            .count();
+        accs.push(correct as f64 / split.test.len() as f64);
     }
-    let net = t.export(8, 8);
-    assert!(net.is_integer());
-    let g = GoldenNetwork::new(&net).unwrap();
-    let enc = t.encoder();
-    let correct = (0..split.test.len())
-        .filter(|&k| g.classify(&enc.encode(split.test.image(k))).unwrap() == split.test.label(k))
-        .count();
-    let acc = correct as f64 / split.test.len() as f64;
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     eprintln!(
-        "digits BS4NN 64-600-10, {epochs} epochs: golden test accuracy {:.2} %",
-        100.0 * acc
+        "digits BS4NN 64-600-10, {epochs} epochs, seeds 1–3: golden test accuracy {:?} %, mean {:.2} %",
+        accs.iter().map(|a| (a * 1e4).round() / 1e2).collect::<Vec<_>>(),
+        100.0 * mean
     );
-    assert!(acc >= 0.90, "test accuracy {acc}");
+    assert!(
+        accs.iter().all(|&a| a >= 0.85),
+        "a seed collapsed: {accs:?}"
+    );
+    assert!(mean >= 0.90, "mean test accuracy {mean}");
 }
 
 #[test]
@@ -234,5 +250,5 @@ fn start_weights_round_trip_and_are_validated() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("weight 2"), "{e}");
-    assert!(t.set_start_weights(2, &[]).is_err());
+    assert!(t.set_start_weights::<f32>(2, &[]).is_err());
 }

@@ -606,7 +606,9 @@ fn host_trainer(net: &Network, gamma: u16, lr: &[f32], seed: u64) -> anyhow::Res
     cfg.t_max = net.t_max;
     cfg.encoding = net.encoding.unwrap_or(EncodingRule::Bs4nn);
     cfg.threshold = threshold;
-    cfg.lr = (0..n).map(|l| lr.get(l).copied().unwrap_or(0.0)).collect();
+    cfg.lr = (0..n)
+        .map(|l| f64::from(lr.get(l).copied().unwrap_or(0.0)))
+        .collect();
     cfg.lr_scale = vec![0.0; n];
     cfg.scale_init = vec![1.0; n];
     cfg.init_low = vec![-1.0; n];

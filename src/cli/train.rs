@@ -59,7 +59,7 @@ pub struct Args {
     /// Learning rate, one value for every layer or one per layer (comma separated)
     /// [S4NN 0.2, BS4NN 0.1].
     #[arg(long, value_delimiter = ',')]
-    lr: Vec<f32>,
+    lr: Vec<f64>,
     /// BS4NN learning rate of the scale α, one or one per layer [0.01].
     #[arg(long, value_delimiter = ',')]
     lr_scale: Vec<f64>,
@@ -295,7 +295,7 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
         cfg.silent_label_shift = s;
     }
     if !args.lr.is_empty() {
-        cfg.lr = args.lr.clone();
+        cfg.lr = args.lr.iter().map(|&v| v as f32).collect();
     }
     let mut trainer = StidiTrainer::for_dataset(&arch, &data.train, cfg, args.seed)
         .context("cannot start STiDi-BP training")?;
