@@ -1,0 +1,96 @@
+//! Host-trainer samples per second (one thread), the figure behind "seconds per MNIST epoch":
+//!
+//! - `digits_bs4nn_64-600-10`: one epoch of the embedded digits (1,437 samples) per iteration
+//!   with the digits recipe (docs/TRAINING.md);
+//! - `mnist_s4nn_784-400-10` and `mnist_bs4nn_784-600-10`: the reference defaults, warmed up on
+//!   the first 10,000 MNIST training images (an untrained net has more ties and larger errors
+//!   than one in its steady state), then 1,000 further samples per iteration; skipped with a
+//!   message when the shared data directory (`$SPIKEMESH_DATA` or `../shared/data`) has no MNIST.
+//!
+//! Online training changes the network every sample, so iterations see slightly different
+//! networks; the throughput is what a long run sees.
+//!
+//! Run: `cargo bench --bench trainer`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use model::train::{TrainConfig, Trainer};
+use model::Dataset;
+
+/// Trains `trainer` on samples `from..from + n` of `set`, in order.
+fn train_range(trainer: &mut Trainer, set: &Dataset, from: usize, n: usize) -> usize {
+    let mut correct = 0;
+    for k in from..from + n {
+        let (pred, _) = trainer
+            .train_sample(set.image(k), set.label(k))
+            .expect("the sample trains");
+        correct += usize::from(pred == set.label(k));
+    }
+    correct
+}
+
+fn trainer(c: &mut Criterion) {
+    let digits = model::data::digits().expect("embedded digits");
+    let mut cfg = TrainConfig::bs4nn(vec![64, 600, 10], 1);
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.threshold = vec![30, 400];
+    cfg.gamma = 120;
+    cfg.silent_label_shift = 120;
+    cfg.lr_scale = vec![0.0, 0.0];
+    let mut t = Trainer::new(cfg).expect("valid digits configuration");
+    let mut group = c.benchmark_group("trainer");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(digits.train.len() as u64));
+    group.bench_function(BenchmarkId::new("epoch", "digits_bs4nn_64-600-10"), |b| {
+        b.iter(|| t.train_epoch(&digits.train, |_| {}).expect("epoch runs"))
+    });
+
+    let mnist = model::data::shared_data_dir()
+        .map(|d| d.join("mnist"))
+        .filter(|d| d.is_dir())
+        .and_then(|d| match model::data::load_mnist_dir(&d, "mnist") {
+            Ok(split) => Some(split),
+            Err(e) => {
+                eprintln!("skipping MNIST: {e}");
+                None
+            }
+        });
+    let Some(split) = mnist else {
+        eprintln!("skipping the MNIST trainer benches: no MNIST in the shared data directory (set SPIKEMESH_DATA)");
+        group.finish();
+        return;
+    };
+    let (warm, per_iter) = (10_000, 1_000);
+    group.throughput(Throughput::Elements(per_iter as u64));
+    for (name, cfg) in [
+        (
+            "mnist_s4nn_784-400-10",
+            TrainConfig::s4nn(vec![784, 400, 10], 1),
+        ),
+        (
+            "mnist_bs4nn_784-600-10",
+            TrainConfig::bs4nn(vec![784, 600, 10], 1),
+        ),
+    ] {
+        let mut t = Trainer::new(cfg).expect("reference configuration");
+        let correct = train_range(&mut t, &split.train, 0, warm);
+        eprintln!(
+            "{name}: online accuracy over the {warm} warm-up samples {:.1} %",
+            100.0 * correct as f64 / warm as f64
+        );
+        let mut from = warm;
+        group.bench_function(BenchmarkId::new("samples", name), |b| {
+            b.iter(|| {
+                if from + per_iter > split.train.len() {
+                    from = warm;
+                }
+                let c = train_range(&mut t, &split.train, from, per_iter);
+                from += per_iter;
+                c
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, trainer);
+criterion_main!(benches);
