@@ -870,15 +870,13 @@ impl Trainer {
         }
         layer.decay_scale = s_new;
         if s_new < 0.5 {
-            let s = s_new;
-            layer.w.iter_mut().for_each(|w| *w *= s);
+            layer.w.iter_mut().for_each(|w| *w *= s_new);
             layer.decay_scale = 1.0;
         }
         if binary {
             let mean = alpha_sum / (layer.n_in * n_out) as f64;
             layer.alpha -= self.cfg.lr_scale[l] * sched * mean;
         }
-        let _ = tm;
         if want_prev {
             normalised(prev)
         } else {
