@@ -29,6 +29,9 @@ const INIT_LOW: [f32; 2] = [-1.0, 0.0];
 const GAMMA: u16 = 120;
 /// Learning rate of the per-layer scale α (0: α stays at its initial value).
 const LR_SCALE: [f64; 2] = [0.0, 0.0];
+/// Per-epoch learning-rate factor over the last third of the epochs: annealing steadies the
+/// final epoch (digits, seeds 1–6: mean 92.1 % instead of 91.4 %, docs/TRAINING.md).
+const LR_DECAY: f64 = 0.9;
 
 /// Train, map and run a binary network on the embedded digits, checking the chip against the
 /// golden model (the README's main command).
@@ -60,6 +63,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cfg.gamma = GAMMA;
     cfg.silent_label_shift = GAMMA;
     cfg.lr_scale = LR_SCALE.to_vec();
+    cfg.lr_decay = LR_DECAY;
+    cfg.lr_decay_from = args.epochs * 2 / 3;
     let t_max = cfg.t_max;
     let mut trainer = Trainer::new(cfg).context("cannot start training")?;
     say!(
