@@ -95,3 +95,29 @@ fn bad_architecture_string_names_the_token_and_rule() {
     assert!(err.contains("q2") && err.contains("column"), "{err}");
     assert!(!dir.join("m.json").exists());
 }
+
+#[test]
+fn stidi_refuses_the_options_it_does_not_apply() {
+    let dir = scratch("flags");
+    let model = dir.join("model.json");
+    let out = spikemesh(&[
+        "train",
+        "--rule",
+        "stidi",
+        "--arch",
+        "fc20-fc10",
+        "--threshold",
+        "5",
+        "--order",
+        "shuffle",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--threshold, --order apply to --rule s4nn|bs4nn only"),
+        "{err}"
+    );
+    assert!(!model.exists(), "no model is written");
+}

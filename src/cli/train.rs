@@ -2,7 +2,7 @@
 //! STiDi-BP training of a convolutional or dense one, on the digits, MNIST or Fashion-MNIST,
 //! written as a model file after every epoch.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::train::{parse_arch, Rule, SampleOrder, TrainConfig, Trainer};
 use model::{DatasetSpec, GoldenNetwork};
@@ -143,6 +143,9 @@ fn progress_bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if matches!(args.rule, RuleArg::Stidi) {
+        check_stidi_flags(&args)?;
+    }
     let spec: DatasetSpec = args.dataset.parse()?;
     let data = spec.load()?;
     let mut cfg = match args.rule {
@@ -275,8 +278,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses the S4NN/BS4NN options that `--rule stidi` does not apply, before any data loads.
+fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
+    let ignored: Vec<&str> = [
+        ("--lr-scale", !args.lr_scale.is_empty()),
+        ("--scale-init", !args.scale_init.is_empty()),
+        ("--threshold", !args.threshold.is_empty()),
+        ("--decay", !args.decay.is_empty()),
+        ("--init-low", !args.init_low.is_empty()),
+        ("--init-high", !args.init_high.is_empty()),
+        ("--lr-decay-from", args.lr_decay_from.is_some()),
+        ("--reinit", args.reinit.is_some()),
+        ("--order", args.order.is_some()),
+        ("--dropout", !args.dropout.is_empty()),
+        ("--no-reinit", args.no_reinit),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !ignored.is_empty() {
+        bail!(
+            "{} apply to --rule s4nn|bs4nn only; STiDi-BP settings are in docs/TRAINING.md (the \
+             stidi_train example exposes all of them)",
+            ignored.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// `--rule stidi`: the STiDi-BP trainer with its measured-best defaults, and the flags that
-/// apply to it (`--tmax`, `--gamma`, `--silent-shift`, `--lr` for the hidden layers).
+/// apply to it (`--tmax`, `--gamma`, `--silent-shift`, `--lr`, `--lr-decay`); any other
+/// S4NN/BS4NN option is refused rather than silently ignored.
 fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     use model::stidi::{Arch, StidiConfig, StidiTrainer};
     let arch: Arch = args
@@ -296,6 +328,9 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     }
     if !args.lr.is_empty() {
         cfg.lr = args.lr.iter().map(|&v| v as f32).collect();
+    }
+    if let Some(d) = args.lr_decay {
+        cfg.lr_decay = d;
     }
     let mut trainer = StidiTrainer::for_dataset(&arch, &data.train, cfg, args.seed)
         .context("cannot start STiDi-BP training")?;
