@@ -149,21 +149,9 @@ fn inference(c: &mut Criterion) {
         enc,
     );
 
-    let mnist = model::data::shared_data_dir()
-        .map(|d| d.join("mnist"))
-        .filter(|d| d.is_dir())
-        .and_then(|d| match model::data::load_mnist_dir(&d, "mnist") {
-            Ok(split) => Some(split),
-            Err(e) => {
-                eprintln!("skipping MNIST: {e}");
-                None
-            }
-        });
-    match mnist {
-        None => eprintln!(
-            "skipping mnist_784-600-10: no MNIST in the shared data directory (set SPIKEMESH_DATA)"
-        ),
-        Some(split) => {
+    match model::data::shared_mnist() {
+        Err(why) => eprintln!("skipping mnist_784-600-10: {why}"),
+        Ok(split) => {
             let net = mnist_net();
             let image = map(&net, &ChipDescription::default(), &MapOptions::default())
                 .expect("784-600-10 maps onto the default chip")

@@ -44,20 +44,13 @@ fn trainer(c: &mut Criterion) {
         b.iter(|| t.train_epoch(&digits.train, |_| {}).expect("epoch runs"))
     });
 
-    let mnist = model::data::shared_data_dir()
-        .map(|d| d.join("mnist"))
-        .filter(|d| d.is_dir())
-        .and_then(|d| match model::data::load_mnist_dir(&d, "mnist") {
-            Ok(split) => Some(split),
-            Err(e) => {
-                eprintln!("skipping MNIST: {e}");
-                None
-            }
-        });
-    let Some(split) = mnist else {
-        eprintln!("skipping the MNIST trainer benches: no MNIST in the shared data directory (set SPIKEMESH_DATA)");
-        group.finish();
-        return;
+    let split = match model::data::shared_mnist() {
+        Ok(split) => split,
+        Err(why) => {
+            eprintln!("skipping the MNIST trainer benches: {why}");
+            group.finish();
+            return;
+        }
     };
     let (warm, per_iter) = (10_000, 1_000);
     group.throughput(Throughput::Elements(per_iter as u64));

@@ -157,14 +157,10 @@ fn three_layer_network_matches_golden() {
 
 #[test]
 fn mnist_slice_on_a_784_input_network_matches_golden() {
-    let Some(dir) = model::data::shared_data_dir().map(|d| d.join("mnist")) else {
-        eprintln!("skipping: no shared data directory ($SPIKEMESH_DATA or ../shared/data)");
-        return;
-    };
-    let data = match model::data::load_mnist_dir(&dir, "mnist") {
+    let data = match model::data::shared_mnist() {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("skipping: MNIST not readable in {}: {e}", dir.display());
+        Err(why) => {
+            eprintln!("skipping: {why}");
             return;
         }
     };

@@ -453,3 +453,16 @@ pub fn shared_data_dir() -> Option<PathBuf> {
     };
     dir.is_dir().then_some(dir)
 }
+
+/// MNIST from the shared data directory for tests and benchmarks: `Err` with the reason
+/// (no directory, no MNIST in it, or an unreadable file) so that the caller can say why it
+/// skips.
+pub fn shared_mnist() -> Result<DataSplit, String> {
+    let dir = shared_data_dir()
+        .ok_or("no shared data directory (set SPIKEMESH_DATA or provide ../shared/data)")?
+        .join("mnist");
+    if !dir.is_dir() {
+        return Err(format!("{} does not exist", dir.display()));
+    }
+    load_mnist_dir(&dir, "mnist").map_err(|e| e.to_string())
+}

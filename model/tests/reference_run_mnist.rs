@@ -60,14 +60,6 @@ fn uniform(rs: &mut NumpyRandomState, n: usize, a: f64, b: f64) -> Vec<f64> {
     (0..n).map(|_| (b - a) * rs.random_sample() + a).collect()
 }
 
-fn mnist() -> Option<model::DataSplit> {
-    let dir = model::data::shared_data_dir()?.join("mnist");
-    if !dir.is_dir() {
-        return None;
-    }
-    model::data::load_mnist_dir(&dir, "mnist").ok()
-}
-
 /// Trains `order` from the reference's start and compares every sample's output spike times
 /// with `expected` (one line per sample).
 fn replay(
@@ -107,9 +99,12 @@ fn numpy_seed_zero_stream_matches_numpy() {
 
 #[test]
 fn s4nn_reproduces_s4nn_py_on_the_first_1000_mnist_samples() {
-    let Some(split) = mnist() else {
-        eprintln!("skipping: no MNIST in the shared data directory (set SPIKEMESH_DATA)");
-        return;
+    let split = match model::data::shared_mnist() {
+        Ok(split) => split,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
     };
     let mut rs = NumpyRandomState::seed(0);
     let w0 = uniform(&mut rs, 400 * 784, 0.0, 5.0);
@@ -136,9 +131,12 @@ fn s4nn_reproduces_s4nn_py_on_the_first_1000_mnist_samples() {
 
 #[test]
 fn bs4nn_reproduces_the_notebook_on_the_first_1000_mnist_samples() {
-    let Some(split) = mnist() else {
-        eprintln!("skipping: no MNIST in the shared data directory (set SPIKEMESH_DATA)");
-        return;
+    let split = match model::data::shared_mnist() {
+        Ok(split) => split,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
     };
     let mut rs = NumpyRandomState::seed(0);
     let w0 = uniform(&mut rs, 600 * 784, 0.0, 5.0);

@@ -168,15 +168,12 @@ fn bad_configurations_and_inputs_are_errors() {
 
 #[test]
 fn mnist_one_epoch_learns_when_present() {
-    let Some(dir) = data::shared_data_dir() else {
-        eprintln!(
-            "SKIPPED: no shared data directory (set SPIKEMESH_DATA or provide ../shared/data)"
-        );
-        return;
-    };
-    let Ok(split) = data::load_mnist_dir(&dir.join("mnist"), "mnist") else {
-        eprintln!("SKIPPED: {} has no MNIST", dir.display());
-        return;
+    let split = match data::shared_mnist() {
+        Ok(split) => split,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
     };
     // 5,000 samples of S4NN 784-100-10 with the reference settings: far above chance.
     let mut t = Trainer::new(TrainConfig::s4nn(vec![784, 100, 10], 1)).unwrap();
