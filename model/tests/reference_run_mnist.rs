@@ -60,6 +60,27 @@ fn uniform(rs: &mut NumpyRandomState, n: usize, a: f64, b: f64) -> Vec<f64> {
     (0..n).map(|_| (b - a) * rs.random_sample() + a).collect()
 }
 
+/// MNIST and a trainer for `cfg` (a 784-H-10 network) started from the reference programs'
+/// own initialisation: `np.random.seed(0)`, then U[0, 5) hidden and U[0, 48) output weights.
+/// `None` (after saying why) when the shared data directory has no MNIST.
+fn reference_start(cfg: TrainConfig) -> Option<(model::DataSplit, Trainer)> {
+    let split = match model::data::shared_mnist() {
+        Ok(split) => split,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return None;
+        }
+    };
+    let hidden = cfg.arch[1];
+    let mut rs = NumpyRandomState::seed(0);
+    let w0 = uniform(&mut rs, hidden * 784, 0.0, 5.0);
+    let w1 = uniform(&mut rs, 10 * hidden, 0.0, 48.0);
+    let mut trainer = Trainer::new(cfg).unwrap();
+    trainer.set_start_weights(0, &w0).unwrap();
+    trainer.set_start_weights(1, &w1).unwrap();
+    Some((split, trainer))
+}
+
 /// Trains `order` from the reference's start and compares every sample's output spike times
 /// with `expected` (one line per sample).
 fn replay(
@@ -99,19 +120,9 @@ fn numpy_seed_zero_stream_matches_numpy() {
 
 #[test]
 fn s4nn_reproduces_s4nn_py_on_the_first_1000_mnist_samples() {
-    let split = match model::data::shared_mnist() {
-        Ok(split) => split,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let Some((split, trainer)) = reference_start(TrainConfig::s4nn(vec![784, 400, 10], 0)) else {
+        return;
     };
-    let mut rs = NumpyRandomState::seed(0);
-    let w0 = uniform(&mut rs, 400 * 784, 0.0, 5.0);
-    let w1 = uniform(&mut rs, 10 * 400, 0.0, 48.0);
-    let mut trainer = Trainer::new(TrainConfig::s4nn(vec![784, 400, 10], 0)).unwrap();
-    trainer.set_start_weights(0, &w0).unwrap();
-    trainer.set_start_weights(1, &w1).unwrap();
     assert_eq!(trainer.config().order, SampleOrder::Sequential);
     let order: Vec<usize> = (0..1000).collect();
     let trainer = replay(
@@ -131,19 +142,9 @@ fn s4nn_reproduces_s4nn_py_on_the_first_1000_mnist_samples() {
 
 #[test]
 fn bs4nn_reproduces_the_notebook_on_the_first_1000_mnist_samples() {
-    let split = match model::data::shared_mnist() {
-        Ok(split) => split,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let Some((split, trainer)) = reference_start(TrainConfig::bs4nn(vec![784, 600, 10], 0)) else {
+        return;
     };
-    let mut rs = NumpyRandomState::seed(0);
-    let w0 = uniform(&mut rs, 600 * 784, 0.0, 5.0);
-    let w1 = uniform(&mut rs, 10 * 600, 0.0, 48.0);
-    let mut trainer = Trainer::new(TrainConfig::bs4nn(vec![784, 600, 10], 0)).unwrap();
-    trainer.set_start_weights(0, &w0).unwrap();
-    trainer.set_start_weights(1, &w1).unwrap();
     // The notebook's draws with replacement (`randint(0, 60000, 60000)` after the
     // initialisation), the first 1,000.
     let order: Vec<usize> = include_str!("data/bs4nn_py_mnist_first1000_order.txt")
