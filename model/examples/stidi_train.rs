@@ -7,6 +7,7 @@
 //! prec=bin|intB lr=A[,B..] decay=F init=LO:HI clip=F|none theta=A[,B..] thpf=F
 //! gran=layer|channel|neuron learn=0|1 thlr=F homeo=off|STEP[:WINDOW] gamma=N shift=N
 //! fire=gt|ge delay=0|1 scale=off|INIT:LR target=ACC (report the first epoch reaching it)
+//! augment=N (each epoch, translate every training image by its own offset in ±N pixels)
 //! out=PATH (save the exported chip network after every epoch; the best test epoch's model also
 //! goes to PATH with `.best` before the extension)
 
@@ -37,6 +38,7 @@ fn run() -> Result<(), String> {
     );
     let (mut limit, mut tlimit, mut target, mut out) =
         (usize::MAX, usize::MAX, None::<f64>, None::<String>);
+    let mut augment = 0usize;
     for a in std::env::args().skip(1) {
         let (k, v) = a.split_once('=').ok_or(format!("`{a}` is not key=value"))?;
         let pf = |v: &str| v.parse::<f64>().map_err(|e| format!("{k}: {e}"));
@@ -50,6 +52,7 @@ fn run() -> Result<(), String> {
             "test" => tlimit = pu(v)?,
             "target" => target = Some(pf(v)?),
             "out" => out = Some(v.into()),
+            "augment" => augment = pu(v)?,
             "kernel" => {
                 cfg.neuron.kernel = match v {
                     "step" => Kernel::Step,
@@ -171,18 +174,21 @@ fn run() -> Result<(), String> {
     let mut t = StidiTrainer::for_dataset(&arch, &split.train, cfg.clone(), seed)
         .map_err(|e| format!("{e}"))?;
     println!(
-        "# {} arch={} train={} test={} threads={} cfg={}",
+        "# {} arch={} train={} test={} augment={} threads={} cfg={}",
         data,
         arch,
         split.train.len(),
         split.test.len(),
+        augment,
         rayon::current_num_threads(),
         serde_json::to_string(&cfg).unwrap_or_default()
     );
     let mut reached = None;
     let mut best = 0.0f64;
     for _ in 0..epochs {
-        let s = t.train_epoch(&split.train).map_err(|e| format!("{e}"))?;
+        let s = t
+            .train_epoch(&split.train.for_epoch(augment, seed, t.epochs_done()))
+            .map_err(|e| format!("{e}"))?;
         let t0 = Instant::now();
         let acc = t.evaluate(&split.test).map_err(|e| format!("{e}"))?;
         let improved = acc > best;

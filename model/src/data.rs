@@ -13,6 +13,7 @@
 
 use crate::error::DataError;
 use flate2::read::MultiGzDecoder;
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,54 @@ impl Dataset {
     /// Label of image `k`.
     pub fn label(&self, k: usize) -> usize {
         usize::from(self.labels[k])
+    }
+
+    /// The training set of one epoch under `--augment max_shift`: itself when `max_shift` is 0,
+    /// else [`Dataset::translated`] with a seed derived from the run's seed and the epoch, so
+    /// every epoch sees fresh offsets and a rerun sees the same ones.
+    pub fn for_epoch(&self, max_shift: usize, run_seed: u64, epoch: usize) -> Cow<'_, Dataset> {
+        if max_shift == 0 {
+            Cow::Borrowed(self)
+        } else {
+            let seed = splitmix64(run_seed ^ 0x0061_7567_6d65_6e74) ^ epoch as u64;
+            Cow::Owned(self.translated(max_shift, seed))
+        }
+    }
+
+    /// A copy in which every image is translated by its own offset `(dy, dx)`, each drawn
+    /// uniformly from `-max_shift..=max_shift` by hashing `(seed, k)`; pixels shifted in from
+    /// outside the frame are 0 (no stimulus, so no spike). Training-set augmentation: the same
+    /// `seed` gives the same copy, so a run stays reproducible.
+    pub fn translated(&self, max_shift: usize, seed: u64) -> Dataset {
+        let span = 2 * max_shift as u64 + 1;
+        let (h, w) = (self.height as isize, self.width as isize);
+        let mut pixels = vec![0u8; self.pixels.len()];
+        for (k, out) in pixels.chunks_exact_mut(self.image_len()).enumerate() {
+            let r = splitmix64(splitmix64(seed) ^ k as u64);
+            let dy = (r % span) as isize - max_shift as isize;
+            let dx = ((r / span) % span) as isize - max_shift as isize;
+            let src = self.image(k);
+            for y in 0..h {
+                let sy = y - dy;
+                if !(0..h).contains(&sy) {
+                    continue;
+                }
+                for x in 0..w {
+                    let sx = x - dx;
+                    if (0..w).contains(&sx) {
+                        out[(y * w + x) as usize] = src[(sy * w + sx) as usize];
+                    }
+                }
+            }
+        }
+        Dataset {
+            name: format!("{} (translated ±{max_shift})", self.name),
+            height: self.height,
+            width: self.width,
+            pixels,
+            labels: self.labels.clone(),
+            classes: self.classes,
+        }
     }
 }
 

@@ -228,3 +228,60 @@ proptest! {
         prop_assert!(s.time_of(p).0 <= t_max && b.time_of(p).0 < t_max);
     }
 }
+
+/// Reference for `Dataset::translated`: the offset that maps `src` onto `out` (zero fill),
+/// searched over every offset in range (several when the image has a blank margin).
+fn offset_of(src: &[u8], out: &[u8], h: usize, w: usize, max: isize) -> Vec<(isize, isize)> {
+    let mut found = Vec::new();
+    for dy in -max..=max {
+        for dx in -max..=max {
+            let ok = (0..h as isize).all(|y| {
+                (0..w as isize).all(|x| {
+                    let (sy, sx) = (y - dy, x - dx);
+                    let want = if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
+                        src[(sy * w as isize + sx) as usize]
+                    } else {
+                        0
+                    };
+                    out[(y * w as isize + x) as usize] == want
+                })
+            });
+            if ok {
+                found.push((dy, dx));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn translation_is_a_seeded_per_image_shift_with_zero_fill() {
+    let split = data::digits().unwrap();
+    let set = &split.train;
+    assert_eq!(set.translated(0, 7), {
+        let mut same = set.clone();
+        same.name = format!("{} (translated ±0)", set.name);
+        same
+    });
+    let a = set.translated(2, 7);
+    assert_eq!(a, set.translated(2, 7), "same seed, same copy");
+    assert_ne!(
+        a.pixels,
+        set.translated(2, 8).pixels,
+        "another seed, another copy"
+    );
+    assert_eq!(a.labels, set.labels);
+    let mut offsets = std::collections::BTreeSet::new();
+    for k in 0..set.len() {
+        let found = offset_of(set.image(k), a.image(k), set.height, set.width, 2);
+        assert!(
+            !found.is_empty(),
+            "image {k} is not a ±2 translation of its source"
+        );
+        if found.len() == 1 {
+            offsets.insert(found[0]);
+        }
+    }
+    // Every one of the 25 offsets is drawn somewhere in 1,437 images.
+    assert_eq!(offsets.len(), 25, "offsets drawn: {offsets:?}");
+}

@@ -107,6 +107,10 @@ pub struct Args {
     /// Disable the S4NN dead-neuron re-initialisation.
     #[arg(long)]
     no_reinit: bool,
+    /// Augmentation: every epoch, translate each training image by its own seeded offset in
+    /// ±N pixels (zero fill) [0 = the images as given].
+    #[arg(long, default_value_t = 0)]
+    augment: usize,
 }
 
 fn layered<T: Copy>(given: &[T], default: &mut [T], name: &str) -> anyhow::Result<()> {
@@ -209,7 +213,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
         let start = Instant::now();
-        let report = trainer.train_epoch(&data.train, |p| {
+        let epoch_data = data.train.for_epoch(args.augment, args.seed, epoch - 1);
+        let report = trainer.train_epoch(&epoch_data, |p| {
             if p.done % 256 == 0 || p.done == p.total {
                 pb.set_position(p.done as u64);
                 pb.set_message(format!(
@@ -344,7 +349,8 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     );
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
-        let stats = trainer.train_epoch_with(&data.train, |done, correct| {
+        let epoch_data = data.train.for_epoch(args.augment, args.seed, epoch - 1);
+        let stats = trainer.train_epoch_with(&epoch_data, |done, correct| {
             if done % 256 == 0 || done == data.train.len() {
                 pb.set_position(done as u64);
                 pb.set_message(format!(
