@@ -8,6 +8,7 @@
 //! gran=layer|channel|neuron learn=0|1 thlr=F homeo=off|STEP[:WINDOW] gamma=N shift=N
 //! fire=gt|ge delay=0|1 scale=off|INIT:LR target=ACC (report the first epoch reaching it)
 //! augment=N (each epoch, translate every training image by its own offset in ±N pixels)
+//! enc=onoff (input: the on- and off-centre contrast maps, `EncodingRule::OnOffCentre`)
 //! out=PATH (save the exported chip network after every epoch; the best test epoch's model also
 //! goes to PATH with `.best` before the extension)
 
@@ -39,6 +40,7 @@ fn run() -> Result<(), String> {
     let (mut limit, mut tlimit, mut target, mut out) =
         (usize::MAX, usize::MAX, None::<f64>, None::<String>);
     let mut augment = 0usize;
+    let mut onoff = false;
     for a in std::env::args().skip(1) {
         let (k, v) = a.split_once('=').ok_or(format!("`{a}` is not key=value"))?;
         let pf = |v: &str| v.parse::<f64>().map_err(|e| format!("{k}: {e}"));
@@ -53,6 +55,7 @@ fn run() -> Result<(), String> {
             "target" => target = Some(pf(v)?),
             "out" => out = Some(v.into()),
             "augment" => augment = pu(v)?,
+            "enc" => onoff = v == "onoff",
             "kernel" => {
                 cfg.neuron.kernel = match v {
                     "step" => Kernel::Step,
@@ -170,6 +173,11 @@ fn run() -> Result<(), String> {
             set.pixels.truncate(lim * n);
         }
     }
+    if onoff {
+        cfg.encoding = model::EncodingRule::OnOffCentre {
+            width: split.train.width as u16,
+        };
+    }
     let arch: Arch = arch.parse().map_err(|e| format!("{e}"))?;
     let mut t = StidiTrainer::for_dataset(&arch, &split.train, cfg.clone(), seed)
         .map_err(|e| format!("{e}"))?;
@@ -221,6 +229,19 @@ fn run() -> Result<(), String> {
             .filter(|&k| g.classify(&enc.encode(split.test.image(k))).ok() == Some(preds[k]))
             .count();
         println!("golden agreement {same}/{}", split.test.len());
+        // Confusion matrix of the test set: rows are labels, columns predictions.
+        let c = split.test.classes;
+        let mut m = vec![0usize; c * c];
+        for (k, &p) in preds.iter().enumerate() {
+            m[split.test.label(k) * c + p.min(c - 1)] += 1;
+        }
+        println!("confusion (rows: label, columns: predicted)");
+        for (r, row) in m.chunks(c).enumerate() {
+            let cells: Vec<String> = row.iter().map(|n| format!("{n:5}")).collect();
+            let total = row.iter().sum::<usize>().max(1);
+            let recall = 100.0 * row[r] as f64 / total as f64;
+            println!("{r:2} |{} | {recall:5.1} %", cells.join(""));
+        }
         if let Some(p) = out {
             net.save(std::path::Path::new(&p))
                 .map_err(|e| format!("{e}"))?;

@@ -500,6 +500,18 @@ impl Network {
                 format!("must hold 1..={MAX_NEURONS} values, found {n_in}"),
             ));
         }
+        if let Some(crate::encode::EncodingRule::OnOffCentre { width }) = self.encoding {
+            let fits = matches!(self.input, Shape::Map { channels: 2, width: w, .. } if w == u32::from(width));
+            if !fits || width == 0 {
+                return Err(Violation::network(
+                    "encoding",
+                    format!(
+                        "on/off-centre encoding of {width}-pixel-wide images needs a 2 × H × {width} input map, found {:?}",
+                        self.input
+                    ),
+                ));
+            }
+        }
         if self.layers.is_empty() {
             return Err(Violation::network("layers", "must hold at least one layer"));
         }

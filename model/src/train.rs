@@ -453,10 +453,11 @@ impl Trainer {
     }
 
     fn check_data(&self, data: &Dataset) -> Result<(), RunError> {
-        if data.image_len() != self.cfg.arch[0] {
+        let found = data.image_len() * self.cfg.encoding.channels();
+        if found != self.cfg.arch[0] {
             return Err(RunError::InputSize {
                 expected: self.cfg.arch[0],
-                found: data.image_len(),
+                found,
             });
         }
         let outputs = *self.cfg.arch.last().unwrap_or(&0);
@@ -582,7 +583,7 @@ impl Trainer {
         let nl = self.layers.len();
         sc.times.resize(nl + 1, Vec::new());
         sc.times[0].clear();
-        sc.times[0].extend(image.iter().map(|&p| self.encoder.time_of(p).0));
+        self.encoder.encode_steps_into(image, &mut sc.times[0]);
         for l in 0..nl {
             self.forward_layer(l, sc, l + 1 == nl);
         }
@@ -727,10 +728,11 @@ impl Trainer {
     /// the class decoded before the update and the sample's loss `½ Σ_k ((T_k − t_k)/t_max)²`.
     pub fn train_sample(&mut self, image: &[u8], label: usize) -> Result<(usize, f64), RunError> {
         let outputs = *self.cfg.arch.last().unwrap_or(&0);
-        if image.len() != self.cfg.arch[0] {
+        let found = image.len() * self.cfg.encoding.channels();
+        if found != self.cfg.arch[0] {
             return Err(RunError::InputSize {
                 expected: self.cfg.arch[0],
-                found: image.len(),
+                found,
             });
         }
         if label >= outputs {
@@ -935,7 +937,7 @@ impl Trainer {
         Network {
             format_version: FORMAT_VERSION,
             input: Shape::Map {
-                channels: 1,
+                channels: self.cfg.encoding.channels() as u32,
                 height: height as u32,
                 width: width as u32,
             },

@@ -285,3 +285,75 @@ fn translation_is_a_seeded_per_image_shift_with_zero_fill() {
     // Every one of the 25 offsets is drawn somewhere in 1,437 images.
     assert_eq!(offsets.len(), 25, "offsets drawn: {offsets:?}");
 }
+
+/// Reference for the on/off-centre maps, straight from the definition: the real mean of the
+/// in-image 5×5 neighbourhood, floored; `c = 4 · (p − ⌊m⌋)`.
+fn on_off_reference(img: &[u8], h: usize, w: usize) -> (Vec<u8>, Vec<u8>) {
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for y in 0..h as i64 {
+        for x in 0..w as i64 {
+            let mut vals = Vec::new();
+            for dy in -2..=2i64 {
+                for dx in -2..=2i64 {
+                    let (yy, xx) = (y + dy, x + dx);
+                    if (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx) {
+                        vals.push(f64::from(img[(yy * w as i64 + xx) as usize]));
+                    }
+                }
+            }
+            let mean = (vals.iter().sum::<f64>() / vals.len() as f64).floor();
+            let c = 4.0 * (f64::from(img[(y * w as i64 + x) as usize]) - mean);
+            on.push(c.clamp(0.0, 255.0) as u8);
+            off.push((-c).clamp(0.0, 255.0) as u8);
+        }
+    }
+    (on, off)
+}
+
+#[test]
+fn on_off_maps_of_a_flat_image_are_silent_and_an_edge_lights_both_sides() {
+    let enc = LatencyEncoder {
+        rule: EncodingRule::OnOffCentre { width: 8 },
+        t_max: 256,
+    };
+    let flat = enc.encode(&[200u8; 64]);
+    assert_eq!(flat.len(), 128, "two maps of 8×8");
+    assert!(
+        flat.iter().all(|&t| t == SpikeTime(256)),
+        "no contrast, no spike"
+    );
+    // Left half dark, right half bright: on-centre fires right of the edge, off-centre left.
+    let edge: Vec<u8> = (0..64).map(|k| if k % 8 >= 4 { 200 } else { 0 }).collect();
+    let t = enc.encode(&edge);
+    let (on, off) = t.split_at(64);
+    assert!(on[4] < SpikeTime(256) && on[3] == SpikeTime(256));
+    assert!(off[3] < SpikeTime(256) && off[4] == SpikeTime(256));
+    assert!(
+        on[7] == SpikeTime(256) && off[0] == SpikeTime(256),
+        "far from the edge: flat"
+    );
+}
+
+proptest! {
+    /// The on/off maps equal the definition computed in real arithmetic, and each map value is
+    /// S4NN-encoded; the channel-major layout is `on` then `off`.
+    #[test]
+    fn on_off_encoding_matches_its_definition(
+        h in 1usize..12,
+        w in 1usize..12,
+        seed in any::<u64>(),
+        t_max in 4u16..=512,
+    ) {
+        let img: Vec<u8> = (0..h * w)
+            .map(|k| (data::splitmix64(seed ^ k as u64) >> 56) as u8)
+            .collect();
+        let (on, off) = on_off_reference(&img, h, w);
+        let maps = model::encode::on_off_centre(&img, w);
+        prop_assert_eq!(&maps[..h * w], &on[..]);
+        prop_assert_eq!(&maps[h * w..], &off[..]);
+        let enc = LatencyEncoder { rule: EncodingRule::OnOffCentre { width: w as u16 }, t_max };
+        let s4nn = LatencyEncoder { rule: EncodingRule::S4nn, t_max };
+        let want: Vec<SpikeTime> = on.iter().chain(&off).map(|&p| s4nn.time_of(p)).collect();
+        prop_assert_eq!(enc.encode(&img), want);
+    }
+}

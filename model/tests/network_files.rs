@@ -301,3 +301,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn on_off_encoding_needs_a_two_channel_input_of_its_width() {
+    let mut net = small_net();
+    net.encoding = Some(EncodingRule::OnOffCentre { width: 2 });
+    let json = net.to_json();
+    let e = load_err(json.as_bytes());
+    for part in ["encoding", "2 × H × 2 input map", "bad-model.json"] {
+        assert!(e.contains(part), "`{part}` missing from: {e}");
+    }
+    // Two channels of 2×1 (width 1, not 2): still refused.
+    net.input = Shape::Map {
+        channels: 2,
+        height: 2,
+        width: 1,
+    };
+    assert!(load_err(net.to_json().as_bytes()).contains("encoding"));
+    // Two 1×2 maps of the declared width: accepted, and the encoding survives both formats.
+    net.input = Shape::Map {
+        channels: 2,
+        height: 1,
+        width: 2,
+    };
+    let back = Network::from_bytes(net.to_json().as_bytes(), Path::new("ok.json")).unwrap();
+    assert_eq!(back.encoding, Some(EncodingRule::OnOffCentre { width: 2 }));
+    let bin = net.to_bincode().unwrap();
+    let back = Network::from_bytes(&bin, Path::new("ok.bin")).unwrap();
+    assert_eq!(back, net);
+}

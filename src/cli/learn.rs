@@ -681,9 +681,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let test = prefix(&data.test, args.test_limit);
     let encoder = LatencyEncoder { rule, t_max };
     let mut chip = Chip::new(&image).context("cannot build the chip from the image")?;
-    if train.image_len() != chip.input_channels() {
+    let inputs = train.image_len() * rule.channels();
+    if inputs != chip.input_channels() {
         bail!(
-            "{}: images have {} pixels, but the chip image has {} input channels",
+            "{}: images encode to {inputs} inputs ({} pixels, {rule:?} encoding), but the chip image has {} input channels",
             train.name,
             train.image_len(),
             chip.input_channels()

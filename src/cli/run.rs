@@ -257,11 +257,13 @@ pub(crate) fn infer(
 ) -> anyhow::Result<InferenceResult> {
     let mut chip = Chip::new(setup.image).context("cannot build the chip from the image")?;
     let channels = chip.input_channels();
-    if set.image_len() != channels {
+    let inputs = set.image_len() * setup.encoder.rule.channels();
+    if inputs != channels {
         bail!(
-            "{}: images have {} pixels, but the chip image has {channels} input channels",
+            "{}: images encode to {inputs} inputs ({} pixels, {:?} encoding), but the chip image has {channels} input channels",
             set.name,
-            set.image_len()
+            set.image_len(),
+            setup.encoder.rule
         );
     }
     if setup.image.io.outputs == 0 {

@@ -33,6 +33,16 @@ pub enum OrderArg {
     Shuffle,
 }
 
+/// The input encoding on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputEncodingArg {
+    /// Intensity to latency with the rule's own formula (S4NN / BS4NN reference code).
+    Intensity,
+    /// On- and off-centre contrast maps (two inputs per pixel), each S4NN-encoded: for data
+    /// whose classes differ in edges and texture rather than brightness (Fashion-MNIST).
+    Onoff,
+}
+
 /// Train a TTFS network with S4NN or BS4NN and save it (JSON if the name ends in .json,
 /// compact bincode otherwise).
 #[derive(clap::Args, Debug)]
@@ -107,6 +117,9 @@ pub struct Args {
     /// Disable the S4NN dead-neuron re-initialisation.
     #[arg(long)]
     no_reinit: bool,
+    /// Input encoding; `onoff` doubles the inputs (e.g. `--arch 1568-600-10` for 28×28).
+    #[arg(long, value_enum, default_value = "intensity")]
+    encoding: InputEncodingArg,
     /// Augmentation: every epoch, translate each training image by its own seeded offset in
     /// ±N pixels (zero fill) [0 = the images as given].
     #[arg(long, default_value_t = 0)]
@@ -196,6 +209,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.no_reinit {
         cfg.dead_fraction = None;
     }
+    if let Some(rule) = on_off_rule(&args, &data.train) {
+        cfg.encoding = rule;
+    }
+    let inputs = data.train.image_len() * cfg.encoding.channels();
+    if cfg.arch.first() != Some(&inputs) {
+        bail!(
+            "--arch {}: the first layer must have {inputs} inputs ({} {}×{} images{})",
+            args.arch,
+            data.train.name,
+            data.train.height,
+            data.train.width,
+            if cfg.encoding.channels() == 2 {
+                ", two contrast maps each"
+            } else {
+                ""
+            }
+        );
+    }
     let (h, w) = (data.train.height, data.train.width);
     let mut trainer = Trainer::new(cfg).context("cannot start training")?;
     println!(
@@ -283,6 +314,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The on/off-centre rule for `data`'s image width when `--encoding onoff` was given.
+fn on_off_rule(args: &Args, data: &model::Dataset) -> Option<model::EncodingRule> {
+    (args.encoding == InputEncodingArg::Onoff).then_some(model::EncodingRule::OnOffCentre {
+        width: data.width as u16,
+    })
+}
+
 /// Refuses the S4NN/BS4NN options that `--rule stidi` does not apply, before any data loads.
 fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
     let ignored: Vec<&str> = [
@@ -336,6 +374,9 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     }
     if let Some(d) = args.lr_decay {
         cfg.lr_decay = d;
+    }
+    if let Some(rule) = on_off_rule(args, &data.train) {
+        cfg.encoding = rule;
     }
     let mut trainer = StidiTrainer::for_dataset(&arch, &data.train, cfg, args.seed)
         .context("cannot start STiDi-BP training")?;

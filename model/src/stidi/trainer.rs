@@ -414,14 +414,16 @@ impl StidiTrainer {
         Ok(t)
     }
 
-    /// A trainer whose input shape is that of `data` (one channel).
+    /// A trainer whose input shape is that of `data` encoded by `config.encoding` (one
+    /// channel, or the two contrast maps of [`EncodingRule::OnOffCentre`]).
     pub fn for_dataset(
         arch: &Arch,
         data: &Dataset,
         config: StidiConfig,
         seed: u64,
     ) -> Result<StidiTrainer, StidiError> {
-        StidiTrainer::new(arch, (1, data.height, data.width), config, seed)
+        let channels = config.encoding.channels();
+        StidiTrainer::new(arch, (channels, data.height, data.width), config, seed)
     }
 
     /// Recomputes the forward weights and comparator thresholds of weighted layer `l`.
@@ -517,9 +519,7 @@ impl StidiTrainer {
     }
 
     fn check_data(&self, data: &Dataset) -> Result<(), StidiError> {
-        let n = self.input.0 * self.input.1 * self.input.2;
-        if data.image_len() != n
-            || self.input.0 != 1
+        if self.input.0 != self.cfg.encoding.channels()
             || (data.height, data.width) != (self.input.1, self.input.2)
         {
             return Err(bad(
@@ -552,7 +552,8 @@ impl StidiTrainer {
     }
 
     fn record_into(&self, image: &[u8], rec: &mut Record, parallel: bool) {
-        let input: Vec<u16> = image.iter().map(|&p| self.encoder.time_of(p).0).collect();
+        let mut input = Vec::with_capacity(image.len() * self.cfg.encoding.channels());
+        self.encoder.encode_steps_into(image, &mut input);
         forward(
             &self.geo,
             &self.params,
