@@ -9,6 +9,7 @@
 //! fire=gt|ge delay=0|1 scale=off|INIT:LR target=ACC (report the first epoch reaching it)
 //! augment=N (each epoch, translate every training image by its own offset in ±N pixels)
 //! enc=onoff (input: the on- and off-centre contrast maps, `EncodingRule::OnOffCentre`)
+//! knee=K (scale each sample's update by min(1, ‖output error‖/K steps))
 //! out=PATH (save the exported chip network after every epoch; the best test epoch's model also
 //! goes to PATH with `.best` before the extension)
 
@@ -55,6 +56,7 @@ fn run() -> Result<(), String> {
             "target" => target = Some(pf(v)?),
             "out" => out = Some(v.into()),
             "augment" => augment = pu(v)?,
+            "knee" => cfg.error_knee = Some(pf(v)? as f32),
             "enc" => onoff = v == "onoff",
             "kernel" => {
                 cfg.neuron.kernel = match v {

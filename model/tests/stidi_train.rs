@@ -158,3 +158,69 @@ fn bad_inputs_are_errors_not_panics() {
     .to_string();
     assert!(e.contains("weights, more than"), "{e}");
 }
+
+/// `error_knee = k` scales a sample's update by `min(1, ‖e_out‖/k)`: one sample trained with a
+/// knee moves the latent weights and thresholds exactly as the plain rule does with both
+/// learning rates multiplied by that factor (computed here from the output error).
+#[test]
+fn error_knee_scales_one_samples_update_by_its_output_error() {
+    let d = digits().unwrap();
+    let arch = Arch::parse("fc30-fc10").unwrap();
+    let mut base = StidiConfig::binary();
+    base.thresholds.homeostasis = None;
+    base.parallel = false;
+    let mut partial = 0;
+    for k in 0..40 {
+        let (image, label) = (d.train.image(k), d.train.label(k));
+        let probe = StidiTrainer::for_dataset(&arch, &d.train, base.clone(), 3).unwrap();
+        let rec = probe.record(image);
+        let out = rec.times.last().unwrap();
+        let target = model::stidi::rule::targets(
+            out,
+            label,
+            base.gamma,
+            base.silent_label_shift,
+            base.t_max,
+        );
+        let norm = target
+            .iter()
+            .zip(out)
+            .map(|(&a, &b)| (f32::from(a) - f32::from(b)).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        let knee = 50.0f32;
+        let f = (norm / knee).min(1.0);
+
+        let mut kneed = base.clone();
+        kneed.error_knee = Some(knee);
+        let mut a = StidiTrainer::for_dataset(&arch, &d.train, kneed, 3).unwrap();
+        a.train_sample(image, label).unwrap();
+
+        let mut scaled = base.clone();
+        scaled.lr = base.lr.iter().map(|&x| x * f).collect();
+        scaled.lr_output = base.lr_output.map(|x| x * f);
+        scaled.thresholds.lr = base.thresholds.lr * f64::from(f);
+        let mut b = StidiTrainer::for_dataset(&arch, &d.train, scaled, 3).unwrap();
+        b.train_sample(image, label).unwrap();
+
+        let untouched = StidiTrainer::for_dataset(&arch, &d.train, base.clone(), 3).unwrap();
+        for l in 0..2 {
+            for ((x, y), w0) in a
+                .latent_weights(l)
+                .iter()
+                .zip(b.latent_weights(l))
+                .zip(untouched.latent_weights(l))
+            {
+                let tol = 1e-6 * (1.0 + (y - w0).abs());
+                assert!(
+                    (x - y).abs() <= tol,
+                    "sample {k}, layer {l}: {x} vs {y} (factor {f})"
+                );
+            }
+            assert_eq!(a.thresholds(l), b.thresholds(l), "sample {k}, layer {l}");
+        }
+        let moved = a.latent_weights(1) != untouched.latent_weights(1);
+        partial += usize::from(f > 0.0 && f < 1.0 && moved);
+    }
+    assert!(partial > 0, "no sample had a partial (0 < factor < 1) update");
+}

@@ -84,6 +84,13 @@ pub struct StidiConfig {
     pub derivative: Derivative,
     /// Error normalisation.
     pub normalisation: Normalisation,
+    /// Update size for small errors: with `Some(k)`, every layer's normalised `δ` of a sample
+    /// is multiplied by `min(1, ‖e_out‖₂ / k)` (`e_out` = output target minus spike time, in
+    /// steps), so a sample that is nearly right moves the weights proportionally less instead
+    /// of by a full unit-norm step; `None`: the plain rule (every erring sample takes a full
+    /// step).
+    #[serde(default)]
+    pub error_knee: Option<f32>,
     /// Weights that carry displacements down.
     pub back_weights: BackWeights,
     /// Forward-weight precision.
@@ -137,6 +144,7 @@ impl StidiConfig {
             },
             derivative: Derivative::Chord,
             normalisation: Normalisation::L2,
+            error_knee: None,
             back_weights: BackWeights::Forward,
             precision: Precision::Binary,
             lr: vec![0.005],
@@ -304,6 +312,11 @@ impl StidiTrainer {
         }
         if !(cfg.dead_fraction.is_finite() && (0.0..1.0).contains(&cfg.dead_fraction)) {
             return Err(bad("dead_fraction", "must be in [0, 1)"));
+        }
+        if let Some(k) = cfg.error_knee {
+            if !(k.is_finite() && k > 0.0) {
+                return Err(bad("error_knee", "must be finite and > 0 (steps)"));
+            }
         }
         let th = &cfg.thresholds;
         if !(th.lr.is_finite() && th.min_frac.is_finite() && th.max_frac.is_finite())
@@ -642,6 +655,10 @@ impl StidiTrainer {
                 .map(|&e| f64::from(e / f32::from(tm)).powi(2))
                 .sum::<f64>();
         let sched = self.cfg.lr_decay.powi(self.epochs_done.min(1 << 20) as i32);
+        let knee_factor = self.cfg.error_knee.map_or(1.0, |k| {
+            let norm = disp.iter().map(|&e| e * e).sum::<f32>().sqrt();
+            (norm / k).min(1.0)
+        });
         let first_weighted = self.layers.first().map_or(0, |l| l.stage);
         let mut wl = self.layers.len();
         for st in (0..ns).rev() {
@@ -674,7 +691,10 @@ impl StidiTrainer {
                             }
                         })
                         .collect();
-                    let delta = normalise(&gvec, self.cfg.normalisation, tm);
+                    let mut delta = normalise(&gvec, self.cfg.normalisation, tm);
+                    if knee_factor < 1.0 {
+                        delta.iter_mut().for_each(|d| *d *= knee_factor);
+                    }
                     let layer = &self.layers[wl];
                     let wback = match self.cfg.back_weights {
                         BackWeights::Latent => &layer.latent,
