@@ -222,5 +222,8 @@ fn error_knee_scales_one_samples_update_by_its_output_error() {
         let moved = a.latent_weights(1) != untouched.latent_weights(1);
         partial += usize::from(f > 0.0 && f < 1.0 && moved);
     }
-    assert!(partial > 0, "no sample had a partial (0 < factor < 1) update");
+    assert!(
+        partial > 0,
+        "no sample had a partial (0 < factor < 1) update"
+    );
 }
