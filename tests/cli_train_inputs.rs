@@ -1,0 +1,128 @@
+//! What `spikemesh train` feeds the network: `--augment N` (seeded translation: a rerun writes
+//! the same model byte for byte, it changes what is trained, and it is off by default) and
+//! `--encoding onoff` (the on/off-centre maps: recorded in the model file, mapped onto the chip
+//! with both input channels and run there exactly as the golden model; a first layer that does
+//! not count both maps is refused with the sizes named).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn spikemesh(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
+        .args(args)
+        .output()
+        .expect("the spikemesh binary runs")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spikemesh-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Trains 2 epochs on digits (seed 5) with `extra` options into `out`; returns the file.
+fn train(out: &str, rule: &str, arch: &str, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "digits",
+        "--rule",
+        rule,
+        "--arch",
+        arch,
+        "--epochs",
+        "2",
+        "--seed",
+        "5",
+        "-o",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    ok(&spikemesh(&args));
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn augmented_training_is_reproducible_and_differs_from_plain_training() {
+    for (rule, arch) in [("bs4nn", "64-60-10"), ("stidi", "fc40-fc10")] {
+        let p = scratch(&format!("augment-{rule}.json"));
+        let p = p.to_str().unwrap();
+        let a = train(p, rule, arch, &["--augment", "1"]);
+        let b = train(p, rule, arch, &["--augment", "1"]);
+        assert_eq!(a, b, "{rule}: same seed and --augment, same model");
+        let plain = train(p, rule, arch, &["--augment", "0"]);
+        assert_ne!(a, plain, "{rule}: --augment 1 trains on other images");
+    }
+}
+
+#[test]
+fn augment_zero_is_the_default() {
+    let p = scratch("augment-default.json");
+    let p = p.to_str().unwrap();
+    let plain = train(p, "s4nn", "64-30-10", &["--augment", "0"]);
+    assert_eq!(train(p, "s4nn", "64-30-10", &[]), plain);
+}
+
+#[test]
+fn on_off_models_run_on_the_chip_like_the_golden_model() {
+    for (rule, arch) in [("bs4nn", "128-60-10"), ("stidi", "c4k3-p2-fc10")] {
+        let model = scratch(&format!("onoff-{rule}.json"));
+        let m = model.to_str().unwrap();
+        let text = train(m, rule, arch, &["--encoding", "onoff"]);
+        assert!(
+            String::from_utf8_lossy(&text).contains("OnOffCentre"),
+            "{rule}: encoding recorded"
+        );
+        let img = scratch(&format!("onoff-{rule}.img"));
+        ok(&spikemesh(&["map", m, "-o", img.to_str().unwrap()]));
+        let report = scratch(&format!("onoff-{rule}-run.json"));
+        ok(&spikemesh(&[
+            "run",
+            img.to_str().unwrap(),
+            "--model",
+            m,
+            "--dataset",
+            "digits",
+            "--limit",
+            "80",
+            "--report",
+            report.to_str().unwrap(),
+        ]));
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        assert_eq!(
+            r["figures"]["golden_agreement"].as_u64(),
+            Some(80),
+            "{rule}"
+        );
+    }
+}
+
+#[test]
+fn on_off_arch_must_count_both_maps() {
+    let out = spikemesh(&[
+        "train",
+        "--dataset",
+        "digits",
+        "--rule",
+        "bs4nn",
+        "--arch",
+        "64-60-10",
+        "--encoding",
+        "onoff",
+        "--epochs",
+        "1",
+        "-o",
+        scratch("onoff-bad.json").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for part in ["--arch 64-60-10", "128 inputs", "8×8", "two contrast maps"] {
+        assert!(err.contains(part), "`{part}` missing from: {err}");
+    }
+}
