@@ -8,7 +8,8 @@
 //! gran=layer|channel|neuron learn=0|1 thlr=F homeo=off|STEP[:WINDOW] gamma=N shift=N
 //! fire=gt|ge delay=0|1 scale=off|INIT:LR target=ACC (report the first epoch reaching it)
 //! augment=N (each epoch, translate every training image by its own offset in ±N pixels)
-//! enc=onoff (input: the on- and off-centre contrast maps, `EncodingRule::OnOffCentre`)
+//! enc=intensity|onoff (input: intensity, or the on- and off-centre contrast maps,
+//! `EncodingRule::OnOffCentre`)
 //! knee=K (scale each sample's update by min(1, ‖output error‖/K steps))
 //! out=PATH (save the exported chip network after every epoch; the best test epoch's model also
 //! goes to PATH with `.best` before the extension)
@@ -57,7 +58,13 @@ fn run() -> Result<(), String> {
             "out" => out = Some(v.into()),
             "augment" => augment = pu(v)?,
             "knee" => cfg.error_knee = Some(pf(v)? as f32),
-            "enc" => onoff = v == "onoff",
+            "enc" => {
+                onoff = match v {
+                    "onoff" => true,
+                    "intensity" => false,
+                    _ => return Err(format!("enc: `{v}` is not intensity|onoff")),
+                }
+            }
             "kernel" => {
                 cfg.neuron.kernel = match v {
                     "step" => Kernel::Step,

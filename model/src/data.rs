@@ -79,6 +79,8 @@ impl Dataset {
         if max_shift == 0 {
             Cow::Borrowed(self)
         } else {
+            // The constant ("augment" in ASCII) keeps these offsets apart from other streams
+            // drawn from the same run seed.
             let seed = splitmix64(run_seed ^ 0x0061_7567_6d65_6e74) ^ epoch as u64;
             Cow::Owned(self.translated(max_shift, seed))
         }

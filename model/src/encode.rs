@@ -107,25 +107,24 @@ impl LatencyEncoder {
     /// Encodes an image into `out` (cleared first) as raw step indices: one spike time per
     /// pixel, or per contrast-map value (`channels()` per pixel).
     pub fn encode_steps_into(&self, pixels: &[u8], out: &mut Vec<u16>) {
-        out.clear();
-        match self.rule {
-            EncodingRule::OnOffCentre { width } => {
-                let maps = on_off_centre(pixels, usize::from(width));
-                out.extend(maps.iter().map(|&p| self.time_of(p).0));
-            }
-            _ => out.extend(pixels.iter().map(|&p| self.time_of(p).0)),
-        }
+        self.encode_with(pixels, out, |t| t.0);
     }
 
     /// Encodes an image into `out` (cleared first).
     pub fn encode_into(&self, pixels: &[u8], out: &mut Vec<SpikeTime>) {
+        self.encode_with(pixels, out, |t| t);
+    }
+
+    /// The one encoding loop behind both outputs: the per-pixel rules read the pixels, the
+    /// on/off rule its two contrast maps.
+    fn encode_with<T>(&self, pixels: &[u8], out: &mut Vec<T>, f: impl Fn(SpikeTime) -> T) {
         out.clear();
         match self.rule {
             EncodingRule::OnOffCentre { width } => {
                 let maps = on_off_centre(pixels, usize::from(width));
-                out.extend(maps.iter().map(|&p| self.time_of(p)));
+                out.extend(maps.iter().map(|&p| f(self.time_of(p))));
             }
-            _ => out.extend(pixels.iter().map(|&p| self.time_of(p))),
+            _ => out.extend(pixels.iter().map(|&p| f(self.time_of(p)))),
         }
     }
 

@@ -502,7 +502,7 @@ impl Network {
         }
         if let Some(crate::encode::EncodingRule::OnOffCentre { width }) = self.encoding {
             let fits = matches!(self.input, Shape::Map { channels: 2, width: w, .. } if w == u32::from(width));
-            if !fits || width == 0 {
+            if !fits {
                 return Err(Violation::network(
                     "encoding",
                     format!(

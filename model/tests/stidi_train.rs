@@ -227,3 +227,18 @@ fn error_knee_scales_one_samples_update_by_its_output_error() {
         "no sample had a partial (0 < factor < 1) update"
     );
 }
+
+#[test]
+fn a_knee_that_is_not_a_positive_number_of_steps_is_refused() {
+    let d = digits().unwrap();
+    let arch = Arch::parse("fc10").unwrap();
+    for k in [0.0, -3.0, f32::NAN, f32::INFINITY] {
+        let mut cfg = StidiConfig::binary();
+        cfg.error_knee = Some(k);
+        let e = StidiTrainer::for_dataset(&arch, &d.train, cfg, 1)
+            .err()
+            .unwrap_or_else(|| panic!("knee {k} accepted"))
+            .to_string();
+        assert!(e.contains("error_knee") && e.contains("> 0"), "{e}");
+    }
+}
