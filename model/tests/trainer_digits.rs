@@ -7,8 +7,9 @@ use model::*;
 /// The digits configuration (BS4NN rule, binary weights). Beyond the reference defaults: hidden
 /// initialisation U[-1, 5) (all-positive latent weights make every hidden neuron identical under
 /// sign(w)), θ = 30 / 400 for 64 inputs / 600 hidden, γ = 120 with the S4NN silent-label target
-/// (the notebook's zero-error silent case stalls on this data set), and α held at its initial 5
-/// (lrF = 0): learning α drifted the output threshold down on these small data.
+/// (the notebook's zero-error silent case stalls on this data set), α held at its initial 5
+/// (lrF = 0: learning α drifted the output threshold down on these small data), and a learning
+/// rate of 0.5 instead of the notebook's 0.1 (1,437 images underfit at 0.1 in 60 epochs).
 fn digits_config(seed: u64) -> TrainConfig {
     let mut cfg = TrainConfig::bs4nn(vec![64, 600, 10], seed);
     cfg.init_low = vec![-1.0, 0.0];
@@ -16,14 +17,14 @@ fn digits_config(seed: u64) -> TrainConfig {
     cfg.gamma = 120;
     cfg.silent_label_shift = 120;
     cfg.lr_scale = vec![0.0, 0.0];
+    cfg.lr = vec![0.5, 0.5];
     cfg
 }
 
-/// The issue asks for 95 %; the seeds and variants tried stay between 89 % and 94 % (final
-/// epoch; see docs/TRAINING.md), one seed swinging ±2 points. So the test trains three seeds with
-/// the rate annealed over the last 20 epochs (`lr_decay` 0.9 from epoch 40, which steadies the
-/// final epoch) and asserts the mean at the level actually supported (90 %); the shortfall is
-/// reported, not hidden.
+/// The issue asks for 95 %. At lr 0.5 with the rate annealed over the last 20 epochs
+/// (`lr_decay` 0.9 from epoch 40) seeds 1–10 give a mean of 94.95 % (93.61–95.83 %, final
+/// epoch; docs/TRAINING.md); seeds 1–3 here measured 95.00 / 95.56 / 95.83 %. The test asserts
+/// the acceptance figure on the mean of these three and that no seed falls below 93 %.
 #[test]
 fn bs4nn_digits_binary_accuracy() {
     let split = data::digits().unwrap();
@@ -55,10 +56,10 @@ fn bs4nn_digits_binary_accuracy() {
         100.0 * mean
     );
     assert!(
-        accs.iter().all(|&a| a >= 0.85),
-        "a seed collapsed: {accs:?}"
+        accs.iter().all(|&a| a >= 0.93),
+        "a seed fell below 93 %: {accs:?}"
     );
-    assert!(mean >= 0.90, "mean test accuracy {mean}");
+    assert!(mean >= 0.95, "mean test accuracy {mean}");
 }
 
 #[test]
