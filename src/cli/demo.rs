@@ -29,7 +29,7 @@ const INIT_LOW: [f32; 2] = [-1.0, 0.0];
 const GAMMA: u16 = 120;
 /// Learning rate of the latent weights, both layers: 5× the notebook's 0.1. On 1,437 images the
 /// notebook's rate underfits within 60 epochs (seeds 1–10: mean 94.95 % at 0.5 against 92.1 % at
-/// 0.1; 0.4 and 0.7 are worse, docs/TRAINING.md).
+/// 0.1; 0.4 and 0.6 are worse, docs/TRAINING.md).
 const LR: f64 = 0.5;
 /// Learning rate of the per-layer scale α (0: α stays at its initial value).
 const LR_SCALE: [f64; 2] = [0.0, 0.0];
