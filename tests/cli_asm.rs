@@ -2,15 +2,10 @@
 //! that disassembles to source assembling to the same file; bad input of any kind gets located
 //! errors and exit code 1, never a panic (exit code 101) and never a partial output file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cli_support;
 
-fn spikemesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
-        .args(args)
-        .output()
-        .expect("the spikemesh binary runs")
-}
+use cli_support::{spikemesh, stderr};
+use std::path::{Path, PathBuf};
 
 fn scratch_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spikemesh-cli-asm-{}-{test}", std::process::id()));
@@ -26,10 +21,6 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const PROGRAM: &str = "\

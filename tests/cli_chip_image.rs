@@ -1,15 +1,11 @@
 //! End-to-end checks of `spikemesh chip` and `spikemesh image`: bad files get a located error
 //! and exit code 1, never a panic (exit code 101).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
 
-fn spikemesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
-        .args(args)
-        .output()
-        .expect("the spikemesh binary runs")
-}
+use cli_support::{spikemesh, stderr};
+use std::path::PathBuf;
+use std::process::Command;
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spikemesh-cli-chip-{}", std::process::id()));
@@ -17,10 +13,6 @@ fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

@@ -5,20 +5,16 @@
 //! with output-layer and hidden-layer learning and catches a model the image was not mapped
 //! from; learning energy is updates × the profile's cost; bad inputs are errors, never panics.
 
+mod cli_support;
+
+use cli_support::spikemesh;
 use isa::ChipImage;
 use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
 use model::EncodingRule;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn spikemesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
-        .args(args)
-        .output()
-        .expect("the spikemesh binary runs")
-}
+use std::process::Output;
 
 fn scratch_dir(test: &str) -> PathBuf {
     let dir =

@@ -3,19 +3,15 @@
 //! (too-large model, unknown chip key, image of another format version, junk files) gets a
 //! non-zero exit with a message, never a panic (exit code 101).
 
+mod cli_support;
+
+use cli_support::{spikemesh, stderr};
 use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn spikemesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
-        .args(args)
-        .output()
-        .expect("the spikemesh binary runs")
-}
+use std::process::Output;
 
 fn scratch_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -28,10 +24,6 @@ fn scratch_dir(test: &str) -> PathBuf {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn stdout(o: &Output) -> String {

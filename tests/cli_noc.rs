@@ -2,24 +2,16 @@
 //! panic, exit 101); zero-load latency through the CLI equals the documented formula; same
 //! seed gives the same output; a sweep writes its CSV and SVG whole; saturation is reported.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
 
-fn spikemesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
-        .args(args)
-        .output()
-        .expect("the spikemesh binary runs")
-}
+use cli_support::{spikemesh, stderr};
+use std::path::PathBuf;
+use std::process::Output;
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spikemesh-cli-noc-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn stdout(o: &Output) -> String {

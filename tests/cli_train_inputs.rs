@@ -4,15 +4,11 @@
 //! with both input channels and run there exactly as the golden model; a first layer that does
 //! not count both maps is refused with the sizes named).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
 
-fn spikemesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
-        .args(args)
-        .output()
-        .expect("the spikemesh binary runs")
-}
+use cli_support::spikemesh;
+use std::path::PathBuf;
+use std::process::Output;
 
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

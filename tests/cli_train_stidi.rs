@@ -1,15 +1,10 @@
 //! `spikemesh train --rule stidi`: a network trained with STiDi-BP and learned per-neuron
 //! thresholds maps onto the chip unchanged and runs there exactly as the golden model.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
 
-fn spikemesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
-        .args(args)
-        .output()
-        .expect("the spikemesh binary runs")
-}
+use cli_support::spikemesh;
+use std::path::PathBuf;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spikemesh-stidi-{}-{name}", std::process::id()));
