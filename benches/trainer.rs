@@ -30,13 +30,7 @@ fn train_range(trainer: &mut Trainer, set: &Dataset, from: usize, n: usize) -> u
 
 fn trainer(c: &mut Criterion) {
     let digits = model::data::digits().expect("embedded digits");
-    let mut cfg = TrainConfig::bs4nn(vec![64, 600, 10], 1);
-    cfg.init_low = vec![-1.0, 0.0];
-    cfg.threshold = vec![30, 400];
-    cfg.gamma = 120;
-    cfg.silent_label_shift = 120;
-    cfg.lr_scale = vec![0.0, 0.0];
-    let mut t = Trainer::new(cfg).expect("valid digits configuration");
+    let mut t = Trainer::new(TrainConfig::bs4nn_digits(1)).expect("valid digits configuration");
     let mut group = c.benchmark_group("trainer");
     group.sample_size(10);
     group.throughput(Throughput::Elements(digits.train.len() as u64));

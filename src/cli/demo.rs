@@ -17,26 +17,6 @@ use sim::energy::{CostProfile, BUILTIN_PROFILES};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Hidden layer size of the demo network (64-600-10).
-const HIDDEN: usize = 600;
-/// BS4NN threshold θ per layer (the chip's integer threshold is ⌊θ/α⌋).
-const THRESHOLD: [i32; 2] = [30, 400];
-/// Lower bound of the uniform weight initialisation per layer: mixed signs in the hidden layer
-/// keep hidden neurons from all computing the same sign pattern.
-const INIT_LOW: [f32; 2] = [-1.0, 0.0];
-/// Target margin γ, and the label's target shift when no output fires (so that silent samples
-/// still teach).
-const GAMMA: u16 = 120;
-/// Learning rate of the latent weights, both layers: 5× the notebook's 0.1. On 1,437 images the
-/// notebook's rate underfits within 60 epochs (seeds 1–10: mean 94.95 % at 0.5 against 92.1 % at
-/// 0.1; 0.4 and 0.6 are worse, docs/TRAINING.md).
-const LR: f64 = 0.5;
-/// Learning rate of the per-layer scale α (0: α stays at its initial value).
-const LR_SCALE: [f64; 2] = [0.0, 0.0];
-/// Per-epoch learning-rate factor over the last third of the epochs: annealing steadies the
-/// final epoch (digits at lr 0.1, seeds 1–6: mean 92.1 % instead of 91.4 %, docs/TRAINING.md).
-const LR_DECAY: f64 = 0.9;
-
 /// Train, map and run a binary network on the embedded digits, checking the chip against the
 /// golden model (the README's main command).
 #[derive(clap::Args, Debug)]
@@ -58,18 +38,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let data = model::data::digits()?;
     let (h, w) = (data.train.height, data.train.width);
-    let arch = vec![data.train.image_len(), HIDDEN, data.train.classes];
 
-    // 1. Train on the host.
-    let mut cfg = TrainConfig::bs4nn(arch.clone(), args.seed);
-    cfg.threshold = THRESHOLD.to_vec();
-    cfg.init_low = INIT_LOW.to_vec();
-    cfg.gamma = GAMMA;
-    cfg.silent_label_shift = GAMMA;
-    cfg.lr = vec![LR; 2];
-    cfg.lr_scale = LR_SCALE.to_vec();
-    cfg.lr_decay = LR_DECAY;
+    // 1. Train on the host: the digits recipe (`TrainConfig::bs4nn_digits`), its annealing over
+    // the last third of however many epochs were asked for.
+    let mut cfg = TrainConfig::bs4nn_digits(args.seed);
     cfg.lr_decay_from = args.epochs * 2 / 3;
+    let arch = cfg.arch.clone();
     let t_max = cfg.t_max;
     let mut trainer = Trainer::new(cfg).context("cannot start training")?;
     say!(
