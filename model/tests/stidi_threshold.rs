@@ -82,3 +82,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn reset_restores_only_groups_wholly_inside_the_range() {
+    // 2 channels × 3 positions, every group lowered twice.
+    let lowered = |g| {
+        let mut t = LayerThreshold::new(&cfg(g), 6, 3, 100);
+        for _ in 0..2 {
+            t.record(&[256; 6], 256);
+            t.homeostasis(0.001, 0.1);
+        }
+        t
+    };
+    let mut c = lowered(Granularity::Channel);
+    c.reset(3..6);
+    assert_eq!(c.expand(1.0), vec![80, 80, 80, 100, 100, 100]);
+    let mut n = lowered(Granularity::Neuron);
+    n.reset(1..3);
+    assert_eq!(n.expand(1.0), vec![80, 100, 100, 80, 80, 80]);
+    // A per-layer threshold is shared with the neurons outside the range: left alone.
+    let mut l = lowered(Granularity::Layer);
+    l.reset(0..3);
+    assert_eq!(l.expand(1.0), vec![80; 6]);
+    l.reset(0..6);
+    assert_eq!(l.expand(1.0), vec![100; 6]);
+}

@@ -242,3 +242,45 @@ fn a_knee_that_is_not_a_positive_number_of_steps_is_refused() {
         assert!(e.contains("error_knee") && e.contains("> 0"), "{e}");
     }
 }
+
+/// A conv channel whose kernel is all negative is silent at every position; lowering its
+/// thresholds cannot revive it. With `redraw_rate` the epoch's end re-draws exactly that
+/// channel from the initial range; without it the channel stays silent.
+#[test]
+fn redraw_revives_a_silent_conv_channel_and_only_that_one() {
+    let d = digits().unwrap();
+    let arch = Arch::parse("c4k3-p2-fc10").unwrap();
+    let fan_in = 9;
+    let run = |redraw: Option<f64>| {
+        let mut cfg = StidiConfig::binary();
+        cfg.redraw_rate = redraw;
+        let mut t = StidiTrainer::for_dataset(&arch, &d.train, cfg, 2).unwrap();
+        let mut w = t.latent_weights(0).to_vec();
+        w[..fan_in].iter_mut().for_each(|x| *x = -1.0);
+        t.set_latent_weights(0, &w).unwrap();
+        let before = t.latent_weights(0).to_vec();
+        let stats = t.train_epoch(&d.train).unwrap();
+        (t, before, stats)
+    };
+    let (off, _, s_off) = run(None);
+    assert_eq!(s_off.redrawn, 0);
+    assert!(off.latent_weights(0)[..fan_in].iter().all(|&x| x < 0.0));
+
+    let (on, before, s_on) = run(Some(0.001));
+    assert_eq!(s_on.redrawn, 1, "only channel 0 is silent");
+    let redrawn = &on.latent_weights(0)[..fan_in];
+    let cfg = StidiConfig::binary();
+    let (lo, hi) = (cfg.init_low[0], cfg.init_high[0]);
+    assert!(
+        redrawn.iter().all(|&x| (lo..hi).contains(&x)),
+        "{redrawn:?}"
+    );
+    assert!(redrawn.iter().any(|&x| x >= 0.0), "{redrawn:?}");
+    assert_ne!(redrawn, &before[..fan_in]);
+    // The re-drawn channel's thresholds are back at the initial value (θ = 40 · 9).
+    let plane = 6 * 6;
+    assert!(on.thresholds(0)[..plane].iter().all(|&t| t == 360));
+    // Same seed, same re-draw.
+    let (again, _, _) = run(Some(0.001));
+    assert_eq!(again.latent_weights(0), on.latent_weights(0));
+}

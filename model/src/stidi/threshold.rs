@@ -194,6 +194,24 @@ impl LayerThreshold {
         }
     }
 
+    /// Resets to the initial value the groups that lie wholly inside `neurons` (a re-drawn
+    /// channel; a per-layer threshold shared with live neurons is left alone).
+    pub fn reset(&mut self, neurons: std::ops::Range<usize>) {
+        let init = i64::from(self.init) << THETA_FRAC_BITS;
+        let groups = match self.granularity {
+            Granularity::Layer if neurons.start == 0 && neurons.end >= self.neurons => 0..1,
+            Granularity::Layer => 0..0,
+            // Only channels that start and end inside the range.
+            Granularity::Channel => {
+                neurons.start.div_ceil(self.plane)..neurons.end.min(self.neurons) / self.plane
+            }
+            Granularity::Neuron => neurons.start..neurons.end.min(self.neurons),
+        };
+        for g in groups {
+            self.latent[g] = init;
+        }
+    }
+
     /// Counts one sample's spikes (`t < t_max`) for homeostasis and the dead-neuron report.
     pub fn record(&mut self, times: &[u16], t_max: u16) {
         for (j, &t) in times.iter().enumerate() {

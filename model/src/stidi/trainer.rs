@@ -124,6 +124,14 @@ pub struct StidiConfig {
     /// Dead-neuron limit: a neuron firing on fewer than this fraction of samples is dead
     /// (S4NN: 0.001); also the homeostasis limit.
     pub dead_fraction: f64,
+    /// Dead-channel re-draw (the S4NN rescue per output channel, `None` = off): after each
+    /// epoch, every hidden output channel (a conv feature map, or one dense neuron) whose
+    /// neurons fired on average on fewer than this fraction of the epoch's samples gets its
+    /// latent weights re-drawn from `U[init_low, init_high)` and its thresholds reset to the
+    /// initial value. Shared conv weights cannot be rescued neuron by neuron: a channel whose
+    /// kernel went negative is silent at every position, and lowering thresholds cannot revive it.
+    #[serde(default)]
+    pub redraw_rate: Option<f64>,
     /// Run the neurons of large layers in parallel (never changes results).
     pub parallel: bool,
 }
@@ -171,6 +179,7 @@ impl StidiConfig {
             silent_label_shift: 20,
             order: Order::Shuffle,
             dead_fraction: 0.001,
+            redraw_rate: None,
             parallel: true,
         }
     }
@@ -198,6 +207,9 @@ pub struct EpochStats {
     pub scales: Vec<f64>,
     /// Threshold groups lowered by homeostasis during the epoch.
     pub lowered: usize,
+    /// Hidden output channels re-drawn after the epoch (see [`StidiConfig::redraw_rate`]).
+    #[serde(default)]
+    pub redrawn: usize,
     /// Wall-clock seconds of the epoch (informational).
     pub seconds: f64,
 }
@@ -312,6 +324,11 @@ impl StidiTrainer {
         }
         if !(cfg.dead_fraction.is_finite() && (0.0..1.0).contains(&cfg.dead_fraction)) {
             return Err(bad("dead_fraction", "must be in [0, 1)"));
+        }
+        if let Some(r) = cfg.redraw_rate {
+            if !(r.is_finite() && (0.0..1.0).contains(&r)) {
+                return Err(bad("redraw_rate", format!("must be in [0, 1), found {r}")));
+            }
         }
         if let Some(k) = cfg.error_knee {
             if !(k.is_finite() && k > 0.0) {
@@ -796,6 +813,49 @@ impl StidiTrainer {
         lowered
     }
 
+    /// Re-draws the hidden output channels that were silent over an epoch of `samples` samples
+    /// (see [`StidiConfig::redraw_rate`]); returns how many. Channels are visited in layer and
+    /// channel order and draw from the trainer's generator, so the result is deterministic.
+    fn redraw_dead_channels(&mut self, samples: usize) -> usize {
+        let Some(rate) = self.cfg.redraw_rate else {
+            return 0;
+        };
+        let nw = self.layers.len();
+        let lo = per_layer(&self.cfg.init_low, "init_low", nw).unwrap_or_default();
+        let hi = per_layer(&self.cfg.init_high, "init_high", nw).unwrap_or_default();
+        let mut redrawn = 0;
+        for l in 0..nw.saturating_sub(1) {
+            let g = self.geo[self.layers[l].stage];
+            let (channels, plane) = match g {
+                Geometry::Conv { cout, oh, ow, .. } => (cout, oh * ow),
+                _ => (g.outputs(), 1),
+            };
+            let fan_in = g.fan_in();
+            let limit = rate * (plane * samples) as f64;
+            let layer = &mut self.layers[l];
+            let mut any = false;
+            for c in 0..channels {
+                let fires: u64 = layer.epoch_fires[c * plane..(c + 1) * plane]
+                    .iter()
+                    .map(|&f| u64::from(f))
+                    .sum();
+                if fires as f64 >= limit && fires > 0 {
+                    continue;
+                }
+                for w in &mut layer.latent[c * fan_in..(c + 1) * fan_in] {
+                    *w = lo[l] + (hi[l] - lo[l]) * self.rng.gen::<f32>();
+                }
+                layer.theta.reset(c * plane..(c + 1) * plane);
+                redrawn += 1;
+                any = true;
+            }
+            if any {
+                self.refresh(l);
+            }
+        }
+        redrawn
+    }
+
     /// Trains one epoch on `data`.
     pub fn train_epoch(&mut self, data: &Dataset) -> Result<EpochStats, StidiError> {
         self.train_epoch_with(data, |_, _| {})
@@ -866,6 +926,7 @@ impl StidiTrainer {
             lowered += self.homeostasis();
             self.window_seen = 0;
         }
+        let redrawn = self.redraw_dead_channels(n);
         self.epochs_done += 1;
         Ok(EpochStats {
             epoch: self.epochs_done,
@@ -888,6 +949,7 @@ impl StidiTrainer {
                 .collect(),
             scales: self.scales(),
             lowered,
+            redrawn,
             seconds: start.elapsed().as_secs_f64(),
         })
     }
