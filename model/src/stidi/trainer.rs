@@ -223,6 +223,8 @@ struct WeightedLayer {
     theta: LayerThreshold,
     alpha: f64,
     lr: f32,
+    /// Latent initialisation range `[low, high)` (also used by the dead-channel re-draw).
+    init: (f32, f32),
     epoch_fires: Vec<u32>,
 }
 
@@ -418,6 +420,7 @@ impl StidiTrainer {
                 theta: LayerThreshold::new(&cfg.thresholds, g.outputs(), plane, theta_init[l]),
                 alpha,
                 lr: lr[l],
+                init: (lo[l], hi[l]),
                 epoch_fires: vec![0; g.outputs()],
                 latent,
             });
@@ -820,11 +823,8 @@ impl StidiTrainer {
         let Some(rate) = self.cfg.redraw_rate else {
             return 0;
         };
-        let nw = self.layers.len();
-        let lo = per_layer(&self.cfg.init_low, "init_low", nw).unwrap_or_default();
-        let hi = per_layer(&self.cfg.init_high, "init_high", nw).unwrap_or_default();
         let mut redrawn = 0;
-        for l in 0..nw.saturating_sub(1) {
+        for l in 0..self.layers.len().saturating_sub(1) {
             let g = self.geo[self.layers[l].stage];
             let (channels, plane) = match g {
                 Geometry::Conv { cout, oh, ow, .. } => (cout, oh * ow),
@@ -833,6 +833,7 @@ impl StidiTrainer {
             let fan_in = g.fan_in();
             let limit = rate * (plane * samples) as f64;
             let layer = &mut self.layers[l];
+            let (lo, hi) = layer.init;
             let mut any = false;
             for c in 0..channels {
                 let fires: u64 = layer.epoch_fires[c * plane..(c + 1) * plane]
@@ -843,7 +844,7 @@ impl StidiTrainer {
                     continue;
                 }
                 for w in &mut layer.latent[c * fan_in..(c + 1) * fan_in] {
-                    *w = lo[l] + (hi[l] - lo[l]) * self.rng.gen::<f32>();
+                    *w = lo + (hi - lo) * self.rng.gen::<f32>();
                 }
                 layer.theta.reset(c * plane..(c + 1) * plane);
                 redrawn += 1;
