@@ -284,3 +284,18 @@ fn redraw_revives_a_silent_conv_channel_and_only_that_one() {
     let (again, _, _) = run(Some(0.001));
     assert_eq!(again.latent_weights(0), on.latent_weights(0));
 }
+
+#[test]
+fn a_redraw_rate_outside_zero_to_one_is_refused() {
+    let d = digits().unwrap();
+    let arch = Arch::parse("c4k3-p2-fc10").unwrap();
+    for r in [1.0, 1.5, -0.1, f64::NAN] {
+        let mut cfg = StidiConfig::binary();
+        cfg.redraw_rate = Some(r);
+        let e = StidiTrainer::for_dataset(&arch, &d.train, cfg, 1)
+            .err()
+            .unwrap_or_else(|| panic!("redraw rate {r} accepted"))
+            .to_string();
+        assert!(e.contains("redraw_rate") && e.contains("[0, 1)"), "{e}");
+    }
+}
