@@ -228,17 +228,22 @@ fn error_knee_scales_one_samples_update_by_its_output_error() {
     );
 }
 
+/// The error text of a digits trainer for `arch` under `cfg`; panics (naming `what`) when the
+/// configuration is accepted.
+fn refusal(arch: &str, cfg: StidiConfig, what: &str) -> String {
+    let d = digits().unwrap();
+    StidiTrainer::for_dataset(&Arch::parse(arch).unwrap(), &d.train, cfg, 1)
+        .err()
+        .unwrap_or_else(|| panic!("{what} accepted"))
+        .to_string()
+}
+
 #[test]
 fn a_knee_that_is_not_a_positive_number_of_steps_is_refused() {
-    let d = digits().unwrap();
-    let arch = Arch::parse("fc10").unwrap();
     for k in [0.0, -3.0, f32::NAN, f32::INFINITY] {
         let mut cfg = StidiConfig::binary();
         cfg.error_knee = Some(k);
-        let e = StidiTrainer::for_dataset(&arch, &d.train, cfg, 1)
-            .err()
-            .unwrap_or_else(|| panic!("knee {k} accepted"))
-            .to_string();
+        let e = refusal("fc10", cfg, &format!("knee {k}"));
         assert!(e.contains("error_knee") && e.contains("> 0"), "{e}");
     }
 }
@@ -287,15 +292,10 @@ fn redraw_revives_a_silent_conv_channel_and_only_that_one() {
 
 #[test]
 fn a_redraw_rate_outside_zero_to_one_is_refused() {
-    let d = digits().unwrap();
-    let arch = Arch::parse("c4k3-p2-fc10").unwrap();
     for r in [1.0, 1.5, -0.1, f64::NAN] {
         let mut cfg = StidiConfig::binary();
         cfg.redraw_rate = Some(r);
-        let e = StidiTrainer::for_dataset(&arch, &d.train, cfg, 1)
-            .err()
-            .unwrap_or_else(|| panic!("redraw rate {r} accepted"))
-            .to_string();
+        let e = refusal("c4k3-p2-fc10", cfg, &format!("redraw rate {r}"));
         assert!(e.contains("redraw_rate") && e.contains("[0, 1)"), "{e}");
     }
 }

@@ -250,6 +250,11 @@ fn bad(field: &str, rule: impl Into<String>) -> StidiError {
     }
 }
 
+/// One latent weight drawn from `U[low, high)`: the start of training and a re-drawn channel.
+fn draw_latent(rng: &mut ChaCha8Rng, (low, high): (f32, f32)) -> f32 {
+    low + (high - low) * rng.gen::<f32>()
+}
+
 fn per_layer<T: Copy>(v: &[T], field: &str, n: usize) -> Result<Vec<T>, StidiError> {
     match v.len() {
         1 => Ok(vec![v[0]; n]),
@@ -407,7 +412,7 @@ impl StidiTrainer {
         for (l, &s) in weighted.iter().enumerate() {
             let g = geo[s];
             let latent: Vec<f32> = (0..g.weights())
-                .map(|_| lo[l] + (hi[l] - lo[l]) * rng.gen::<f32>())
+                .map(|_| draw_latent(&mut rng, (lo[l], hi[l])))
                 .collect();
             let plane = match g {
                 Geometry::Conv { oh, ow, .. } => oh * ow,
@@ -833,7 +838,6 @@ impl StidiTrainer {
             let fan_in = g.fan_in();
             let limit = rate * (plane * samples) as f64;
             let layer = &mut self.layers[l];
-            let (lo, hi) = layer.init;
             let mut any = false;
             for c in 0..channels {
                 let fires: u64 = layer.epoch_fires[c * plane..(c + 1) * plane]
@@ -844,7 +848,7 @@ impl StidiTrainer {
                     continue;
                 }
                 for w in &mut layer.latent[c * fan_in..(c + 1) * fan_in] {
-                    *w = lo + (hi - lo) * self.rng.gen::<f32>();
+                    *w = draw_latent(&mut self.rng, layer.init);
                 }
                 layer.theta.reset(c * plane..(c + 1) * plane);
                 redrawn += 1;
