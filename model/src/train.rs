@@ -42,6 +42,7 @@ use crate::error::RunError;
 use crate::network::{
     Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights, FORMAT_VERSION,
 };
+use bitvec::vec::BitVec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -119,6 +120,12 @@ pub struct TrainConfig {
     /// (0 = decay from the start).
     #[serde(default)]
     pub lr_decay_from: usize,
+    /// BS4NN sign hysteresis per layer, in latent-weight units (empty = 0 everywhere, the
+    /// notebook's rule): a forward weight +1 turns to −1 only when its latent falls below
+    /// `−h`, and −1 turns to +1 only when it reaches `+h`. Not part of BS4NN; it damps the
+    /// sign flips of latents that hover around zero (docs/TRAINING.md, stop 15).
+    #[serde(default)]
+    pub sign_hysteresis: Vec<f64>,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -152,6 +159,7 @@ impl TrainConfig {
             dead_fraction: Some(0.001),
             lr_decay: 1.0,
             lr_decay_from: 0,
+            sign_hysteresis: Vec::new(),
             seed,
         }
     }
@@ -178,6 +186,7 @@ impl TrainConfig {
             dead_fraction: None,
             lr_decay: 1.0,
             lr_decay_from: 0,
+            sign_hysteresis: Vec::new(),
             seed,
         }
     }
@@ -204,6 +213,11 @@ impl TrainConfig {
         cfg.lr_decay = 0.9;
         cfg.lr_decay_from = 40;
         cfg
+    }
+
+    /// Sign hysteresis of weighted layer `l` (0 when none was given).
+    pub fn hysteresis(&self, l: usize) -> f64 {
+        self.sign_hysteresis.get(l).copied().unwrap_or(0.0)
     }
 
     /// The factor every learning rate is multiplied by in epoch `epoch` (from 0): 1 through
@@ -260,6 +274,28 @@ impl TrainConfig {
         }
         if self.threshold.iter().any(|&t| t < 0) {
             return bad("threshold", "must be ≥ 0".into());
+        }
+        let hyst = &self.sign_hysteresis;
+        if !hyst.is_empty() && hyst.len() != n {
+            return bad(
+                "sign_hysteresis",
+                format!(
+                    "needs {n} values (one per layer) or none, found {}",
+                    hyst.len()
+                ),
+            );
+        }
+        if hyst.iter().any(|h| !(h.is_finite() && *h >= 0.0)) {
+            return bad(
+                "sign_hysteresis",
+                format!("must be finite and ≥ 0, found {hyst:?}"),
+            );
+        }
+        if self.rule == Rule::S4nn && hyst.iter().any(|&h| h > 0.0) {
+            return bad(
+                "sign_hysteresis",
+                "applies to sign weights (BS4NN) only; S4NN's forward weights are real".into(),
+            );
         }
         if self.scale_init.iter().any(|&a| !(a.is_finite() && a > 0.0)) {
             return bad("scale_init", "must be finite and > 0".into());
@@ -329,8 +365,27 @@ struct TrainLayer {
     n_in: usize,
     n_out: usize,
     w: Vec<f64>,
+    /// BS4NN forward weights, `±1` per stored weight (same layout as `w`): the sign of the
+    /// latent, held until the latent crosses the layer's sign hysteresis on the other side.
+    sign: Vec<i8>,
     decay_scale: f64,
     alpha: f64,
+    /// Sign changes of single weights by updates since the counter was last taken.
+    sign_changes: u64,
+}
+
+impl TrainLayer {
+    /// One bit per stored weight, set where the forward sign is −1.
+    fn negative(&self) -> BitVec {
+        self.sign.iter().map(|&s| s < 0).collect()
+    }
+
+    /// Sets every forward sign from its latent (`sign(0) = +1`), as after an initialisation.
+    fn sync_signs(&mut self) {
+        self.sign.clear();
+        self.sign
+            .extend(self.w.iter().map(|&w| if w < 0.0 { -1 } else { 1 }));
+    }
 }
 
 /// Progress after one sample, for progress bars.
@@ -359,6 +414,12 @@ pub struct EpochReport {
     pub reinitialised: usize,
     /// Per-layer α after the epoch (BS4NN).
     pub scales: Vec<f64>,
+    /// Per layer: how many times an update moved a weight across zero during the epoch
+    /// (each crossing counted; for BS4NN every one changes the forward network).
+    pub sign_changes: Vec<u64>,
+    /// Per layer: weights whose sign after the epoch differs from before it (net of crossings
+    /// that were undone within the epoch; re-initialised rows included).
+    pub signs_changed: Vec<usize>,
 }
 
 /// Scratch space of one forward pass.
@@ -400,13 +461,17 @@ impl Trainer {
                     w[i * n_out + j] = f64::from(a + (b - a) * rng.gen::<f32>());
                 }
             }
-            layers.push(TrainLayer {
+            let mut layer = TrainLayer {
                 n_in,
                 n_out,
                 w,
+                sign: Vec::new(),
                 decay_scale: 1.0,
                 alpha: cfg.scale_init[l],
-            });
+                sign_changes: 0,
+            };
+            layer.sync_signs();
+            layers.push(layer);
         }
         Ok(Trainer {
             encoder: LatencyEncoder {
@@ -453,6 +518,7 @@ impl Trainer {
             }
         }
         layer.decay_scale = 1.0;
+        layer.sync_signs();
         Ok(())
     }
 
@@ -560,12 +626,13 @@ impl Trainer {
                 if sc.times[l][i] != t {
                     break;
                 }
-                let row = &layer.w[i * n_out..(i + 1) * n_out];
                 if binary {
-                    for (v, &w) in sc.vi.iter_mut().zip(row) {
-                        *v += if w < 0.0 { -1 } else { 1 };
+                    let row = &layer.sign[i * n_out..(i + 1) * n_out];
+                    for (v, &s) in sc.vi.iter_mut().zip(row) {
+                        *v += i32::from(s);
                     }
                 } else {
+                    let row = &layer.w[i * n_out..(i + 1) * n_out];
                     for (v, &w) in sc.vf.iter_mut().zip(row) {
                         *v += w;
                     }
@@ -694,6 +761,10 @@ impl Trainer {
             .iter()
             .map(|l| vec![0u32; l.n_out])
             .collect();
+        let signs_before: Vec<BitVec> = self.layers.iter().map(TrainLayer::negative).collect();
+        for layer in &mut self.layers {
+            layer.sign_changes = 0;
+        }
         let mut sc = Scratch::default();
         let mut correct = 0usize;
         let mut loss_sum = 0f64;
@@ -727,14 +798,21 @@ impl Trainer {
                     if f64::from(c) < limit {
                         reinitialised += 1;
                         for i in 0..layer.n_in {
-                            layer.w[i * layer.n_out + j] =
-                                f64::from(a + (b - a) * self.rng.gen::<f32>()) / s;
+                            let w = f64::from(a + (b - a) * self.rng.gen::<f32>()) / s;
+                            layer.w[i * layer.n_out + j] = w;
+                            layer.sign[i * layer.n_out + j] = if w < 0.0 { -1 } else { 1 };
                         }
                     }
                 }
             }
         }
         self.epochs_done += 1;
+        let signs_changed = self
+            .layers
+            .iter()
+            .zip(&signs_before)
+            .map(|(layer, before)| (layer.negative() ^ before).count_ones())
+            .collect();
         Ok(EpochReport {
             samples: n,
             train_accuracy: if n == 0 {
@@ -745,6 +823,8 @@ impl Trainer {
             mean_loss: if n == 0 { 0.0 } else { loss_sum / n as f64 },
             reinitialised,
             scales: self.scales(),
+            sign_changes: self.layers.iter().map(|l| l.sign_changes).collect(),
+            signs_changed,
         })
     }
 
@@ -871,22 +951,36 @@ impl Trainer {
             .unwrap_or(0);
         let s_old = layer.decay_scale;
         let s_new = s_old * (1.0 - lr * lam);
+        // A forward sign turns only once its latent is past ±h on the other side (stored
+        // units: the real latent is `s_old · w`). h = 0: the sign of the latent itself.
+        let h = self.cfg.hysteresis(l) / s_old;
         // Stored update: real W -= lr·δ·HF  ⇔  w -= lr·δ·HF / s_old.
         let step: Vec<f64> = delta.iter().map(|&d| lr * d / s_old).collect();
         let mut alpha_sum = 0f64;
+        let mut crossings = 0u64;
         for (i, &ti) in tin.iter().enumerate() {
             if ti >= t_cut || ti >= tm {
                 continue;
             }
             let row = &mut layer.w[i * n_out..(i + 1) * n_out];
+            let signs = &mut layer.sign[i * n_out..(i + 1) * n_out];
             let mut acc_w = 0f64;
             let mut acc_s = 0f64;
             for j in 0..n_out {
                 let hf = ti < tout[j];
                 if hf {
                     row[j] -= step[j];
+                    let turned = if signs[j] > 0 {
+                        row[j] < -h
+                    } else {
+                        row[j] >= h
+                    };
+                    if turned {
+                        signs[j] = -signs[j];
+                        crossings += 1;
+                    }
                     acc_w += delta[j] * row[j];
-                    acc_s += if row[j] < 0.0 { -delta[j] } else { delta[j] };
+                    acc_s += f64::from(signs[j]) * delta[j];
                 }
             }
             if want_prev {
@@ -894,6 +988,7 @@ impl Trainer {
             }
             alpha_sum += acc_s;
         }
+        layer.sign_changes += crossings;
         layer.decay_scale = s_new;
         if s_new < 0.5 {
             layer.w.iter_mut().for_each(|w| *w *= s_new);
@@ -929,7 +1024,7 @@ impl Trainer {
             let (weights, threshold, scale) = match self.cfg.rule {
                 Rule::Bs4nn => (
                     Weights::pack_signs(
-                        (0..n_in * n_out).map(|n| tl.w[(n % n_in) * n_out + n / n_in] < 0.0),
+                        (0..n_in * n_out).map(|n| tl.sign[(n % n_in) * n_out + n / n_in] < 0),
                     ),
                     Threshold::Layer(binary_threshold(self.cfg.threshold[l], tl.alpha)),
                     Some(tl.alpha),

@@ -50,6 +50,10 @@ fn norm(v: &mut [f64]) {
 
 struct Reference {
     w: Vec<Vec<f64>>,
+    /// BS4NN forward signs (±1). Without hysteresis always the sign of `w`; with it, a sign
+    /// turns only when its latent is past ±h on the other side (the one departure from the
+    /// notebook transcribed here).
+    sign: Vec<Vec<f64>>,
     alpha: Vec<f64>,
     arch: Vec<usize>,
     cfg: TrainConfig,
@@ -71,7 +75,7 @@ impl Reference {
         let mut times = vec![tin.to_vec()];
         for l in 0..self.w.len() {
             let t = ref_forward(
-                &self.w[l],
+                if binary { &self.sign[l] } else { &self.w[l] },
                 self.arch[l],
                 &times[l],
                 self.thr(l),
@@ -126,12 +130,18 @@ impl Reference {
             for x in w.iter_mut() {
                 *x -= lr * lam * *x;
             }
+            let h = self.cfg.hysteresis(l);
+            for (s, &x) in self.sign[l].iter_mut().zip(w.iter()) {
+                if (*s > 0.0 && x < -h) || (*s < 0.0 && x >= h) {
+                    *s = -*s;
+                }
+            }
             if self.cfg.rule == model::Rule::Bs4nn {
                 let mut m = 0.0;
                 for j in 0..n_out {
                     for i in 0..n_in {
                         if ti[i] < to[j] {
-                            m += delta[j] * if w[j * n_in + i] < 0.0 { -1.0 } else { 1.0 };
+                            m += delta[j] * self.sign[l][j * n_in + i];
                         }
                     }
                 }
@@ -152,14 +162,26 @@ impl Reference {
     }
 }
 
-fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) {
+/// Replays `samples` digits through the trainer and the transcription side by side; returns
+/// how many (weight, sample) pairs ended a step with a forward sign opposite to the latent's.
+fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
     let split = data::digits().unwrap();
     let mut trainer = Trainer::new(cfg.clone()).unwrap();
     let arch = cfg.arch.clone();
+    let w: Vec<Vec<f64>> = (0..arch.len() - 1)
+        .map(|l| trainer.real_weights(l))
+        .collect();
+    let mut held = 0;
     let mut reference = Reference {
-        w: (0..arch.len() - 1)
-            .map(|l| trainer.real_weights(l))
+        sign: w
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|&x| if x < 0.0 { -1.0 } else { 1.0 })
+                    .collect()
+            })
             .collect(),
+        w,
         alpha: cfg.scale_init.clone(),
         arch,
         cfg,
@@ -183,6 +205,11 @@ fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) {
                     "sample {k} layer {l} weight {n}: {a} vs {b}"
                 );
             }
+            held += reference.w[l]
+                .iter()
+                .zip(&reference.sign[l])
+                .filter(|(&x, &s)| (x < 0.0) != (s < 0.0))
+                .count();
             let ha = trainer.scales()[l];
             assert!(
                 (ha - reference.alpha[l]).abs() < 1e-6,
@@ -204,6 +231,7 @@ fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) {
         "only {} samples without an error (wanted {min_error_free})",
         reference.error_free
     );
+    held
 }
 
 #[test]
@@ -219,7 +247,24 @@ fn bs4nn_matches_reference_transcription() {
     cfg.init_low = vec![-1.0, 0.0];
     cfg.threshold = vec![30, 100];
     cfg.silent_label_shift = 1;
-    compare(cfg, 400, 1);
+    assert_eq!(
+        compare(cfg, 400, 1),
+        0,
+        "no hysteresis: the sign is the latent's"
+    );
+}
+
+/// With a sign hysteresis, the forward network (spike times) and the updates still follow the
+/// transcription step by step, and the hysteresis really holds signs against their latents.
+#[test]
+fn bs4nn_sign_hysteresis_matches_reference_transcription() {
+    let mut cfg = TrainConfig::bs4nn(vec![64, 30, 10], 7);
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.threshold = vec![30, 100];
+    cfg.silent_label_shift = 1;
+    cfg.sign_hysteresis = vec![0.05, 0.5];
+    let held = compare(cfg, 400, 1);
+    assert!(held > 0, "no sign was ever held against its latent");
 }
 
 #[test]

@@ -44,11 +44,23 @@ fn bs4nn_digits_binary_accuracy() {
 
 #[test]
 fn bs4nn_export_reproduces_the_trainer_exactly() {
+    export_reproduces_the_trainer(Vec::new());
+}
+
+/// With a sign hysteresis the forward signs are held state, not the latents' signs; the
+/// export must carry the held signs.
+#[test]
+fn bs4nn_export_with_sign_hysteresis_reproduces_the_trainer_exactly() {
+    export_reproduces_the_trainer(vec![0.05, 0.5]);
+}
+
+fn export_reproduces_the_trainer(sign_hysteresis: Vec<f64>) {
     let split = data::digits().unwrap();
     let mut cfg = TrainConfig::bs4nn(vec![64, 100, 10], 5);
     cfg.init_low = vec![-1.0, 0.0];
     cfg.threshold = vec![30, 100];
     cfg.silent_label_shift = 1;
+    cfg.sign_hysteresis = sign_hysteresis;
     let mut t = Trainer::new(cfg).unwrap();
     let mut fallbacks = 0;
     for epoch in 0..4 {
@@ -124,12 +136,79 @@ fn same_seed_same_model_any_thread_count() {
     assert_eq!(s(4), s(4));
 }
 
+/// The negative-weight bits of every weighted layer of an exported BS4NN model.
+fn sign_bits(net: &Network) -> Vec<Vec<u64>> {
+    net.layers
+        .iter()
+        .filter_map(|l| match &l.kind {
+            LayerKind::Dense(d) => match &d.weights {
+                Weights::Binary { signs } => Some(signs.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// An epoch's net sign changes are exactly the bits that differ between the exports before
+/// and after it; the crossings counted during the epoch are at least as many (and an epoch
+/// at the notebook's rule has some that cancel), and a sign hysteresis makes fewer of both.
+#[test]
+fn sign_change_counters_agree_with_the_exported_signs() {
+    let split = data::digits().unwrap();
+    let run = |h: Vec<f64>| {
+        let mut cfg = TrainConfig::bs4nn_digits(3);
+        cfg.sign_hysteresis = h;
+        let mut t = Trainer::new(cfg).unwrap();
+        let mut totals = (0u64, 0usize);
+        for epoch in 0..3 {
+            let before = sign_bits(&t.export(8, 8));
+            let r = t.train_epoch(&split.train, |_| {}).unwrap();
+            let after = sign_bits(&t.export(8, 8));
+            for l in 0..2 {
+                let differ: u32 = before[l]
+                    .iter()
+                    .zip(&after[l])
+                    .map(|(a, b)| (a ^ b).count_ones())
+                    .sum();
+                assert_eq!(
+                    r.signs_changed[l], differ as usize,
+                    "epoch {epoch} layer {l}"
+                );
+                assert!(r.sign_changes[l] >= r.signs_changed[l] as u64);
+            }
+            totals.0 += r.sign_changes.iter().sum::<u64>();
+            totals.1 += r.signs_changed.iter().sum::<usize>();
+        }
+        totals
+    };
+    let (plain, held) = (run(Vec::new()), run(vec![0.1, 1.0]));
+    assert!(
+        plain.0 > plain.1 as u64,
+        "no crossing was undone: {plain:?}"
+    );
+    assert!(held.0 < plain.0, "hysteresis {held:?} vs none {plain:?}");
+}
+
 #[test]
 fn bad_configurations_and_inputs_are_errors() {
     let split = data::digits().unwrap();
     let mut cfg = TrainConfig::bs4nn(vec![64, 10], 0);
     cfg.lr = vec![0.1, 0.1];
     assert!(Trainer::new(cfg).unwrap_err().to_string().contains("lr"));
+    for (rule, h) in [
+        (TrainConfig::bs4nn(vec![64, 10], 0), vec![0.1, 0.1]),
+        (TrainConfig::bs4nn(vec![64, 10], 0), vec![-0.1]),
+        (TrainConfig::bs4nn(vec![64, 10], 0), vec![f64::NAN]),
+        (TrainConfig::s4nn(vec![64, 10], 0), vec![0.1]),
+    ] {
+        let cfg = TrainConfig {
+            sign_hysteresis: h.clone(),
+            ..rule
+        };
+        let e = Trainer::new(cfg).unwrap_err().to_string();
+        assert!(e.contains("sign_hysteresis"), "{h:?}: {e}");
+    }
     assert!(model::train::parse_arch("64-x-10").is_err());
     assert_eq!(
         model::train::parse_arch("784-600-10").unwrap(),

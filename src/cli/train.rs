@@ -110,6 +110,10 @@ pub struct Args {
     /// Sample order [S4NN sequential, BS4NN replacement].
     #[arg(long, value_enum)]
     order: Option<OrderArg>,
+    /// BS4NN sign hysteresis in latent-weight units, one or one per layer [0 = the notebook's
+    /// rule]: a forward sign turns only once its latent is past ±h on the other side.
+    #[arg(long, value_delimiter = ',')]
+    sign_hysteresis: Vec<f64>,
     /// Reference-code dropout: how many inputs of each layer are dropped from its update per
     /// sample, one value or one per layer [0].
     #[arg(long, value_delimiter = ',')]
@@ -178,6 +182,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     layered(&args.init_high, &mut cfg.init_high, "init-high")?;
     layered(&args.init_low, &mut cfg.init_low, "init-low")?;
     layered(&args.dropout, &mut cfg.dropout, "dropout")?;
+    if !args.sign_hysteresis.is_empty() {
+        cfg.sign_hysteresis = vec![0.0; cfg.lr.len()];
+        layered(
+            &args.sign_hysteresis,
+            &mut cfg.sign_hysteresis,
+            "sign-hysteresis",
+        )?;
+    }
     if let Some(d) = args.lr_decay {
         cfg.lr_decay = d;
     }
@@ -276,7 +288,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             String::new()
         };
         println!(
-            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %) | {:.1} s/epoch | reinit {}{scales}",
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %) | {:.1} s/epoch | reinit {}{scales} | sign crossings {:?} net {:?}",
             args.epochs,
             100.0 * report.train_accuracy,
             report.mean_loss,
@@ -284,6 +296,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             100.0 * test_acc.reference,
             train_secs,
             report.reinitialised,
+            report.sign_changes,
+            report.signs_changed,
         );
     }
     if let Some((e, b)) = best {
@@ -334,6 +348,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--reinit", args.reinit.is_some()),
         ("--order", args.order.is_some()),
         ("--dropout", !args.dropout.is_empty()),
+        ("--sign-hysteresis", !args.sign_hysteresis.is_empty()),
         ("--no-reinit", args.no_reinit),
     ]
     .into_iter()
