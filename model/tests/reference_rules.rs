@@ -138,10 +138,11 @@ impl Reference {
             }
             if self.cfg.rule == model::Rule::Bs4nn {
                 let mut m = 0.0;
+                let sign = &self.sign[l];
                 for j in 0..n_out {
-                    for i in 0..n_in {
-                        if ti[i] < to[j] {
-                            m += delta[j] * self.sign[l][j * n_in + i];
+                    for (i, &t) in ti.iter().enumerate() {
+                        if t < to[j] {
+                            m += delta[j] * sign[j * n_in + i];
                         }
                     }
                 }
