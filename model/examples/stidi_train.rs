@@ -12,6 +12,7 @@
 //! `EncodingRule::OnOffCentre`)
 //! knee=K (scale each sample's update by min(1, ‖output error‖/K steps))
 //! redraw=RATE (after each epoch re-draw every hidden channel firing on fewer than RATE of samples)
+//! hyst=H (binary sign hysteresis: a forward sign turns only once its latent is past ±H)
 //! out=PATH (save the exported chip network after every epoch; the best test epoch's model also
 //! goes to PATH with `.best` before the extension)
 
@@ -147,6 +148,7 @@ fn run() -> Result<(), String> {
             }
             "learn" => cfg.thresholds.learn = v == "1",
             "redraw" => cfg.redraw_rate = Some(pf(v)?),
+            "hyst" => cfg.sign_hysteresis = pf(v)? as f32,
             "thlr" => cfg.thresholds.lr = pf(v)?,
             "homeo" => {
                 cfg.thresholds.homeostasis = if v == "off" {
@@ -225,10 +227,10 @@ fn run() -> Result<(), String> {
             reached = Some(s.epoch);
         }
         println!(
-            "epoch {:3} train {:.4} test {:.4} loss {:.5} dead {:.4} dead/layer {:?} theta {:?} lowered {} redrawn {} s/epoch {:.1} eval_s {:.1}",
+            "epoch {:3} train {:.4} test {:.4} loss {:.5} dead {:.4} dead/layer {:?} theta {:?} lowered {} redrawn {} turns {:?} s/epoch {:.1} eval_s {:.1}",
             s.epoch, s.train_accuracy, acc, s.mean_loss, s.dead_fraction,
             s.dead_per_layer.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
-            s.mean_threshold.iter().map(|x| x.round()).collect::<Vec<_>>(), s.lowered, s.redrawn, s.seconds, t0.elapsed().as_secs_f64()
+            s.mean_threshold.iter().map(|x| x.round()).collect::<Vec<_>>(), s.lowered, s.redrawn, s.weight_turns, s.seconds, t0.elapsed().as_secs_f64()
         );
     }
     println!("best_test {best:.4} epochs_to_target {reached:?}");

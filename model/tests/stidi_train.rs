@@ -299,3 +299,95 @@ fn a_redraw_rate_outside_zero_to_one_is_refused() {
         assert!(e.contains("redraw_rate") && e.contains("[0, 1)"), "{e}");
     }
 }
+
+/// The exported sign bits of every weighted layer, in the trainer's weight order.
+fn exported_negative(net: &Network) -> Vec<Vec<bool>> {
+    use model::{LayerKind, Weights};
+    net.layers
+        .iter()
+        .filter_map(|l| match &l.kind {
+            LayerKind::Dense(d) => Some(&d.weights),
+            LayerKind::Conv2d(c) => Some(&c.weights),
+            _ => None,
+        })
+        .map(|w| match w {
+            Weights::Binary { signs } => (0..signs.len() * 64)
+                .map(|k| signs[k / 64] >> (k % 64) & 1 == 1)
+                .collect(),
+            _ => panic!("binary export expected"),
+        })
+        .collect()
+}
+
+/// With a sign hysteresis h the forward signs are held state: a sign may disagree with its
+/// latent only while the latent is inside (−h, h); the export carries the held signs, so the
+/// golden network still makes exactly the trainer's predictions; and fewer signs turn.
+#[test]
+fn sign_hysteresis_holds_signs_near_zero_and_the_export_carries_them() {
+    let d = digits().unwrap();
+    let run = |h: f32| {
+        let mut cfg = StidiConfig::binary();
+        cfg.sign_hysteresis = h;
+        train("c8k3-p2-fc10", cfg, 3, &d.train)
+    };
+    let (plain, plain_stats) = run(0.0);
+    let (held, held_stats) = run(0.1);
+    let net = held.export().unwrap();
+    let negative = exported_negative(&net);
+    let mut disagreeing = 0;
+    for (l, neg) in negative.iter().enumerate() {
+        for (k, &w) in held.latent_weights(l).iter().enumerate() {
+            if neg[k] != (w < 0.0) {
+                disagreeing += 1;
+                assert!(
+                    w.abs() <= 0.1,
+                    "layer {l} weight {k}: latent {w} held opposite"
+                );
+            }
+        }
+    }
+    assert!(disagreeing > 0, "no sign was held against its latent");
+    for (k, neg) in exported_negative(&plain.export().unwrap())
+        .iter()
+        .enumerate()
+    {
+        let lat = plain.latent_weights(k);
+        assert!(
+            lat.iter().zip(neg).all(|(&w, &n)| n == (w < 0.0)),
+            "layer {k}"
+        );
+    }
+    let golden = GoldenNetwork::new(&net).unwrap();
+    let enc = held.encoder();
+    for (k, &p) in held.predictions(&d.test).unwrap().iter().enumerate() {
+        assert_eq!(
+            golden.classify(&enc.encode(d.test.image(k))).unwrap(),
+            p,
+            "sample {k}"
+        );
+    }
+    let turns = |s: &[model::stidi::EpochStats]| -> u64 {
+        s.iter().flat_map(|e| e.weight_turns.iter()).sum()
+    };
+    assert!(
+        turns(&held_stats) < turns(&plain_stats),
+        "{} turns held vs {} plain",
+        turns(&held_stats),
+        turns(&plain_stats)
+    );
+}
+
+#[test]
+fn a_sign_hysteresis_that_is_negative_or_not_binary_is_refused() {
+    for h in [-0.1, f32::NAN, f32::INFINITY] {
+        let mut cfg = StidiConfig::binary();
+        cfg.sign_hysteresis = h;
+        let e = refusal("fc10", cfg, &format!("hysteresis {h}"));
+        assert!(e.contains("sign_hysteresis") && e.contains("≥ 0"), "{e}");
+    }
+    let mut cfg = StidiConfig::binary();
+    cfg.precision = model::stidi::Precision::Integer { bits: 4 };
+    cfg.sign_hysteresis = 0.1;
+    let e = refusal("fc10", cfg, "hysteresis on integer weights");
+    assert!(e.contains("sign_hysteresis") && e.contains("binary"), "{e}");
+}

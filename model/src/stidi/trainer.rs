@@ -132,6 +132,12 @@ pub struct StidiConfig {
     /// kernel went negative is silent at every position, and lowering thresholds cannot revive it.
     #[serde(default)]
     pub redraw_rate: Option<f64>,
+    /// Sign hysteresis of binary forward weights, in latent units (0 = the sign of the
+    /// latent): a forward +1 turns to −1 only when its latent falls below `−h`, and −1 turns
+    /// to +1 only when it reaches `+h`. It damps the sign turns of latents that hover around
+    /// zero; binary precision only.
+    #[serde(default)]
+    pub sign_hysteresis: f32,
     /// Run the neurons of large layers in parallel (never changes results).
     pub parallel: bool,
 }
@@ -180,6 +186,7 @@ impl StidiConfig {
             order: Order::Shuffle,
             dead_fraction: 0.001,
             redraw_rate: None,
+            sign_hysteresis: 0.0,
             parallel: true,
         }
     }
@@ -210,6 +217,10 @@ pub struct EpochStats {
     /// Hidden output channels re-drawn after the epoch (see [`StidiConfig::redraw_rate`]).
     #[serde(default)]
     pub redrawn: usize,
+    /// Per weighted layer: forward weights changed by updates during the epoch (binary: sign
+    /// turns, each counted), the measure of how much the forward network moves.
+    #[serde(default)]
+    pub weight_turns: Vec<u64>,
     /// Wall-clock seconds of the epoch (informational).
     pub seconds: f64,
 }
@@ -226,6 +237,8 @@ struct WeightedLayer {
     /// Latent initialisation range `[low, high)` (also used by the dead-channel re-draw).
     init: (f32, f32),
     epoch_fires: Vec<u32>,
+    /// Forward weights changed by `refresh` since the last epoch report.
+    weight_turns: u64,
 }
 
 /// The STiDi-BP trainer.
@@ -368,6 +381,19 @@ impl StidiTrainer {
                 return Err(bad("latent_clip", "must be finite and > 0"));
             }
         }
+        let h = cfg.sign_hysteresis;
+        if !(h.is_finite() && h >= 0.0) {
+            return Err(bad(
+                "sign_hysteresis",
+                format!("must be finite and ≥ 0, found {h}"),
+            ));
+        }
+        if h > 0.0 && cfg.precision != Precision::Binary {
+            return Err(bad(
+                "sign_hysteresis",
+                "applies to binary (sign) weights only",
+            ));
+        }
         let mut lr = per_layer(&cfg.lr, "lr", nw)?;
         if let (Some(o), Some(last)) = (cfg.lr_output, lr.last_mut()) {
             *last = o;
@@ -427,6 +453,7 @@ impl StidiTrainer {
                 lr: lr[l],
                 init: (lo[l], hi[l]),
                 epoch_fires: vec![0; g.outputs()],
+                weight_turns: 0,
                 latent,
             });
         }
@@ -464,10 +491,23 @@ impl StidiTrainer {
         StidiTrainer::new(arch, (channels, data.height, data.width), config, seed)
     }
 
-    /// Recomputes the forward weights and comparator thresholds of weighted layer `l`.
+    /// Recomputes the forward weights and comparator thresholds of weighted layer `l`; binary
+    /// signs turn under the sign hysteresis (held signs are the current forward weights).
     fn refresh(&mut self, l: usize) {
         let layer = &mut self.layers[l];
+        let held = &self.params[layer.stage].weights;
+        let h = self.cfg.sign_hysteresis;
         let fw: Vec<i32> = match self.cfg.precision {
+            Precision::Binary if held.len() == layer.latent.len() => layer
+                .latent
+                .iter()
+                .zip(held)
+                .map(|(&w, &s)| match s > 0 {
+                    true if w < -h => -1,
+                    false if w >= h => 1,
+                    _ => s.signum(),
+                })
+                .collect(),
             Precision::Binary => layer
                 .latent
                 .iter()
@@ -482,6 +522,9 @@ impl StidiTrainer {
                     .collect()
             }
         };
+        if held.len() == fw.len() {
+            layer.weight_turns += fw.iter().zip(held).filter(|(a, b)| a != b).count() as u64;
+        }
         layer.forward_real = fw.iter().map(|&w| w as f32).collect();
         let p = &mut self.params[layer.stage];
         p.weights = fw;
@@ -535,6 +578,8 @@ impl StidiTrainer {
             ));
         }
         layer.latent.copy_from_slice(w);
+        // New latents: forward weights from them alone, not held against the old ones.
+        self.params[layer.stage].weights.clear();
         self.refresh(l);
         Ok(())
     }
@@ -847,8 +892,14 @@ impl StidiTrainer {
                 if fires as f64 >= limit && fires > 0 {
                     continue;
                 }
-                for w in &mut layer.latent[c * fan_in..(c + 1) * fan_in] {
+                let held = &mut self.params[layer.stage].weights;
+                for (w, s) in layer.latent[c * fan_in..(c + 1) * fan_in]
+                    .iter_mut()
+                    .zip(&mut held[c * fan_in..(c + 1) * fan_in])
+                {
                     *w = draw_latent(&mut self.rng, layer.init);
+                    // A re-drawn weight starts from its own sign, not held against the old.
+                    *s = if *w < 0.0 { -1 } else { 1 };
                 }
                 layer.theta.reset(c * plane..(c + 1) * plane);
                 redrawn += 1;
@@ -955,6 +1006,11 @@ impl StidiTrainer {
             scales: self.scales(),
             lowered,
             redrawn,
+            weight_turns: self
+                .layers
+                .iter_mut()
+                .map(|l| std::mem::take(&mut l.weight_turns))
+                .collect(),
             seconds: start.elapsed().as_secs_f64(),
         })
     }
