@@ -332,6 +332,17 @@ pub fn parse_arch(s: &str) -> Result<Vec<usize>, RunError> {
     }
 }
 
+/// The forward sign after an update under a sign hysteresis `h ≥ 0` (latent units): a +1
+/// turns to −1 only when the latent falls below `−h`, a −1 turns to +1 only when it reaches
+/// `+h`. With `h = 0` it is the latent's own sign with `sign(0) = +1`. Both trainers use it.
+pub fn held_sign(positive: bool, latent: f64, h: f64) -> bool {
+    if positive {
+        latent >= -h
+    } else {
+        latent >= h
+    }
+}
+
 /// The integer threshold a BS4NN layer uses: `⌊θ/α⌋`, clamped to `0..=i32::MAX`
 /// (`V > θ/α ⇔ V > ⌊θ/α⌋` for integer `V`).
 pub fn binary_threshold(theta: i32, alpha: f64) -> i32 {
@@ -970,12 +981,7 @@ impl Trainer {
                 let hf = ti < tout[j];
                 if hf {
                     row[j] -= step[j];
-                    let turned = if signs[j] > 0 {
-                        row[j] < -h
-                    } else {
-                        row[j] >= h
-                    };
-                    if turned {
+                    if held_sign(signs[j] > 0, row[j], h) != (signs[j] > 0) {
                         signs[j] = -signs[j];
                         crossings += 1;
                     }

@@ -25,6 +25,7 @@ use crate::network::{
     Conv2d, Dense, FireRule, Layer, LayerKind, MaxPool2d, Network, NeuronModel, PspKernel, Shape,
     Threshold, Weights, FORMAT_VERSION,
 };
+use crate::train::held_sign;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -502,10 +503,12 @@ impl StidiTrainer {
                 .latent
                 .iter()
                 .zip(held)
-                .map(|(&w, &s)| match s > 0 {
-                    true if w < -h => -1,
-                    false if w >= h => 1,
-                    _ => s.signum(),
+                .map(|(&w, &s)| {
+                    if held_sign(s > 0, f64::from(w), f64::from(h)) {
+                        1
+                    } else {
+                        -1
+                    }
                 })
                 .collect(),
             Precision::Binary => layer
