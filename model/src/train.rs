@@ -425,11 +425,11 @@ pub struct EpochReport {
     pub reinitialised: usize,
     /// Per-layer α after the epoch (BS4NN).
     pub scales: Vec<f64>,
-    /// Per layer: how many times an update moved a weight across zero during the epoch
-    /// (each crossing counted; for BS4NN every one changes the forward network).
+    /// BS4NN, per layer: how many times an update turned a forward sign during the epoch
+    /// (each turn counted; every one changes the forward network). Zeros for S4NN.
     pub sign_changes: Vec<u64>,
-    /// Per layer: weights whose sign after the epoch differs from before it (net of crossings
-    /// that were undone within the epoch; re-initialised rows included).
+    /// BS4NN, per layer: forward signs after the epoch that differ from before it (net of
+    /// turns undone within the epoch). Zeros for S4NN.
     pub signs_changed: Vec<usize>,
 }
 
@@ -818,11 +818,18 @@ impl Trainer {
             }
         }
         self.epochs_done += 1;
+        let binary = self.cfg.rule == Rule::Bs4nn;
         let signs_changed = self
             .layers
             .iter()
             .zip(&signs_before)
-            .map(|(layer, before)| (layer.negative() ^ before).count_ones())
+            .map(|(layer, before)| {
+                if binary {
+                    (layer.negative() ^ before).count_ones()
+                } else {
+                    0
+                }
+            })
             .collect();
         Ok(EpochReport {
             samples: n,
@@ -977,16 +984,25 @@ impl Trainer {
             let signs = &mut layer.sign[i * n_out..(i + 1) * n_out];
             let mut acc_w = 0f64;
             let mut acc_s = 0f64;
-            for j in 0..n_out {
-                let hf = ti < tout[j];
-                if hf {
-                    row[j] -= step[j];
-                    if held_sign(signs[j] > 0, row[j], h) != (signs[j] > 0) {
-                        signs[j] = -signs[j];
-                        crossings += 1;
+            if binary {
+                for j in 0..n_out {
+                    if ti < tout[j] {
+                        row[j] -= step[j];
+                        let was = signs[j] > 0;
+                        let now = held_sign(was, row[j], h);
+                        crossings += u64::from(now != was);
+                        signs[j] = if now { 1 } else { -1 };
+                        acc_w += delta[j] * row[j];
+                        acc_s += f64::from(signs[j]) * delta[j];
                     }
-                    acc_w += delta[j] * row[j];
-                    acc_s += f64::from(signs[j]) * delta[j];
+                }
+            } else {
+                // S4NN: real weights forward, no signs to keep.
+                for j in 0..n_out {
+                    if ti < tout[j] {
+                        row[j] -= step[j];
+                        acc_w += delta[j] * row[j];
+                    }
                 }
             }
             if want_prev {
