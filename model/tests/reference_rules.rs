@@ -242,14 +242,20 @@ fn s4nn_matches_reference_transcription() {
     compare(cfg, 400, 1);
 }
 
-#[test]
-fn bs4nn_matches_reference_transcription() {
+/// A small BS4NN net on the digits with the given sign hysteresis (empty = the notebook's rule).
+fn small_bs4nn(sign_hysteresis: Vec<f64>) -> TrainConfig {
     let mut cfg = TrainConfig::bs4nn(vec![64, 30, 10], 7);
     cfg.init_low = vec![-1.0, 0.0];
     cfg.threshold = vec![30, 100];
     cfg.silent_label_shift = 1;
+    cfg.sign_hysteresis = sign_hysteresis;
+    cfg
+}
+
+#[test]
+fn bs4nn_matches_reference_transcription() {
     assert_eq!(
-        compare(cfg, 400, 1),
+        compare(small_bs4nn(Vec::new()), 400, 1),
         0,
         "no hysteresis: the sign is the latent's"
     );
@@ -259,12 +265,7 @@ fn bs4nn_matches_reference_transcription() {
 /// transcription step by step, and the hysteresis really holds signs against their latents.
 #[test]
 fn bs4nn_sign_hysteresis_matches_reference_transcription() {
-    let mut cfg = TrainConfig::bs4nn(vec![64, 30, 10], 7);
-    cfg.init_low = vec![-1.0, 0.0];
-    cfg.threshold = vec![30, 100];
-    cfg.silent_label_shift = 1;
-    cfg.sign_hysteresis = vec![0.05, 0.5];
-    let held = compare(cfg, 400, 1);
+    let held = compare(small_bs4nn(vec![0.05, 0.5]), 400, 1);
     assert!(held > 0, "no sign was ever held against its latent");
 }
 
