@@ -2,7 +2,7 @@
 //! the same model byte for byte, it changes what is trained, and it is off by default) and
 //! `--encoding onoff` (the on/off-centre maps: recorded in the model file, mapped onto the chip
 //! with both input channels and run there exactly as the golden model; a first layer that does
-//! not count both maps is refused with the sizes named).
+//! not count both maps is refused with the sizes named), and the BS4NN `--sign-hysteresis`.
 
 mod cli_support;
 
@@ -120,5 +120,66 @@ fn on_off_arch_must_count_both_maps() {
     let err = String::from_utf8_lossy(&out.stderr);
     for part in ["--arch 64-60-10", "128 inputs", "8×8", "two contrast maps"] {
         assert!(err.contains(part), "`{part}` missing from: {err}");
+    }
+}
+
+/// `--sign-hysteresis` reaches the BS4NN trainer (it changes the model, one value per layer or
+/// one for all) and is refused with its name where it cannot apply; the epoch line reports the
+/// sign turns.
+#[test]
+fn sign_hysteresis_is_a_bs4nn_option() {
+    let p = scratch("hysteresis.json");
+    let p = p.to_str().unwrap();
+    let run = |rule: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "digits",
+            "--rule",
+            rule,
+            "--arch",
+            "64-60-10",
+            "--epochs",
+            "2",
+            "--seed",
+            "5",
+            "-o",
+            p,
+        ];
+        args.extend_from_slice(extra);
+        spikemesh(&args)
+    };
+    let out = ok(&run("bs4nn", &["--sign-hysteresis", "0.1,1"]));
+    assert!(out.contains("sign crossings ["), "{out}");
+    let held = std::fs::read(p).unwrap();
+    ok(&run("bs4nn", &[]));
+    assert_ne!(
+        held,
+        std::fs::read(p).unwrap(),
+        "the hysteresis changes training"
+    );
+    ok(&run("bs4nn", &["--sign-hysteresis", "0"]));
+    let zero = std::fs::read(p).unwrap();
+    ok(&run("bs4nn", &[]));
+    assert_eq!(
+        zero,
+        std::fs::read(p).unwrap(),
+        "h = 0 is the notebook's rule"
+    );
+
+    std::fs::remove_file(p).unwrap();
+    for (rule, h, named) in [
+        ("s4nn", "0.1", "sign_hysteresis"),
+        ("bs4nn", "0.1,0.2,0.3", "--sign-hysteresis"),
+        ("stidi", "0.1", "--sign-hysteresis"),
+    ] {
+        let o = run(rule, &["--sign-hysteresis", h]);
+        assert!(!o.status.success(), "{rule} {h} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(named), "{rule} {h}: {err}");
+        assert!(
+            !std::path::Path::new(p).exists(),
+            "{rule} {h}: no model is written"
+        );
     }
 }

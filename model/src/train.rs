@@ -378,6 +378,7 @@ struct TrainLayer {
     w: Vec<f64>,
     /// BS4NN forward weights, `±1` per stored weight (same layout as `w`): the sign of the
     /// latent, held until the latent crosses the layer's sign hysteresis on the other side.
+    /// Empty for S4NN, whose forward weights are the latents themselves.
     sign: Vec<i8>,
     decay_scale: f64,
     alpha: f64,
@@ -391,11 +392,14 @@ impl TrainLayer {
         self.sign.iter().map(|&s| s < 0).collect()
     }
 
-    /// Sets every forward sign from its latent (`sign(0) = +1`), as after an initialisation.
-    fn sync_signs(&mut self) {
+    /// Sets every forward sign from its latent (`sign(0) = +1`), as after an initialisation;
+    /// keeps none when the forward weights are real (`binary` false).
+    fn sync_signs(&mut self, binary: bool) {
         self.sign.clear();
-        self.sign
-            .extend(self.w.iter().map(|&w| if w < 0.0 { -1 } else { 1 }));
+        if binary {
+            self.sign
+                .extend(self.w.iter().map(|&w| if w < 0.0 { -1 } else { 1 }));
+        }
     }
 }
 
@@ -481,7 +485,7 @@ impl Trainer {
                 alpha: cfg.scale_init[l],
                 sign_changes: 0,
             };
-            layer.sync_signs();
+            layer.sync_signs(cfg.rule == Rule::Bs4nn);
             layers.push(layer);
         }
         Ok(Trainer {
@@ -529,7 +533,7 @@ impl Trainer {
             }
         }
         layer.decay_scale = 1.0;
-        layer.sync_signs();
+        layer.sync_signs(self.cfg.rule == Rule::Bs4nn);
         Ok(())
     }
 
@@ -811,25 +815,21 @@ impl Trainer {
                         for i in 0..layer.n_in {
                             let w = f64::from(a + (b - a) * self.rng.gen::<f32>()) / s;
                             layer.w[i * layer.n_out + j] = w;
-                            layer.sign[i * layer.n_out + j] = if w < 0.0 { -1 } else { 1 };
+                            if let Some(s) = layer.sign.get_mut(i * layer.n_out + j) {
+                                *s = if w < 0.0 { -1 } else { 1 };
+                            }
                         }
                     }
                 }
             }
         }
         self.epochs_done += 1;
-        let binary = self.cfg.rule == Rule::Bs4nn;
+        // S4NN keeps no signs: empty bit vectors, zero changes.
         let signs_changed = self
             .layers
             .iter()
             .zip(&signs_before)
-            .map(|(layer, before)| {
-                if binary {
-                    (layer.negative() ^ before).count_ones()
-                } else {
-                    0
-                }
-            })
+            .map(|(layer, before)| (layer.negative() ^ before).count_ones())
             .collect();
         Ok(EpochReport {
             samples: n,
@@ -981,10 +981,10 @@ impl Trainer {
                 continue;
             }
             let row = &mut layer.w[i * n_out..(i + 1) * n_out];
-            let signs = &mut layer.sign[i * n_out..(i + 1) * n_out];
             let mut acc_w = 0f64;
             let mut acc_s = 0f64;
             if binary {
+                let signs = &mut layer.sign[i * n_out..(i + 1) * n_out];
                 for j in 0..n_out {
                     if ti < tout[j] {
                         row[j] -= step[j];

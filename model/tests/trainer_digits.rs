@@ -188,6 +188,10 @@ fn sign_change_counters_agree_with_the_exported_signs() {
         "no crossing was undone: {plain:?}"
     );
     assert!(held.0 < plain.0, "hysteresis {held:?} vs none {plain:?}");
+    // S4NN's forward weights are real: it keeps no signs and reports none.
+    let mut s4nn = Trainer::new(TrainConfig::s4nn(vec![64, 30, 10], 3)).unwrap();
+    let r = s4nn.train_epoch(&split.train, |_| {}).unwrap();
+    assert_eq!((r.sign_changes, r.signs_changed), (vec![0; 2], vec![0; 2]));
 }
 
 #[test]

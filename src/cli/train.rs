@@ -277,18 +277,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         net.save(&args.output)?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
             format!(
-                " alpha {:?}",
+                " alpha {:?} | sign crossings {:?} net {:?}",
                 report
                     .scales
                     .iter()
                     .map(|a| (a * 1e4).round() / 1e4)
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>(),
+                report.sign_changes,
+                report.signs_changed,
             )
         } else {
             String::new()
         };
         println!(
-            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %) | {:.1} s/epoch | reinit {}{scales} | sign crossings {:?} net {:?}",
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %) | {:.1} s/epoch | reinit {}{scales}",
             args.epochs,
             100.0 * report.train_accuracy,
             report.mean_loss,
@@ -296,8 +298,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             100.0 * test_acc.reference,
             train_secs,
             report.reinitialised,
-            report.sign_changes,
-            report.signs_changed,
         );
     }
     if let Some((e, b)) = best {
