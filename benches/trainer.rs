@@ -7,12 +7,18 @@
 //!   than one in its steady state), then 1,000 further samples per iteration; skipped with a
 //!   message when the shared data directory (`$SPIKEMESH_DATA` or `../shared/data`) has no MNIST.
 //!
+//! - `digits_stidi_c16k3-p2-fc10`: one epoch of the digits with the STiDi-BP binary CSNN defaults;
+//! - `mnist_stidi_c32k5-p2-c64k3-p2-fc10`: the wide binary CSNN of docs/TRAINING.md (θ 10 per
+//!   fan-in, η 0.1 / 0.1 / 0.3, sign hysteresis 0.1), warmed up on 1,000 MNIST images, then 200
+//!   further samples per iteration.
+//!
 //! Online training changes the network every sample, so iterations see slightly different
 //! networks; the throughput is what a long run sees.
 //!
 //! Run: `cargo bench --bench trainer`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use model::stidi::{Arch, StidiConfig, StidiTrainer};
 use model::train::{TrainConfig, Trainer};
 use model::Dataset;
 
@@ -37,6 +43,14 @@ fn trainer(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("epoch", "digits_bs4nn_64-600-10"), |b| {
         b.iter(|| t.train_epoch(&digits.train, |_| {}).expect("epoch runs"))
     });
+    let mut cfg = StidiConfig::binary();
+    cfg.parallel = false;
+    let arch: Arch = "c16k3-p2-fc10".parse().expect("architecture string");
+    let mut t = StidiTrainer::for_dataset(&arch, &digits.train, cfg, 1).expect("digits CSNN");
+    group.bench_function(
+        BenchmarkId::new("epoch", "digits_stidi_c16k3-p2-fc10"),
+        |b| b.iter(|| t.train_epoch(&digits.train).expect("epoch runs")),
+    );
 
     let split = match model::data::shared_mnist() {
         Ok(split) => split,
@@ -76,6 +90,40 @@ fn trainer(c: &mut Criterion) {
             })
         });
     }
+
+    let mut cfg = StidiConfig::binary();
+    cfg.parallel = false;
+    cfg.theta_per_fan_in = 10.0;
+    cfg.lr = vec![0.1, 0.1, 0.3];
+    cfg.sign_hysteresis = 0.1;
+    let arch: Arch = "c32k5-p2-c64k3-p2-fc10"
+        .parse()
+        .expect("architecture string");
+    let mut t = StidiTrainer::for_dataset(&arch, &split.train, cfg, 1).expect("MNIST CSNN");
+    let sample = |t: &mut StidiTrainer, k: usize| {
+        let (pred, _) = t
+            .train_sample(split.train.image(k), split.train.label(k))
+            .expect("the sample trains");
+        usize::from(pred == split.train.label(k))
+    };
+    let (warm, per_iter) = (1_000, 200);
+    let correct: usize = (0..warm).map(|k| sample(&mut t, k)).sum();
+    eprintln!("CSNN: online accuracy over the {warm} warm-up samples {correct} / {warm}");
+    group.throughput(Throughput::Elements(per_iter as u64));
+    let mut from = warm;
+    group.bench_function(
+        BenchmarkId::new("samples", "mnist_stidi_c32k5-p2-c64k3-p2-fc10"),
+        |b| {
+            b.iter(|| {
+                if from + per_iter > split.train.len() {
+                    from = warm;
+                }
+                let c: usize = (from..from + per_iter).map(|k| sample(&mut t, k)).sum();
+                from += per_iter;
+                c
+            })
+        },
+    );
     group.finish();
 }
 

@@ -1,8 +1,10 @@
 //! The trainer's event-driven forward pass against the golden model (`model::golden`) and
 //! against a dense, step-by-step transcription of the kernel definitions; export validity.
 
-use model::stidi::forward::{crossing, potential_at};
-use model::stidi::{Arch, Kernel, NeuronSpec, Precision, StidiConfig, StidiTrainer};
+use model::stidi::forward::{crossing, forward, potential_at, ConvFanout, StageParams};
+use model::stidi::{
+    Arch, Geometry, Kernel, NeuronSpec, Precision, Record, StidiConfig, StidiTrainer,
+};
 use model::{FireRule, GoldenNetwork, Network, SpikeTime};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -190,4 +192,101 @@ fn closed_form_crossing_equals_the_dense_definition() {
             "case {case}"
         );
     }
+}
+
+/// The conv layers' event scatter (channels in blocks, one event walk per block) against the
+/// per-neuron event walk (`StageParams::fanout` empty), spike times and slopes, for channel
+/// counts around the block size, with and without the parallel split.
+#[test]
+fn conv_scatter_equals_the_per_neuron_walk_for_any_channel_count() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let (mut fired, mut silent) = (0usize, 0usize);
+    for case in 0..72 {
+        let (cin, h, w, k, s, p) = (1 + case % 3, 16, 14, 3, 1 + case / 36, case % 2);
+        let cout = [1, 7, 8, 9, 19, 33][case % 6];
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let g = Geometry::Conv {
+            cin,
+            h,
+            w,
+            cout,
+            oh,
+            ow,
+            k,
+            s,
+            p,
+        };
+        let t_max = [16u16, 40, 256][case % 3];
+        let neuron = NeuronSpec {
+            kernel: if case % 4 < 2 {
+                Kernel::Ramp
+            } else {
+                Kernel::Step
+            },
+            fire: if case % 5 < 2 {
+                FireRule::Greater
+            } else {
+                FireRule::GreaterEqual
+            },
+            delay: (case % 7 % 2) as u8,
+        };
+        let scale = if neuron.kernel == Kernel::Step { 1 } else { 4 };
+        let scatter = StageParams {
+            weights: (0..cout * cin * k * k)
+                .map(|_| rng.gen_range(-3..=3))
+                .collect(),
+            thresholds: (0..cout * oh * ow)
+                .map(|_| rng.gen_range(1..8 * scale))
+                .collect(),
+            fanout: ConvFanout::new(&g),
+        };
+        let walk = StageParams {
+            fanout: ConvFanout::default(),
+            ..scatter.clone()
+        };
+        for _ in 0..3 {
+            let input: Vec<u16> = (0..cin * h * w)
+                .map(|_| {
+                    if rng.gen_bool(0.3) {
+                        t_max
+                    } else {
+                        rng.gen_range(0..t_max)
+                    }
+                })
+                .collect();
+            let run = |params: &StageParams, parallel: bool| {
+                let mut rec = Record::default();
+                let stage = std::slice::from_ref(params);
+                forward(
+                    &[g],
+                    stage,
+                    neuron,
+                    t_max,
+                    t_max - 1,
+                    &input,
+                    &mut rec,
+                    parallel,
+                );
+                rec
+            };
+            let expected = run(&walk, false);
+            for parallel in [false, true] {
+                let got = run(&scatter, parallel);
+                assert_eq!(
+                    got.times, expected.times,
+                    "case {case}, parallel {parallel}"
+                );
+                assert_eq!(
+                    got.slopes, expected.slopes,
+                    "case {case}, parallel {parallel}"
+                );
+            }
+            fired += expected.times[1].iter().filter(|&&t| t < t_max).count();
+            silent += expected.times[1].iter().filter(|&&t| t == t_max).count();
+        }
+    }
+    assert!(
+        fired > 1000 && silent > 1000,
+        "fired {fired}, silent {silent}"
+    );
 }

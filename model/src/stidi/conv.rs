@@ -45,6 +45,11 @@ pub fn conv_weight_grad(
     };
     let per_o = cin * k * k;
     let mut grad = vec![0f32; cout * per_o];
+    // K(s)/K_ref for every lag up to t_max, so the inner loop does not divide (same values,
+    // same bits); a later output time than t_max (never from the forward pass) computes it.
+    let factor: Vec<f32> = (0..=t_max)
+        .map(|s| kernel.update_factor(s, t_max))
+        .collect();
     let channel = |o: usize, go: &mut [f32]| {
         for y in 0..oh {
             for x in 0..ow {
@@ -68,7 +73,10 @@ pub fn conv_weight_grad(
                             }
                             let ti = tin[row + ix as usize];
                             if ti < to && ti < t_max {
-                                go[(c * k + u) * k + v] += d * kernel.update_factor(to - ti, t_max);
+                                let lag = to - ti;
+                                let f = factor.get(usize::from(lag)).copied();
+                                go[(c * k + u) * k + v] +=
+                                    d * f.unwrap_or_else(|| kernel.update_factor(lag, t_max));
                             }
                         }
                     }

@@ -14,7 +14,9 @@
 //! * **Step**: `V(t) = Σ_{t_i ≤ t} w_i`, checked after each group of equal times.
 //!
 //! A crossing at step `c` gives the spike time `c + delay` when that is `< t_max`, else no spike
-//! (`t_max`). The slope `S` at the crossing is recorded (the local-slope derivative uses it).
+//! (`t_max`). The slope `S` at the crossing is recorded (the local-slope derivative uses it);
+//! a silent neuron records the slope of `V` at the last step that could still give a spike
+//! (the ramp's `S` over the inputs before that step), and the step kernel always records 1.
 //! Pooling records the arg-min input of each window (first in raster order on ties), which is
 //! where the backward pass routes the displacement. Every neuron is computed independently, so
 //! running the neurons of a layer in parallel gives the same bits as running them in order.
@@ -79,7 +81,8 @@ pub struct Record {
     /// `times[0]` is the encoded input; `times[s + 1]` the output of stage `s`.
     pub times: Vec<Vec<u16>>,
     /// Per stage: the potential slope `S` at each neuron's crossing (weighted stages; for a
-    /// silent neuron, the final slope).
+    /// silent neuron, the slope at the last step that could still give a spike; always 1 for
+    /// the step kernel).
     pub slopes: Vec<Vec<i32>>,
     /// Per stage: arg-min input of each pooling window (pool stages).
     pub argmin: Vec<Vec<u32>>,
@@ -120,12 +123,12 @@ pub fn crossing(ev: &[(u16, i32)], theta: i32, neuron: NeuronSpec, t_max: u16) -
         Kernel::Step => {
             while idx < n {
                 let tau = ev[idx].0;
+                if tau > last {
+                    break;
+                }
                 while idx < n && ev[idx].0 == tau {
                     s += i64::from(ev[idx].1);
                     idx += 1;
-                }
-                if tau > last {
-                    break;
                 }
                 let fires = match neuron.fire {
                     FireRule::Greater => s > th,
@@ -141,6 +144,9 @@ pub fn crossing(ev: &[(u16, i32)], theta: i32, neuron: NeuronSpec, t_max: u16) -
             let mut p: i64 = 0;
             while idx < n {
                 let tau = ev[idx].0;
+                if tau >= last {
+                    break; // V up to step `last` does not see inputs from `last` on
+                }
                 while idx < n && ev[idx].0 == tau {
                     let ds = i64::from(ev[idx].1);
                     s += ds;
@@ -148,9 +154,6 @@ pub fn crossing(ev: &[(u16, i32)], theta: i32, neuron: NeuronSpec, t_max: u16) -
                     idx += 1;
                 }
                 let start = tau + 1;
-                if start > last {
-                    break;
-                }
                 let end = if idx < n { ev[idx].0.min(last) } else { last };
                 if let Some(t) = ramp_interval(s, p, start, end, th, neuron.fire) {
                     return (t + delay, clamp32(s));
@@ -242,12 +245,33 @@ impl ConvFanout {
     }
 }
 
-type ScatterState = (Vec<i64>, Vec<i64>, Vec<u16>);
+/// Output channels integrated together by [`conv_scatter`]: one input event adds its weights to
+/// the `LANES` channels of a target position as one contiguous `[i64; LANES]` update, and the
+/// crossing test of a position's interval is one branch-free pass over its lanes.
+const LANES: usize = 8;
+
+/// Scratch of one channel block: weights transposed to `[c·k² + uv][lane]`; per position and
+/// lane the slope sum `S`, the weighted time sum `P` and the threshold (`i64::MAX` once the lane
+/// has fired, and for the lanes past the last channel, so that it never fires again); per
+/// position the last event time and the count of lanes that have not fired.
+#[derive(Default)]
+struct ScatterBlock {
+    weights: Vec<[i64; LANES]>,
+    s: Vec<[i64; LANES]>,
+    p: Vec<[i64; LANES]>,
+    th: Vec<[i64; LANES]>,
+    last: Vec<u16>,
+    live: Vec<u8>,
+}
 
 /// Event-driven conv layer (step and ramp kernels): the inputs, sorted by time, are scattered
 /// to their targets; a neuron checks the interval since its previous event (closed form)
-/// before integrating a new one, and once more after the last event. Output channels are
-/// independent (parallel when `par`).
+/// before integrating a new one, and once more after the last event. Output channels go in
+/// blocks of [`LANES`]: every channel of a position sees the same input events, so a block
+/// shares the event walk and its lanes differ only in weights and thresholds. A lane that has
+/// fired keeps integrating (cheaper than masking) but its threshold is out of reach, so its
+/// spike time and slope stay those of its crossing. Blocks are independent (parallel when
+/// `par`).
 #[allow(clippy::too_many_arguments)]
 fn conv_scatter(
     g: &Geometry,
@@ -281,46 +305,76 @@ fn conv_scatter(
     let (plane_in, plane, kk) = (h * w, oh * ow, k * k);
     const NONE: u16 = u16::MAX;
     let step = neuron.kernel == Kernel::Step;
-    let channel = |o: usize, tc: &mut [u16], sc: &mut [i32], st: &mut ScatterState| {
-        let (s, p, last) = st;
-        s.clear();
-        s.resize(plane, 0);
-        p.clear();
-        p.resize(plane, 0);
-        last.clear();
-        last.resize(plane, NONE);
-        let ths = &params.thresholds[o * plane..(o + 1) * plane];
-        // Checks neuron n's interval after its last event, up to `upto`; true when it fired.
-        let check = |n: usize,
-                     upto: u16,
-                     s: &[i64],
-                     p: &[i64],
-                     last: &[u16],
-                     tc: &mut [u16],
-                     sc: &mut [i32]|
-         -> bool {
-            let l = last[n];
-            if l == NONE {
-                return false;
-            }
-            let th = i64::from(ths[n]);
-            if step {
-                if l <= last_step && fires(s[n], th, neuron.fire) {
-                    tc[n] = l + delay;
-                    sc[n] = 1;
-                    return true;
-                }
-                false
-            } else if let Some(t) =
-                ramp_interval(s[n], p[n], l + 1, upto.min(last_step), th, neuron.fire)
-            {
-                tc[n] = t + delay;
-                sc[n] = clamp32(s[n]);
-                true
+    let strict = neuron.fire == FireRule::Greater;
+    // Fires the lanes of position `n` that cross in the interval after its last event, up to
+    // `upto` (their spike times and slopes are written); returns how many fired.
+    let fire_lanes = |n: usize, upto: u16, b: &mut ScatterBlock, tc: &mut [u16], sc: &mut [i32]| {
+        let last = b.last[n];
+        if last == NONE || (step && last > last_step) {
+            return 0;
+        }
+        let (s, p, th) = (&b.s[n], &b.p[n], &mut b.th[n]);
+        // Step: V = S from the last event on. Ramp: V rises linearly (S > 0) to the interval's
+        // end, so it crosses in the interval iff it is past θ there.
+        let end = i64::from(upto.min(last_step));
+        let mut crossed = [false; LANES];
+        for l in 0..LANES {
+            let v = if step { s[l] } else { s[l] * end - p[l] };
+            let over = if strict { v > th[l] } else { v >= th[l] };
+            crossed[l] = over && (step || s[l] > 0);
+        }
+        if !crossed.contains(&true) {
+            return 0;
+        }
+        let mut fired = 0;
+        for l in (0..LANES).filter(|&l| crossed[l]) {
+            let t = if step {
+                Some(last)
             } else {
-                false
+                ramp_interval(
+                    s[l],
+                    p[l],
+                    last + 1,
+                    upto.min(last_step),
+                    th[l],
+                    neuron.fire,
+                )
+            };
+            if let Some(t) = t {
+                tc[l * plane + n] = t + delay;
+                sc[l * plane + n] = if step { 1 } else { clamp32(s[l]) };
+                th[l] = i64::MAX;
+                fired += 1;
             }
-        };
+        }
+        fired
+    };
+    let block = |first: usize, tc: &mut [u16], sc: &mut [i32], b: &mut ScatterBlock| {
+        let lanes = tc.len() / plane;
+        b.weights.clear();
+        b.weights.resize(cin * kk, [0; LANES]);
+        for l in 0..lanes {
+            let wo = &params.weights[(first + l) * cin * kk..(first + l + 1) * cin * kk];
+            for (row, &wv) in b.weights.iter_mut().zip(wo) {
+                row[l] = i64::from(wv);
+            }
+        }
+        b.th.clear();
+        b.th.resize(plane, [i64::MAX; LANES]);
+        for l in 0..lanes {
+            let ths = &params.thresholds[(first + l) * plane..(first + l + 1) * plane];
+            for (row, &th) in b.th.iter_mut().zip(ths) {
+                row[l] = i64::from(th);
+            }
+        }
+        b.s.clear();
+        b.s.resize(plane, [0; LANES]);
+        b.p.clear();
+        b.p.resize(plane, [0; LANES]);
+        b.last.clear();
+        b.last.resize(plane, NONE);
+        b.live.clear();
+        b.live.resize(plane, lanes as u8);
         for &i in order {
             let i = i as usize;
             let t = tin[i];
@@ -328,45 +382,54 @@ fn conv_scatter(
                 break;
             }
             let (c, q) = (i / plane_in, i % plane_in);
-            let wrow = &params.weights[(o * cin + c) * kk..(o * cin + c + 1) * kk];
-            let (a, b) = (fan.offsets[q] as usize, fan.offsets[q + 1] as usize);
-            for &(n, uv) in &fan.entries[a..b] {
+            let (lo, hi) = (fan.offsets[q] as usize, fan.offsets[q + 1] as usize);
+            let tt = i64::from(t);
+            for &(n, uv) in &fan.entries[lo..hi] {
                 let n = n as usize;
-                if tc[n] < t_max {
+                if b.live[n] == 0 {
                     continue;
                 }
-                if last[n] != NONE && last[n] < t && check(n, t, s, p, last, tc, sc) {
-                    continue;
+                if b.last[n] != NONE && b.last[n] < t {
+                    b.live[n] -= fire_lanes(n, t, b, tc, sc);
+                    if b.live[n] == 0 {
+                        continue;
+                    }
                 }
-                let wv = i64::from(wrow[uv as usize]);
-                s[n] += wv;
-                p[n] += wv * i64::from(t);
-                last[n] = t;
+                let wv = b.weights[c * kk + uv as usize];
+                let (s, p) = (&mut b.s[n], &mut b.p[n]);
+                for l in 0..LANES {
+                    s[l] += wv[l];
+                    p[l] += wv[l] * tt;
+                }
+                b.last[n] = t;
             }
         }
         for n in 0..plane {
-            if tc[n] >= t_max && !check(n, last_step, s, p, last, tc, sc) {
-                sc[n] = clamp32(s[n]);
+            fire_lanes(n, last_step, b, tc, sc);
+            for l in 0..lanes {
+                if tc[l * plane + n] >= t_max {
+                    sc[l * plane + n] = if step { 1 } else { clamp32(b.s[n][l]) };
+                }
             }
         }
     };
+    let chunk = LANES * plane;
     if par {
         times
-            .par_chunks_mut(plane)
-            .zip(slopes.par_chunks_mut(plane))
+            .par_chunks_mut(chunk)
+            .zip(slopes.par_chunks_mut(chunk))
             .enumerate()
-            .for_each_init(
-                || (Vec::new(), Vec::new(), Vec::new()),
-                |st, (o, (tc, sc))| channel(o, tc, sc, st),
-            );
+            .for_each_init(ScatterBlock::default, |b, (i, (tc, sc))| {
+                block(i * LANES, tc, sc, b)
+            });
     } else {
-        let mut st = (Vec::new(), Vec::new(), Vec::new());
-        for (o, (tc, sc)) in times
-            .chunks_mut(plane)
-            .zip(slopes.chunks_mut(plane))
+        let mut b = ScatterBlock::default();
+        for (i, (tc, sc)) in times
+            .chunks_mut(chunk)
+            .zip(slopes.chunks_mut(chunk))
             .enumerate()
         {
-            channel(o, tc, sc, &mut st);
+            block(i * LANES, tc, sc, &mut b);
         }
     }
 }
