@@ -23,18 +23,7 @@ fn random_case(rng: &mut ChaCha8Rng, t_max: u16) -> Case {
     let s = rng.gen_range(1..3);
     let p = rng.gen_range(0..k);
     let (h, w) = (rng.gen_range(k..8), rng.gen_range(k..8));
-    let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-    let g = Geometry::Conv {
-        cin,
-        h,
-        w,
-        cout,
-        oh,
-        ow,
-        k,
-        s,
-        p,
-    };
+    let g = Geometry::conv((cin, h, w), cout, k, s, p).expect("the kernel fits");
     let time = |rng: &mut ChaCha8Rng| {
         if rng.gen_bool(0.25) {
             t_max

@@ -204,18 +204,7 @@ fn conv_scatter_equals_the_per_neuron_walk_for_any_channel_count() {
     for case in 0..72 {
         let (cin, h, w, k, s, p) = (1 + case % 3, 16, 14, 3, 1 + case / 36, case % 2);
         let cout = [1, 7, 8, 9, 19, 33][case % 6];
-        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-        let g = Geometry::Conv {
-            cin,
-            h,
-            w,
-            cout,
-            oh,
-            ow,
-            k,
-            s,
-            p,
-        };
+        let g = Geometry::conv((cin, h, w), cout, k, s, p).expect("the kernel fits");
         let t_max = [16u16, 40, 256][case % 3];
         let neuron = NeuronSpec {
             kernel: if case % 4 < 2 {
@@ -232,10 +221,8 @@ fn conv_scatter_equals_the_per_neuron_walk_for_any_channel_count() {
         };
         let scale = if neuron.kernel == Kernel::Step { 1 } else { 4 };
         let scatter = StageParams {
-            weights: (0..cout * cin * k * k)
-                .map(|_| rng.gen_range(-3..=3))
-                .collect(),
-            thresholds: (0..cout * oh * ow)
+            weights: (0..g.weights()).map(|_| rng.gen_range(-3..=3)).collect(),
+            thresholds: (0..g.outputs())
                 .map(|_| rng.gen_range(1..8 * scale))
                 .collect(),
             fanout: ConvFanout::new(&g),

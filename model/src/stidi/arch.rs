@@ -361,25 +361,15 @@ impl Arch {
                     padding,
                 } => {
                     let (k, s, p) = (kernel as usize, stride as usize, padding as usize);
-                    let (ph, pw) = (h + 2 * p, w + 2 * p);
-                    if ph < k || pw < k {
-                        return Err(err(format!(
+                    let g = Geometry::conv((c, h, w), co as usize, k, s, p).ok_or_else(|| {
+                        let (ph, pw) = (h + 2 * p, w + 2 * p);
+                        err(format!(
                             "kernel {k} does not fit the padded {ph}×{pw} input"
-                        )));
+                        ))
+                    })?;
+                    if let Geometry::Conv { cout, oh, ow, .. } = g {
+                        (c, h, w) = (cout, oh, ow);
                     }
-                    let (oh, ow) = ((ph - k) / s + 1, (pw - k) / s + 1);
-                    let g = Geometry::Conv {
-                        cin: c,
-                        h,
-                        w,
-                        cout: co as usize,
-                        oh,
-                        ow,
-                        k,
-                        s,
-                        p,
-                    };
-                    (c, h, w) = (co as usize, oh, ow);
                     g
                 }
                 LayerSpec::Pool { kernel, stride } => {
@@ -480,6 +470,29 @@ pub enum Geometry {
 }
 
 impl Geometry {
+    /// The convolution `cin×h×w → cout×oh×ow` with kernel `k`, stride `s ≥ 1` and padding `p`;
+    /// `None` when the kernel does not fit the padded input.
+    pub fn conv(
+        (cin, h, w): (usize, usize, usize),
+        cout: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+    ) -> Option<Geometry> {
+        let (ph, pw) = (h + 2 * p, w + 2 * p);
+        (ph >= k && pw >= k && s >= 1).then(|| Geometry::Conv {
+            cin,
+            h,
+            w,
+            cout,
+            oh: (ph - k) / s + 1,
+            ow: (pw - k) / s + 1,
+            k,
+            s,
+            p,
+        })
+    }
+
     /// Number of values this layer produces.
     pub fn outputs(&self) -> usize {
         match *self {
