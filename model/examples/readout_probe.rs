@@ -31,7 +31,10 @@ fn features(
                 None => input.iter().map(|t| t.0).collect(),
                 Some(l) => {
                     let trace = golden.forward(&input).map_err(|e| e.to_string())?;
-                    let lt = trace.layer_times.get(l).ok_or(format!("no layer {l}"))?;
+                    let lt = trace.layer_times.get(l).ok_or(format!(
+                        "LAYER {l}: the network has layers 0..{}",
+                        trace.layer_times.len()
+                    ))?;
                     lt.iter().map(|t| t.0).collect()
                 }
             };
@@ -70,6 +73,11 @@ fn main() -> Result<(), String> {
         t_max: net.t_max,
     };
     let ntrain = ntrain.min(split.train.len());
+    if ntrain == 0 || split.test.is_empty() {
+        return Err(format!(
+            "{data}: NTRAIN and the test set must hold at least one image"
+        ));
+    }
     let xtr = features(&golden, &enc, layer, &split.train, ntrain, net.t_max)?;
     let xte = features(
         &golden,
@@ -80,6 +88,12 @@ fn main() -> Result<(), String> {
         net.t_max,
     )?;
     let d = xtr[0].len();
+    // One score row per class seen in either split (the data sets here have 10).
+    let classes = (0..split.train.len())
+        .map(|k| split.train.label(k))
+        .chain((0..split.test.len()).map(|k| split.test.label(k)))
+        .max()
+        .map_or(1, |c| c + 1);
     // Standardise with the training statistics.
     let mut mean = vec![0f64; d];
     let mut var = vec![0f64; d];
@@ -109,7 +123,6 @@ fn main() -> Result<(), String> {
     };
     let xtr: Vec<Vec<f64>> = xtr.iter().map(|x| norm(x)).collect();
     let xte: Vec<Vec<f64>> = xte.iter().map(|x| norm(x)).collect();
-    let classes = 10;
     let mut w = vec![vec![0f64; d + 1]; classes];
     let score = |w: &Vec<Vec<f64>>, x: &[f64]| -> Vec<f64> {
         w.iter()
@@ -122,8 +135,8 @@ fn main() -> Result<(), String> {
             .enumerate()
             .filter(|(k, x)| {
                 let s = score(w, x);
-                let p = (0..classes).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
-                p == data.label(*k)
+                let p = (0..classes).max_by(|&i, &j| s[i].total_cmp(&s[j]));
+                p == Some(data.label(*k))
             })
             .count();
         ok as f64 / xs.len() as f64
