@@ -12,7 +12,10 @@
 //! `EncodingRule::OnOffCentre`)
 //! knee=K (scale each sample's update by min(1, ‖output error‖/K steps))
 //! redraw=RATE (after each epoch re-draw every hidden channel firing on fewer than RATE of samples)
+//! rate=R (hidden firing-rate ceiling: every homeostasis window, raise busier thresholds)
 //! hyst=H (binary sign hysteresis: a forward sign turns only once its latent is past ±H)
+//! from=PATH:N[:MAG] (start the first N weighted layers from the saved network PATH: latent =
+//! MAG·weight, MAG 0.5 by default; layer-wise training, with lr=0 to freeze them)
 //! out=PATH (save the exported chip network after every epoch; the best test epoch's model also
 //! goes to PATH with `.best` before the extension)
 
@@ -45,6 +48,7 @@ fn run() -> Result<(), String> {
         (usize::MAX, usize::MAX, None::<f64>, None::<String>);
     let mut augment = 0usize;
     let mut onoff = false;
+    let mut from: Option<(String, usize, f32)> = None;
     for a in std::env::args().skip(1) {
         let (k, v) = a.split_once('=').ok_or(format!("`{a}` is not key=value"))?;
         let pf = |v: &str| v.parse::<f64>().map_err(|e| format!("{k}: {e}"));
@@ -59,6 +63,13 @@ fn run() -> Result<(), String> {
             "target" => target = Some(pf(v)?),
             "out" => out = Some(v.into()),
             "augment" => augment = pu(v)?,
+            "from" => {
+                let mut it = v.split(':');
+                let path = it.next().unwrap_or_default().to_string();
+                let n = pu(it.next().ok_or("from=PATH:N[:MAG]")?)?;
+                let mag = it.next().map_or(Ok(0.5), pf)? as f32;
+                from = Some((path, n, mag));
+            }
             "knee" => cfg.error_knee = Some(pf(v)? as f32),
             "enc" => {
                 onoff = match v {
@@ -148,6 +159,7 @@ fn run() -> Result<(), String> {
             }
             "learn" => cfg.thresholds.learn = v == "1",
             "redraw" => cfg.redraw_rate = Some(pf(v)?),
+            "rate" => cfg.rate_ceiling = Some(pf(v)?),
             "hyst" => cfg.sign_hysteresis = pf(v)? as f32,
             "thlr" => cfg.thresholds.lr = pf(v)?,
             "homeo" => {
@@ -194,6 +206,25 @@ fn run() -> Result<(), String> {
     let arch: Arch = arch.parse().map_err(|e| format!("{e}"))?;
     let mut t = StidiTrainer::for_dataset(&arch, &split.train, cfg.clone(), seed)
         .map_err(|e| format!("{e}"))?;
+    if let Some((path, n, mag)) = &from {
+        let net = model::Network::load(std::path::Path::new(path)).map_err(|e| format!("{e}"))?;
+        let weighted = net.layers.iter().filter_map(|l| match &l.kind {
+            model::LayerKind::Dense(d) => Some(&d.weights),
+            model::LayerKind::Conv2d(c) => Some(&c.weights),
+            _ => None,
+        });
+        for (l, w) in weighted.take(*n).enumerate() {
+            let len = t.latent_weights(l).len();
+            let lat = (0..len)
+                .map(|k| w.real_at(k).map(|x| x * mag))
+                .collect::<Option<Vec<f32>>>()
+                .ok_or(format!(
+                    "{path}: weighted layer {l} has fewer than {len} weights"
+                ))?;
+            t.set_latent_weights(l, &lat)
+                .map_err(|e| format!("{path}: {e}"))?;
+        }
+    }
     println!(
         "# {} arch={} train={} test={} augment={} threads={} cfg={}",
         data,

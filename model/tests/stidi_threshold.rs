@@ -53,6 +53,28 @@ fn homeostasis_lowers_only_silent_groups_and_stops_at_the_minimum() {
     assert_eq!(t.expand(1.0), vec![100, 25, 25]);
 }
 
+#[test]
+fn rate_ceiling_raises_only_busy_groups_and_keeps_the_window() {
+    let mut t = LayerThreshold::new(&cfg(Granularity::Neuron), 3, 1, 100);
+    // Neuron 0 fires on every sample, neuron 1 on one in four, neuron 2 never.
+    for k in 0..8 {
+        t.record(&[5, if k % 4 == 0 { 9 } else { 256 }, 256], 256);
+    }
+    assert_eq!(t.raise_busy(0.5, 0.1), 1);
+    assert_eq!(t.expand(1.0), vec![110, 100, 100]);
+    // The window is still open for the silent-group lowering.
+    assert_eq!(t.window_samples(), 8);
+    assert_eq!(t.homeostasis(0.001, 0.1), 1);
+    assert_eq!(t.expand(1.0), vec![110, 100, 90]);
+    // Raising stops at θ_max.
+    for _ in 0..40 {
+        t.record(&[5, 256, 256], 256);
+        t.raise_busy(0.5, 0.1);
+        t.homeostasis(0.001, 0.1);
+    }
+    assert_eq!(t.expand(1.0)[0], 400);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     #[test]

@@ -300,6 +300,21 @@ fn a_redraw_rate_outside_zero_to_one_is_refused() {
     }
 }
 
+#[test]
+fn a_rate_ceiling_outside_zero_to_one_or_without_homeostasis_is_refused() {
+    for r in [0.0, 1.5, -0.1, f64::NAN] {
+        let mut cfg = StidiConfig::binary();
+        cfg.rate_ceiling = Some(r);
+        let e = refusal("c4k3-p2-fc10", cfg, &format!("rate ceiling {r}"));
+        assert!(e.contains("rate_ceiling") && e.contains("(0, 1]"), "{e}");
+    }
+    let mut cfg = StidiConfig::binary();
+    cfg.rate_ceiling = Some(0.2);
+    cfg.thresholds.homeostasis = None;
+    let e = refusal("c4k3-p2-fc10", cfg, "rate ceiling without homeostasis");
+    assert!(e.contains("homeostasis"), "{e}");
+}
+
 /// The exported sign bits of every weighted layer, in the trainer's weight order.
 fn exported_negative(net: &Network) -> Vec<Vec<bool>> {
     use model::{LayerKind, Weights};

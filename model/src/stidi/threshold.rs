@@ -11,7 +11,8 @@
 //! * Homeostasis: firing counts per group over a window of samples; a group whose firing rate
 //!   (fires / (neurons · samples)) is below the dead-neuron limit has `θ̃` lowered by
 //!   `step · θ_init`. Silent neurons get no gradient (their causal gate is closed), so this is
-//!   the only way a pure threshold rule rouses them.
+//!   the only way a pure threshold rule rouses them. Optionally a firing-rate ceiling raises
+//!   the threshold of hidden groups that fire more often than a target (sparse hidden layers).
 
 use serde::{Deserialize, Serialize};
 
@@ -226,6 +227,26 @@ impl LayerThreshold {
     /// Samples counted since the last [`LayerThreshold::homeostasis`].
     pub fn window_samples(&self) -> u64 {
         self.samples
+    }
+
+    /// Raises by `step · θ_init` the threshold of every group whose firing rate over the window
+    /// so far exceeds `ceiling` (the hidden-layer rate ceiling); the window is not reset, so
+    /// call it before [`LayerThreshold::homeostasis`]. Returns the number of groups raised.
+    pub fn raise_busy(&mut self, ceiling: f64, step: f64) -> usize {
+        let size = (self.neurons / self.groups()).max(1) as f64;
+        let mut raised = 0;
+        if self.samples > 0 {
+            let inc = round_away(step * f64::from(self.init) * ONE).max(1);
+            for g in 0..self.groups() {
+                let rate = self.counts[g] as f64 / (size * self.samples as f64);
+                if rate > ceiling {
+                    let before = self.latent[g];
+                    self.latent[g] = self.clamp_latent(self.latent[g] + inc);
+                    raised += usize::from(self.latent[g] != before);
+                }
+            }
+        }
+        raised
     }
 
     /// Lowers the threshold of every group whose firing rate over the window is below

@@ -139,6 +139,12 @@ pub struct StidiConfig {
     /// zero; binary precision only.
     #[serde(default)]
     pub sign_hysteresis: f32,
+    /// Firing-rate ceiling of hidden layers (`None` = off; needs `thresholds.homeostasis`):
+    /// every homeostasis window, a hidden threshold group whose firing rate (fires per neuron
+    /// and sample) exceeded this fraction has `θ̃` raised by `step · θ_init`. Keeps hidden
+    /// layers sparse, so the layer above sees which inputs fired and not only when.
+    #[serde(default)]
+    pub rate_ceiling: Option<f64>,
     /// Run the neurons of large layers in parallel (never changes results).
     pub parallel: bool,
 }
@@ -188,6 +194,7 @@ impl StidiConfig {
             dead_fraction: 0.001,
             redraw_rate: None,
             sign_hysteresis: 0.0,
+            rate_ceiling: None,
             parallel: true,
         }
     }
@@ -370,6 +377,14 @@ impl StidiTrainer {
         if let Some(h) = th.homeostasis {
             if !(h.step.is_finite() && h.step > 0.0) {
                 return Err(bad("thresholds.homeostasis.step", "must be finite and > 0"));
+            }
+        }
+        if let Some(r) = cfg.rate_ceiling {
+            if th.homeostasis.is_none() || !(r > 0.0 && r <= 1.0) {
+                return Err(bad(
+                    "rate_ceiling",
+                    "must lie in (0, 1] and needs thresholds.homeostasis (its window and step)",
+                ));
             }
         }
         if let Some(s) = cfg.scale {
@@ -860,7 +875,11 @@ impl StidiTrainer {
             return 0;
         };
         let mut lowered = 0;
+        let hidden = self.layers.len().saturating_sub(1);
         for l in 0..self.layers.len() {
+            if let (Some(r), true) = (self.cfg.rate_ceiling, l < hidden) {
+                self.layers[l].theta.raise_busy(r, h.step);
+            }
             lowered += self.layers[l]
                 .theta
                 .homeostasis(self.cfg.dead_fraction, h.step);
