@@ -208,18 +208,41 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("{e}"))?;
     if let Some((path, n, mag)) = &from {
         let net = model::Network::load(std::path::Path::new(path)).map_err(|e| format!("{e}"))?;
-        let weighted = net.layers.iter().filter_map(|l| match &l.kind {
-            model::LayerKind::Dense(d) => Some(&d.weights),
-            model::LayerKind::Conv2d(c) => Some(&c.weights),
-            _ => None,
-        });
-        for (l, w) in weighted.take(*n).enumerate() {
+        // (weights, their count) of every weighted layer, in order.
+        let weighted: Vec<_> = net
+            .layers
+            .iter()
+            .filter_map(|l| match &l.kind {
+                model::LayerKind::Dense(d) => {
+                    Some((&d.weights, d.inputs as usize * d.outputs as usize))
+                }
+                model::LayerKind::Conv2d(c) => Some((
+                    &c.weights,
+                    (c.in_channels * c.out_channels * c.kernel * c.kernel) as usize,
+                )),
+                _ => None,
+            })
+            .collect();
+        if *n > weighted.len().min(t.weighted_layers()) {
+            return Err(format!(
+                "from={path}:{n}: it has {} weighted layers, arch {} has {}",
+                weighted.len(),
+                arch,
+                t.weighted_layers()
+            ));
+        }
+        for (l, &(w, count)) in weighted.iter().take(*n).enumerate() {
             let len = t.latent_weights(l).len();
+            if count != len {
+                return Err(format!(
+                    "{path}: weighted layer {l} has {count} weights, arch {arch} needs {len}"
+                ));
+            }
             let lat = (0..len)
                 .map(|k| w.real_at(k).map(|x| x * mag))
                 .collect::<Option<Vec<f32>>>()
                 .ok_or(format!(
-                    "{path}: weighted layer {l} has fewer than {len} weights"
+                    "{path}: weighted layer {l} stores fewer than {len} weights"
                 ))?;
             t.set_latent_weights(l, &lat)
                 .map_err(|e| format!("{path}: {e}"))?;
