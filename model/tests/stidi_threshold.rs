@@ -93,6 +93,7 @@ proptest! {
                 t.update(d, lr);
                 let times: Vec<u16> = silent.iter().map(|&s| if s { 256 } else { 3 }).collect();
                 t.record(&times, 256);
+                t.raise_busy(0.3, 0.3);
                 t.homeostasis(0.5, 0.3);
                 for th in t.expand(1.0).into_iter().chain(t.expand(alpha)) {
                     prop_assert!((lo..=hi).contains(&th), "{th} outside {lo}..={hi}");

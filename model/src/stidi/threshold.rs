@@ -229,42 +229,36 @@ impl LayerThreshold {
         self.samples
     }
 
+    /// Moves by `sign · step · θ_init` (clamped) the latent of every group whose firing rate
+    /// over the window so far satisfies `hit`; returns how many groups actually moved.
+    fn nudge(&mut self, hit: impl Fn(f64) -> bool, sign: i64, step: f64) -> usize {
+        if self.samples == 0 {
+            return 0;
+        }
+        let size = (self.neurons / self.groups()).max(1) as f64;
+        let by = sign * round_away(step * f64::from(self.init) * ONE).max(1);
+        let mut moved = 0;
+        for g in 0..self.groups() {
+            if hit(self.counts[g] as f64 / (size * self.samples as f64)) {
+                let before = self.latent[g];
+                self.latent[g] = self.clamp_latent(before + by);
+                moved += usize::from(self.latent[g] != before);
+            }
+        }
+        moved
+    }
+
     /// Raises by `step · θ_init` the threshold of every group whose firing rate over the window
     /// so far exceeds `ceiling` (the hidden-layer rate ceiling); the window is not reset, so
     /// call it before [`LayerThreshold::homeostasis`]. Returns the number of groups raised.
     pub fn raise_busy(&mut self, ceiling: f64, step: f64) -> usize {
-        let size = (self.neurons / self.groups()).max(1) as f64;
-        let mut raised = 0;
-        if self.samples > 0 {
-            let inc = round_away(step * f64::from(self.init) * ONE).max(1);
-            for g in 0..self.groups() {
-                let rate = self.counts[g] as f64 / (size * self.samples as f64);
-                if rate > ceiling {
-                    let before = self.latent[g];
-                    self.latent[g] = self.clamp_latent(self.latent[g] + inc);
-                    raised += usize::from(self.latent[g] != before);
-                }
-            }
-        }
-        raised
+        self.nudge(|rate| rate > ceiling, 1, step)
     }
 
     /// Lowers the threshold of every group whose firing rate over the window is below
     /// `dead_rate` by `step · θ_init`; resets the window. Returns the number of groups lowered.
     pub fn homeostasis(&mut self, dead_rate: f64, step: f64) -> usize {
-        let size = (self.neurons / self.groups()).max(1) as f64;
-        let mut lowered = 0;
-        if self.samples > 0 {
-            let dec = round_away(step * f64::from(self.init) * ONE).max(1);
-            for g in 0..self.groups() {
-                let rate = self.counts[g] as f64 / (size * self.samples as f64);
-                if rate < dead_rate {
-                    let before = self.latent[g];
-                    self.latent[g] = self.clamp_latent(self.latent[g] - dec);
-                    lowered += usize::from(self.latent[g] != before);
-                }
-            }
-        }
+        let lowered = self.nudge(|rate| rate < dead_rate, -1, step);
         self.counts.iter_mut().for_each(|c| *c = 0);
         self.samples = 0;
         lowered
