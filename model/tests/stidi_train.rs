@@ -315,6 +315,29 @@ fn a_rate_ceiling_outside_zero_to_one_or_without_homeostasis_is_refused() {
     assert!(e.contains("homeostasis"), "{e}");
 }
 
+#[test]
+fn a_rate_ceiling_raises_hidden_thresholds_and_leaves_the_output_layer_alone() {
+    let d = digits().unwrap();
+    let mut cfg = StidiConfig::binary();
+    cfg.thresholds.learn = false; // only homeostasis moves thresholds
+    let (off, _) = train("c8k3-p2-fc10", cfg.clone(), 1, &d.train);
+    cfg.rate_ceiling = Some(0.01);
+    let (on, _) = train("c8k3-p2-fc10", cfg, 1, &d.train);
+    // θ_init of layer l: θ_max is 4·θ_init under the default max_frac.
+    let theta0 = |t: &StidiTrainer, l: usize| t.threshold_range(l).1 / 4;
+    let above = |t: &StidiTrainer, l: usize| {
+        t.thresholds(l)
+            .iter()
+            .filter(|&&x| x > theta0(t, l))
+            .count()
+    };
+    // Without the ceiling homeostasis only lowers; with it busy hidden neurons rise.
+    assert_eq!(above(&off, 0), 0);
+    assert!(above(&on, 0) > 0, "no hidden threshold rose");
+    // The output layer is never raised.
+    assert_eq!(above(&on, 1), 0);
+}
+
 /// The exported sign bits of every weighted layer, in the trainer's weight order.
 fn exported_negative(net: &Network) -> Vec<Vec<bool>> {
     use model::{LayerKind, Weights};

@@ -142,7 +142,8 @@ pub struct StidiConfig {
     /// Firing-rate ceiling of hidden layers (`None` = off; needs `thresholds.homeostasis`):
     /// every homeostasis window, a hidden threshold group whose firing rate (fires per neuron
     /// and sample) exceeded this fraction has `θ̃` raised by `step · θ_init`. Keeps hidden
-    /// layers sparse, so the layer above sees which inputs fired and not only when.
+    /// layers sparse, so the layer above sees which inputs fired and not only when (measured
+    /// harmful on Fashion-MNIST: `docs/TRAINING.md`, stop 18).
     #[serde(default)]
     pub rate_ceiling: Option<f64>,
     /// Run the neurons of large layers in parallel (never changes results).
