@@ -208,20 +208,10 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("{e}"))?;
     if let Some((path, n, mag)) = &from {
         let net = model::Network::load(std::path::Path::new(path)).map_err(|e| format!("{e}"))?;
-        // (weights, their count) of every weighted layer, in order.
         let weighted: Vec<_> = net
             .layers
             .iter()
-            .filter_map(|l| match &l.kind {
-                model::LayerKind::Dense(d) => {
-                    Some((&d.weights, d.inputs as usize * d.outputs as usize))
-                }
-                model::LayerKind::Conv2d(c) => Some((
-                    &c.weights,
-                    (c.in_channels * c.out_channels * c.kernel * c.kernel) as usize,
-                )),
-                _ => None,
-            })
+            .filter_map(model::Layer::weights)
             .collect();
         if *n > weighted.len().min(t.weighted_layers()) {
             return Err(format!(

@@ -288,6 +288,24 @@ pub struct Layer {
     pub kind: LayerKind,
 }
 
+impl Layer {
+    /// The weights of a dense or convolution layer and how many it holds by its declared
+    /// shape (`inputs · outputs`, `out · in · k²`); `None` for pooling and flatten.
+    pub fn weights(&self) -> Option<(&Weights, usize)> {
+        match &self.kind {
+            LayerKind::Dense(d) => Some((&d.weights, d.inputs as usize * d.outputs as usize)),
+            LayerKind::Conv2d(c) => Some((
+                &c.weights,
+                c.out_channels as usize
+                    * c.in_channels as usize
+                    * c.kernel as usize
+                    * c.kernel as usize,
+            )),
+            LayerKind::MaxPool2d(_) | LayerKind::Flatten => None,
+        }
+    }
+}
+
 /// A feed-forward single-spike (TTFS) network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -330,3 +330,30 @@ fn on_off_encoding_needs_a_two_channel_input_of_its_width() {
     let back = Network::from_bytes(&bin, Path::new("ok.bin")).unwrap();
     assert_eq!(back, net);
 }
+
+#[test]
+fn layer_weights_count_what_the_declared_shape_holds() {
+    let net = small_net();
+    assert!(net.layers[0].weights().is_none());
+    let (w, n) = net.layers[1].weights().unwrap();
+    assert_eq!((n, w.stored_len()), (8, 8));
+    // A conv net exported by the STiDi trainer: one count per weighted layer, equal to the
+    // trainer's latent weights (4·1·3·3 = 36 for the conv, 4·3·3·10 = 360 for the output).
+    let split = data::digits().unwrap();
+    let arch = stidi::Arch::parse("c4k3-p2-fc10").unwrap();
+    let t = stidi::StidiTrainer::for_dataset(&arch, &split.train, stidi::StidiConfig::binary(), 1)
+        .unwrap();
+    let counts: Vec<usize> = t
+        .export()
+        .unwrap()
+        .layers
+        .iter()
+        .filter_map(Layer::weights)
+        .map(|(_, n)| n)
+        .collect();
+    let latent: Vec<usize> = (0..t.weighted_layers())
+        .map(|l| t.latent_weights(l).len())
+        .collect();
+    assert_eq!(counts, latent);
+    assert_eq!(counts, vec![36, 360]);
+}

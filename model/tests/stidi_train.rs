@@ -340,15 +340,11 @@ fn a_rate_ceiling_raises_hidden_thresholds_and_leaves_the_output_layer_alone() {
 
 /// The exported sign bits of every weighted layer, in the trainer's weight order.
 fn exported_negative(net: &Network) -> Vec<Vec<bool>> {
-    use model::{LayerKind, Weights};
+    use model::Weights;
     net.layers
         .iter()
-        .filter_map(|l| match &l.kind {
-            LayerKind::Dense(d) => Some(&d.weights),
-            LayerKind::Conv2d(c) => Some(&c.weights),
-            _ => None,
-        })
-        .map(|w| match w {
+        .filter_map(model::Layer::weights)
+        .map(|(w, _)| match w {
             Weights::Binary { signs } => (0..signs.len() * 64)
                 .map(|k| signs[k / 64] >> (k % 64) & 1 == 1)
                 .collect(),

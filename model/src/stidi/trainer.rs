@@ -878,8 +878,11 @@ impl StidiTrainer {
         let mut lowered = 0;
         let hidden = self.layers.len().saturating_sub(1);
         for l in 0..self.layers.len() {
-            if let (Some(r), true) = (self.cfg.rate_ceiling, l < hidden) {
-                self.layers[l].theta.raise_busy(r, h.step);
+            match self.cfg.rate_ceiling {
+                Some(r) if l < hidden => {
+                    self.layers[l].theta.raise_busy(r, h.step);
+                }
+                _ => {}
             }
             lowered += self.layers[l]
                 .theta
