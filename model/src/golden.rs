@@ -271,8 +271,53 @@ pub struct GoldenNetwork {
     stages: Vec<Stage>,
 }
 
-/// Conv geometry: (in_c, h, w, out_c, out_h, out_w, kernel, stride << 16 | padding).
-type ConvGeometry = (usize, usize, usize, usize, usize, usize, usize, usize);
+/// Shape of a convolution for [`compile_fanout`]: input and output maps, square kernel,
+/// stride and zero padding.
+#[derive(Clone, Copy, Debug)]
+struct ConvGeometry {
+    in_channels: usize,
+    height: usize,
+    width: usize,
+    out_channels: usize,
+    out_height: usize,
+    out_width: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+/// The golden stage of a dense (`conv = None`) or convolutional weighted layer: integer
+/// arithmetic when its weights are integers (binary or small ints), `f32` for latent weights.
+fn weighted_stage(
+    n_in: usize,
+    n_out: usize,
+    neuron: NeuronModel,
+    th: &crate::network::Threshold,
+    weights: &crate::network::Weights,
+    conv: Option<ConvGeometry>,
+) -> Stage {
+    if weights.is_integer() {
+        Stage::Int(compile_fanout(
+            n_in,
+            n_out,
+            neuron,
+            th,
+            |n| i64::from(weights.int_at(n).unwrap_or(0)),
+            conv,
+            i64::from,
+        ))
+    } else {
+        Stage::Real(compile_fanout(
+            n_in,
+            n_out,
+            neuron,
+            th,
+            |n| weights.real_at(n).unwrap_or(0.0),
+            conv,
+            |t| t as f32,
+        ))
+    }
+}
 
 fn compile_fanout<A: Potential>(
     n_in: usize,
@@ -301,8 +346,17 @@ fn compile_fanout<A: Potential>(
                 neuron,
             }
         }
-        Some((cin, h, w, cout, oh, ow, k, sp)) => {
-            let (s, p) = (sp >> 16, sp & 0xffff);
+        Some(ConvGeometry {
+            in_channels: cin,
+            height: h,
+            width: w,
+            out_channels: cout,
+            out_height: oh,
+            out_width: ow,
+            kernel: k,
+            stride: s,
+            padding: p,
+        }) => {
             // (input, target, weight index), generated then grouped by input.
             let mut syn: Vec<(u32, u32, u32)> = Vec::new();
             for o in 0..cout {
@@ -388,27 +442,7 @@ impl GoldenNetwork {
                     })
                 }
                 LayerKind::Dense(d) => {
-                    if d.weights.is_integer() {
-                        Stage::Int(compile_fanout(
-                            n_in,
-                            n_out,
-                            d.neuron,
-                            &d.threshold,
-                            |n| i64::from(d.weights.int_at(n).unwrap_or(0)),
-                            None,
-                            i64::from,
-                        ))
-                    } else {
-                        Stage::Real(compile_fanout(
-                            n_in,
-                            n_out,
-                            d.neuron,
-                            &d.threshold,
-                            |n| d.weights.real_at(n).unwrap_or(0.0),
-                            None,
-                            |t| t as f32,
-                        ))
-                    }
+                    weighted_stage(n_in, n_out, d.neuron, &d.threshold, &d.weights, None)
                 }
                 LayerKind::Conv2d(c) => {
                     let (
@@ -422,37 +456,18 @@ impl GoldenNetwork {
                     else {
                         unreachable_shape()?
                     };
-                    let geo = Some((
-                        c.in_channels as usize,
-                        height as usize,
-                        width as usize,
-                        c.out_channels as usize,
-                        oh as usize,
-                        ow as usize,
-                        c.kernel as usize,
-                        ((c.stride as usize) << 16) | c.padding as usize,
-                    ));
-                    if c.weights.is_integer() {
-                        Stage::Int(compile_fanout(
-                            n_in,
-                            n_out,
-                            c.neuron,
-                            &c.threshold,
-                            |n| i64::from(c.weights.int_at(n).unwrap_or(0)),
-                            geo,
-                            i64::from,
-                        ))
-                    } else {
-                        Stage::Real(compile_fanout(
-                            n_in,
-                            n_out,
-                            c.neuron,
-                            &c.threshold,
-                            |n| c.weights.real_at(n).unwrap_or(0.0),
-                            geo,
-                            |t| t as f32,
-                        ))
-                    }
+                    let geo = ConvGeometry {
+                        in_channels: c.in_channels as usize,
+                        height: height as usize,
+                        width: width as usize,
+                        out_channels: c.out_channels as usize,
+                        out_height: oh as usize,
+                        out_width: ow as usize,
+                        kernel: c.kernel as usize,
+                        stride: c.stride as usize,
+                        padding: c.padding as usize,
+                    };
+                    weighted_stage(n_in, n_out, c.neuron, &c.threshold, &c.weights, Some(geo))
                 }
             };
             stages.push(stage);
