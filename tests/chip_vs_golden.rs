@@ -4,13 +4,15 @@
 use isa::chip::ChipDescription;
 use mapper::{map, MapOptions, PlacementKind};
 use model::network::{
-    Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, SpikeTime,
-    Threshold, Weights,
+    Dense, FireRule, Layer, LayerKind, Network, NeuronModel, PspKernel, Shape, Threshold, Weights,
 };
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use sim::chip::{Chip, StopRule};
+use sim::chip::Chip;
+
+mod chip_support;
+use chip_support::chip_output_times;
 
 fn dense(inputs: u32, outputs: u32, theta: i32, rng: &mut ChaCha8Rng, kernel: PspKernel) -> Layer {
     let n = (inputs * outputs) as usize;
@@ -84,19 +86,7 @@ fn check_on(
     for k in 0..test.len().min(limit) {
         let times = enc.encode(test.image(k));
         let trace = golden.forward(&times).unwrap();
-        let spikes: Vec<(u32, u32)> = times
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i as u32, u32::from(t.0)))
-            .collect();
-        let out = chip
-            .run_sample(&spikes, u32::from(net.t_max), StopRule::FullWindow)
-            .unwrap();
-        let chip_times: Vec<SpikeTime> = out
-            .first_spike
-            .iter()
-            .map(|s| SpikeTime(s.map_or(net.t_max, |step| step as u16 + 1)))
-            .collect();
+        let chip_times = chip_output_times(&mut chip, &times, net.t_max);
         let golden_times = trace.layer_times.last().unwrap();
         assert_eq!(&chip_times, golden_times, "sample {k}");
         if golden_times.iter().any(|t| t.0 < net.t_max) {

@@ -5,13 +5,15 @@
 use isa::chip::ChipDescription;
 use mapper::{map, MapOptions, PlacementKind};
 use model::network::{
-    Conv2d, Dense, Layer, LayerKind, MaxPool2d, Network, NeuronModel, Shape, SpikeTime, Threshold,
-    Weights,
+    Conv2d, Dense, Layer, LayerKind, MaxPool2d, Network, NeuronModel, Shape, Threshold, Weights,
 };
 use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use sim::chip::{Chip, StopRule};
+use sim::chip::Chip;
+
+mod chip_support;
+use chip_support::chip_output_times;
 
 fn signs(n: usize, rng: &mut ChaCha8Rng) -> Weights {
     // `pack_signs` takes "negative" flags: 35 % of the weights are −1.
@@ -115,19 +117,7 @@ fn check(
     for k in 0..test.len().min(limit) {
         let times = enc.encode(test.image(k));
         let trace = golden.forward(&times).expect("golden forward");
-        let spikes: Vec<(u32, u32)> = times
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i as u32, u32::from(t.0)))
-            .collect();
-        let out = chip
-            .run_sample(&spikes, u32::from(net.t_max), StopRule::FullWindow)
-            .expect("chip runs");
-        let chip_times: Vec<SpikeTime> = out
-            .first_spike
-            .iter()
-            .map(|s| SpikeTime(s.map_or(net.t_max, |step| step as u16 + 1)))
-            .collect();
+        let chip_times = chip_output_times(&mut chip, &times, net.t_max);
         let golden_times = trace.layer_times.last().expect("output layer");
         assert_eq!(&chip_times, golden_times, "sample {k}");
         if golden_times.iter().any(|t| t.0 < net.t_max) {
@@ -234,19 +224,7 @@ fn pooling_needs_the_first_arrival_only_mode() {
     let differing = (0..test.len().min(120))
         .filter(|&k| {
             let times = enc.encode(test.image(k));
-            let spikes: Vec<(u32, u32)> = times
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i as u32, u32::from(t.0)))
-                .collect();
-            let out = chip
-                .run_sample(&spikes, u32::from(net.t_max), StopRule::FullWindow)
-                .expect("chip runs");
-            let chip_times: Vec<SpikeTime> = out
-                .first_spike
-                .iter()
-                .map(|s| SpikeTime(s.map_or(net.t_max, |step| step as u16 + 1)))
-                .collect();
+            let chip_times = chip_output_times(&mut chip, &times, net.t_max);
             let trace = golden.forward(&times).expect("golden forward");
             &chip_times != trace.layer_times.last().expect("output layer")
         })
