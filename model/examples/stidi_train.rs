@@ -8,6 +8,7 @@
 //! gran=layer|channel|neuron learn=0|1 thlr=F homeo=off|STEP[:WINDOW] gamma=N shift=N
 //! fire=gt|ge delay=0|1 scale=off|INIT:LR target=ACC (report the first epoch reaching it)
 //! augment=N (each epoch, translate every training image by its own offset in ±N pixels)
+//! mirror=1 (each epoch, mirror a seeded half of the training images left-right)
 //! enc=intensity|onoff (input: intensity, or the on- and off-centre contrast maps,
 //! `EncodingRule::OnOffCentre`)
 //! knee=K (scale each sample's update by min(1, ‖output error‖/K steps))
@@ -46,7 +47,7 @@ fn run() -> Result<(), String> {
     );
     let (mut limit, mut tlimit, mut target, mut out) =
         (usize::MAX, usize::MAX, None::<f64>, None::<String>);
-    let mut augment = 0usize;
+    let mut augment = model::Augmentation::default();
     let mut onoff = false;
     let mut from: Option<(String, usize, f32)> = None;
     for a in std::env::args().skip(1) {
@@ -62,7 +63,8 @@ fn run() -> Result<(), String> {
             "test" => tlimit = pu(v)?,
             "target" => target = Some(pf(v)?),
             "out" => out = Some(v.into()),
-            "augment" => augment = pu(v)?,
+            "augment" => augment.max_shift = pu(v)?,
+            "mirror" => augment.mirror = v == "1",
             "from" => {
                 let mut it = v.split(':');
                 let path = it.next().unwrap_or_default().to_string();
@@ -239,12 +241,13 @@ fn run() -> Result<(), String> {
         }
     }
     println!(
-        "# {} arch={} train={} test={} augment={} threads={} cfg={}",
+        "# {} arch={} train={} test={} augment={} mirror={} threads={} cfg={}",
         data,
         arch,
         split.train.len(),
         split.test.len(),
-        augment,
+        augment.max_shift,
+        u8::from(augment.mirror),
         rayon::current_num_threads(),
         serde_json::to_string(&cfg).unwrap_or_default()
     );

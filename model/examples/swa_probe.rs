@@ -21,7 +21,11 @@ fn main() -> Result<(), String> {
     let mut sum: Vec<Vec<f64>> = Vec::new();
     let mut n = 0usize;
     for e in 0..epochs {
-        let data = split.train.for_epoch(augment, seed, e);
+        let aug = model::Augmentation {
+            max_shift: augment,
+            mirror: false,
+        };
+        let data = split.train.for_epoch(aug, seed, e);
         let r = t.train_epoch(&data, |_| {}).map_err(|e| e.to_string())?;
         let cur = t.evaluate_scored(&split.test).map_err(|e| e.to_string())?;
         let mut line = format!(

@@ -17,6 +17,16 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Training-set augmentation, drawn afresh every epoch ([`Dataset::for_epoch`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Augmentation {
+    /// Largest translation in pixels along each axis (0 = none).
+    pub max_shift: usize,
+    /// Mirror half the images left-right: for sets whose classes are mirror-symmetric
+    /// (Fashion-MNIST's garments), not for digits.
+    pub mirror: bool,
+}
+
 /// The embedded 8×8 digits file (gzip CSV).
 pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../data/digits.csv.gz");
 /// Rows of the digits file used for training (the first ones); the rest are the test set.
@@ -72,25 +82,39 @@ impl Dataset {
         usize::from(self.labels[k])
     }
 
-    /// The training set of one epoch under `--augment max_shift`: itself when `max_shift` is 0,
-    /// else [`Dataset::translated`] with a seed derived from the run's seed and the epoch, so
-    /// every epoch sees fresh offsets and a rerun sees the same ones.
-    pub fn for_epoch(&self, max_shift: usize, run_seed: u64, epoch: usize) -> Cow<'_, Dataset> {
-        if max_shift == 0 {
+    /// The training set of one epoch under `aug`: itself when `aug` does nothing, else
+    /// [`Dataset::augmented`] with a seed derived from the run's seed and the epoch, so every
+    /// epoch sees fresh offsets and mirrorings and a rerun sees the same ones.
+    pub fn for_epoch(&self, aug: Augmentation, run_seed: u64, epoch: usize) -> Cow<'_, Dataset> {
+        if aug == Augmentation::default() {
             Cow::Borrowed(self)
         } else {
-            // The constant ("augment" in ASCII) keeps these offsets apart from other streams
+            // The constant ("augment" in ASCII) keeps these draws apart from other streams
             // drawn from the same run seed.
             let seed = splitmix64(run_seed ^ 0x0061_7567_6d65_6e74) ^ epoch as u64;
-            Cow::Owned(self.translated(max_shift, seed))
+            Cow::Owned(self.augmented(aug, seed))
         }
     }
 
-    /// A copy in which every image is translated by its own offset `(dy, dx)`, each drawn
-    /// uniformly from `-max_shift..=max_shift` by hashing `(seed, k)`; pixels shifted in from
-    /// outside the frame are 0 (no stimulus, so no spike). Training-set augmentation: the same
-    /// `seed` gives the same copy, so a run stays reproducible.
+    /// [`Dataset::augmented`] with translation only.
     pub fn translated(&self, max_shift: usize, seed: u64) -> Dataset {
+        self.augmented(
+            Augmentation {
+                max_shift,
+                mirror: false,
+            },
+            seed,
+        )
+    }
+
+    /// A copy in which every image is translated by its own offset `(dy, dx)`, each drawn
+    /// uniformly from `-max_shift..=max_shift` by hashing `(seed, k)`, and, under
+    /// `aug.mirror`, mirrored left-right first when a further hash of the same draw is odd
+    /// (half the images). Pixels shifted in from outside the frame are 0 (no stimulus, so no
+    /// spike). Training-set augmentation: the same `seed` gives the same copy, so a run stays
+    /// reproducible, and the offsets do not depend on `aug.mirror`.
+    pub fn augmented(&self, aug: Augmentation, seed: u64) -> Dataset {
+        let max_shift = aug.max_shift;
         let span = 2 * max_shift as u64 + 1;
         let (h, w) = (self.height as isize, self.width as isize);
         let mut pixels = vec![0u8; self.pixels.len()];
@@ -98,6 +122,7 @@ impl Dataset {
             let r = splitmix64(splitmix64(seed) ^ k as u64);
             let dy = (r % span) as isize - max_shift as isize;
             let dx = ((r / span) % span) as isize - max_shift as isize;
+            let mirrored = aug.mirror && splitmix64(r) & 1 == 1;
             let src = self.image(k);
             for y in 0..h {
                 let sy = y - dy;
@@ -106,6 +131,7 @@ impl Dataset {
                 }
                 for x in 0..w {
                     let sx = x - dx;
+                    let sx = if mirrored { w - 1 - sx } else { sx };
                     if (0..w).contains(&sx) {
                         out[(y * w + x) as usize] = src[(sy * w + sx) as usize];
                     }
@@ -113,7 +139,11 @@ impl Dataset {
             }
         }
         Dataset {
-            name: format!("{} (translated ±{max_shift})", self.name),
+            name: format!(
+                "{} (translated ±{max_shift}{})",
+                self.name,
+                if aug.mirror { ", mirrored" } else { "" }
+            ),
             height: self.height,
             width: self.width,
             pixels,

@@ -18,7 +18,7 @@ pub mod onchip;
 pub mod stidi;
 pub mod train;
 
-pub use data::{DataSplit, Dataset, DatasetSpec};
+pub use data::{Augmentation, DataSplit, Dataset, DatasetSpec};
 pub use encode::{EncodingRule, LatencyEncoder};
 pub use error::{DataError, ModelError, RunError, Violation};
 pub use golden::{ForwardTrace, GoldenNetwork, Potentials};

@@ -286,6 +286,51 @@ fn translation_is_a_seeded_per_image_shift_with_zero_fill() {
     assert_eq!(offsets.len(), 25, "offsets drawn: {offsets:?}");
 }
 
+#[test]
+fn mirroring_flips_a_seeded_half_with_the_same_offsets() {
+    let split = data::digits().unwrap();
+    let set = &split.train;
+    let (h, w) = (set.height, set.width);
+    let aug = model::Augmentation {
+        max_shift: 2,
+        mirror: true,
+    };
+    let a = set.augmented(aug, 7);
+    assert_eq!(a, set.augmented(aug, 7), "same seed, same copy");
+    assert_eq!(a.labels, set.labels);
+    let plain = set.translated(2, 7);
+    let mut mirrored = 0;
+    for k in 0..set.len() {
+        let src = set.image(k);
+        if a.image(k) == plain.image(k) {
+            continue; // not mirrored (or a mirror-symmetric image)
+        }
+        let flipped: Vec<u8> = (0..h * w)
+            .map(|i| src[(i / w) * w + (w - 1 - i % w)])
+            .collect();
+        let as_mirror = offset_of(&flipped, a.image(k), h, w, 2);
+        let as_plain = offset_of(src, plain.image(k), h, w, 2);
+        assert!(
+            as_mirror.iter().any(|o| as_plain.contains(o)),
+            "image {k}: not its mirror image under the translation-only copy's offset \
+             ({as_mirror:?} vs {as_plain:?})"
+        );
+        mirrored += 1;
+    }
+    // Half of 1,437 images, give or take five standard deviations (±95).
+    assert!(
+        (624..=813).contains(&mirrored),
+        "{mirrored} of {} mirrored",
+        set.len()
+    );
+    // No augmentation: the epoch's set is the set itself, not a copy.
+    let none = model::Augmentation::default();
+    assert!(matches!(
+        set.for_epoch(none, 1, 0),
+        std::borrow::Cow::Borrowed(_)
+    ));
+}
+
 /// Reference for the on/off-centre maps, straight from the definition: the real mean of the
 /// in-image 5×5 neighbourhood, floored; `c = 4 · (p − ⌊m⌋)`.
 fn on_off_reference(img: &[u8], h: usize, w: usize) -> (Vec<u8>, Vec<u8>) {

@@ -128,6 +128,20 @@ pub struct Args {
     /// ±N pixels (zero fill) [0 = the images as given].
     #[arg(long, default_value_t = 0)]
     augment: usize,
+    /// Augmentation: every epoch, mirror a seeded half of the training images left-right
+    /// (for mirror-symmetric classes such as Fashion-MNIST's; not for digits).
+    #[arg(long)]
+    mirror: bool,
+}
+
+impl Args {
+    /// The training-set augmentation `--augment` and `--mirror` ask for.
+    fn augmentation(&self) -> model::Augmentation {
+        model::Augmentation {
+            max_shift: self.augment,
+            mirror: self.mirror,
+        }
+    }
 }
 
 fn layered<T: Copy>(given: &[T], default: &mut [T], name: &str) -> anyhow::Result<()> {
@@ -256,7 +270,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
         let start = Instant::now();
-        let epoch_data = data.train.for_epoch(args.augment, args.seed, epoch - 1);
+        let epoch_data = data
+            .train
+            .for_epoch(args.augmentation(), args.seed, epoch - 1);
         let report = trainer.train_epoch(&epoch_data, |p| {
             if p.done % 256 == 0 || p.done == p.total {
                 pb.set_position(p.done as u64);
@@ -405,7 +421,9 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     );
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
-        let epoch_data = data.train.for_epoch(args.augment, args.seed, epoch - 1);
+        let epoch_data = data
+            .train
+            .for_epoch(args.augmentation(), args.seed, epoch - 1);
         let stats = trainer.train_epoch_with(&epoch_data, |done, correct| {
             if done % 256 == 0 || done == data.train.len() {
                 pb.set_position(done as u64);
