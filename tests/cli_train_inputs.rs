@@ -1,5 +1,6 @@
-//! What `spikemesh train` feeds the network: `--augment N` (seeded translation: a rerun writes
-//! the same model byte for byte, it changes what is trained, and it is off by default) and
+//! What `spikemesh train` feeds the network: `--augment N` and `--mirror` (seeded translation
+//! and left-right mirroring: a rerun writes the same model byte for byte, each changes what is
+//! trained, and both are off by default) and
 //! `--encoding onoff` (the on/off-centre maps: recorded in the model file, mapped onto the chip
 //! with both input channels and run there exactly as the golden model; a first layer that does
 //! not count both maps is refused with the sizes named), and the BS4NN `--sign-hysteresis`.
@@ -53,6 +54,18 @@ fn augmented_training_is_reproducible_and_differs_from_plain_training() {
         assert_eq!(a, b, "{rule}: same seed and --augment, same model");
         let plain = train(p, rule, arch, &["--augment", "0"]);
         assert_ne!(a, plain, "{rule}: --augment 1 trains on other images");
+        let m = train(p, rule, arch, &["--mirror"]);
+        assert_eq!(
+            m,
+            train(p, rule, arch, &["--mirror"]),
+            "{rule}: --mirror reruns"
+        );
+        assert_ne!(m, plain, "{rule}: --mirror trains on other images");
+        let both = train(p, rule, arch, &["--augment", "1", "--mirror"]);
+        assert_ne!(
+            both, a,
+            "{rule}: --mirror on top of --augment 1 changes the images"
+        );
     }
 }
 
