@@ -1,7 +1,9 @@
 //! `spikemesh eval`: accuracy of a model file under the golden forward pass on a data set.
 
+use super::run::progress_bar;
 use anyhow::Context;
 use model::{DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder, Network};
+use rayon::prelude::*;
 use std::path::PathBuf;
 
 /// Which split to evaluate.
@@ -42,35 +44,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rule: net.encoding.unwrap_or(EncodingRule::S4nn),
         t_max: net.t_max,
     };
-    let mut correct = 0usize;
-    let mut fallback = 0usize;
-    // Samples whose earliest output spike is shared by several neurons, and how many of those
-    // include the label: the S4NN/BS4NN reference code scores a tie as correct, the chip's
-    // decoder cannot (lowest index wins), so both figures are reported.
-    let mut tied = 0usize;
-    let mut tied_with_label = 0usize;
-    for k in 0..set.len() {
-        let trace = golden
-            .forward(&enc.encode(set.image(k)))
-            .with_context(|| format!("{} sample {k}", set.name))?;
-        correct += usize::from(trace.prediction == set.label(k));
-        fallback += usize::from(trace.fallback.is_some());
-        if trace.fallback.is_none() {
-            let out = trace.layer_times.last().map(Vec::as_slice).unwrap_or(&[]);
-            if let Some(&first) = out.iter().min() {
-                let at_first = out.iter().filter(|&&t| t == first).count();
-                if at_first > 1 {
-                    tied += 1;
-                    let label_first = out.get(set.label(k)) == Some(&first);
-                    if label_first && trace.prediction != set.label(k) {
-                        tied_with_label += 1;
-                    }
-                }
-            }
-        }
-    }
+    // Samples run in parallel; the tallies are sums, so the figures do not depend on the
+    // number of threads.
+    let pb = progress_bar(set.len(), "eval");
+    let tally = (0..set.len())
+        .into_par_iter()
+        .map(|k| -> anyhow::Result<Tally> {
+            let trace = golden
+                .forward(&enc.encode(set.image(k)))
+                .with_context(|| format!("{} sample {k}", set.name))?;
+            pb.inc(1);
+            Ok(Tally::of(&trace, set.label(k)))
+        })
+        .try_reduce(Tally::default, |a, b| Ok(a.add(b)))?;
+    pb.finish_and_clear();
+    let Tally {
+        correct,
+        fallback,
+        fallback_correct,
+        tied,
+        tied_with_label,
+    } = tally;
     println!(
-        "{}: {} on {}: accuracy {:.2} % ({correct}/{}), no-spike fallback used {fallback} times, {} arithmetic",
+        "{}: {} on {}: accuracy {:.2} % ({correct}/{}), no-spike fallback used {fallback} times \
+         ({fallback_correct} of them correct), {} arithmetic",
         args.model.display(),
         set.name,
         args.dataset,
@@ -85,4 +82,55 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         100.0 * (correct + tied_with_label) as f64 / set.len().max(1) as f64
     );
     Ok(())
+}
+
+/// Per-sample outcomes summed over a data set.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    correct: usize,
+    /// Samples decided by the no-spike fallback (no output neuron fired).
+    fallback: usize,
+    /// Of those, decided correctly.
+    fallback_correct: usize,
+    /// Samples whose earliest output spike is shared by several neurons. The S4NN/BS4NN
+    /// reference code scores a tie as correct, the chip's decoder cannot (lowest index wins),
+    /// so both figures are reported.
+    tied: usize,
+    /// Of those, the ones that lost a tie the label was part of.
+    tied_with_label: usize,
+}
+
+impl Tally {
+    /// The outcome of one sample.
+    fn of(trace: &model::ForwardTrace, label: usize) -> Tally {
+        let hit = trace.prediction == label;
+        let mut t = Tally {
+            correct: usize::from(hit),
+            ..Tally::default()
+        };
+        if trace.fallback.is_some() {
+            t.fallback = 1;
+            t.fallback_correct = usize::from(hit);
+        } else {
+            let out = trace.layer_times.last().map(Vec::as_slice).unwrap_or(&[]);
+            if let Some(&first) = out.iter().min() {
+                if out.iter().filter(|&&t| t == first).count() > 1 {
+                    t.tied = 1;
+                    let label_first = out.get(label) == Some(&first);
+                    t.tied_with_label = usize::from(label_first && !hit);
+                }
+            }
+        }
+        t
+    }
+
+    fn add(self, o: Tally) -> Tally {
+        Tally {
+            correct: self.correct + o.correct,
+            fallback: self.fallback + o.fallback,
+            fallback_correct: self.fallback_correct + o.fallback_correct,
+            tied: self.tied + o.tied,
+            tied_with_label: self.tied_with_label + o.tied_with_label,
+        }
+    }
 }
