@@ -8,9 +8,7 @@ use cli_support::{spikemesh, stderr};
 use std::path::{Path, PathBuf};
 
 fn scratch_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikemesh-cli-asm-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cli_support::scratch_dir(&format!("cli-asm-{test}"))
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

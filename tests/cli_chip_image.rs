@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikemesh-cli-chip-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = cli_support::scratch_dir("cli-chip").join(name);
     std::fs::write(&path, bytes).unwrap();
     path
 }

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikemesh-eval-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    cli_support::scratch_dir("eval").join(name)
 }
 
 /// `(correct, total)` from the first `(a/b)` of two numbers in `line`.

@@ -14,12 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn scratch_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "spikemesh-cli-map-run-{}-{test}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cli_support::scratch_dir(&format!("cli-map-run-{test}"))
 }
 
 fn s(p: &Path) -> &str {

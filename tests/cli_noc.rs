@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikemesh-cli-noc-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cli_support::scratch_dir(&format!("cli-noc-{name}"))
 }
 
 fn stdout(o: &Output) -> String {

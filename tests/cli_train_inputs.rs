@@ -17,9 +17,7 @@ fn ok(o: &Output) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikemesh-inputs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    cli_support::scratch_dir("inputs").join(name)
 }
 
 /// Trains 2 epochs on digits (seed 5) with `extra` options into `out`; returns the file.

@@ -7,9 +7,7 @@ use cli_support::spikemesh;
 use std::path::PathBuf;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikemesh-stidi-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cli_support::scratch_dir(&format!("stidi-{name}"))
 }
 
 #[test]

@@ -16,3 +16,12 @@ pub fn spikemesh(args: &[&str]) -> Output {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A scratch directory `spikemesh-{name}-{pid}` under the system's temporary directory,
+/// created if missing: one per test suite (or test) and process, so parallel runs do not
+/// share files.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("spikemesh-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
