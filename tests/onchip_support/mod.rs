@@ -14,8 +14,12 @@ use model::onchip::{LearnOutcome, OnChipRule, OnChipTrainer};
 use model::{DataSplit, EncodingRule, ForwardTrace, GoldenNetwork, LatencyEncoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sim::chip::{Chip, LearnOutput, StopRule};
+use sim::chip::{Chip, LearnOutput};
 use sim::core::Neurocore;
+
+#[path = "../chip_support/mod.rs"]
+mod chip_support;
+use chip_support::chip_output_times;
 
 /// The 64-40-10 digits network `(inputs, outputs, θ)` of most tests.
 pub const DIGITS_64_40_10: &[(u32, u32, i32)] = &[(64, 40, 3), (40, 10, 2)];
@@ -351,20 +355,7 @@ impl LearningBench {
             .unwrap()
             .forward(&times)
             .unwrap();
-        let spikes: Vec<(u32, u32)> = times
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i as u32, u32::from(t.0)))
-            .collect();
-        let out = self
-            .chip
-            .run_sample(&spikes, u32::from(t_max), StopRule::FullWindow)
-            .unwrap();
-        let chip_times: Vec<SpikeTime> = out
-            .first_spike
-            .iter()
-            .map(|s| SpikeTime(s.map_or(t_max, |step| step as u16 + 1)))
-            .collect();
+        let chip_times = chip_output_times(&mut self.chip, &times, t_max);
         assert_eq!(
             &chip_times,
             trace.layer_times.last().unwrap(),
