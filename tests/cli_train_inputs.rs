@@ -7,7 +7,7 @@
 
 mod cli_support;
 
-use cli_support::spikemesh;
+use cli_support::{spikemesh, train_digits};
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -22,23 +22,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Trains 2 epochs on digits (seed 5) with `extra` options into `out`; returns the file.
 fn train(out: &str, rule: &str, arch: &str, extra: &[&str]) -> Vec<u8> {
-    let mut args = vec![
-        "train",
-        "--dataset",
-        "digits",
-        "--rule",
-        rule,
-        "--arch",
-        arch,
-        "--epochs",
-        "2",
-        "--seed",
-        "5",
-        "-o",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    ok(&spikemesh(&args));
+    ok(&train_digits(rule, arch, "2", "5", out, extra));
     std::fs::read(out).unwrap()
 }
 
@@ -141,25 +125,7 @@ fn on_off_arch_must_count_both_maps() {
 fn sign_hysteresis_is_a_bs4nn_option() {
     let p = scratch("hysteresis.json");
     let p = p.to_str().unwrap();
-    let run = |rule: &str, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--dataset",
-            "digits",
-            "--rule",
-            rule,
-            "--arch",
-            "64-60-10",
-            "--epochs",
-            "2",
-            "--seed",
-            "5",
-            "-o",
-            p,
-        ];
-        args.extend_from_slice(extra);
-        spikemesh(&args)
-    };
+    let run = |rule: &str, extra: &[&str]| train_digits(rule, "64-60-10", "2", "5", p, extra);
     let out = ok(&run("bs4nn", &["--sign-hysteresis", "0.1,1"]));
     assert!(out.contains("sign crossings ["), "{out}");
     let held = std::fs::read(p).unwrap();

@@ -3,7 +3,7 @@
 
 mod cli_support;
 
-use cli_support::spikemesh;
+use cli_support::{spikemesh, train_digits};
 use std::path::PathBuf;
 
 fn scratch(name: &str) -> PathBuf {
@@ -15,21 +15,7 @@ fn stidi_model_with_learned_thresholds_runs_on_the_chip_like_the_golden_model() 
     let dir = scratch("map");
     let model = dir.join("model.json");
     let m = model.to_str().unwrap();
-    let out = spikemesh(&[
-        "train",
-        "--rule",
-        "stidi",
-        "--arch",
-        "fc60-fc10",
-        "--dataset",
-        "digits",
-        "--epochs",
-        "2",
-        "--seed",
-        "3",
-        "-o",
-        m,
-    ]);
+    let out = train_digits("stidi", "fc60-fc10", "2", "3", m, &[]);
     assert!(
         out.status.success(),
         "{}",

@@ -104,26 +104,27 @@ impl Tally {
     /// The outcome of one sample.
     fn of(trace: &model::ForwardTrace, label: usize) -> Tally {
         let hit = trace.prediction == label;
-        let mut t = Tally {
+        let mut tally = Tally {
             correct: usize::from(hit),
             ..Tally::default()
         };
         if trace.fallback.is_some() {
-            t.fallback = 1;
-            t.fallback_correct = usize::from(hit);
+            tally.fallback = 1;
+            tally.fallback_correct = usize::from(hit);
         } else {
             let out = trace.layer_times.last().map(Vec::as_slice).unwrap_or(&[]);
             if let Some(&first) = out.iter().min() {
-                if out.iter().filter(|&&t| t == first).count() > 1 {
-                    t.tied = 1;
+                if out.iter().filter(|&&time| time == first).count() > 1 {
+                    tally.tied = 1;
                     let label_first = out.get(label) == Some(&first);
-                    t.tied_with_label = usize::from(label_first && !hit);
+                    tally.tied_with_label = usize::from(label_first && !hit);
                 }
             }
         }
-        t
+        tally
     }
 
+    /// Both tallies summed.
     fn add(self, o: Tally) -> Tally {
         Tally {
             correct: self.correct + o.correct,

@@ -25,3 +25,32 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Runs `spikemesh train` on the embedded digits with `rule`, `arch`, `epochs` and `seed`,
+/// writing the model to `out`, plus the `extra` options.
+pub fn train_digits(
+    rule: &str,
+    arch: &str,
+    epochs: &str,
+    seed: &str,
+    out: &str,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "digits",
+        "--rule",
+        rule,
+        "--arch",
+        arch,
+        "--epochs",
+        epochs,
+        "--seed",
+        seed,
+        "-o",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    spikemesh(&args)
+}
