@@ -26,7 +26,7 @@ enum Command {
     /// Study the mesh network-on-chip under synthetic or trace traffic (BookSim2-style).
     Noc(cli::noc::Args),
     /// Train a TTFS network (S4NN or BS4NN) on digits, MNIST or Fashion-MNIST.
-    Train(cli::train::Args),
+    Train(Box<cli::train::Args>),
     /// Evaluate a model file with the golden forward pass.
     Eval(cli::eval::Args),
     /// Assemble a neurocore source file (.s) into a program file (.bin).
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         Command::Chip(args) => cli::chip::run(args),
         Command::Noc(args) => cli::noc::run(args),
         Command::Neuron(args) => cli::neuron::run(args),
-        Command::Train(args) => cli::train::run(args),
+        Command::Train(args) => cli::train::run(*args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Asm(args) => cli::asm::run(args),
         Command::Disasm(args) => cli::disasm::run(args),

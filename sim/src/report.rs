@@ -429,7 +429,8 @@ pub fn vcd(records: &[StepRecord], tiles: &[TileId], period_ps: u64) -> String {
 
 // ----- SVG -----
 
-fn xml_escape(s: &str) -> String {
+/// `s` with `&`, `<` and `>` escaped, for SVG text content.
+pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

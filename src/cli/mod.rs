@@ -1,7 +1,9 @@
 //! One module per subcommand of the `spikemesh` binary.
 
 pub mod asm;
+pub mod chart;
 pub mod chip;
+pub mod curve;
 pub mod demo;
 pub mod disasm;
 pub mod eval;

@@ -2,6 +2,7 @@
 //! BookSim2 and Noxim users run them — one load point, or a latency–throughput sweep written as
 //! CSV and SVG — with every packet's timing optionally written as CSV.
 
+use super::chart::{tick_step, Frame};
 use anyhow::{bail, Context};
 use sim::noc::study::{run_study, run_sweep, PacketRow, StudyConfig, StudyReport, Traffic};
 use sim::noc::traffic::{Trace, TrafficPattern};
@@ -480,33 +481,9 @@ fn sweep_csv(rates: &[f64], reports: &[StudyReport]) -> String {
     s
 }
 
-/// A "nice" tick step (1, 2 or 5 × 10^k) giving about `n` intervals over `span`.
-fn tick_step(span: f64, n: f64) -> f64 {
-    if span <= 0.0 || !span.is_finite() {
-        return 1.0;
-    }
-    let raw = span / n;
-    let mag = 10f64.powf(raw.log10().floor());
-    let norm = raw / mag;
-    let nice = if norm <= 1.0 {
-        1.0
-    } else if norm <= 2.0 {
-        2.0
-    } else if norm <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * mag
-}
-
 /// Latency (y) against offered load (x): axes, ticks, a polyline and one marker per point
 /// (red when saturated).
 fn sweep_svg(cfg: &StudyConfig, reports: &[StudyReport]) -> String {
-    let (w, h) = (640.0, 420.0);
-    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 55.0);
-    let pw = w - left - right;
-    let ph = h - top - bottom;
     let xmax_data = reports.iter().map(|r| r.offered_rate).fold(0.0, f64::max);
     // Beyond saturation latencies grow without bound; the y axis stops at 4× the highest
     // unsaturated latency so that the flat part and the knee stay readable, and points above
@@ -529,77 +506,30 @@ fn sweep_svg(cfg: &StudyConfig, reports: &[StudyReport]) -> String {
     let ys = tick_step(ymax_data.max(1.0), 5.0);
     let xmax = (xmax_data / xs).ceil().max(1.0) * xs;
     let ymax = (ymax_data / ys).ceil().max(1.0) * ys;
-    let px = |x: f64| left + x / xmax * pw;
-    let py = |y: f64| top + ph - y.min(ymax) / ymax * ph;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">"
-    );
-    let _ = writeln!(s, "<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>");
+    let frame = Frame {
+        size: (640.0, 420.0),
+        margins: (70.0, 20.0, 40.0, 55.0),
+        x: (0.0, xmax),
+        y: (0.0, ymax),
+    };
+    let (px, py) = (|x| frame.px(x), |y| frame.py(y));
     let title = match &cfg.traffic {
         Traffic::Synthetic { pattern, .. } => pattern.name().to_string(),
         Traffic::Trace(_) => "trace".into(),
     };
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">{}x{} mesh, {title}, \
-         {}-flit packets, {} VCs x {} flits</text>",
-        w / 2.0,
+    let mut s = frame.open(&format!(
+        "{}x{} mesh, {title}, {}-flit packets, {} VCs x {} flits",
         cfg.noc.width,
         cfg.noc.height,
         cfg.packet_size,
         cfg.noc.virtual_channels,
         cfg.noc.buffer_depth
-    );
-    // Axes.
-    let _ = writeln!(
-        s,
-        "<path d=\"M{left},{top} V{} H{}\" fill=\"none\" stroke=\"black\"/>",
-        top + ph,
-        left + pw
-    );
-    let mut x = 0.0;
-    while x <= xmax + xs * 1e-6 {
-        let tx = px(x);
-        let _ = writeln!(
-            s,
-            "<line x1=\"{tx:.1}\" y1=\"{}\" x2=\"{tx:.1}\" y2=\"{}\" stroke=\"black\"/>\
-             <text x=\"{tx:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            top + ph,
-            top + ph + 5.0,
-            top + ph + 19.0,
-            fmt_tick(x)
-        );
-        x += xs;
-    }
-    let mut y = 0.0;
-    while y <= ymax + ys * 1e-6 {
-        let ty = py(y);
-        let _ = writeln!(
-            s,
-            "<line x1=\"{}\" y1=\"{ty:.1}\" x2=\"{left}\" y2=\"{ty:.1}\" stroke=\"black\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            left - 5.0,
-            left - 8.0,
-            ty + 4.0,
-            fmt_tick(y)
-        );
-        y += ys;
-    }
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">offered load (flits/node/cycle)</text>",
-        left + pw / 2.0,
-        h - 12.0
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"18\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {})\">\
-         average packet latency (cycles)</text>",
-        top + ph / 2.0,
-        top + ph / 2.0
+    ));
+    frame.axes(
+        &mut s,
+        (xs, ys),
+        "offered load (flits/node/cycle)",
+        "average packet latency (cycles)",
     );
     let points: Vec<String> = reports
         .iter()
@@ -634,19 +564,9 @@ fn sweep_svg(cfg: &StudyConfig, reports: &[StudyReport]) -> String {
     let _ = writeln!(
         s,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#d62728\">red: saturated; ▲ off the scale (value in cycles)</text>",
-        left + pw,
-        top + 14.0
+        frame.right(),
+        frame.top() + 14.0
     );
     s.push_str("</svg>\n");
     s
-}
-
-fn fmt_tick(v: f64) -> String {
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-0" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
 }

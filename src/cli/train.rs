@@ -2,6 +2,7 @@
 //! STiDi-BP training of a convolutional or dense one, on the digits, MNIST or Fashion-MNIST,
 //! written as a model file after every epoch.
 
+use super::curve::{EpochRow, History};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::train::{parse_arch, Rule, SampleOrder, TrainConfig, Trainer};
@@ -66,6 +67,14 @@ pub struct Args {
     /// Output model file (rewritten atomically after every epoch).
     #[arg(short, long)]
     output: PathBuf,
+    /// Learning curve as CSV, rewritten after every epoch: epoch, train accuracy, loss, test
+    /// accuracy (and with ties as correct, S4NN/BS4NN), seconds.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Learning curve as an SVG chart (train and test accuracy per epoch, best epoch marked),
+    /// redrawn after every epoch.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     /// Learning rate, one value for every layer or one per layer (comma separated)
     /// [S4NN 0.2, BS4NN 0.1].
     #[arg(long, value_delimiter = ',')]
@@ -135,6 +144,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// The learning-curve files `--history` and `--plot` ask for, for a run called `title`.
+    fn history(&self, title: String) -> anyhow::Result<History> {
+        History::new(title, self.history.clone(), self.plot.clone())
+    }
+
     /// The training-set augmentation `--augment` and `--mirror` ask for.
     fn augmentation(&self) -> model::Augmentation {
         model::Augmentation {
@@ -255,6 +269,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let (h, w) = (data.train.height, data.train.width);
     let mut trainer = Trainer::new(cfg).context("cannot start training")?;
+    let title = format!(
+        "{} {} on {}, seed {}",
+        match trainer.config().rule {
+            Rule::S4nn => "S4NN",
+            Rule::Bs4nn => "BS4NN",
+        },
+        args.arch,
+        data.train.name.trim_end_matches("/train"),
+        args.seed
+    );
+    let mut history = args.history(title)?;
     println!(
         "training {:?} {} on {} ({} train / {} test), seed {}",
         trainer.config().rule,
@@ -264,9 +289,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         data.test.len(),
         args.seed
     );
-    // Best epoch by test accuracy, reported (not used to pick the saved model): the papers
-    // quote their best epoch, so this is the figure to compare with them.
-    let mut best: Option<(usize, model::Accuracy)> = None;
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
         let start = Instant::now();
@@ -286,11 +308,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let train_secs = start.elapsed().as_secs_f64();
         pb.finish_and_clear();
         let test_acc = trainer.evaluate_scored(&data.test)?;
-        if !matches!(best, Some((_, b)) if b.strict >= test_acc.strict) {
-            best = Some((epoch, test_acc));
-        }
         let net = trainer.export(h, w);
         net.save(&args.output)?;
+        history.record(EpochRow {
+            epoch,
+            train_accuracy: report.train_accuracy,
+            mean_loss: report.mean_loss,
+            test_accuracy: test_acc.strict,
+            test_accuracy_ties: Some(test_acc.reference),
+            seconds: train_secs,
+        })?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
             format!(
                 " alpha {:?} | sign crossings {:?} net {:?}",
@@ -316,11 +343,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             report.reinitialised,
         );
     }
-    if let Some((e, b)) = best {
+    // The best epoch by test accuracy is reported, not used to pick the saved model: the
+    // papers quote their best epoch, so this is the figure to compare with them.
+    if let Some(b) = history.best() {
         println!(
-            "best epoch {e}: test acc {:.2} % (ties as correct {:.2} %); the saved model is the last epoch's",
-            100.0 * b.strict,
-            100.0 * b.reference
+            "best epoch {}: test acc {:.2} % (ties as correct {:.2} %); the saved model is the last epoch's",
+            b.epoch,
+            100.0 * b.test_accuracy,
+            100.0 * b.test_accuracy_ties.unwrap_or(b.test_accuracy)
         );
     }
     let net = trainer.export(h, w);
@@ -411,6 +441,12 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     }
     let mut trainer = StidiTrainer::for_dataset(&arch, &data.train, cfg, args.seed)
         .context("cannot start STiDi-BP training")?;
+    let mut history = args.history(format!(
+        "STiDi-BP {} on {}, seed {}",
+        args.arch,
+        data.train.name.trim_end_matches("/train"),
+        args.seed
+    ))?;
     println!(
         "training STiDi-BP {} on {} ({} train / {} test), seed {}",
         args.arch,
@@ -436,6 +472,14 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
         pb.finish_and_clear();
         let test_acc = trainer.evaluate(&data.test)?;
         trainer.export()?.save(&args.output)?;
+        history.record(EpochRow {
+            epoch,
+            train_accuracy: stats.train_accuracy,
+            mean_loss: stats.mean_loss,
+            test_accuracy: test_acc,
+            test_accuracy_ties: None,
+            seconds: stats.seconds,
+        })?;
         println!(
             "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % | dead {:.2} % | {:.1} s/epoch",
             args.epochs,
@@ -444,6 +488,13 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
             100.0 * test_acc,
             100.0 * stats.dead_fraction,
             stats.seconds,
+        );
+    }
+    if let Some(b) = history.best() {
+        println!(
+            "best epoch {}: test acc {:.2} %; the saved model is the last epoch's",
+            b.epoch,
+            100.0 * b.test_accuracy
         );
     }
     let net = trainer.export()?;
