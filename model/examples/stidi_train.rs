@@ -80,18 +80,7 @@ fn run() -> Result<(), String> {
                     _ => return Err(format!("enc: `{v}` is not intensity|onoff")),
                 }
             }
-            "kernel" => {
-                cfg.neuron.kernel = match v {
-                    "step" => Kernel::Step,
-                    "ramp" => Kernel::Ramp,
-                    s => Kernel::SatRamp {
-                        tau: s
-                            .trim_start_matches("sat:")
-                            .parse()
-                            .map_err(|_| format!("kernel `{s}`"))?,
-                    },
-                }
-            }
+            "kernel" => cfg.neuron.kernel = v.parse().map_err(|e| format!("{e}"))?,
             "fire" => {
                 cfg.neuron.fire = if v == "gt" {
                     FireRule::Greater
@@ -100,20 +89,8 @@ fn run() -> Result<(), String> {
                 }
             }
             "delay" => cfg.neuron.delay = pu(v)? as u8,
-            "deriv" => {
-                cfg.derivative = match v {
-                    "chord" => Derivative::Chord,
-                    "slope" => Derivative::LocalSlope,
-                    _ => Derivative::Constant,
-                }
-            }
-            "norm" => {
-                cfg.normalisation = if v == "l2" {
-                    Normalisation::L2
-                } else {
-                    Normalisation::None
-                }
-            }
+            "deriv" => cfg.derivative = v.parse().map_err(|e| format!("{e}"))?,
+            "norm" => cfg.normalisation = v.parse().map_err(|e| format!("{e}"))?,
             "back" => {
                 cfg.back_weights = if v == "latent" {
                     BackWeights::Latent

@@ -132,3 +132,25 @@ fn update_sign_matches_the_finite_difference_of_the_spike_time() {
         }
     }
 }
+
+#[test]
+fn options_parse_from_their_command_line_spellings() {
+    assert_eq!("ramp".parse::<Kernel>(), Ok(Kernel::Ramp));
+    assert_eq!("step".parse::<Kernel>(), Ok(Kernel::Step));
+    assert_eq!("sat:12".parse::<Kernel>(), Ok(Kernel::SatRamp { tau: 12 }));
+    for bad in ["sat:0", "sat:", "sat:x", "Ramp", "sat:70000"] {
+        let e = bad.parse::<Kernel>().unwrap_err();
+        assert_eq!(e.found, bad);
+        assert!(e.to_string().contains("ramp, step, sat:TAU"), "{e}");
+    }
+    assert_eq!("chord".parse::<Derivative>(), Ok(Derivative::Chord));
+    assert_eq!("slope".parse::<Derivative>(), Ok(Derivative::LocalSlope));
+    assert_eq!("constant".parse::<Derivative>(), Ok(Derivative::Constant));
+    assert_eq!(
+        "secant".parse::<Derivative>().unwrap_err().to_string(),
+        "derivative `secant` is not one of chord, slope, constant"
+    );
+    assert_eq!("l2".parse::<Normalisation>(), Ok(Normalisation::L2));
+    assert_eq!("none".parse::<Normalisation>(), Ok(Normalisation::None));
+    assert!("L2".parse::<Normalisation>().is_err());
+}

@@ -119,8 +119,9 @@ pub struct Args {
     /// Sample order [S4NN sequential, BS4NN replacement].
     #[arg(long, value_enum)]
     order: Option<OrderArg>,
-    /// BS4NN sign hysteresis in latent-weight units, one or one per layer [0 = the notebook's
-    /// rule]: a forward sign turns only once its latent is past ±h on the other side.
+    /// Sign hysteresis in latent-weight units [0 = the sign of the latent]: a forward sign turns
+    /// only once its latent is past ±h on the other side. BS4NN: one value or one per layer;
+    /// STiDi-BP: one value for every layer.
     #[arg(long, value_delimiter = ',')]
     sign_hysteresis: Vec<f64>,
     /// Reference-code dropout: how many inputs of each layer are dropped from its update per
@@ -141,6 +142,50 @@ pub struct Args {
     /// (for mirror-symmetric classes such as Fashion-MNIST's; not for digits).
     #[arg(long)]
     mirror: bool,
+    #[command(flatten)]
+    stidi: StidiArgs,
+}
+
+/// The STiDi-BP options (`--rule stidi` only; docs/TRAINING.md says what each does and which
+/// recipes measured best).
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "STiDi-BP options (--rule stidi)")]
+pub struct StidiArgs {
+    /// PSP kernel: `ramp`, `step` or `sat:TAU` (saturating ramp; training only, not exported)
+    /// [ramp].
+    #[arg(long, value_name = "KERNEL")]
+    kernel: Option<model::stidi::Kernel>,
+    /// Approximation of the latency derivative: `chord` (t/θ), `slope` (local slope) or
+    /// `constant` [chord].
+    #[arg(long, value_name = "D")]
+    derivative: Option<model::stidi::Derivative>,
+    /// Error normalisation per layer: `l2` or `none` [l2].
+    #[arg(long, value_name = "N")]
+    normalisation: Option<model::stidi::Normalisation>,
+    /// Initial threshold of a neuron per input it has: θ = F · fan-in [40; the CSNN recipes use
+    /// 10].
+    #[arg(long, value_name = "F")]
+    threshold_per_input: Option<f64>,
+    /// Keep the initial thresholds instead of learning them (homeostasis still lowers the
+    /// thresholds of silent neurons).
+    #[arg(long)]
+    fixed_thresholds: bool,
+}
+
+impl StidiArgs {
+    /// The STiDi-BP options given on the command line, by flag name.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--kernel", self.kernel.is_some()),
+            ("--derivative", self.derivative.is_some()),
+            ("--normalisation", self.normalisation.is_some()),
+            ("--threshold-per-input", self.threshold_per_input.is_some()),
+            ("--fixed-thresholds", self.fixed_thresholds),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
 }
 
 impl Args {
@@ -194,6 +239,8 @@ fn progress_bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
 pub fn run(args: Args) -> anyhow::Result<()> {
     if matches!(args.rule, RuleArg::Stidi) {
         check_stidi_flags(&args)?;
+    } else if let Some(flag) = args.stidi.given().first() {
+        bail!("{flag} applies to --rule stidi only");
     }
     let spec: DatasetSpec = args.dataset.parse()?;
     let data = spec.load()?;
@@ -394,7 +441,6 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--reinit", args.reinit.is_some()),
         ("--order", args.order.is_some()),
         ("--dropout", !args.dropout.is_empty()),
-        ("--sign-hysteresis", !args.sign_hysteresis.is_empty()),
         ("--no-reinit", args.no_reinit),
     ]
     .into_iter()
@@ -403,15 +449,16 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
     if !ignored.is_empty() {
         bail!(
             "{} apply to --rule s4nn|bs4nn only; STiDi-BP settings are in docs/TRAINING.md (the \
-             stidi_train example exposes all of them)",
+             stidi_train example exposes the rest)",
             ignored.join(", ")
         );
     }
     Ok(())
 }
 
-/// `--rule stidi`: the STiDi-BP trainer with its measured-best defaults, and the flags that
-/// apply to it (`--tmax`, `--gamma`, `--silent-shift`, `--lr`, `--lr-decay`); any other
+/// `--rule stidi`: the STiDi-BP trainer with its defaults, the shared flags that apply to it
+/// (`--tmax`, `--gamma`, `--silent-shift`, `--lr`, `--lr-decay`, `--sign-hysteresis H`,
+/// `--encoding`, `--augment`, `--mirror`) and its own options ([`StidiArgs`]); any other
 /// S4NN/BS4NN option is refused rather than silently ignored.
 fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     use model::stidi::{Arch, StidiConfig, StidiTrainer};
@@ -431,13 +478,45 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
         cfg.silent_label_shift = s;
     }
     if !args.lr.is_empty() {
+        // The rates given are every layer's, the output layer's included.
         cfg.lr = args.lr.iter().map(|&v| v as f32).collect();
+        cfg.lr_output = None;
     }
     if let Some(d) = args.lr_decay {
         cfg.lr_decay = d;
     }
     if let Some(rule) = on_off_rule(args, &data.train) {
         cfg.encoding = rule;
+    }
+    let o = &args.stidi;
+    if let Some(k) = o.kernel {
+        if let model::stidi::Kernel::SatRamp { tau } = k {
+            bail!(
+                "--kernel sat:{tau}: the chip has no saturating kernel, so the model could not be \
+                 written; the stidi_train example trains with it"
+            );
+        }
+        cfg.neuron.kernel = k;
+    }
+    if let Some(d) = o.derivative {
+        cfg.derivative = d;
+    }
+    if let Some(n) = o.normalisation {
+        cfg.normalisation = n;
+    }
+    if let Some(f) = o.threshold_per_input {
+        cfg.theta_per_fan_in = f;
+    }
+    if o.fixed_thresholds {
+        cfg.thresholds.learn = false;
+    }
+    match args.sign_hysteresis[..] {
+        [] => {}
+        [h] => cfg.sign_hysteresis = h as f32,
+        ref hs => bail!(
+            "--sign-hysteresis: STiDi-BP takes one value for every layer, not {}",
+            hs.len()
+        ),
     }
     let mut trainer = StidiTrainer::for_dataset(&arch, &data.train, cfg, args.seed)
         .context("cannot start STiDi-BP training")?;

@@ -41,6 +41,28 @@ pub enum Kernel {
     },
 }
 
+impl std::str::FromStr for Kernel {
+    type Err = super::rule::UnknownChoice;
+
+    /// `ramp`, `step` or `sat:TAU` (τ ≥ 1 time steps).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let tau = |t: &str| t.parse::<u16>().ok().filter(|&t| t >= 1);
+        match s {
+            "ramp" => Ok(Kernel::Ramp),
+            "step" => Ok(Kernel::Step),
+            _ => s
+                .strip_prefix("sat:")
+                .and_then(tau)
+                .map(|tau| Kernel::SatRamp { tau })
+                .ok_or_else(|| super::rule::UnknownChoice {
+                    what: "kernel",
+                    found: s.into(),
+                    accepted: "ramp, step, sat:TAU (TAU in 1..=65535)",
+                }),
+        }
+    }
+}
+
 impl Kernel {
     /// `K(s)` for `s = t_post − t_pre > 0`, divided by the kernel's scale (`t_max` for the
     /// ramp, `τ` for the saturating ramp, 1 for the step) so that it lies in `(0, 1]`.

@@ -31,7 +31,7 @@ pub mod trainer;
 
 pub use arch::{Arch, ArchError, Geometry, LayerSpec};
 pub use forward::{Kernel, NeuronSpec, Record};
-pub use rule::{BackWeights, Derivative, Normalisation};
+pub use rule::{BackWeights, Derivative, Normalisation, UnknownChoice};
 pub use threshold::{Granularity, Homeostasis, ThresholdConfig};
 pub use trainer::{EpochStats, Order, Precision, ScaleConfig, StidiConfig, StidiTrainer};
 

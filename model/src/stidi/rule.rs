@@ -31,6 +31,53 @@ pub enum Derivative {
     Constant,
 }
 
+/// A command-line choice that names none of an option's values.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what} `{found}` is not one of {accepted}")]
+pub struct UnknownChoice {
+    /// The option (`kernel`, `derivative`, `normalisation`).
+    pub what: &'static str,
+    /// The text given.
+    pub found: String,
+    /// The accepted spellings.
+    pub accepted: &'static str,
+}
+
+impl std::str::FromStr for Derivative {
+    type Err = UnknownChoice;
+
+    /// `chord`, `slope` or `constant`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "chord" => Ok(Derivative::Chord),
+            "slope" => Ok(Derivative::LocalSlope),
+            "constant" | "const" => Ok(Derivative::Constant),
+            _ => Err(UnknownChoice {
+                what: "derivative",
+                found: s.into(),
+                accepted: "chord, slope, constant",
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for Normalisation {
+    type Err = UnknownChoice;
+
+    /// `l2` or `none`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "l2" => Ok(Normalisation::L2),
+            "none" => Ok(Normalisation::None),
+            _ => Err(UnknownChoice {
+                what: "normalisation",
+                found: s.into(),
+                accepted: "l2, none",
+            }),
+        }
+    }
+}
+
 /// Per-layer error normalisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Normalisation {
