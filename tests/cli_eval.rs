@@ -1,6 +1,7 @@
 //! `spikemesh eval`: the golden accuracy of a saved model agrees with what `spikemesh train`
 //! measured on the same model, does not depend on the number of threads, accounts for every
-//! no-spike fallback, and a file that is not a model is refused by name.
+//! no-spike fallback, its confusion matrix counts every sample once in its label's row, and a
+//! file that is not a model is refused by name.
 
 mod cli_support;
 
@@ -94,6 +95,47 @@ fn eval_agrees_with_training_and_with_itself_on_any_thread_count() {
         0 < fallback && fallback < total && fallback_correct < fallback,
         "fallback counts out of range: {line}"
     );
+
+    // The confusion matrix: each test sample once, in its label's row; the diagonal is the
+    // accuracy's count; the printed recall column and the CSV agree.
+    let csv_path = scratch("confusion.csv");
+    let o = spikemesh(&[
+        "eval",
+        m,
+        "--dataset",
+        "digits",
+        "--confusion",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        one,
+        "--confusion changes no figure"
+    );
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("label,0,1,2,3,4,5,6,7,8,9"));
+    let rows: Vec<Vec<usize>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let test = model::data::digits().unwrap().test;
+    assert_eq!(rows.len(), 10);
+    let mut diagonal = 0;
+    for (label, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], label);
+        let in_row: usize = row[1..].iter().sum();
+        let with_label = (0..test.len()).filter(|&k| test.label(k) == label).count();
+        assert_eq!(in_row, with_label, "row {label}");
+        diagonal += row[1 + label];
+        let recall = format!("{:5.1} %", 100.0 * row[1 + label] as f64 / in_row as f64);
+        let printed = one
+            .lines()
+            .find(|l| l.starts_with(&format!("{label:>3} |")))
+            .unwrap_or_else(|| panic!("no table row {label} in {one}"));
+        assert!(printed.ends_with(&recall), "{printed} / {recall}");
+    }
+    assert_eq!(diagonal, correct);
 }
 
 #[test]

@@ -27,6 +27,10 @@ pub struct Args {
     /// Split to evaluate.
     #[arg(long, value_enum, default_value = "test")]
     split: SplitArg,
+    /// Also write the confusion matrix as CSV (one row per label, one column per predicted
+    /// class).
+    #[arg(long, value_name = "FILE")]
+    confusion: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -47,16 +51,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Samples run in parallel; the tallies are sums, so the figures do not depend on the
     // number of threads.
     let pb = progress_bar(set.len(), "eval");
+    let classes = set.classes;
     let tally = (0..set.len())
         .into_par_iter()
-        .map(|k| -> anyhow::Result<Tally> {
-            let trace = golden
-                .forward(&enc.encode(set.image(k)))
-                .with_context(|| format!("{} sample {k}", set.name))?;
-            pb.inc(1);
-            Ok(Tally::of(&trace, set.label(k)))
-        })
-        .try_reduce(Tally::default, |a, b| Ok(a.add(b)))?;
+        .try_fold(
+            || Tally::new(classes),
+            |mut tally, k| -> anyhow::Result<Tally> {
+                let trace = golden
+                    .forward(&enc.encode(set.image(k)))
+                    .with_context(|| format!("{} sample {k}", set.name))?;
+                pb.inc(1);
+                tally.record(&trace, set.label(k));
+                Ok(tally)
+            },
+        )
+        .try_reduce(|| Tally::new(classes), |a, b| Ok(a.add(b)))?;
     pb.finish_and_clear();
     let Tally {
         correct,
@@ -64,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         fallback_correct,
         tied,
         tied_with_label,
+        ref confusion,
     } = tally;
     println!(
         "{}: {} on {}: accuracy {:.2} % ({correct}/{}), no-spike fallback used {fallback} times \
@@ -81,11 +91,109 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          {:.2} %)",
         100.0 * (correct + tied_with_label) as f64 / set.len().max(1) as f64
     );
+    print!("{}", confusion.table());
+    if let Some(path) = &args.confusion {
+        isa::output::write_atomic(path, confusion.csv().as_bytes())
+            .with_context(|| format!("--confusion {}: cannot write the CSV", path.display()))?;
+    }
     Ok(())
 }
 
+/// Counts of (label, predicted class) pairs. A prediction outside the data set's classes
+/// (a model with more outputs) gets a column of its own.
+#[derive(Clone, Debug)]
+struct Confusion {
+    classes: usize,
+    /// `counts[label][predicted]`.
+    counts: Vec<Vec<usize>>,
+}
+
+impl Confusion {
+    fn new(classes: usize) -> Confusion {
+        Confusion {
+            classes,
+            counts: vec![vec![0; classes]; classes],
+        }
+    }
+
+    /// Adds `n` samples of `label` decoded as `predicted`.
+    fn count(&mut self, label: usize, predicted: usize, n: usize) {
+        if label >= self.counts.len() {
+            self.counts.resize(label + 1, Vec::new());
+        }
+        let row = &mut self.counts[label];
+        if predicted >= row.len() {
+            row.resize(predicted + 1, 0);
+        }
+        row[predicted] += n;
+    }
+
+    /// Both matrices summed.
+    fn add(mut self, o: &Confusion) -> Confusion {
+        for (label, row) in o.counts.iter().enumerate() {
+            for (predicted, &n) in row.iter().enumerate().filter(|(_, &n)| n > 0) {
+                self.count(label, predicted, n);
+            }
+        }
+        self
+    }
+
+    /// Number of columns: the classes, or more when a prediction lies beyond them.
+    fn columns(&self) -> usize {
+        self.counts
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .max(self.classes)
+    }
+
+    fn cell(&self, label: usize, predicted: usize) -> usize {
+        self.counts[label].get(predicted).copied().unwrap_or(0)
+    }
+
+    /// The matrix as text: rows are labels, columns predicted classes, then the recall.
+    fn table(&self) -> String {
+        let cols = self.columns();
+        let mut s =
+            String::from("confusion (rows: label, columns: predicted class; recall)\n     ");
+        for c in 0..cols {
+            s += &format!("{c:>6}");
+        }
+        s += "\n";
+        for (label, row) in self.counts.iter().enumerate() {
+            let total: usize = row.iter().sum();
+            s += &format!("{label:>3} |");
+            for c in 0..cols {
+                s += &format!("{:>6}", self.cell(label, c));
+            }
+            let recall = 100.0 * self.cell(label, label) as f64 / total.max(1) as f64;
+            s += &format!(" | {recall:5.1} %\n");
+        }
+        s
+    }
+
+    /// The matrix as CSV: a header `label,0,1,…` and one row per label.
+    fn csv(&self) -> String {
+        let cols = self.columns();
+        let mut s = String::from("label");
+        for c in 0..cols {
+            s += &format!(",{c}");
+        }
+        s += "\n";
+        for label in 0..self.counts.len() {
+            s += &label.to_string();
+            for c in 0..cols {
+                s += &format!(",{}", self.cell(label, c));
+            }
+            s += "\n";
+        }
+        s
+    }
+}
+
 /// Per-sample outcomes summed over a data set.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Tally {
     correct: usize,
     /// Samples decided by the no-spike fallback (no output neuron fired).
@@ -98,30 +206,41 @@ struct Tally {
     tied: usize,
     /// Of those, the ones that lost a tie the label was part of.
     tied_with_label: usize,
+    /// Label against decoded class.
+    confusion: Confusion,
 }
 
 impl Tally {
-    /// The outcome of one sample.
-    fn of(trace: &model::ForwardTrace, label: usize) -> Tally {
+    /// Nothing counted yet, for a data set of `classes` classes.
+    fn new(classes: usize) -> Tally {
+        Tally {
+            correct: 0,
+            fallback: 0,
+            fallback_correct: 0,
+            tied: 0,
+            tied_with_label: 0,
+            confusion: Confusion::new(classes),
+        }
+    }
+
+    /// Counts the outcome of one sample.
+    fn record(&mut self, trace: &model::ForwardTrace, label: usize) {
         let hit = trace.prediction == label;
-        let mut tally = Tally {
-            correct: usize::from(hit),
-            ..Tally::default()
-        };
+        self.correct += usize::from(hit);
+        self.confusion.count(label, trace.prediction, 1);
         if trace.fallback.is_some() {
-            tally.fallback = 1;
-            tally.fallback_correct = usize::from(hit);
+            self.fallback += 1;
+            self.fallback_correct += usize::from(hit);
         } else {
             let out = trace.layer_times.last().map(Vec::as_slice).unwrap_or(&[]);
             if let Some(&first) = out.iter().min() {
                 if out.iter().filter(|&&time| time == first).count() > 1 {
-                    tally.tied = 1;
+                    self.tied += 1;
                     let label_first = out.get(label) == Some(&first);
-                    tally.tied_with_label = usize::from(label_first && !hit);
+                    self.tied_with_label += usize::from(label_first && !hit);
                 }
             }
         }
-        tally
     }
 
     /// Both tallies summed.
@@ -132,6 +251,26 @@ impl Tally {
             fallback_correct: self.fallback_correct + o.fallback_correct,
             tied: self.tied + o.tied,
             tied_with_label: self.tied_with_label + o.tied_with_label,
+            confusion: self.confusion.add(&o.confusion),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Confusion;
+
+    #[test]
+    fn confusion_sums_and_widens_for_predictions_beyond_the_classes() {
+        let mut a = Confusion::new(2);
+        a.count(0, 0, 3);
+        a.count(1, 0, 1);
+        let mut b = Confusion::new(2);
+        b.count(1, 1, 2);
+        b.count(1, 3, 1);
+        let c = a.add(&b);
+        assert_eq!(c.columns(), 4);
+        assert_eq!(c.csv(), "label,0,1,2,3\n0,3,0,0,0\n1,1,2,0,1\n");
+        assert!(c.table().contains("  1 |     1     2     0     1 |  50.0 %"));
     }
 }
