@@ -271,6 +271,8 @@ mod tests {
         let c = a.add(&b);
         assert_eq!(c.columns(), 4);
         assert_eq!(c.csv(), "label,0,1,2,3\n0,3,0,0,0\n1,1,2,0,1\n");
-        assert!(c.table().contains("  1 |     1     2     0     1 |  50.0 %"));
+        assert!(c
+            .table()
+            .contains("  1 |     1     2     0     1 |  50.0 %"));
     }
 }
