@@ -119,10 +119,11 @@ fn on_off_arch_must_count_both_maps() {
 }
 
 /// `--sign-hysteresis` reaches the BS4NN trainer (it changes the model, one value per layer or
-/// one for all) and is refused with its name where it cannot apply; the epoch line reports the
-/// sign turns.
+/// one for all) and is refused with its name where it cannot apply (S4NN's real weights, more
+/// values than layers, a list for STiDi-BP, which takes one value); the epoch line reports the
+/// sign turns. (That one value reaches the STiDi-BP trainer: `tests/cli_train_stidi.rs`.)
 #[test]
-fn sign_hysteresis_is_a_bs4nn_option() {
+fn sign_hysteresis_reaches_bs4nn_and_is_refused_where_it_cannot_apply() {
     let p = scratch("hysteresis.json");
     let p = p.to_str().unwrap();
     let run = |rule: &str, extra: &[&str]| train_digits(rule, "64-60-10", "2", "5", p, extra);
@@ -148,7 +149,11 @@ fn sign_hysteresis_is_a_bs4nn_option() {
     for (rule, h, named) in [
         ("s4nn", "0.1", "sign_hysteresis"),
         ("bs4nn", "0.1,0.2,0.3", "--sign-hysteresis"),
-        ("stidi", "0.1", "--sign-hysteresis"),
+        (
+            "stidi",
+            "0.1,0.2",
+            "--sign-hysteresis: STiDi-BP takes one value",
+        ),
     ] {
         let o = run(rule, &["--sign-hysteresis", h]);
         assert!(!o.status.success(), "{rule} {h} accepted");

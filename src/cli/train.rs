@@ -428,7 +428,8 @@ fn on_off_rule(args: &Args, data: &model::Dataset) -> Option<model::EncodingRule
     })
 }
 
-/// Refuses the S4NN/BS4NN options that `--rule stidi` does not apply, before any data loads.
+/// Refuses the S4NN/BS4NN options that `--rule stidi` does not apply, a list of hysteresis
+/// values and the saturating kernel, before any data loads.
 fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
     let ignored: Vec<&str> = [
         ("--lr-scale", !args.lr_scale.is_empty()),
@@ -446,6 +447,18 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
     .collect();
+    if args.sign_hysteresis.len() > 1 {
+        bail!(
+            "--sign-hysteresis: STiDi-BP takes one value for every layer, not {}",
+            args.sign_hysteresis.len()
+        );
+    }
+    if let Some(model::stidi::Kernel::SatRamp { tau }) = args.stidi.kernel {
+        bail!(
+            "--kernel sat:{tau}: the chip has no saturating kernel, so the model could not be \
+             written; the stidi_train example trains with it"
+        );
+    }
     if !ignored.is_empty() {
         bail!(
             "{} apply to --rule s4nn|bs4nn only; STiDi-BP settings are in docs/TRAINING.md (the \
@@ -490,12 +503,6 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     }
     let o = &args.stidi;
     if let Some(k) = o.kernel {
-        if let model::stidi::Kernel::SatRamp { tau } = k {
-            bail!(
-                "--kernel sat:{tau}: the chip has no saturating kernel, so the model could not be \
-                 written; the stidi_train example trains with it"
-            );
-        }
         cfg.neuron.kernel = k;
     }
     if let Some(d) = o.derivative {
@@ -510,13 +517,8 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
     if o.fixed_thresholds {
         cfg.thresholds.learn = false;
     }
-    match args.sign_hysteresis[..] {
-        [] => {}
-        [h] => cfg.sign_hysteresis = h as f32,
-        ref hs => bail!(
-            "--sign-hysteresis: STiDi-BP takes one value for every layer, not {}",
-            hs.len()
-        ),
+    if let Some(&h) = args.sign_hysteresis.first() {
+        cfg.sign_hysteresis = h as f32;
     }
     let mut trainer = StidiTrainer::for_dataset(&arch, &data.train, cfg, args.seed)
         .context("cannot start STiDi-BP training")?;
