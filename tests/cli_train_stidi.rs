@@ -195,6 +195,13 @@ fn options_of_one_rule_are_refused_for_the_other() {
             "--fixed-thresholds applies to --rule stidi only",
         ),
         (
+            "bs4nn",
+            "64-100-10",
+            &["--derivative", "slope", "--threshold-per-input", "10"][..],
+            1,
+            "--derivative, --threshold-per-input apply to --rule stidi only",
+        ),
+        (
             "s4nn",
             "64-100-10",
             &["--kernel", "step"][..],

@@ -239,8 +239,15 @@ fn progress_bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
 pub fn run(args: Args) -> anyhow::Result<()> {
     if matches!(args.rule, RuleArg::Stidi) {
         check_stidi_flags(&args)?;
-    } else if let Some(flag) = args.stidi.given().first() {
-        bail!("{flag} applies to --rule stidi only");
+    } else {
+        let given = args.stidi.given();
+        if !given.is_empty() {
+            bail!(
+                "{} {} to --rule stidi only",
+                given.join(", "),
+                if given.len() == 1 { "applies" } else { "apply" }
+            );
+        }
     }
     let spec: DatasetSpec = args.dataset.parse()?;
     let data = spec.load()?;
