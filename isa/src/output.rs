@@ -4,13 +4,18 @@
 use std::io::Write;
 use std::path::Path;
 
+/// The directory an output file `path` is written in (`.` for a bare file name).
+pub fn output_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Writes `bytes` to a temporary file in `path`'s directory, flushes it to disk and renames it
 /// over `path`. On any error the temporary file is removed and `path` is left untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = output_dir(path);
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,

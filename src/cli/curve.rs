@@ -237,10 +237,7 @@ fn check_writable_dir(flag: &str, path: &Path) -> anyhow::Result<()> {
     if path.file_name().is_none() {
         bail!("{flag} {}: names no file", path.display());
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = isa::output::output_dir(path);
     if !dir.is_dir() {
         bail!(
             "{flag} {}: directory {} does not exist",
