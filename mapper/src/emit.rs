@@ -184,11 +184,42 @@ fn consumers(
     out
 }
 
+/// The neuron firmware the cores of a mapping run.
+#[derive(Clone, Copy)]
+pub(crate) enum CoreFirmware<'a> {
+    /// TTFS integrate-and-fire (`ttfs.s`), parameters from the network's layers.
+    Ttfs,
+    /// Multi-spike LIF (`lif_reset.s`): the network passed to [`map_with`] is the skeleton
+    /// of this LIF network (same layers, sizes and weights), its parameters come from here.
+    Lif(&'a model::lif::LifNetwork),
+}
+
 /// Maps `net` onto `chip`.
 pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<Mapping, MapError> {
-    let program = firmware::NeuronModel::Ttfs
+    map_with(net, chip, opts, CoreFirmware::Ttfs)
+}
+
+/// Maps `net` onto `chip` with the cores running `firmware`.
+pub(crate) fn map_with(
+    net: &Network,
+    chip: &ChipDescription,
+    opts: &MapOptions,
+    firmware: CoreFirmware<'_>,
+) -> Result<Mapping, MapError> {
+    let model = match firmware {
+        CoreFirmware::Ttfs => firmware::NeuronModel::Ttfs,
+        CoreFirmware::Lif(_) => firmware::NeuronModel::LifReset,
+    };
+    let program = model
         .program()
         .map_err(|e| MapError::FirmwareSource(e.to_string()))?;
+    if matches!(firmware, CoreFirmware::Lif(_)) && opts.learning.is_some() {
+        return Err(MapError::Learning {
+            field: "network".into(),
+            rule: "the learning kernels train TTFS networks; a LIF network maps for inference only"
+                .into(),
+        });
+    }
     let parts = partition(net, chip, program.text.len(), program.data.len())?;
     let mut params = Vec::with_capacity(parts.layers.len());
     for lowered in &parts.layers {
@@ -354,33 +385,10 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
                 })
                 .collect();
             let mut program = program.clone();
-            // One shared threshold goes to data memory; per-neuron thresholds are preloaded
-            // into the threshold field of the core's own neurons.
-            let (threshold, per_neuron, fields) = match &d.threshold {
-                Threshold::Layer(t) => (*t, 0, Vec::new()),
-                Threshold::Neuron(ts) => (
-                    0,
-                    1,
-                    vec![FieldInit {
-                        field: firmware::ttfs::THRESHOLD,
-                        values: ts[part.neurons.start as usize..part.neurons.end as usize].to_vec(),
-                    }],
-                ),
+            let (params, fields) = match firmware {
+                CoreFirmware::Ttfs => ttfs_params(net, d, part.neurons.clone(), next.is_none()),
+                CoreFirmware::Lif(lif) => lif_params(&lif.layers[li], part.neurons.clone()),
             };
-            let snap_step = if next.is_none() {
-                i32::from(net.t_max) - i32::from(net.fallback_offset)
-            } else {
-                -1
-            };
-            let params = [
-                ("threshold", threshold),
-                ("threshold_field", per_neuron),
-                ("snap_step", snap_step),
-                ("t_max", i32::from(net.t_max)),
-                ("psp_ramp", i32::from(d.neuron.kernel == PspKernel::Ramp)),
-                ("cmp_ge", i32::from(d.neuron.fire == FireRule::GreaterEqual)),
-                ("out_delay", i32::from(d.neuron.delay)),
-            ];
             for (name, value) in params {
                 let addr = program
                     .symbol(name)
@@ -493,6 +501,82 @@ pub fn map(net: &Network, chip: &ChipDescription, opts: &MapOptions) -> Result<M
             naive: figures(&naive),
         },
     })
+}
+
+/// The TTFS firmware's data parameters and preloaded fields for the neurons `neurons` of a
+/// layer: one shared threshold goes to data memory; per-neuron thresholds are preloaded into
+/// the threshold field of the core's own neurons.
+fn ttfs_params(
+    net: &Network,
+    d: &WeightedParams<'_>,
+    neurons: std::ops::Range<u32>,
+    output_layer: bool,
+) -> (Vec<(&'static str, i32)>, Vec<FieldInit>) {
+    let (threshold, per_neuron, fields) = match &d.threshold {
+        Threshold::Layer(t) => (*t, 0, Vec::new()),
+        Threshold::Neuron(ts) => (
+            0,
+            1,
+            vec![FieldInit {
+                field: firmware::ttfs::THRESHOLD,
+                values: ts[neurons.start as usize..neurons.end as usize].to_vec(),
+            }],
+        ),
+    };
+    let snap_step = if output_layer {
+        i32::from(net.t_max) - i32::from(net.fallback_offset)
+    } else {
+        -1
+    };
+    let params = vec![
+        ("threshold", threshold),
+        ("threshold_field", per_neuron),
+        ("snap_step", snap_step),
+        ("t_max", i32::from(net.t_max)),
+        ("psp_ramp", i32::from(d.neuron.kernel == PspKernel::Ramp)),
+        ("cmp_ge", i32::from(d.neuron.fire == FireRule::GreaterEqual)),
+        ("out_delay", i32::from(d.neuron.delay)),
+    ];
+    (params, fields)
+}
+
+/// The LIF-reset firmware's data parameters (`du`, `dv`, `vth`, `reset_mode`) and the
+/// per-neuron bias fields for the neurons `neurons` of a LIF layer.
+fn lif_params(
+    layer: &model::lif::LifLayer,
+    neurons: std::ops::Range<u32>,
+) -> (Vec<(&'static str, i32)>, Vec<FieldInit>) {
+    let n = &layer.neuron;
+    let params = vec![
+        ("du", i32::from(n.du)),
+        ("dv", i32::from(n.dv)),
+        ("vth", n.vth as i32),
+        (
+            "reset_mode",
+            firmware::lif_reset::reset_mode_word(n.reset.into()),
+        ),
+    ];
+    let range = neurons.start as usize..neurons.end as usize;
+    let mut fields = Vec::new();
+    if !layer.bias_mant.is_empty() {
+        fields.push(FieldInit {
+            field: firmware::lif_reset::BIAS_MANT,
+            values: layer.bias_mant[range.clone()]
+                .iter()
+                .map(|&m| i32::from(m))
+                .collect(),
+        });
+    }
+    if !layer.bias_exp.is_empty() {
+        fields.push(FieldInit {
+            field: firmware::lif_reset::BIAS_EXP,
+            values: layer.bias_exp[range]
+                .iter()
+                .map(|&e| i32::from(e))
+                .collect(),
+        });
+    }
+    (params, fields)
 }
 
 /// Expected packets per inference between parts and the host.

@@ -5,10 +5,12 @@
 //! synapse rows, thresholds and fan-out table.
 
 pub mod emit;
+pub mod lif;
 pub mod partition;
 pub mod place;
 
 pub use emit::{map, MapOptions, MapReport, Mapping, PlacementKind};
+pub use lif::map_lif;
 
 use thiserror::Error;
 

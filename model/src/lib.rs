@@ -13,6 +13,7 @@ pub mod data;
 pub mod encode;
 pub mod error;
 pub mod golden;
+pub mod lif;
 pub mod network;
 pub mod onchip;
 pub mod stidi;

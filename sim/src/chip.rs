@@ -135,6 +135,9 @@ pub enum StopRule {
 pub struct SampleOutput {
     /// Per output channel, the timestep in which its first spike reached the host.
     pub first_spike: Vec<Option<u32>>,
+    /// Per output channel, the spikes that reached the host in the sample (multi-spike
+    /// networks decode from these).
+    pub spike_counts: Vec<u32>,
     /// Timesteps run.
     pub timesteps: u32,
     /// Cycles of each timestep (from its start to the barrier's release).
@@ -220,6 +223,7 @@ pub struct Chip {
     timestep: u32,
     /// First-spike timestep per output channel in the current sample.
     out_first: Vec<Option<u32>>,
+    out_count: Vec<u32>,
     out_seen: bool,
     /// Largest cycle count one timestep may take before the run is declared stuck.
     pub step_budget: u64,
@@ -308,6 +312,7 @@ impl Chip {
             now,
             timestep: 0,
             out_first: vec![None; n_out],
+            out_count: vec![0; n_out],
             out_seen: false,
             step_budget: 50_000_000,
             record_steps: false,
@@ -396,6 +401,7 @@ impl Chip {
         }
         let start = self.now;
         self.out_first.iter_mut().for_each(|x| *x = None);
+        self.out_count.iter_mut().for_each(|x| *x = 0);
         self.out_seen = false;
         self.timestep = 0;
 
@@ -458,6 +464,7 @@ impl Chip {
         }
         Ok(SampleOutput {
             first_spike: self.out_first.clone(),
+            spike_counts: self.out_count.clone(),
             timesteps: step_cycles.len() as u32,
             cycles: self.now - start,
             step_cycles,
@@ -757,6 +764,9 @@ impl Chip {
                         *slot = Some(self.timestep);
                     }
                     self.out_seen = true;
+                }
+                if let Some(count) = self.out_count.get_mut(ch) {
+                    *count += 1;
                 }
             }
             PacketKind::Learning => {

@@ -1,0 +1,568 @@
+//! Multi-spike LIF networks (imported from NIR): their description, validation, JSON file
+//! format, rate coding of images, and the golden forward pass the chip must reproduce.
+//!
+//! A [`LifNetwork`] is a chain of fully connected layers of Loihi-style current-based LIF
+//! neurons with a choice of reset (`isa::arith::loihi::step_with_reset`, the arithmetic of the
+//! `lif_reset.s` firmware). It runs for a fixed number of timesteps per sample; the class is
+//! the output neuron with the most spikes (ties to the lowest index).
+//!
+//! # Timing (the chip's, `docs/ARCHITECTURE.md` "Phases of a timestep")
+//!
+//! * Input channel spikes of step `t` are the first layer's input `a_in` at step `t`.
+//! * A neuron of layer `l` that spikes at step `t` is an input of layer `l + 1` at step
+//!   `t + 1` (the one-step synaptic delay of the chip's synapse unit and of Lava's `Dense`).
+//! * Per step and neuron: `a_in = Σ w` over the input spikes; then one
+//!   [`isa::arith::loihi::step_with_reset`].
+//!
+//! # Why the fan-in bound
+//!
+//! `a_in` is 16-bit signed (Lava's port precision, the golden step's `i16`). Each input spikes
+//! at most once per step, so `fan_in · max|w| ≤ 32767` guarantees every step's sum fits; a
+//! network breaking it is refused at load rather than wrapped at run time.
+//!
+//! # File format
+//!
+//! JSON with `lif_format_version` = [`LIF_FORMAT_VERSION`] (the key tells it apart from the
+//! TTFS [`crate::Network`] format, whose key is `format_version`).
+
+use crate::error::{ModelError, Violation};
+use isa::arith::loihi::{step_with_reset, LoihiLifParams, LoihiLifState, ResetMode};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The LIF network file format version this build reads and writes.
+pub const LIF_FORMAT_VERSION: u32 = 1;
+
+/// What a spike does to the membrane voltage (serialisable mirror of
+/// [`isa::arith::loihi::ResetMode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifReset {
+    /// `v ← 0`.
+    Zero,
+    /// `v ← v − (vth << 6)`: the excess above threshold is kept.
+    Subtract,
+}
+
+impl From<LifReset> for ResetMode {
+    fn from(r: LifReset) -> Self {
+        match r {
+            LifReset::Zero => ResetMode::Zero,
+            LifReset::Subtract => ResetMode::Subtract,
+        }
+    }
+}
+
+/// How images become input spike trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RateCode {
+    /// Evenly spaced spikes: intensity `p` (0..=255) spikes at step `t` iff
+    /// `⌊(t+1)·p/255⌋ > ⌊t·p/255⌋`, so `⌊T·p/255⌋` spikes in `T` steps and none for `p = 0`.
+    /// Deterministic: no random draws, so runs agree for any thread count.
+    Regular,
+}
+
+impl RateCode {
+    /// Whether intensity `p` spikes at step `t`.
+    pub fn spikes(self, p: u8, t: u32) -> bool {
+        match self {
+            RateCode::Regular => {
+                let p = u64::from(p);
+                let t = u64::from(t);
+                (t + 1) * p / 255 > t * p / 255
+            }
+        }
+    }
+
+    /// The spike trains of an image over `steps` steps, as `(channel, step)` pairs ordered by
+    /// step, then channel (the form `sim::Chip::run_sample` takes).
+    pub fn encode(self, image: &[u8], steps: u32) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        for t in 0..steps {
+            for (c, &p) in image.iter().enumerate() {
+                if self.spikes(p, t) {
+                    out.push((c as u32, t));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The LIF parameters shared by a layer's neurons (Lava / Loihi fields; ranges in
+/// [`LoihiLifParams::new`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifNeuron {
+    /// Current decay, 12 bits (`4095`: the current lasts one step).
+    pub du: u16,
+    /// Voltage decay, 12 bits (`0`: no leak).
+    pub dv: u16,
+    /// Threshold mantissa, 17 bits: a neuron spikes when `v > vth << 6`.
+    pub vth: u32,
+    /// Reset after a spike.
+    pub reset: LifReset,
+}
+
+/// One fully connected layer of LIF neurons.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifLayer {
+    /// Name used in messages (the NIR node names, e.g. `fc1+lif1`).
+    pub name: String,
+    /// Fan-in.
+    pub inputs: u32,
+    /// Neurons.
+    pub outputs: u32,
+    /// Width of the signed integer weights (2..=16).
+    pub weight_bits: u8,
+    /// `outputs × inputs` weights, output-major (`weights[j · inputs + i]`).
+    pub weights: Vec<i16>,
+    /// Neuron parameters.
+    pub neuron: LifNeuron,
+    /// Per-neuron bias mantissa (13-bit signed); empty = no bias.
+    #[serde(default)]
+    pub bias_mant: Vec<i16>,
+    /// Per-neuron bias exponent (−4..=3); empty = 0.
+    #[serde(default)]
+    pub bias_exp: Vec<i8>,
+}
+
+impl LifLayer {
+    /// Weight from input `i` to neuron `j`.
+    pub fn weight(&self, j: usize, i: usize) -> i16 {
+        self.weights[j * self.inputs as usize + i]
+    }
+
+    /// The validated Loihi parameters of neuron `j` (valid layers only).
+    fn params(&self, j: usize) -> Result<LoihiLifParams, isa::arith::ArithError> {
+        LoihiLifParams::new(
+            i64::from(self.neuron.du),
+            i64::from(self.neuron.dv),
+            i64::from(self.neuron.vth),
+            i64::from(self.bias_mant.get(j).copied().unwrap_or(0)),
+            i64::from(self.bias_exp.get(j).copied().unwrap_or(0)),
+        )
+    }
+}
+
+/// A feed-forward multi-spike LIF network (module documentation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifNetwork {
+    /// File format version; must be [`LIF_FORMAT_VERSION`].
+    pub lif_format_version: u32,
+    /// Input channels.
+    pub inputs: u32,
+    /// Timesteps per sample.
+    pub steps: u32,
+    /// How images are turned into input spikes (`None`: inputs are given as spike trains).
+    pub encoding: Option<RateCode>,
+    /// Layers in order; the last one's neurons are the classes.
+    pub layers: Vec<LifLayer>,
+    /// Where the network came from and how it was quantised (informational).
+    #[serde(default)]
+    pub provenance: String,
+}
+
+#[derive(Deserialize)]
+struct LifVersionProbe {
+    lif_format_version: u32,
+}
+
+/// Largest accepted `steps` (the chip's timestep counter and the TTFS-sized image windows).
+pub const MAX_STEPS: u32 = 65_535;
+
+impl LifNetwork {
+    /// Checks every rule of the format; the violation names the layer, field and rule.
+    pub fn validate(&self) -> Result<(), Violation> {
+        if self.lif_format_version != LIF_FORMAT_VERSION {
+            return Err(Violation::network(
+                "lif_format_version",
+                format!(
+                    "must be {LIF_FORMAT_VERSION}, found {}",
+                    self.lif_format_version
+                ),
+            ));
+        }
+        if self.inputs == 0 {
+            return Err(Violation::network("inputs", "must be at least 1"));
+        }
+        if !(1..=MAX_STEPS).contains(&self.steps) {
+            return Err(Violation::network(
+                "steps",
+                format!("must be in 1..={MAX_STEPS}, found {}", self.steps),
+            ));
+        }
+        if self.layers.is_empty() {
+            return Err(Violation::network("layers", "must hold at least one layer"));
+        }
+        let mut fan_in = self.inputs;
+        for (k, l) in self.layers.iter().enumerate() {
+            let name = if l.name.is_empty() {
+                format!("layer{k}")
+            } else {
+                l.name.clone()
+            };
+            let v = |field: String, rule: String| Violation::layer(k, &name, field, rule);
+            if l.inputs != fan_in {
+                return Err(v(
+                    "inputs".into(),
+                    format!(
+                        "must equal the {fan_in} outputs feeding it, found {}",
+                        l.inputs
+                    ),
+                ));
+            }
+            if l.outputs == 0 {
+                return Err(v("outputs".into(), "must be at least 1".into()));
+            }
+            if !(2..=16).contains(&l.weight_bits) {
+                return Err(v(
+                    "weight_bits".into(),
+                    format!("must be in 2..=16, found {}", l.weight_bits),
+                ));
+            }
+            let count = l.inputs as usize * l.outputs as usize;
+            if l.weights.len() != count {
+                return Err(v(
+                    "weights".into(),
+                    format!(
+                        "must hold {} × {} = {count} weights, found {}",
+                        l.outputs,
+                        l.inputs,
+                        l.weights.len()
+                    ),
+                ));
+            }
+            let lo = -(1i32 << (l.weight_bits - 1));
+            let hi = (1i32 << (l.weight_bits - 1)) - 1;
+            if let Some((x, &w)) = l
+                .weights
+                .iter()
+                .enumerate()
+                .find(|(_, &w)| !(lo..=hi).contains(&i32::from(w)))
+            {
+                return Err(v(
+                    format!("weights[{x}]"),
+                    format!("{w} is outside the {}-bit range {lo}..={hi}", l.weight_bits),
+                ));
+            }
+            let max_abs = l
+                .weights
+                .iter()
+                .map(|w| u64::from(w.unsigned_abs()))
+                .max()
+                .unwrap_or(0);
+            if u64::from(l.inputs) * max_abs > i16::MAX as u64 {
+                return Err(v(
+                    "weights".into(),
+                    format!(
+                        "fan-in {} × max |w| {max_abs} = {} exceeds 32767: a step's input sum \
+                         must fit the 16-bit a_in (quantise to smaller weights)",
+                        l.inputs,
+                        u64::from(l.inputs) * max_abs
+                    ),
+                ));
+            }
+            for (field, len) in [
+                ("bias_mant", l.bias_mant.len()),
+                ("bias_exp", l.bias_exp.len()),
+            ] {
+                if len != 0 && len != l.outputs as usize {
+                    return Err(v(
+                        field.into(),
+                        format!("must be empty or hold {} values, found {len}", l.outputs),
+                    ));
+                }
+            }
+            for j in 0..l.outputs as usize {
+                l.params(j).map_err(|e| {
+                    let field = match &e {
+                        isa::arith::ArithError::FieldOutOfRange { field, .. } => match *field {
+                            "bias_mant" | "bias_exp" => format!("{field}[{j}]"),
+                            other => format!("neuron.{other}"),
+                        },
+                        _ => "neuron".into(),
+                    };
+                    v(field, e.to_string())
+                })?;
+            }
+            fan_in = l.outputs;
+        }
+        Ok(())
+    }
+
+    /// Number of classes (output neurons).
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.outputs as usize)
+    }
+
+    /// Pretty JSON text.
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys: serialisation cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Whether `bytes` look like a LIF network file (JSON with `lif_format_version`), so a
+    /// command taking "a model" can tell the two formats apart.
+    pub fn is_lif_file(bytes: &[u8]) -> bool {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|t| serde_json::from_str::<LifVersionProbe>(t).ok())
+            .is_some()
+    }
+
+    /// Parses and validates a network from JSON bytes; `path` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<LifNetwork, ModelError> {
+        let p = || path.to_path_buf();
+        let text = std::str::from_utf8(bytes).map_err(|e| ModelError::Json {
+            path: p(),
+            line: 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+            column: 1,
+            message: format!("not UTF-8 text: {e}"),
+        })?;
+        let json_err = |e: serde_json::Error| ModelError::Json {
+            path: p(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        let probe: LifVersionProbe = serde_json::from_str(text).map_err(json_err)?;
+        if probe.lif_format_version != LIF_FORMAT_VERSION {
+            return Err(ModelError::Version {
+                path: p(),
+                found: probe.lif_format_version,
+                supported: LIF_FORMAT_VERSION,
+            });
+        }
+        let net: LifNetwork = serde_json::from_str(text).map_err(json_err)?;
+        net.validate().map_err(|violation| ModelError::Invalid {
+            path: p(),
+            violation,
+        })?;
+        Ok(net)
+    }
+
+    /// Loads and validates a LIF network file.
+    pub fn load(path: &Path) -> Result<LifNetwork, ModelError> {
+        let bytes = std::fs::read(path).map_err(|cause| ModelError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        LifNetwork::from_bytes(&bytes, path)
+    }
+
+    /// Validates, then writes the JSON file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let p = || PathBuf::from(path);
+        self.validate().map_err(|violation| ModelError::Invalid {
+            path: p(),
+            violation,
+        })?;
+        let mut bytes = self.to_json().into_bytes();
+        bytes.push(b'\n');
+        isa::output::write_atomic(path, &bytes).map_err(|cause| ModelError::Io { path: p(), cause })
+    }
+
+    /// The golden forward pass of a valid network on input spikes `(channel, step)` (any
+    /// order; steps ≥ `steps` and channels ≥ `inputs` are ignored — the chip refuses the
+    /// latter, so callers pass valid ones).
+    ///
+    /// # Panics
+    /// Never for a network that passed [`LifNetwork::validate`] (every loaded or imported one).
+    pub fn forward(&self, spikes: &[(u32, u32)]) -> LifRecord {
+        let steps = self.steps as usize;
+        let mut by_step: Vec<Vec<u32>> = vec![Vec::new(); steps];
+        for &(c, t) in spikes {
+            if (t as usize) < steps && c < self.inputs {
+                by_step[t as usize].push(c);
+            }
+        }
+        let params: Vec<Vec<LoihiLifParams>> = self
+            .layers
+            .iter()
+            .map(|l| {
+                (0..l.outputs as usize)
+                    .map(|j| l.params(j).expect("a validated layer has valid parameters"))
+                    .collect()
+            })
+            .collect();
+        let mut state: Vec<Vec<LoihiLifState>> = self
+            .layers
+            .iter()
+            .map(|l| vec![LoihiLifState::default(); l.outputs as usize])
+            .collect();
+        // Spikes of the previous step per layer (inputs of the next layer at this step).
+        let mut prev: Vec<Vec<u32>> = vec![Vec::new(); self.layers.len()];
+        let mut counts: Vec<Vec<u32>> = self
+            .layers
+            .iter()
+            .map(|l| vec![0; l.outputs as usize])
+            .collect();
+        let mut first_spike = vec![None; self.outputs()];
+        let mut acc: Vec<i32> = Vec::new();
+        for (t, inputs_now) in by_step.iter().enumerate() {
+            let mut now: Vec<Vec<u32>> = Vec::with_capacity(self.layers.len());
+            for (l, layer) in self.layers.iter().enumerate() {
+                let sources: &[u32] = if l == 0 { inputs_now } else { &prev[l - 1] };
+                acc.clear();
+                acc.resize(layer.outputs as usize, 0);
+                for &i in sources {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a += i32::from(layer.weight(j, i as usize));
+                    }
+                }
+                let mut fired = Vec::new();
+                for (j, &a) in acc.iter().enumerate() {
+                    // The fan-in bound keeps `a` within i16 (validate).
+                    let a_in = a as i16;
+                    if step_with_reset(
+                        &params[l][j],
+                        &mut state[l][j],
+                        a_in,
+                        layer.neuron.reset.into(),
+                    ) {
+                        fired.push(j as u32);
+                        counts[l][j] += 1;
+                    }
+                }
+                if l + 1 == self.layers.len() {
+                    for &j in &fired {
+                        first_spike[j as usize].get_or_insert(t as u32);
+                    }
+                }
+                now.push(fired);
+            }
+            prev = now;
+        }
+        let out = counts.last().cloned().unwrap_or_default();
+        let class = decode_counts(&out);
+        LifRecord {
+            layer_counts: counts,
+            output_counts: out,
+            first_output_spike: first_spike,
+            class,
+        }
+    }
+}
+
+/// What the golden forward pass of one sample produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifRecord {
+    /// Spikes per neuron over the sample, per layer.
+    pub layer_counts: Vec<Vec<u32>>,
+    /// Spikes per output neuron.
+    pub output_counts: Vec<u32>,
+    /// Step of each output neuron's first spike.
+    pub first_output_spike: Vec<Option<u32>>,
+    /// The decoded class: most output spikes, ties to the lowest index.
+    pub class: usize,
+}
+
+/// The class decoded from output spike counts: most spikes, ties to the lowest index (the
+/// same rule for the chip's counts and the golden model's).
+pub fn decode_counts(counts: &[u32]) -> usize {
+    counts
+        .iter()
+        .enumerate()
+        .fold(
+            (0usize, 0u32),
+            |best, (j, &c)| if c > best.1 { (j, c) } else { best },
+        )
+        .0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> LifNetwork {
+        LifNetwork {
+            lif_format_version: LIF_FORMAT_VERSION,
+            inputs: 2,
+            steps: 6,
+            encoding: None,
+            layers: vec![LifLayer {
+                name: "fc".into(),
+                inputs: 2,
+                outputs: 2,
+                weight_bits: 8,
+                weights: vec![100, 0, 0, -100],
+                neuron: LifNeuron {
+                    du: 4095,
+                    dv: 0,
+                    vth: 150,
+                    reset: LifReset::Subtract,
+                },
+                bias_mant: vec![],
+                bias_exp: vec![],
+            }],
+            provenance: String::new(),
+        }
+    }
+
+    #[test]
+    fn regular_rate_code_counts_floor_t_p_over_255() {
+        for p in [0u8, 1, 37, 128, 254, 255] {
+            for steps in [1u32, 7, 32, 255] {
+                let n = (0..steps)
+                    .filter(|&t| RateCode::Regular.spikes(p, t))
+                    .count() as u64;
+                assert_eq!(
+                    n,
+                    u64::from(steps) * u64::from(p) / 255,
+                    "p {p} steps {steps}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn forward_follows_the_lif_arithmetic_by_hand() {
+        // Neuron 0 gets a_in = 100 every step: u = 6400 each step (du = 4095 clears it),
+        // v accumulates 6400 per step without leak; vth << 6 = 9600.
+        // v: 6400, 12800 → spike, 3200; 9600 (not >), 16000 → spike, 6400; 12800 → spike.
+        let net = tiny();
+        net.validate().unwrap();
+        let spikes: Vec<(u32, u32)> = (0..6).map(|t| (0, t)).collect();
+        let r = net.forward(&spikes);
+        assert_eq!(r.output_counts, vec![3, 0]);
+        assert_eq!(r.first_output_spike, vec![Some(1), None]);
+        assert_eq!(r.class, 0);
+    }
+
+    #[test]
+    fn fan_in_bound_is_enforced() {
+        let mut net = tiny();
+        net.layers[0].weight_bits = 16;
+        net.layers[0].weights = vec![20000, 0, 0, 0];
+        let e = net.validate().unwrap_err();
+        assert!(e.rule.contains("exceeds 32767"), "{e}");
+        assert_eq!(e.field, "weights");
+    }
+
+    #[test]
+    fn json_round_trip_and_format_detection() {
+        let net = tiny();
+        let text = net.to_json();
+        assert!(LifNetwork::is_lif_file(text.as_bytes()));
+        let back = LifNetwork::from_bytes(text.as_bytes(), Path::new("t.json")).unwrap();
+        assert_eq!(back, net);
+        let bad = text.replace("\"vth\": 150", "\"vth\": 200000");
+        let e = LifNetwork::from_bytes(bad.as_bytes(), Path::new("t.json")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("t.json") && msg.contains("neuron.vth"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn decode_counts_breaks_ties_to_the_lowest_index() {
+        assert_eq!(decode_counts(&[1, 3, 3]), 1);
+        assert_eq!(decode_counts(&[0, 0]), 0);
+    }
+}

@@ -1,0 +1,160 @@
+//! End to end for multi-spike LIF networks: a LIF network mapped onto cores running the
+//! LIF-reset firmware and run cycle-accurately produces exactly the golden model's output
+//! spike counts and first-spike steps, sample by sample, on one core per layer and with every
+//! layer split across several cores, for both reset modes, leaky and current-based neurons and
+//! per-neuron biases.
+
+use isa::chip::ChipDescription;
+use mapper::{map_lif, MapOptions, PlacementKind};
+use model::lif::{decode_counts, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sim::chip::{Chip, StopRule};
+
+/// A random `64 → hidden → 10` LIF network with `steps` timesteps.
+fn random_lif(
+    seed: u64,
+    hidden: u32,
+    steps: u32,
+    hidden_neuron: LifNeuron,
+    out: LifNeuron,
+) -> LifNetwork {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut layer = |name: &str, inputs: u32, outputs: u32, neuron: LifNeuron, span: i16| {
+        let weights = (0..inputs * outputs)
+            .map(|_| rng.gen_range(-span..=span))
+            .collect();
+        let bias_mant = (0..outputs).map(|_| rng.gen_range(-200..=400)).collect();
+        let bias_exp = (0..outputs).map(|_| rng.gen_range(-2..=1)).collect();
+        LifLayer {
+            name: name.into(),
+            inputs,
+            outputs,
+            weight_bits: 8,
+            weights,
+            neuron,
+            bias_mant,
+            bias_exp,
+        }
+    };
+    let layers = vec![
+        layer("fc1", 64, hidden, hidden_neuron, 60),
+        layer("fc2", hidden, 10, out, 90),
+    ];
+    LifNetwork {
+        lif_format_version: model::lif::LIF_FORMAT_VERSION,
+        inputs: 64,
+        steps,
+        encoding: Some(RateCode::Regular),
+        layers,
+        provenance: "random test network".into(),
+    }
+}
+
+/// Runs the first `limit` digits test images through chip and golden model; asserts equal
+/// output spike counts and first-spike steps; returns the total output spikes seen.
+fn check(
+    net: &LifNetwork,
+    chip_desc: &ChipDescription,
+    placement: PlacementKind,
+    limit: usize,
+) -> u64 {
+    let test = model::data::digits().expect("embedded digits").test;
+    let opts = MapOptions {
+        placement,
+        ..MapOptions::default()
+    };
+    let mapping = map_lif(net, chip_desc, &opts).expect("network maps");
+    let mut chip = Chip::new(&mapping.image).expect("chip builds");
+    let mut total = 0u64;
+    let mut classes = std::collections::BTreeSet::new();
+    for k in 0..test.len().min(limit) {
+        let spikes = RateCode::Regular.encode(test.image(k), net.steps);
+        let golden = net.forward(&spikes);
+        let out = chip
+            .run_sample(&spikes, net.steps, StopRule::FullWindow)
+            .expect("chip runs");
+        assert_eq!(
+            out.spike_counts, golden.output_counts,
+            "sample {k}: spike counts"
+        );
+        assert_eq!(
+            out.first_spike, golden.first_output_spike,
+            "sample {k}: first spikes"
+        );
+        assert_eq!(
+            decode_counts(&out.spike_counts),
+            golden.class,
+            "sample {k}: class"
+        );
+        assert_eq!(out.timesteps, net.steps);
+        total += golden
+            .output_counts
+            .iter()
+            .map(|&c| u64::from(c))
+            .sum::<u64>();
+        classes.insert(golden.class);
+    }
+    // The comparison means something only if the outputs are busy and vary.
+    assert!(classes.len() > 2, "only classes {classes:?} decoded");
+    total
+}
+
+fn small_core_chip(neurons: u32) -> ChipDescription {
+    let text =
+        isa::chip::DEFAULT_CHIP_TOML.replace("neurons = 256", &format!("neurons = {neurons}"));
+    ChipDescription::from_toml_str(&text, "small-core chip").expect("valid chip")
+}
+
+const LIF_SUBTRACT: LifNeuron = LifNeuron {
+    du: 4095,
+    dv: 300,
+    vth: 300,
+    reset: LifReset::Subtract,
+};
+
+const CUBA_ZERO: LifNeuron = LifNeuron {
+    du: 1024,
+    dv: 128,
+    vth: 900,
+    reset: LifReset::Zero,
+};
+
+#[test]
+fn lif_network_matches_golden_on_one_core_per_layer() {
+    let net = random_lif(3, 48, 24, LIF_SUBTRACT, LIF_SUBTRACT);
+    let spikes = check(
+        &net,
+        &ChipDescription::default(),
+        PlacementKind::Optimised,
+        60,
+    );
+    assert!(spikes > 600, "only {spikes} output spikes in 60 samples");
+}
+
+#[test]
+fn current_based_network_split_across_cores_matches_golden() {
+    let net = random_lif(11, 40, 20, CUBA_ZERO, LIF_SUBTRACT);
+    let chip = small_core_chip(8);
+    let mapping = map_lif(&net, &chip, &MapOptions::default()).expect("maps");
+    assert!(
+        mapping.image.cores.len() >= 6,
+        "{} cores: the layers are not split",
+        mapping.image.cores.len()
+    );
+    for placement in [PlacementKind::Optimised, PlacementKind::Naive] {
+        let spikes = check(&net, &chip, placement, 40);
+        assert!(spikes > 300, "{placement:?}: only {spikes} output spikes");
+    }
+}
+
+#[test]
+fn lif_networks_refuse_on_chip_learning() {
+    let net = random_lif(5, 16, 8, LIF_SUBTRACT, LIF_SUBTRACT);
+    let opts = MapOptions {
+        learning: Some(model::onchip::OnChipRule::s4nn(2)),
+        ..MapOptions::default()
+    };
+    let err = map_lif(&net, &ChipDescription::default(), &opts).unwrap_err();
+    assert!(err.to_string().contains("inference only"), "{err}");
+}
