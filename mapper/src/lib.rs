@@ -6,11 +6,13 @@
 
 pub mod emit;
 pub mod lif;
+pub mod nir;
 pub mod partition;
 pub mod place;
 
 pub use emit::{map, MapOptions, MapReport, Mapping, PlacementKind};
 pub use lif::map_lif;
+pub use nir::{read_nir, Matrix, NirError, NirGraph, NirNode};
 
 use thiserror::Error;
 

@@ -1,0 +1,815 @@
+//! NIR import: reading a `.nir` (HDF5) file into a typed graph of NIR primitives.
+//!
+//! NIR (the Neuromorphic Intermediate Representation, the `nir` Python package) stores a graph
+//! as an HDF5 file written by h5py (`nir.write`):
+//!
+//! ```text
+//! /version            string: the nir package version that wrote the file
+//! /node/              the graph (`NIRGraph.to_dict()`)
+//! /node/type          string "NIRGraph"
+//! /node/nodes/<name>/ one group per child node: its `type` and its parameters as datasets
+//! /node/edges         (E, 2) strings: (source node, destination node)
+//! ```
+//!
+//! Strings are h5py's variable-length UTF-8 strings; fixed-length byte strings (numpy `S`) are
+//! read too. Parameters keep their numpy dtype (any float or integer type is read, as `f64`)
+//! and are gzip-compressed. A child node can itself be a `NIRGraph` (nested).
+//!
+//! [`read_nir`] reads the primitives the mapper may lower ([`NirNode`]) with their parameters
+//! and keeps any other primitive by its type name ([`NirNode::Other`]), so that the lowering,
+//! not the reader, says what it does not support. The reader checks the file's structure
+//! (every node has a `type`, every parameter it reads is there with a numeric dtype, weights are
+//! 2-D, edges name existing nodes); it checks no shapes across parameters, which is the
+//! lowering's business. HDF5 is read by the pure-Rust `hdf5-pure` crate, so the build needs no
+//! C libhdf5. Nothing in a file makes the reader panic: every fault is a [`NirError`] naming
+//! the file, the object and what is wrong.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hdf5_pure::{DType, Dataset, File, Group, VlenStringReadOptions};
+use thiserror::Error;
+
+/// A NIR graph: named nodes and the edges between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NirGraph {
+    /// The `/version` string of the file (the nir package version that wrote it), empty when
+    /// the file has none. A nested graph carries its file's version.
+    pub version: String,
+    /// The nodes by name (the keys of the graph's `nodes` group).
+    pub nodes: BTreeMap<String, NirNode>,
+    /// The edges `(source, destination)`, in the order the file lists them; both ends name a
+    /// key of [`nodes`](Self::nodes).
+    pub edges: Vec<(String, String)>,
+}
+
+/// One node of a NIR graph: a primitive with its parameters.
+///
+/// Neuron parameters are read as flat `Vec<f64>`: a 0-d scalar (one value shared by every
+/// neuron) gives one element, a 1-d array one element per neuron, and an N-d array (a neuron
+/// layer after a convolution) its values in row-major (C) order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NirNode {
+    /// A graph input (`Input`) of the given shape.
+    Input {
+        /// The shape of the data entering the graph.
+        shape: Vec<usize>,
+    },
+    /// A graph output (`Output`) of the given shape.
+    Output {
+        /// The shape of the data leaving the graph.
+        shape: Vec<usize>,
+    },
+    /// `y = W x + b` (`Affine`).
+    Affine {
+        /// `W`, outputs × inputs.
+        weight: Matrix,
+        /// `b`, as stored (one per output in a well-formed file).
+        bias: Vec<f64>,
+    },
+    /// `y = W x` (`Linear`).
+    Linear {
+        /// `W`, outputs × inputs.
+        weight: Matrix,
+    },
+    /// Integrate-and-fire neurons (`IF`): `dv/dt = R I`, spike and reset above threshold.
+    If {
+        /// Resistance `R`.
+        r: Vec<f64>,
+        /// Firing threshold.
+        v_threshold: Vec<f64>,
+        /// Reset potential (zeros of `v_threshold`'s length when the file has none, as
+        /// `nir.read` does).
+        v_reset: Vec<f64>,
+    },
+    /// Leaky integrate-and-fire neurons (`LIF`): `tau dv/dt = (v_leak - v) + R I`.
+    Lif {
+        /// Membrane time constant.
+        tau: Vec<f64>,
+        /// Resistance `R`.
+        r: Vec<f64>,
+        /// Leak (resting) potential.
+        v_leak: Vec<f64>,
+        /// Firing threshold.
+        v_threshold: Vec<f64>,
+        /// Reset potential (zeros when the file has none, as `nir.read` does).
+        v_reset: Vec<f64>,
+    },
+    /// Current-based leaky integrate-and-fire neurons (`CubaLIF`):
+    /// `tau_syn dI/dt = -I + w_in S`, `tau_mem dv/dt = (v_leak - v) + R I`.
+    CubaLif {
+        /// Synaptic current time constant.
+        tau_syn: Vec<f64>,
+        /// Membrane time constant.
+        tau_mem: Vec<f64>,
+        /// Resistance `R`.
+        r: Vec<f64>,
+        /// Leak (resting) potential.
+        v_leak: Vec<f64>,
+        /// Firing threshold.
+        v_threshold: Vec<f64>,
+        /// Reset potential (zeros when the file has none, as `nir.read` does).
+        v_reset: Vec<f64>,
+        /// Input current weight (`[1.0]`, the NIR default, when the file has none).
+        w_in: Vec<f64>,
+    },
+    /// `Flatten`: reshapes only (its `start_dim`/`end_dim` are not kept).
+    Flatten,
+    /// Element-wise scaling (`Scale`).
+    Scale {
+        /// The scale factors.
+        scale: Vec<f64>,
+    },
+    /// A nested graph (`NIRGraph`).
+    Graph(NirGraph),
+    /// Any other primitive (Conv2d, SumPool2d, Delay, LI, ...): kept by its type name so a later lowering can name it in its error.
+    Other {
+        /// The node's NIR type name, as in the file (e.g. `Conv2d`).
+        type_name: String,
+    },
+}
+
+/// weight of an Affine/Linear node: `rows` = outputs, `cols` = inputs, row-major (NIR/PyTorch layout out×in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Number of rows: the outputs.
+    pub rows: usize,
+    /// Number of columns: the inputs.
+    pub cols: usize,
+    /// `rows * cols` values, row by row: the weight from input `j` to output `i` is
+    /// `values[i * cols + j]`.
+    pub values: Vec<f64>,
+}
+
+/// Why a `.nir` file could not be read. Every message names the file; those about an object
+/// in it name its HDF5 path (e.g. `node/nodes/lif1`).
+#[derive(Debug, Error)]
+pub enum NirError {
+    /// The file could not be opened or read.
+    #[error("{}: cannot read the file: {source}", file.display())]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not HDF5 (a `.nir` file is HDF5, as `nir.write` makes it).
+    #[error("{}: not an HDF5 file (a .nir file is HDF5, as nir.write makes it): {reason}", file.display())]
+    NotHdf5 {
+        /// The file.
+        file: PathBuf,
+        /// What the HDF5 reader found.
+        reason: String,
+    },
+    /// An HDF5 object of the file could not be read (a damaged or unusual file).
+    #[error("{}: `{path}`: unreadable HDF5 object: {reason}", file.display())]
+    Unreadable {
+        /// The file.
+        file: PathBuf,
+        /// The object's path in the file.
+        path: String,
+        /// What the HDF5 reader reported.
+        reason: String,
+    },
+    /// A group the NIR layout requires is missing (`node`, or a graph's `nodes`).
+    #[error("{}: missing group `{path}` ({what})", file.display())]
+    MissingGroup {
+        /// The file.
+        file: PathBuf,
+        /// The missing group's path.
+        path: String,
+        /// What the group should hold.
+        what: &'static str,
+    },
+    /// A node group has no `type` dataset, so it is not a NIR node.
+    #[error(
+        "{}: missing dataset `type` in node `{node}` (`{path}`): every NIR node names its type \
+         (e.g. \"LIF\") in a `type` dataset",
+        file.display()
+    )]
+    MissingType {
+        /// The file.
+        file: PathBuf,
+        /// The node group's path.
+        path: String,
+        /// The node's name (`node` for the root graph).
+        node: String,
+    },
+    /// A parameter dataset that the node's type requires is missing.
+    #[error(
+        "{}: missing dataset `{dataset}` in node `{node}` of type {type_name} (`{path}`)",
+        file.display()
+    )]
+    MissingDataset {
+        /// The file.
+        file: PathBuf,
+        /// The node group's path.
+        path: String,
+        /// The node's name.
+        node: String,
+        /// The node's NIR type.
+        type_name: String,
+        /// The missing dataset.
+        dataset: &'static str,
+    },
+    /// A dataset's element type is not one the reader can use there.
+    #[error("{}: dataset `{path}/{dataset}`: unsupported dtype {dtype}, expected {expected}", file.display())]
+    UnsupportedDtype {
+        /// The file.
+        file: PathBuf,
+        /// The group holding the dataset.
+        path: String,
+        /// The dataset.
+        dataset: String,
+        /// The dtype found.
+        dtype: String,
+        /// What is accepted there.
+        expected: &'static str,
+    },
+    /// A dataset has the wrong number of dimensions.
+    #[error("{}: dataset `{path}/{dataset}` has shape {shape:?}, expected {expected}", file.display())]
+    WrongShape {
+        /// The file.
+        file: PathBuf,
+        /// The group holding the dataset.
+        path: String,
+        /// The dataset.
+        dataset: String,
+        /// Its shape.
+        shape: Vec<u64>,
+        /// The shape expected.
+        expected: &'static str,
+    },
+    /// A dataset's values are not usable (a negative dimension, a size that does not add up,
+    /// a dataset larger than the file could hold).
+    #[error("{}: dataset `{path}/{dataset}`: {what}", file.display())]
+    BadValue {
+        /// The file.
+        file: PathBuf,
+        /// The group holding the dataset.
+        path: String,
+        /// The dataset.
+        dataset: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// The file's root node is not a graph.
+    #[error("{}: the root node `node` is of type {type_name}, not NIRGraph", file.display())]
+    RootNotGraph {
+        /// The file.
+        file: PathBuf,
+        /// The root node's type.
+        type_name: String,
+    },
+    /// An edge names a node that the graph does not have.
+    #[error(
+        "{}: `{path}/edges`: edge {index} ({src} -> {dst}): its {end} names a node that does not \
+         exist in that graph",
+        file.display()
+    )]
+    UnknownEdgeNode {
+        /// The file.
+        file: PathBuf,
+        /// The graph's path.
+        path: String,
+        /// The edge's index in `edges`.
+        index: usize,
+        /// The edge's source.
+        src: String,
+        /// The edge's destination.
+        dst: String,
+        /// The end that names no node: `"source"` or `"destination"`.
+        end: &'static str,
+    },
+    /// Graphs nest deeper than 32 levels (a cyclic or absurd file).
+    #[error("{}: `{path}`: graphs nest deeper than {MAX_DEPTH} levels", file.display())]
+    TooDeep {
+        /// The file.
+        file: PathBuf,
+        /// The graph nested too deeply.
+        path: String,
+    },
+}
+
+/// How deep graphs may nest before the reader gives up (a guard against cyclic files).
+const MAX_DEPTH: usize = 32;
+
+/// Reads the NIR graph in the `.nir` file at `path`.
+///
+/// The root node (`/node`) must be a `NIRGraph`. Nested graphs are read recursively; any
+/// primitive without a [`NirNode`] variant of its own becomes [`NirNode::Other`].
+///
+/// # Errors
+///
+/// [`NirError`] when the file cannot be read, is not HDF5, or breaks the NIR layout; the
+/// message names the file, the object and what is wrong.
+pub fn read_nir(path: &Path) -> Result<NirGraph, NirError> {
+    let bytes = std::fs::read(path).map_err(|source| NirError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    // A dataset cannot unpack to more than gzip's ~1032:1 ratio of the whole file: a larger
+    // declared size is a damaged header, refused before anything is allocated for it.
+    let max_bytes = u64::try_from(bytes.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(1100)
+        .saturating_add(1 << 20);
+    let file_len = bytes.len();
+    let h5 = File::from_bytes(bytes).map_err(|e| NirError::NotHdf5 {
+        file: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let reader = Reader {
+        file: path,
+        max_bytes,
+        max_string_bytes: file_len,
+    };
+    let root = h5.root();
+    let version = if reader.has_dataset(&root, "", "version")? {
+        reader.read_string(&root, "", "version")?
+    } else {
+        String::new()
+    };
+    if !reader.has_group(&root, "", "node")? {
+        return Err(NirError::MissingGroup {
+            file: path.to_path_buf(),
+            path: "node".into(),
+            what: "the NIR graph",
+        });
+    }
+    let node = reader.group(&root, "", "node")?;
+    let type_name = reader.node_type(&node, "node", "node")?;
+    if type_name != "NIRGraph" {
+        return Err(NirError::RootNotGraph {
+            file: path.to_path_buf(),
+            type_name,
+        });
+    }
+    reader.graph(&node, "node", &version, 0)
+}
+
+/// The file being read and its limits.
+struct Reader<'a> {
+    file: &'a Path,
+    /// The most bytes one dataset may unpack to.
+    max_bytes: u64,
+    /// The most string bytes one dataset may reference.
+    max_string_bytes: usize,
+}
+
+/// Joins an HDF5 path and a member name (`""` is the root).
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}/{name}")
+    }
+}
+
+/// The last component of a node path: the node's name.
+fn node_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+impl Reader<'_> {
+    fn unreadable(&self, path: &str, e: &hdf5_pure::Error) -> NirError {
+        NirError::Unreadable {
+            file: self.file.to_path_buf(),
+            path: path.to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn bad_value(&self, path: &str, dataset: &str, what: String) -> NirError {
+        NirError::BadValue {
+            file: self.file.to_path_buf(),
+            path: path.to_string(),
+            dataset: dataset.to_string(),
+            what,
+        }
+    }
+
+    fn has_dataset(&self, group: &Group, path: &str, name: &str) -> Result<bool, NirError> {
+        let names = group
+            .datasets()
+            .map_err(|e| self.unreadable(if path.is_empty() { "/" } else { path }, &e))?;
+        Ok(names.iter().any(|n| n == name))
+    }
+
+    fn has_group(&self, group: &Group, path: &str, name: &str) -> Result<bool, NirError> {
+        let names = group
+            .groups()
+            .map_err(|e| self.unreadable(if path.is_empty() { "/" } else { path }, &e))?;
+        Ok(names.iter().any(|n| n == name))
+    }
+
+    fn group(&self, parent: &Group, path: &str, name: &str) -> Result<Group, NirError> {
+        parent
+            .group(name)
+            .map_err(|e| self.unreadable(&join(path, name), &e))
+    }
+
+    /// Opens `name` in `group` and checks that reading it all stays within the limits.
+    /// Returns the dataset, its shape and its element count.
+    fn dataset(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+    ) -> Result<(Dataset, Vec<u64>, u64), NirError> {
+        let full = join(path, name);
+        let ds = group
+            .dataset(name)
+            .map_err(|e| self.unreadable(&full, &e))?;
+        let shape = ds.shape().map_err(|e| self.unreadable(&full, &e))?;
+        let elements = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| self.bad_value(path, name, format!("shape {shape:?} overflows")))?;
+        let element_size = ds.element_size().map_err(|e| self.unreadable(&full, &e))?;
+        let bytes = elements.saturating_mul(element_size);
+        if bytes > self.max_bytes {
+            return Err(self.bad_value(
+                path,
+                name,
+                format!(
+                    "shape {shape:?} of {element_size}-byte elements is larger than the file \
+                     could hold ({bytes} bytes, at most {} for this file)",
+                    self.max_bytes
+                ),
+            ));
+        }
+        Ok((ds, shape, elements))
+    }
+
+    /// Reads a string dataset of any shape (variable-length or fixed-length), row-major.
+    fn read_strings(&self, group: &Group, path: &str, name: &str) -> Result<Vec<String>, NirError> {
+        let full = join(path, name);
+        let (ds, _shape, elements) = self.dataset(group, path, name)?;
+        let dtype = ds.dtype().map_err(|e| self.unreadable(&full, &e))?;
+        match dtype {
+            DType::VariableLengthString => {
+                let options = VlenStringReadOptions::new()
+                    .with_max_elements(usize::try_from(elements).unwrap_or(usize::MAX))
+                    .with_max_payload_bytes(self.max_string_bytes);
+                ds.read_vlen_strings(options)
+                    .map_err(|e| self.unreadable(&full, &e))
+            }
+            DType::String => ds.read_string().map_err(|e| self.unreadable(&full, &e)),
+            other => Err(NirError::UnsupportedDtype {
+                file: self.file.to_path_buf(),
+                path: path.to_string(),
+                dataset: name.to_string(),
+                dtype: other.to_string(),
+                expected: "a string",
+            }),
+        }
+    }
+
+    /// Reads a scalar (or one-element) string dataset.
+    fn read_string(&self, group: &Group, path: &str, name: &str) -> Result<String, NirError> {
+        let mut strings = self.read_strings(group, path, name)?;
+        if strings.len() != 1 {
+            return Err(self.bad_value(
+                path,
+                name,
+                format!("expected one string, found {}", strings.len()),
+            ));
+        }
+        Ok(strings.pop().unwrap_or_default())
+    }
+
+    /// Reads a numeric dataset of any shape as `f64`, row-major, with its shape.
+    fn read_numbers(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+    ) -> Result<(Vec<f64>, Vec<u64>), NirError> {
+        let full = join(path, name);
+        let (ds, shape, elements) = self.dataset(group, path, name)?;
+        let dtype = ds.dtype().map_err(|e| self.unreadable(&full, &e))?;
+        match dtype {
+            DType::F32
+            | DType::F64
+            | DType::I8
+            | DType::I16
+            | DType::I32
+            | DType::I64
+            | DType::U8
+            | DType::U16
+            | DType::U32
+            | DType::U64 => {}
+            other => {
+                return Err(NirError::UnsupportedDtype {
+                    file: self.file.to_path_buf(),
+                    path: path.to_string(),
+                    dataset: name.to_string(),
+                    dtype: other.to_string(),
+                    expected: "a float or integer type",
+                })
+            }
+        }
+        let values = ds.read_f64().map_err(|e| self.unreadable(&full, &e))?;
+        if u64::try_from(values.len()).ok() != Some(elements) {
+            return Err(self.bad_value(
+                path,
+                name,
+                format!(
+                    "shape {shape:?} holds {elements} values but {} were read",
+                    values.len()
+                ),
+            ));
+        }
+        Ok((values, shape))
+    }
+
+    /// Reads a shape (`Input`/`Output` `shape`): non-negative integers, 0-d or 1-d.
+    fn read_shape(&self, group: &Group, path: &str, name: &str) -> Result<Vec<usize>, NirError> {
+        let full = join(path, name);
+        let (ds, shape, _) = self.dataset(group, path, name)?;
+        if shape.len() > 1 {
+            return Err(NirError::WrongShape {
+                file: self.file.to_path_buf(),
+                path: path.to_string(),
+                dataset: name.to_string(),
+                shape,
+                expected: "a 0-d or 1-d list of dimensions",
+            });
+        }
+        let dtype = ds.dtype().map_err(|e| self.unreadable(&full, &e))?;
+        let dims: Vec<i128> = match dtype {
+            DType::I8 | DType::I16 | DType::I32 | DType::I64 => ds
+                .read_i64()
+                .map_err(|e| self.unreadable(&full, &e))?
+                .into_iter()
+                .map(i128::from)
+                .collect(),
+            DType::U8 | DType::U16 | DType::U32 | DType::U64 => ds
+                .read_u64()
+                .map_err(|e| self.unreadable(&full, &e))?
+                .into_iter()
+                .map(i128::from)
+                .collect(),
+            other => {
+                return Err(NirError::UnsupportedDtype {
+                    file: self.file.to_path_buf(),
+                    path: path.to_string(),
+                    dataset: name.to_string(),
+                    dtype: other.to_string(),
+                    expected: "an integer type",
+                })
+            }
+        };
+        dims.into_iter()
+            .map(|d| {
+                usize::try_from(d)
+                    .map_err(|_| self.bad_value(path, name, format!("dimension {d} is not a size")))
+            })
+            .collect()
+    }
+
+    /// The `type` of the node group at `path`.
+    fn node_type(&self, group: &Group, path: &str, node: &str) -> Result<String, NirError> {
+        if !self.has_dataset(group, path, "type")? {
+            return Err(NirError::MissingType {
+                file: self.file.to_path_buf(),
+                path: path.to_string(),
+                node: node.to_string(),
+            });
+        }
+        self.read_string(group, path, "type")
+    }
+
+    /// Reads the graph whose group is `group` at `path`.
+    fn graph(
+        &self,
+        group: &Group,
+        path: &str,
+        version: &str,
+        depth: usize,
+    ) -> Result<NirGraph, NirError> {
+        if depth >= MAX_DEPTH {
+            return Err(NirError::TooDeep {
+                file: self.file.to_path_buf(),
+                path: path.to_string(),
+            });
+        }
+        if !self.has_group(group, path, "nodes")? {
+            return Err(NirError::MissingGroup {
+                file: self.file.to_path_buf(),
+                path: join(path, "nodes"),
+                what: "the graph's nodes",
+            });
+        }
+        let nodes_path = join(path, "nodes");
+        let nodes_group = self.group(group, path, "nodes")?;
+        let mut names = nodes_group
+            .groups()
+            .map_err(|e| self.unreadable(&nodes_path, &e))?;
+        names.sort();
+        let mut nodes = BTreeMap::new();
+        for name in names {
+            let node_path = join(&nodes_path, &name);
+            let node_group = self.group(&nodes_group, &nodes_path, &name)?;
+            let node = self.node(&node_group, &node_path, version, depth)?;
+            nodes.insert(name, node);
+        }
+
+        let edges = if self.has_dataset(group, path, "edges")? {
+            self.edges(group, path)?
+        } else {
+            Vec::new()
+        };
+        for (index, (src, dst)) in edges.iter().enumerate() {
+            for (end, name) in [("source", src), ("destination", dst)] {
+                if !nodes.contains_key(name) {
+                    return Err(NirError::UnknownEdgeNode {
+                        file: self.file.to_path_buf(),
+                        path: path.to_string(),
+                        index,
+                        src: src.clone(),
+                        dst: dst.clone(),
+                        end,
+                    });
+                }
+            }
+        }
+        Ok(NirGraph {
+            version: version.to_string(),
+            nodes,
+            edges,
+        })
+    }
+
+    /// Reads a graph's `edges`: an (E, 2) string array (an empty graph's may be any empty
+    /// array: h5py stores `[]` as float64).
+    fn edges(&self, group: &Group, path: &str) -> Result<Vec<(String, String)>, NirError> {
+        let (_, shape, elements) = self.dataset(group, path, "edges")?;
+        if elements == 0 {
+            return Ok(Vec::new());
+        }
+        if shape.len() != 2 || shape.get(1) != Some(&2) {
+            return Err(NirError::WrongShape {
+                file: self.file.to_path_buf(),
+                path: path.to_string(),
+                dataset: "edges".into(),
+                shape,
+                expected: "(E, 2): one (source, destination) row per edge",
+            });
+        }
+        let strings = self.read_strings(group, path, "edges")?;
+        if u64::try_from(strings.len()).ok() != Some(elements) {
+            return Err(self.bad_value(
+                path,
+                "edges",
+                format!(
+                    "shape {shape:?} holds {elements} names but {} were read",
+                    strings.len()
+                ),
+            ));
+        }
+        let mut edges = Vec::with_capacity(strings.len() / 2);
+        let mut it = strings.into_iter();
+        while let (Some(src), Some(dst)) = (it.next(), it.next()) {
+            edges.push((src, dst));
+        }
+        Ok(edges)
+    }
+
+    /// Reads the node whose group is `group` at `path`.
+    fn node(
+        &self,
+        group: &Group,
+        path: &str,
+        version: &str,
+        depth: usize,
+    ) -> Result<NirNode, NirError> {
+        let name = node_name(path);
+        let type_name = self.node_type(group, path, name)?;
+        let members = group.datasets().map_err(|e| self.unreadable(path, &e))?;
+        let has = |dataset: &str| members.iter().any(|m| m == dataset);
+        let require = |dataset: &'static str| -> Result<(), NirError> {
+            if has(dataset) {
+                Ok(())
+            } else {
+                Err(NirError::MissingDataset {
+                    file: self.file.to_path_buf(),
+                    path: path.to_string(),
+                    node: name.to_string(),
+                    type_name: type_name.clone(),
+                    dataset,
+                })
+            }
+        };
+        let param = |dataset: &'static str| -> Result<Vec<f64>, NirError> {
+            require(dataset)?;
+            Ok(self.read_numbers(group, path, dataset)?.0)
+        };
+        let matrix = |dataset: &'static str| -> Result<Matrix, NirError> {
+            require(dataset)?;
+            let (values, shape) = self.read_numbers(group, path, dataset)?;
+            let (rows, cols) = match shape.as_slice() {
+                [rows, cols] => (*rows, *cols),
+                _ => {
+                    return Err(NirError::WrongShape {
+                        file: self.file.to_path_buf(),
+                        path: path.to_string(),
+                        dataset: dataset.to_string(),
+                        shape,
+                        expected: "2-D (outputs × inputs)",
+                    })
+                }
+            };
+            let size = |n: u64| {
+                usize::try_from(n).map_err(|_| {
+                    self.bad_value(path, dataset, format!("dimension {n} is too large"))
+                })
+            };
+            Ok(Matrix {
+                rows: size(rows)?,
+                cols: size(cols)?,
+                values,
+            })
+        };
+        // `v_reset` was optional in older files: `nir.read` then takes zeros like `v_threshold`.
+        let v_reset = |v_threshold: &[f64]| -> Result<Vec<f64>, NirError> {
+            if has("v_reset") {
+                param("v_reset")
+            } else {
+                Ok(vec![0.0; v_threshold.len()])
+            }
+        };
+
+        Ok(match type_name.as_str() {
+            "Input" | "Output" => {
+                require("shape")?;
+                let shape = self.read_shape(group, path, "shape")?;
+                if type_name == "Input" {
+                    NirNode::Input { shape }
+                } else {
+                    NirNode::Output { shape }
+                }
+            }
+            "Affine" => NirNode::Affine {
+                weight: matrix("weight")?,
+                bias: param("bias")?,
+            },
+            "Linear" => NirNode::Linear {
+                weight: matrix("weight")?,
+            },
+            "IF" => {
+                let r = param("r")?;
+                let v_threshold = param("v_threshold")?;
+                let v_reset = v_reset(&v_threshold)?;
+                NirNode::If {
+                    r,
+                    v_threshold,
+                    v_reset,
+                }
+            }
+            "LIF" => {
+                let tau = param("tau")?;
+                let r = param("r")?;
+                let v_leak = param("v_leak")?;
+                let v_threshold = param("v_threshold")?;
+                let v_reset = v_reset(&v_threshold)?;
+                NirNode::Lif {
+                    tau,
+                    r,
+                    v_leak,
+                    v_threshold,
+                    v_reset,
+                }
+            }
+            "CubaLIF" => {
+                let tau_syn = param("tau_syn")?;
+                let tau_mem = param("tau_mem")?;
+                let r = param("r")?;
+                let v_leak = param("v_leak")?;
+                let v_threshold = param("v_threshold")?;
+                let v_reset = v_reset(&v_threshold)?;
+                let w_in = if has("w_in") {
+                    param("w_in")?
+                } else {
+                    vec![1.0]
+                };
+                NirNode::CubaLif {
+                    tau_syn,
+                    tau_mem,
+                    r,
+                    v_leak,
+                    v_threshold,
+                    v_reset,
+                    w_in,
+                }
+            }
+            "Flatten" => NirNode::Flatten,
+            "Scale" => NirNode::Scale {
+                scale: param("scale")?,
+            },
+            "NIRGraph" => NirNode::Graph(self.graph(group, path, version, depth + 1)?),
+            _ => NirNode::Other { type_name },
+        })
+    }
+}
