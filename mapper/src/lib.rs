@@ -5,6 +5,7 @@
 //! synapse rows, thresholds and fan-out table.
 
 pub mod emit;
+pub mod import;
 pub mod lif;
 pub mod nir;
 pub mod partition;

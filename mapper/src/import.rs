@@ -1,0 +1,720 @@
+//! Lowering a NIR graph ([`crate::nir::NirGraph`]) to a multi-spike LIF network
+//! ([`model::lif::LifNetwork`]): discretisation with an explicit `dt` and quantisation to the
+//! chip's integer weights, thresholds, decays and biases.
+//!
+//! # What maps
+//!
+//! A chain `Input → [Flatten] → (Affine | Linear) → (LIF | IF | CubaLIF) → … → Output`: each
+//! weight node and the neuron node after it become one dense [`LifLayer`]. Anything else
+//! (convolutions, pooling, nested graphs, branches, `Scale`, `LI`, …) is refused with the node's
+//! name and type.
+//!
+//! # Discretisation (forward Euler, step `dt`, input current `I[t] = W s[t] + b`)
+//!
+//! NIR's neuron equations are continuous-time; frameworks that export per-step models choose
+//! their parameters so that forward Euler with their `dt` gives back their update (snnTorch:
+//! `tau = dt / (1 − β)`, `R = tau / dt`). With `dt` given explicitly:
+//!
+//! | node | per step | chip fields |
+//! | --- | --- | --- |
+//! | `LIF` | `v ← (1 − dt/τ) v + (dt/τ)(v_leak + R I)` | `du = 4095` (the current lasts one step), `dv = round(4096 dt/τ)` |
+//! | `IF` | `v ← v + dt R I` | `du = 4095`, `dv = 0` |
+//! | `CubaLIF` | `I_s ← (1 − dt/τ_s) I_s + (dt/τ_s) w_in I`; `v ← (1 − dt/τ_m) v + (dt/τ_m)(v_leak + R I_s)` | `du = round(4096 dt/τ_s) − 1`, `dv = round(4096 dt/τ_m)` |
+//!
+//! # Quantisation
+//!
+//! Neuron `j`'s voltage is scaled by `V / θ_j` (θ its threshold, `V` the layer's integer
+//! threshold `vth`): the dynamics are linear and both resets (to 0, or subtracting θ) commute
+//! with the scaling, so per-neuron thresholds and resistances fold into that neuron's weights.
+//! The per-step voltage increment of input `i` becomes `w_ji = round(V · g_j · W_ji / θ_j)`
+//! (`g_j` the product of the table's factors), and `V` is the largest integer with every
+//! `|w_ji| ≤ min(2^(bits−1) − 1, ⌊32767 / fan_in⌋)` (the weight width and the 16-bit `a_in`
+//! bound of `model::lif`), at most 131071 (17-bit `vth`). A constant per-step increment
+//! (`v_leak`, or `b` of an `Affine` into `LIF`/`IF`) becomes the bias `64 · V · increment / θ_j`
+//! as `mant · 2^exp` (13-bit mantissa, exponent 0..=3). The chip adds bias to `v`, not to the
+//! synaptic current, so a bias into a `CubaLIF` is refused.
+//!
+//! Rules the chip cannot express are refused, naming the node: `τ` (or `τ_s`, `τ_m`) that
+//! differ between a layer's neurons (decays are per core), `dt/τ` outside the 12-bit decay
+//! range, a reset potential other than 0, a threshold ≤ 0.
+
+use crate::nir::{Matrix, NirGraph, NirNode};
+use model::lif::{LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, LIF_FORMAT_VERSION};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// How a NIR graph is discretised and quantised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportOptions {
+    /// The Euler step (in the time unit of the graph's `tau`s).
+    pub dt: f64,
+    /// Timesteps per sample of the network.
+    pub steps: u32,
+    /// Width of the integer weights (2..=16; the chip's `core.weight_bits` must be at least
+    /// this to map them).
+    pub weight_bits: u8,
+    /// The reset: `None` takes NIR's (reset to `v_reset`, which must be 0); `Some(Subtract)`
+    /// for models trained with reset by subtraction (snnTorch's default), which NIR does not
+    /// record.
+    pub reset: Option<LifReset>,
+    /// The input code images get.
+    pub encoding: Option<RateCode>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            dt: 1e-3,
+            steps: 32,
+            weight_bits: 8,
+            reset: None,
+            encoding: Some(RateCode::Regular),
+        }
+    }
+}
+
+/// Why a NIR graph could not be lowered to a chip network. Every message names the node.
+#[derive(Debug, Error, PartialEq)]
+pub enum ImportError {
+    /// The graph's shape is not a chain the chip runs.
+    #[error("{source_name}: {what}")]
+    Graph {
+        /// The file (or graph) name.
+        source_name: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A node's parameter breaks a rule of the chip's neurons.
+    #[error("{source_name}: node `{node}` ({kind}): {field}: {rule}")]
+    Node {
+        /// The file (or graph) name.
+        source_name: String,
+        /// The node.
+        node: String,
+        /// The node's NIR type.
+        kind: &'static str,
+        /// The parameter.
+        field: String,
+        /// The rule broken, with the value.
+        rule: String,
+    },
+    /// An option is out of range.
+    #[error("{option}: {rule}")]
+    Option {
+        /// The option.
+        option: &'static str,
+        /// The rule broken.
+        rule: String,
+    },
+}
+
+/// How one layer was quantised (for the report `spikemesh nir` prints).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerQuantisation {
+    /// The layer's name (`weight node+neuron node`).
+    pub name: String,
+    /// The neuron node's NIR type.
+    pub neuron_kind: &'static str,
+    /// The integer threshold `V`.
+    pub vth: u32,
+    /// Decays.
+    pub du: u16,
+    /// Decays.
+    pub dv: u16,
+    /// Largest `|w_int − V·w/θ|` over the layer, in units of the largest `|w_int|` (the
+    /// rounding error relative to the weight range).
+    pub max_weight_error: f64,
+    /// Weights that rounded to 0 although the real weight was not 0.
+    pub zeroed_weights: usize,
+}
+
+/// The per-step float model of one layer, in units where each neuron's threshold is 1:
+/// what the integer layer approximates ([`euler_counts`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatLayer {
+    /// `outputs × inputs` voltage (or synaptic current) increments per input spike.
+    pub weights: Vec<f64>,
+    /// Fan-in.
+    pub inputs: usize,
+    /// Per-neuron constant voltage increment per step.
+    pub bias: Vec<f64>,
+    /// Current decay factor per step (0: the current lasts one step).
+    pub current_keep: f64,
+    /// Voltage decay factor per step.
+    pub voltage_keep: f64,
+    /// Reset.
+    pub reset: LifReset,
+}
+
+/// What [`lower_nir`] produces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Imported {
+    /// The chip network.
+    pub network: LifNetwork,
+    /// How each layer was quantised.
+    pub layers: Vec<LayerQuantisation>,
+    /// The float per-step model the integer network approximates.
+    pub float: Vec<FloatLayer>,
+}
+
+fn kind_of(node: &NirNode) -> &'static str {
+    match node {
+        NirNode::Input { .. } => "Input",
+        NirNode::Output { .. } => "Output",
+        NirNode::Affine { .. } => "Affine",
+        NirNode::Linear { .. } => "Linear",
+        NirNode::If { .. } => "IF",
+        NirNode::Lif { .. } => "LIF",
+        NirNode::CubaLif { .. } => "CubaLIF",
+        NirNode::Flatten => "Flatten",
+        NirNode::Scale { .. } => "Scale",
+        NirNode::Graph(_) => "NIRGraph",
+        NirNode::Other { .. } => "other",
+    }
+}
+
+fn type_name(node: &NirNode) -> String {
+    match node {
+        NirNode::Other { type_name } => type_name.clone(),
+        n => kind_of(n).to_string(),
+    }
+}
+
+/// The nodes of `graph` from its single `Input` to its single `Output`, following edges;
+/// refused unless every node on the way has exactly one successor.
+fn chain<'g>(
+    graph: &'g NirGraph,
+    source: &str,
+) -> Result<Vec<(&'g str, &'g NirNode)>, ImportError> {
+    let err = |what: String| ImportError::Graph {
+        source_name: source.to_string(),
+        what,
+    };
+    let inputs: Vec<&String> = graph
+        .nodes
+        .iter()
+        .filter(|(_, n)| matches!(n, NirNode::Input { .. }))
+        .map(|(k, _)| k)
+        .collect();
+    let [start] = inputs.as_slice() else {
+        return Err(err(format!(
+            "the graph must have exactly one Input node, it has {} ({inputs:?})",
+            inputs.len()
+        )));
+    };
+    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (a, b) in &graph.edges {
+        next.entry(a.as_str()).or_default().push(b.as_str());
+    }
+    let mut out = Vec::new();
+    let mut at: &str = start.as_str();
+    loop {
+        let node = graph
+            .nodes
+            .get(at)
+            .ok_or_else(|| err(format!("an edge names node `{at}`, which does not exist")))?;
+        if out.iter().any(|(n, _)| *n == at) {
+            return Err(err(format!("the graph has a cycle through `{at}`")));
+        }
+        out.push((at, node));
+        if matches!(node, NirNode::Output { .. }) {
+            break;
+        }
+        match next.get(at).map(Vec::as_slice) {
+            Some([one]) => at = one,
+            None | Some([]) => {
+                return Err(err(format!(
+                    "node `{at}` ({}) has no outgoing edge before an Output node",
+                    type_name(node)
+                )))
+            }
+            Some(many) => {
+                return Err(err(format!(
+                    "node `{at}` ({}) feeds {} nodes ({many:?}): only a chain of layers maps",
+                    type_name(node),
+                    many.len()
+                )))
+            }
+        }
+    }
+    if out.len() < graph.nodes.len() {
+        let unused: Vec<&String> = graph
+            .nodes
+            .keys()
+            .filter(|k| !out.iter().any(|(n, _)| n == k))
+            .collect();
+        return Err(err(format!(
+            "nodes {unused:?} are not on the chain from the Input to the Output: only a chain of layers maps"
+        )));
+    }
+    Ok(out)
+}
+
+/// One value per neuron from a NIR parameter (a scalar broadcasts).
+fn per_neuron(
+    values: &[f64],
+    n: usize,
+    field: &str,
+    node_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<Vec<f64>, ImportError> {
+    match values.len() {
+        1 => Ok(vec![values[0]; n]),
+        len if len == n => Ok(values.to_vec()),
+        len => Err(node_err(
+            field.into(),
+            format!("holds {len} values, the layer has {n} neurons"),
+        )),
+    }
+}
+
+/// The one value a per-layer parameter must have (equal for every neuron).
+fn uniform(
+    values: &[f64],
+    field: &str,
+    node_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<f64, ImportError> {
+    let Some(&first) = values.first() else {
+        return Err(node_err(field.into(), "is empty".into()));
+    };
+    if let Some((k, &v)) = values
+        .iter()
+        .enumerate()
+        .find(|(_, &v)| (v - first).abs() > 1e-9 * first.abs().max(1e-30))
+    {
+        return Err(node_err(
+            field.into(),
+            format!(
+                "{first} at neuron 0 but {v} at neuron {k}: the chip's decays are one per core, so a layer needs one value"
+            ),
+        ));
+    }
+    Ok(first)
+}
+
+/// `round(4096 · dt / tau)` as a 12-bit decay field, or an error naming the field.
+fn decay_field(
+    dt: f64,
+    tau: f64,
+    field: &str,
+    node_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<u16, ImportError> {
+    if !(tau.is_finite() && tau > 0.0) {
+        return Err(node_err(field.into(), format!("must be > 0, found {tau}")));
+    }
+    let d = (4096.0 * dt / tau).round();
+    if !(0.0..=4095.0).contains(&d) {
+        return Err(node_err(
+            field.into(),
+            format!(
+                "dt/{field} = {} gives the decay field {d}, outside 0..=4095 (12 bits): choose dt below {field}",
+                dt / tau
+            ),
+        ));
+    }
+    Ok(d as u16)
+}
+
+/// Bias `x` (chip voltage units per step) as a 13-bit mantissa and a 0..=3 exponent.
+fn bias_field(x: f64) -> Option<(i16, i8)> {
+    (0..=3).find_map(|e: i8| {
+        let m = (x / f64::from(1u32 << e)).round();
+        (m.abs() <= 4095.0).then_some((m as i16, e))
+    })
+}
+
+/// Lowers `graph` (read from `source`, named in errors) to a chip network.
+pub fn lower_nir(
+    graph: &NirGraph,
+    source: &str,
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
+    if !(opts.dt.is_finite() && opts.dt > 0.0) {
+        return Err(ImportError::Option {
+            option: "dt",
+            rule: format!("must be a positive number, found {}", opts.dt),
+        });
+    }
+    if !(2..=16).contains(&opts.weight_bits) {
+        return Err(ImportError::Option {
+            option: "weight bits",
+            rule: format!("must be in 2..=16, found {}", opts.weight_bits),
+        });
+    }
+    if !(1..=model::lif::MAX_STEPS).contains(&opts.steps) {
+        return Err(ImportError::Option {
+            option: "steps",
+            rule: format!(
+                "must be in 1..={}, found {}",
+                model::lif::MAX_STEPS,
+                opts.steps
+            ),
+        });
+    }
+    let nodes = chain(graph, source)?;
+    let graph_err = |what: String| ImportError::Graph {
+        source_name: source.to_string(),
+        what,
+    };
+    let inputs = match nodes.first() {
+        Some((_, NirNode::Input { shape })) => shape.iter().product::<usize>(),
+        _ => return Err(graph_err("the chain does not start at an Input".into())),
+    };
+    let mut layers = Vec::new();
+    let mut report = Vec::new();
+    let mut float = Vec::new();
+    let mut fan_in = inputs;
+    let mut k = 1;
+    // Flatten nodes before the first weight node only reshape the input.
+    while let Some((_, NirNode::Flatten)) = nodes.get(k) {
+        k += 1;
+    }
+    while k < nodes.len() {
+        let (wname, wnode) = nodes[k];
+        let (weight, bias): (&Matrix, Option<&[f64]>) = match wnode {
+            NirNode::Affine { weight, bias } => (weight, Some(bias.as_slice())),
+            NirNode::Linear { weight } => (weight, None),
+            NirNode::Output { shape } => {
+                let n: usize = shape.iter().product();
+                if layers.is_empty() {
+                    return Err(graph_err("the graph has no Affine/Linear + neuron layer".into()));
+                }
+                if n != fan_in {
+                    return Err(graph_err(format!(
+                        "the Output node `{wname}` has shape {shape:?} ({n} values), the last layer {fan_in} neurons"
+                    )));
+                }
+                break;
+            }
+            other => {
+                return Err(graph_err(format!(
+                    "node `{wname}` ({}) where a weight node (Affine or Linear) must come: the chip maps chains of dense layers of LIF, IF or CubaLIF neurons",
+                    type_name(other)
+                )))
+            }
+        };
+        let Some(&(nname, nnode)) = nodes.get(k + 1) else {
+            return Err(graph_err(format!("weight node `{wname}` is last")));
+        };
+        let kind = kind_of(nnode);
+        let node_err = |field: String, rule: String| ImportError::Node {
+            source_name: source.to_string(),
+            node: nname.to_string(),
+            kind,
+            field,
+            rule,
+        };
+        let wnode_err = |field: String, rule: String| ImportError::Node {
+            source_name: source.to_string(),
+            node: wname.to_string(),
+            kind: kind_of(wnode),
+            field,
+            rule,
+        };
+        if weight.cols != fan_in {
+            return Err(wnode_err(
+                "weight".into(),
+                format!(
+                    "{}×{} (outputs × inputs), but {fan_in} values feed it",
+                    weight.rows, weight.cols
+                ),
+            ));
+        }
+        if weight.values.len() != weight.rows * weight.cols {
+            return Err(wnode_err(
+                "weight".into(),
+                format!(
+                    "holds {} values, not {}×{}",
+                    weight.values.len(),
+                    weight.rows,
+                    weight.cols
+                ),
+            ));
+        }
+        let n = weight.rows;
+        let bias = match bias {
+            Some(b) => per_neuron(b, n, "bias", &wnode_err)?,
+            None => vec![0.0; n],
+        };
+        let dt = opts.dt;
+        // Per neuron: the factor g_j on W and the constant per-step voltage increment.
+        let (du, dv, gain, constant, threshold, v_reset, current_keep, voltage_keep) = match nnode
+        {
+            NirNode::Lif {
+                tau,
+                r,
+                v_leak,
+                v_threshold,
+                v_reset,
+            } => {
+                let tau = uniform(tau, "tau", &node_err)?;
+                let dv = decay_field(dt, tau, "tau", &node_err)?;
+                let r = per_neuron(r, n, "r", &node_err)?;
+                let leak = per_neuron(v_leak, n, "v_leak", &node_err)?;
+                let a = dt / tau;
+                let gain: Vec<f64> = r.iter().map(|r| a * r).collect();
+                let constant: Vec<f64> = (0..n).map(|j| a * (leak[j] + r[j] * bias[j])).collect();
+                (
+                    4095u16,
+                    dv,
+                    gain,
+                    constant,
+                    per_neuron(v_threshold, n, "v_threshold", &node_err)?,
+                    per_neuron(v_reset, n, "v_reset", &node_err)?,
+                    0.0,
+                    1.0 - f64::from(dv) / 4096.0,
+                )
+            }
+            NirNode::If {
+                r,
+                v_threshold,
+                v_reset,
+            } => {
+                let r = per_neuron(r, n, "r", &node_err)?;
+                let gain: Vec<f64> = r.iter().map(|r| dt * r).collect();
+                let constant: Vec<f64> = (0..n).map(|j| dt * r[j] * bias[j]).collect();
+                (
+                    4095,
+                    0,
+                    gain,
+                    constant,
+                    per_neuron(v_threshold, n, "v_threshold", &node_err)?,
+                    per_neuron(v_reset, n, "v_reset", &node_err)?,
+                    0.0,
+                    1.0,
+                )
+            }
+            NirNode::CubaLif {
+                tau_syn,
+                tau_mem,
+                r,
+                v_leak,
+                v_threshold,
+                v_reset,
+                w_in,
+            } => {
+                if let Some((j, b)) = bias.iter().enumerate().find(|(_, b)| **b != 0.0) {
+                    return Err(wnode_err(
+                        format!("bias[{j}]"),
+                        format!(
+                            "{b} feeds a CubaLIF node (`{nname}`): the chip adds bias to the voltage, not to the synaptic current; export the layer without bias"
+                        ),
+                    ));
+                }
+                let ts = uniform(tau_syn, "tau_syn", &node_err)?;
+                let tm = uniform(tau_mem, "tau_mem", &node_err)?;
+                let ds = decay_field(dt, ts, "tau_syn", &node_err)?;
+                if ds == 0 {
+                    return Err(node_err(
+                        "tau_syn".into(),
+                        format!("dt/tau_syn = {} rounds to a current decay of 0/4096, which the chip's du + 1 cannot express", dt / ts),
+                    ));
+                }
+                let dv = decay_field(dt, tm, "tau_mem", &node_err)?;
+                let r = per_neuron(r, n, "r", &node_err)?;
+                let w_in = per_neuron(w_in, n, "w_in", &node_err)?;
+                let leak = per_neuron(v_leak, n, "v_leak", &node_err)?;
+                let (a_s, a_m) = (dt / ts, dt / tm);
+                let gain: Vec<f64> = (0..n).map(|j| a_m * r[j] * a_s * w_in[j]).collect();
+                let constant: Vec<f64> = (0..n).map(|j| a_m * leak[j]).collect();
+                (
+                    ds - 1,
+                    dv,
+                    gain,
+                    constant,
+                    per_neuron(v_threshold, n, "v_threshold", &node_err)?,
+                    per_neuron(v_reset, n, "v_reset", &node_err)?,
+                    1.0 - f64::from(ds) / 4096.0,
+                    1.0 - f64::from(dv) / 4096.0,
+                )
+            }
+            other => {
+                return Err(graph_err(format!(
+                    "node `{nname}` ({}) after the weight node `{wname}`: the chip's neurons are LIF, IF and CubaLIF",
+                    type_name(other)
+                )))
+            }
+        };
+        if let Some((j, t)) = threshold
+            .iter()
+            .enumerate()
+            .find(|(_, t)| !(t.is_finite() && **t > 0.0))
+        {
+            return Err(node_err(
+                format!("v_threshold[{j}]"),
+                format!("must be > 0, found {t}"),
+            ));
+        }
+        let reset = match opts.reset {
+            Some(r) => r,
+            None => {
+                if let Some((j, v)) = v_reset.iter().enumerate().find(|(_, v)| **v != 0.0) {
+                    return Err(node_err(
+                        format!("v_reset[{j}]"),
+                        format!(
+                            "{v}: the chip resets to 0 or subtracts the threshold (give the subtract reset if the model was trained with it)"
+                        ),
+                    ));
+                }
+                LifReset::Zero
+            }
+        };
+        // Threshold-normalised float model of the layer.
+        let w_norm: Vec<f64> = (0..n * fan_in)
+            .map(|x| {
+                let j = x / fan_in;
+                gain[j] * weight.values[x] / threshold[j]
+            })
+            .collect();
+        let b_norm: Vec<f64> = (0..n).map(|j| constant[j] / threshold[j]).collect();
+        let w_cap = ((1i32 << (opts.weight_bits - 1)) - 1).min(32767 / fan_in as i32);
+        if w_cap < 1 {
+            return Err(wnode_err(
+                "weight".into(),
+                format!(
+                    "a fan-in of {fan_in} leaves no integer weight within the 16-bit a_in bound"
+                ),
+            ));
+        }
+        let max_norm = w_norm.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+        let vth = if max_norm > 0.0 {
+            (f64::from(w_cap) / max_norm).floor().clamp(1.0, 131_071.0)
+        } else {
+            131_071.0
+        };
+        let weights: Vec<i16> = w_norm.iter().map(|w| (vth * w).round() as i16).collect();
+        let max_int = weights.iter().map(|w| w.unsigned_abs()).max().unwrap_or(0);
+        let max_weight_error = w_norm
+            .iter()
+            .zip(&weights)
+            .map(|(w, &q)| (vth * w - f64::from(q)).abs())
+            .fold(0.0f64, f64::max)
+            / f64::from(max_int.max(1));
+        let zeroed_weights = w_norm
+            .iter()
+            .zip(&weights)
+            .filter(|(w, &q)| **w != 0.0 && q == 0)
+            .count();
+        let mut bias_mant = Vec::with_capacity(n);
+        let mut bias_exp = Vec::with_capacity(n);
+        for (j, b) in b_norm.iter().enumerate() {
+            let chip = 64.0 * vth * b;
+            let Some((m, e)) = bias_field(chip) else {
+                return Err(node_err(
+                    format!("bias of neuron {j}"),
+                    format!(
+                        "a constant input of {chip:.0} voltage units per step exceeds the chip's bias range (4095 · 2^3)"
+                    ),
+                ));
+            };
+            bias_mant.push(m);
+            bias_exp.push(e);
+        }
+        let has_bias = bias_mant.iter().any(|&m| m != 0);
+        let name = format!("{wname}+{nname}");
+        report.push(LayerQuantisation {
+            name: name.clone(),
+            neuron_kind: kind,
+            vth: vth as u32,
+            du,
+            dv,
+            max_weight_error,
+            zeroed_weights,
+        });
+        float.push(FloatLayer {
+            weights: w_norm,
+            inputs: fan_in,
+            bias: b_norm,
+            current_keep,
+            voltage_keep,
+            reset,
+        });
+        layers.push(LifLayer {
+            name,
+            inputs: fan_in as u32,
+            outputs: n as u32,
+            weight_bits: opts.weight_bits,
+            weights,
+            neuron: LifNeuron {
+                du,
+                dv,
+                vth: vth as u32,
+                reset,
+            },
+            bias_mant: if has_bias { bias_mant } else { Vec::new() },
+            bias_exp: if has_bias { bias_exp } else { Vec::new() },
+        });
+        fan_in = n;
+        k += 2;
+    }
+    let network = LifNetwork {
+        lif_format_version: LIF_FORMAT_VERSION,
+        inputs: inputs as u32,
+        steps: opts.steps,
+        encoding: opts.encoding,
+        layers,
+        provenance: format!(
+            "imported from NIR {source} (nir {}), dt = {}, {}-bit weights",
+            graph.version, opts.dt, opts.weight_bits
+        ),
+    };
+    network.validate().map_err(|v| {
+        graph_err(format!(
+            "the lowered network is invalid (an importer bug): {v}"
+        ))
+    })?;
+    Ok(Imported {
+        network,
+        layers: report,
+        float,
+    })
+}
+
+/// Output spike counts of the float per-step model (threshold 1 per neuron) on input spikes
+/// `(channel, step)`, with the chip's timing (a layer's spikes at `t` act on the next layer at
+/// `t + 1`): the reference the quantised network is compared against.
+pub fn euler_counts(
+    layers: &[FloatLayer],
+    inputs: usize,
+    spikes: &[(u32, u32)],
+    steps: u32,
+) -> Vec<u32> {
+    let mut by_step: Vec<Vec<usize>> = vec![Vec::new(); steps as usize];
+    for &(c, t) in spikes {
+        if t < steps && (c as usize) < inputs {
+            by_step[t as usize].push(c as usize);
+        }
+    }
+    let sizes: Vec<usize> = layers.iter().map(|l| l.bias.len()).collect();
+    let mut u: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+    let mut v: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+    let mut prev: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
+    let mut counts = vec![0u32; sizes.last().copied().unwrap_or(0)];
+    for now_in in &by_step {
+        let mut now = Vec::with_capacity(layers.len());
+        for (l, layer) in layers.iter().enumerate() {
+            let src: &[usize] = if l == 0 { now_in } else { &prev[l - 1] };
+            let mut fired = Vec::new();
+            for j in 0..sizes[l] {
+                let input: f64 = src
+                    .iter()
+                    .map(|&i| layer.weights[j * layer.inputs + i])
+                    .sum();
+                u[l][j] = layer.current_keep * u[l][j] + input;
+                v[l][j] = layer.voltage_keep * v[l][j] + u[l][j] + layer.bias[j];
+                if v[l][j] > 1.0 {
+                    v[l][j] = match layer.reset {
+                        LifReset::Zero => 0.0,
+                        LifReset::Subtract => v[l][j] - 1.0,
+                    };
+                    fired.push(j);
+                    if l + 1 == layers.len() {
+                        counts[j] += 1;
+                    }
+                }
+            }
+            now.push(fired);
+        }
+        prev = now;
+    }
+    counts
+}
