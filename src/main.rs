@@ -25,8 +25,10 @@ enum Command {
     Chip(cli::chip::Args),
     /// Study the mesh network-on-chip under synthetic or trace traffic (BookSim2-style).
     Noc(cli::noc::Args),
-    /// Train a TTFS network (S4NN or BS4NN) on digits, MNIST or Fashion-MNIST.
+    /// Train a TTFS network (S4NN, BS4NN or STiDi-BP) on digits, MNIST or Fashion-MNIST.
     Train(Box<cli::train::Args>),
+    /// Import a NIR graph (multi-spike LIF network trained elsewhere) as a chip LIF network.
+    Nir(cli::nir::Args),
     /// Evaluate a model file with the golden forward pass.
     Eval(cli::eval::Args),
     /// Assemble a neurocore source file (.s) into a program file (.bin).
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Neuron(args) => cli::neuron::run(args),
         Command::Train(args) => cli::train::run(*args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Nir(args) => cli::nir::run(args),
         Command::Asm(args) => cli::asm::run(args),
         Command::Disasm(args) => cli::disasm::run(args),
         Command::Map(args) => cli::map::run(args),

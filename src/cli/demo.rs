@@ -5,7 +5,7 @@
 
 use super::run::{
     energy_per_inference, figures, infer, print_energy, print_figures, progress_bar, say,
-    InferenceSetup,
+    InferenceSetup, Workload,
 };
 use anyhow::{bail, Context};
 use isa::chip::ChipDescription;
@@ -120,8 +120,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (name, mapping) in [("optimised", &optimised), ("naive", &naive)] {
         let setup = InferenceSetup {
             image: &mapping.image,
-            encoder,
-            golden: Some(&golden),
+            workload: Workload::Ttfs {
+                encoder,
+                golden: Some(&golden),
+            },
             stop: StopRule::FirstOutput,
             raster: false,
             trace_first: false,

@@ -1,8 +1,9 @@
 //! `spikemesh eval`: accuracy of a model file under the golden forward pass on a data set.
 
-use super::run::progress_bar;
-use anyhow::Context;
-use model::{DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder, Network};
+use super::run::{progress_bar, ModelFile};
+use anyhow::{bail, Context};
+use model::lif::LifNetwork;
+use model::{Dataset, DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder};
 use rayon::prelude::*;
 use std::path::PathBuf;
 
@@ -35,12 +36,16 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let net = Network::load(&args.model)?;
+    let model = ModelFile::load(&args.model)?;
     let spec: DatasetSpec = args.dataset.parse()?;
     let data = spec.load()?;
     let set = match args.split {
         SplitArg::Test => &data.test,
         SplitArg::Train => &data.train,
+    };
+    let net = match model {
+        ModelFile::Ttfs(net) => net,
+        ModelFile::Lif(net) => return run_lif(&args, &net, set),
     };
     let golden = GoldenNetwork::new(&net)
         .with_context(|| format!("{}: cannot compile", args.model.display()))?;
@@ -90,6 +95,67 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          lost a tie the label was part of (the reference code's tie-as-correct rule would score \
          {:.2} %)",
         100.0 * (correct + tied_with_label) as f64 / set.len().max(1) as f64
+    );
+    print!("{}", confusion.table());
+    if let Some(path) = &args.confusion {
+        isa::output::write_atomic(path, confusion.csv().as_bytes())
+            .with_context(|| format!("--confusion {}: cannot write the CSV", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `eval` of a multi-spike LIF network: its golden forward pass on the rate-coded images,
+/// the class with the most output spikes.
+fn run_lif(args: &Args, net: &LifNetwork, set: &Dataset) -> anyhow::Result<()> {
+    let code = net.encoding.with_context(|| {
+        format!(
+            "{}: the LIF model records no input rate code (`encoding`): it cannot run on images",
+            args.model.display()
+        )
+    })?;
+    if set.image_len() != net.inputs as usize {
+        bail!(
+            "{}: the network has {} inputs, {} images have {} pixels",
+            args.model.display(),
+            net.inputs,
+            set.name,
+            set.image_len()
+        );
+    }
+    let pb = progress_bar(set.len(), "eval");
+    let classes = set.classes;
+    // Per sample: correct, silent (no output spike), predicted; sums do not depend on the
+    // number of threads.
+    let (correct, silent, confusion) = (0..set.len())
+        .into_par_iter()
+        .fold(
+            || (0usize, 0usize, Confusion::new(classes)),
+            |(c, s, mut m), k| {
+                let r = net.forward(&code.encode(set.image(k), net.steps));
+                pb.inc(1);
+                m.count(set.label(k), r.class, 1);
+                (
+                    c + usize::from(r.class == set.label(k)),
+                    s + usize::from(r.output_counts.iter().all(|&x| x == 0)),
+                    m,
+                )
+            },
+        )
+        .reduce(
+            || (0, 0, Confusion::new(classes)),
+            |a, b| (a.0 + b.0, a.1 + b.1, a.2.add(&b.2)),
+        );
+    pb.finish_and_clear();
+    println!(
+        "{}: {} on {}: accuracy {:.2} % ({correct}/{}), multi-spike LIF over {} steps ({:?} rate \
+         code), {silent} samples without an output spike (decoded as class 0)",
+        args.model.display(),
+        set.name,
+        args.dataset,
+        100.0 * correct as f64 / set.len().max(1) as f64,
+        set.len(),
+        net.steps,
+        code
     );
     print!("{}", confusion.table());
     if let Some(path) = &args.confusion {

@@ -25,7 +25,7 @@
 
 use super::run::{
     decode, fallback_class, image_window, infer, input_encoding, mean_max, progress_bar, say,
-    EncodingArg, InferenceSetup,
+    EncodingArg, InferenceSetup, Workload,
 };
 use anyhow::{bail, Context};
 use isa::image::{ChipImage, Destination};
@@ -852,8 +852,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let setup = InferenceSetup {
             image: &trained,
-            encoder,
-            golden: golden_now.as_ref(),
+            workload: Workload::Ttfs {
+                encoder,
+                golden: golden_now.as_ref(),
+            },
             stop: StopRule::FirstOutput,
             raster: false,
             trace_first: false,

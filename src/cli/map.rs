@@ -1,7 +1,7 @@
 //! `spikemesh map`: a model mapped onto a chip — the chip image, a per-core utilisation table
 //! and the estimated spike traffic of the optimised and the naive placement.
 
-use super::run::say;
+use super::run::{say, ModelFile};
 use anyhow::{bail, Context};
 use isa::chip::ChipDescription;
 use mapper::place::AnnealOptions;
@@ -24,7 +24,9 @@ pub enum PlacementArg {
 /// estimated traffic (optimised vs naive placement).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The model file (JSON or bincode, e.g. from `spikemesh train`).
+    /// The model file: a single-spike network (JSON or bincode, e.g. from `spikemesh train`)
+    /// or a multi-spike LIF network (JSON, from `spikemesh nir`; its cores run the LIF-reset
+    /// firmware).
     model: PathBuf,
     /// The chip description (TOML) [the default 4x4 chip, `spikemesh chip default`].
     #[arg(long)]
@@ -182,8 +184,7 @@ pub(crate) fn print_report(r: &MapReport, chip: &ChipDescription) -> anyhow::Res
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let net = Network::load(&args.model)
-        .with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let model = ModelFile::load(&args.model)?;
     let chip = match &args.chip {
         Some(p) => ChipDescription::load(p)?,
         None => ChipDescription::default(),
@@ -197,10 +198,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seed: args.seed,
             ..AnnealOptions::default()
         },
-        learning: learning_rule(&args, &net, &chip)?,
+        learning: match &model {
+            ModelFile::Ttfs(net) => learning_rule(&args, net, &chip)?,
+            ModelFile::Lif(_) if args.learning => bail!(
+                "--learning: {} is a multi-spike LIF network; the learning kernels train TTFS networks",
+                args.model.display()
+            ),
+            ModelFile::Lif(_) => None,
+        },
         ..MapOptions::default()
     };
-    let mapping = mapper::map(&net, &chip, &opts).with_context(|| {
+    let mapped = match &model {
+        ModelFile::Ttfs(net) => mapper::map(net, &chip, &opts),
+        ModelFile::Lif(net) => mapper::map_lif(net, &chip, &opts),
+    };
+    let mapping = mapped.with_context(|| {
         format!(
             "cannot map {} onto {}",
             args.model.display(),

@@ -11,6 +11,7 @@ pub mod image;
 pub mod learn;
 pub mod map;
 pub mod neuron;
+pub mod nir;
 pub mod noc;
 pub mod run;
 pub mod train;

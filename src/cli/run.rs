@@ -21,6 +21,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use isa::chip::TileId;
 use isa::ChipImage;
+use model::lif::{LifNetwork, RateCode};
 use model::{
     Dataset, DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder, Network, SpikeTime,
 };
@@ -192,15 +193,31 @@ fn expected_times(golden: &[SpikeTime], timesteps: u32, t_max: u16) -> Vec<Optio
         .collect()
 }
 
+/// What a chip image computes, and so how pixels become input spikes, how the outputs decode
+/// and what every sample is checked against.
+#[derive(Clone, Copy)]
+pub(crate) enum Workload<'a> {
+    /// A single-spike (TTFS) network: latency-coded pixels; the earliest output decides
+    /// ([`decode`], [`fallback_class`]); optionally checked against the golden model.
+    Ttfs {
+        /// Pixels to spike times.
+        encoder: LatencyEncoder,
+        /// The golden model to check every sample against.
+        golden: Option<&'a GoldenNetwork>,
+    },
+    /// A multi-spike LIF network (`model::lif`): its rate code over its `steps`; the output
+    /// with the most spikes decides; every sample checked against its golden forward pass
+    /// (output spike counts, first spikes, class). Runs the full window.
+    Lif(&'a LifNetwork),
+}
+
 /// How a data set is run on a chip image.
 pub(crate) struct InferenceSetup<'a> {
     /// The image.
     pub image: &'a ChipImage,
-    /// Pixels to spike times.
-    pub encoder: LatencyEncoder,
-    /// The golden model to check every sample against.
-    pub golden: Option<&'a GoldenNetwork>,
-    /// When a sample ends.
+    /// What the image computes.
+    pub workload: Workload<'a>,
+    /// When a sample ends (a LIF workload always runs the full window).
     pub stop: StopRule,
     /// Collect every spike of every core.
     pub raster: bool,
@@ -257,26 +274,33 @@ pub(crate) fn infer(
 ) -> anyhow::Result<InferenceResult> {
     let mut chip = Chip::new(setup.image).context("cannot build the chip from the image")?;
     let channels = chip.input_channels();
-    let inputs = set.image_len() * setup.encoder.rule.channels();
+    let (inputs, code) = match setup.workload {
+        Workload::Ttfs { encoder, .. } => (
+            set.image_len() * encoder.rule.channels(),
+            format!("{:?}", encoder.rule),
+        ),
+        Workload::Lif(net) => (set.image_len(), format!("{:?}", net.encoding)),
+    };
     if inputs != channels {
         bail!(
-            "{}: images encode to {inputs} inputs ({} pixels, {:?} encoding), but the chip image has {channels} input channels",
+            "{}: images encode to {inputs} inputs ({} pixels, {code} encoding), but the chip image has {channels} input channels",
             set.name,
             set.image_len(),
-            setup.encoder.rule
         );
     }
     if setup.image.io.outputs == 0 {
         bail!("the chip image has no output channels: nothing to decode a class from");
     }
-    let t_max = setup.encoder.t_max;
     let n = set.len().min(limit);
     let start = chip.now().0;
     let mut r = InferenceResult {
         samples: n,
         correct: 0,
         no_output: 0,
-        golden_correct: setup.golden.map(|_| 0),
+        golden_correct: match setup.workload {
+            Workload::Ttfs { golden, .. } => golden.map(|_| 0),
+            Workload::Lif(_) => Some(0),
+        },
         agree: 0,
         mismatch: None,
         step_cycles: Vec::new(),
@@ -295,19 +319,29 @@ pub(crate) fn infer(
     let mut times = Vec::with_capacity(channels);
     let mut spikes: Vec<(u32, u32)> = Vec::with_capacity(channels);
     for k in 0..n {
-        setup.encoder.encode_into(set.image(k), &mut times);
-        spikes.clear();
-        spikes.extend(
-            times
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.0 < t_max)
-                .map(|(i, t)| (i as u32, u32::from(t.0))),
-        );
+        let (window, stop) = match setup.workload {
+            Workload::Ttfs { encoder, .. } => {
+                encoder.encode_into(set.image(k), &mut times);
+                spikes.clear();
+                spikes.extend(
+                    times
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.0 < encoder.t_max)
+                        .map(|(i, t)| (i as u32, u32::from(t.0))),
+                );
+                (u32::from(encoder.t_max), setup.stop)
+            }
+            Workload::Lif(net) => {
+                let code = net.encoding.unwrap_or(RateCode::Regular);
+                spikes = code.encode(set.image(k), net.steps);
+                (net.steps, StopRule::FullWindow)
+            }
+        };
         let trace = setup.trace_first && k == 0;
         chip.set_step_recording(trace);
         let out = chip
-            .run_sample(&spikes, u32::from(t_max), setup.stop)
+            .run_sample(&spikes, window, stop)
             .with_context(|| format!("{} sample {k}", set.name))?;
         if trace {
             r.first_steps = chip.step_records().to_vec();
@@ -316,13 +350,50 @@ pub(crate) fn infer(
         if setup.raster || trace {
             report::collect_raster(&chip, k as u32, &mut r.raster);
         }
-        let decoded = decode(&out.first_spike);
-        // No output spiked (so the whole window ran): the class is the argmax of the output
-        // potentials the firmware kept at t_max − fallback_offset, as in the golden model.
-        let predicted = decoded.unwrap_or_else(|| fallback_class(&chip));
-        r.no_output += usize::from(decoded.is_none());
+        let (predicted, silent) = match setup.workload {
+            Workload::Ttfs { .. } => {
+                let decoded = decode(&out.first_spike);
+                // No output spiked (so the whole window ran): the class is the argmax of the
+                // output potentials the firmware kept at t_max − fallback_offset, as in the
+                // golden model.
+                (
+                    decoded.unwrap_or_else(|| fallback_class(&chip)),
+                    decoded.is_none(),
+                )
+            }
+            Workload::Lif(_) => (
+                model::lif::decode_counts(&out.spike_counts),
+                out.spike_counts.iter().all(|&c| c == 0),
+            ),
+        };
+        r.no_output += usize::from(silent);
         r.correct += usize::from(predicted == set.label(k));
-        if let Some(golden) = setup.golden {
+        if let Workload::Lif(net) = setup.workload {
+            let g = net.forward(&spikes);
+            if let Some(c) = r.golden_correct.as_mut() {
+                *c += usize::from(g.class == set.label(k));
+            }
+            if out.spike_counts == g.output_counts
+                && out.first_spike == g.first_output_spike
+                && predicted == g.class
+            {
+                r.agree += 1;
+            } else if r.mismatch.is_none() {
+                r.mismatch = Some(Mismatch {
+                    sample: k,
+                    detail: format!(
+                        "output spike counts chip {:?} vs golden {:?}, first spikes chip {:?} vs golden {:?}, class chip {predicted} vs golden {}",
+                        out.spike_counts, g.output_counts, out.first_spike, g.first_output_spike, g.class
+                    ),
+                });
+            }
+        }
+        if let Workload::Ttfs {
+            encoder,
+            golden: Some(golden),
+        } = setup.workload
+        {
+            let t_max = encoder.t_max;
             let g = golden
                 .forward(&times)
                 .with_context(|| format!("golden forward pass of {} sample {k}", set.name))?;
@@ -570,8 +641,12 @@ struct RunReport<'a> {
     image: String,
     dataset: String,
     stop_rule: &'static str,
-    t_max: u16,
-    encoding: EncodingRule,
+    /// TTFS images: the window and encoding rule.
+    t_max: Option<u16>,
+    encoding: Option<EncodingRule>,
+    /// LIF images: timesteps per sample and the rate code.
+    lif_steps: Option<u32>,
+    rate_code: Option<RateCode>,
     figures: &'a RunFigures,
     energy: &'a EnergyPerInference,
     tally: &'a ChipTally,
@@ -646,28 +721,104 @@ pub(crate) fn write_plots(
     Ok(())
 }
 
+/// A model file of either kind: a single-spike (TTFS) [`Network`] or a multi-spike
+/// [`LifNetwork`], told apart by content (`LifNetwork::is_lif_file`).
+pub(crate) enum ModelFile {
+    /// `spikemesh train` / STiDi-BP / BS4NN / S4NN models.
+    Ttfs(Network),
+    /// Multi-spike LIF networks (`spikemesh nir`).
+    Lif(LifNetwork),
+}
+
+impl ModelFile {
+    /// Loads and validates a model of either kind; the error names the file.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<ModelFile> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot load model {}", path.display()))?;
+        Ok(if LifNetwork::is_lif_file(&bytes) {
+            ModelFile::Lif(
+                LifNetwork::from_bytes(&bytes, path)
+                    .with_context(|| format!("cannot load model {}", path.display()))?,
+            )
+        } else {
+            ModelFile::Ttfs(
+                Network::from_bytes(&bytes, path)
+                    .with_context(|| format!("cannot load model {}", path.display()))?,
+            )
+        })
+    }
+}
+
+/// Whether every core of `image` runs the multi-spike LIF firmware (`lif_reset.s`, mapped
+/// from a LIF network), recognised by its `reset_mode` parameter.
+pub(crate) fn is_lif_image(image: &ChipImage) -> bool {
+    !image.cores.is_empty()
+        && image
+            .cores
+            .iter()
+            .all(|c| c.program.symbol("reset_mode").is_some())
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let image = ChipImage::load(&args.image)
         .with_context(|| format!("cannot load chip image {}", args.image.display()))?;
-    let window = image_window(&image).with_context(|| format!("{}", args.image.display()))?;
-    let net = match &args.model {
-        Some(p) => {
-            Some(Network::load(p).with_context(|| format!("cannot load model {}", p.display()))?)
-        }
+    let model = match &args.model {
+        Some(p) => Some(ModelFile::load(p)?),
         None => None,
     };
-    let (t_max, rule) = input_encoding(net.as_ref(), args.tmax, args.encoding)?;
-    if t_max != window {
-        bail!(
-            "t_max = {t_max} ({}), but the image's firmware was mapped with t_max = {window}",
-            if args.model.is_some() {
-                "from the model"
-            } else {
-                "from --tmax"
-            }
-        );
+    let lif_image = is_lif_image(&image);
+    let (lif, net) = match (model, lif_image) {
+        (Some(ModelFile::Lif(n)), true) => (Some(n), None),
+        (None, true) => bail!(
+            "{}: a multi-spike LIF image (lif_reset firmware): give --model MODEL.json, the LIF network it was mapped from (its steps and rate code)",
+            args.image.display()
+        ),
+        (Some(ModelFile::Ttfs(_)), true) => bail!(
+            "{}: a multi-spike LIF image, but the model is a single-spike (TTFS) network: was the image mapped from it?",
+            args.image.display()
+        ),
+        (Some(ModelFile::Lif(_)), false) => bail!(
+            "the model is a multi-spike LIF network, but {} is not a LIF image: was the image mapped from it?",
+            args.image.display()
+        ),
+        (Some(ModelFile::Ttfs(n)), false) => (None, Some(n)),
+        (None, false) => (None, None),
+    };
+    if let Some(lif) = &lif {
+        if args.tmax.is_some() || args.encoding.is_some() {
+            bail!("--tmax and --encoding apply to TTFS images; a LIF network sets its own steps and rate code");
+        }
+        if lif.encoding.is_none() {
+            bail!("the LIF model records no input rate code (`encoding`): it cannot run on images");
+        }
+        if lif.outputs() != image.io.outputs as usize {
+            bail!(
+                "the model has {} outputs, the chip image {} output channels: was the image mapped from this model?",
+                lif.outputs(),
+                image.io.outputs
+            );
+        }
     }
+    let (t_max, rule) = match &lif {
+        Some(_) => (0, EncodingRule::S4nn),
+        None => {
+            let window =
+                image_window(&image).with_context(|| format!("{}", args.image.display()))?;
+            let (t_max, rule) = input_encoding(net.as_ref(), args.tmax, args.encoding)?;
+            if t_max != window {
+                bail!(
+                    "t_max = {t_max} ({}), but the image's firmware was mapped with t_max = {window}",
+                    if args.model.is_some() {
+                        "from the model"
+                    } else {
+                        "from --tmax"
+                    }
+                );
+            }
+            (t_max, rule)
+        }
+    };
     let golden = match &net {
         Some(n) => {
             let g =
@@ -697,24 +848,49 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         StopRule::FirstOutput
     };
+    let workload = match &lif {
+        Some(n) => Workload::Lif(n),
+        None => Workload::Ttfs {
+            encoder: LatencyEncoder { rule, t_max },
+            golden: golden.as_ref(),
+        },
+    };
     let setup = InferenceSetup {
         image: &image,
-        encoder: LatencyEncoder { rule, t_max },
-        golden: golden.as_ref(),
+        workload,
         stop,
         raster: args.raster.is_some(),
         trace_first: args.vcd.is_some() || args.plots.is_some(),
     };
     let cores = image.cores.len();
+    let (window, code) = match &lif {
+        Some(n) => (
+            n.steps,
+            format!(
+                "multi-spike LIF, {} steps, {:?} rate code; the output with the most spikes decides (ties to the lowest channel); full window",
+                n.steps,
+                n.encoding.unwrap_or(RateCode::Regular)
+            ),
+        ),
+        None => (
+            u32::from(t_max),
+            format!(
+                "t_max {t_max}, {rule:?} encoding; stop rule: {}",
+                if args.full_window {
+                    "full window"
+                } else {
+                    "first output spike (the earliest output decides the class)"
+                }
+            ),
+        ),
+    };
     say!(
-        "{}: {}x{} chip, {cores} cores; {} ({} samples); t_max {t_max}, {:?} encoding; stop rule: {}",
+        "{}: {}x{} chip, {cores} cores; {} ({} samples); {code}",
         args.image.display(),
         image.chip.mesh.width,
         image.chip.mesh.height,
         set.name,
         set.len().min(limit),
-        rule,
-        if args.full_window { "full window" } else { "first output spike (the earliest output decides the class)" }
     );
     let pb = progress_bar(set.len().min(limit), "run");
     let r = infer(set, limit, &setup, &pb)?;
@@ -728,15 +904,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     if r.no_output > 0 {
         say!(
-            "  {} samples had no output spike and were decoded from the output potentials at t_max - fallback_offset",
-            r.no_output
+            "  {} samples had no output spike and were decoded {}",
+            r.no_output,
+            if lif.is_some() {
+                "as class 0 (every count 0: a tie)"
+            } else {
+                "from the output potentials at t_max - fallback_offset"
+            }
         );
     }
     if let (Some(ga), Some(agree)) = (f.golden_accuracy, f.golden_agreement) {
         say!(
-            "golden model: accuracy {:.2} %; chip agrees on {agree}/{} samples (output spike times and class)",
+            "golden model: accuracy {:.2} %; chip agrees on {agree}/{} samples ({} and class)",
             100.0 * ga,
-            r.samples
+            r.samples,
+            if lif.is_some() {
+                "output spike counts, first spikes"
+            } else {
+                "output spike times"
+            }
         );
     }
     print_figures(&f)?;
@@ -747,13 +933,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let rep = RunReport {
             image: args.image.display().to_string(),
             dataset: args.dataset.clone(),
-            stop_rule: if args.full_window {
+            stop_rule: if args.full_window || lif.is_some() {
                 "full-window"
             } else {
                 "first-output"
             },
-            t_max,
-            encoding: rule,
+            t_max: lif.is_none().then_some(t_max),
+            encoding: lif.is_none().then_some(rule),
+            lif_steps: lif.as_ref().map(|n| n.steps),
+            rate_code: lif.as_ref().and_then(|n| n.encoding),
             figures: &f,
             energy: &e,
             tally: &r.tally,
@@ -785,7 +973,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if let Some(dir) = &args.plots {
-        write_plots(dir, &r, &e, &image, u32::from(t_max))?;
+        write_plots(dir, &r, &e, &image, window)?;
         say!("wrote 4 plots into {}", dir.display());
     }
     if let Some(m) = &r.mismatch {

@@ -1,0 +1,173 @@
+//! `spikemesh nir`: import a NIR graph (a multi-spike LIF network trained elsewhere —
+//! snnTorch, Norse, Lava-DL…) as a chip LIF network: discretise with an explicit `dt`,
+//! quantise, print how each layer was quantised, compare the quantised network with the float
+//! per-step model on a data set, and write the model `spikemesh map` / `run` / `eval` take.
+
+use super::run::{progress_bar, say};
+use anyhow::{bail, Context};
+use mapper::import::{euler_counts, lower_nir, ImportOptions};
+use model::lif::{decode_counts, LifReset, RateCode};
+use model::DatasetSpec;
+use rayon::prelude::*;
+use std::path::PathBuf;
+
+/// The reset on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ResetArg {
+    /// As NIR says: to `v_reset`, which must be 0.
+    Nir,
+    /// Subtract the threshold (models trained with reset by subtraction, e.g. snnTorch's
+    /// default; NIR does not record it).
+    Subtract,
+}
+
+/// Import a NIR file (HDF5) as a multi-spike LIF network for the chip.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The `.nir` file.
+    file: PathBuf,
+    /// The Euler step, in the time unit of the graph's `tau`s (NIR is continuous-time: the
+    /// step the model was trained with).
+    #[arg(long)]
+    dt: f64,
+    /// Timesteps per sample.
+    #[arg(long, default_value_t = 32)]
+    steps: u32,
+    /// Width of the integer weights (the chip's `core.weight_bits` must be at least this).
+    #[arg(long, default_value_t = 8)]
+    weight_bits: u8,
+    /// The reset after a spike.
+    #[arg(long, value_enum, default_value = "nir")]
+    reset: ResetArg,
+    /// Compare the quantised network with the float per-step model on this data set's test
+    /// images (rate-coded): `digits`, `mnist:DIR` or `fashion:DIR`; also prints both
+    /// accuracies.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// With --dataset: only the first N test images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The LIF model to write (JSON).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let graph = mapper::read_nir(&args.file)?;
+    let opts = ImportOptions {
+        dt: args.dt,
+        steps: args.steps,
+        weight_bits: args.weight_bits,
+        reset: match args.reset {
+            ResetArg::Nir => None,
+            ResetArg::Subtract => Some(LifReset::Subtract),
+        },
+        encoding: Some(RateCode::Regular),
+    };
+    let source = args.file.display().to_string();
+    // The importer's errors name the file and the node.
+    let imported = lower_nir(&graph, &source, &opts)?;
+    let net = &imported.network;
+    say!(
+        "{source}: nir {}, {} inputs, {} layers, {} steps per sample, dt = {}",
+        if graph.version.is_empty() {
+            "(no version)"
+        } else {
+            &graph.version
+        },
+        net.inputs,
+        net.layers.len(),
+        net.steps,
+        args.dt
+    );
+    say!(
+        "{:<24} {:<8} {:>7} {:>5} {:>5} {:>7} {:>9} {:>10} {:>12}",
+        "layer",
+        "neuron",
+        "size",
+        "du",
+        "dv",
+        "vth",
+        "reset",
+        "max |w|",
+        "rounding err"
+    );
+    for (l, q) in net.layers.iter().zip(&imported.layers) {
+        say!(
+            "{:<24} {:<8} {:>7} {:>5} {:>5} {:>7} {:>9} {:>10} {:>11.2}%{}",
+            q.name,
+            q.neuron_kind,
+            format!("{}x{}", l.outputs, l.inputs),
+            q.du,
+            q.dv,
+            q.vth,
+            format!("{:?}", l.neuron.reset),
+            l.weights
+                .iter()
+                .map(|w| w.unsigned_abs())
+                .max()
+                .unwrap_or(0),
+            100.0 * q.max_weight_error,
+            if q.zeroed_weights > 0 {
+                format!(" ({} weights rounded to 0)", q.zeroed_weights)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(ds) = &args.dataset {
+        let spec: DatasetSpec = ds.parse()?;
+        let data = spec.load()?;
+        let set = &data.test;
+        if set.image_len() != net.inputs as usize {
+            bail!(
+                "--dataset {ds}: images have {} pixels, the network {} inputs",
+                set.image_len(),
+                net.inputs
+            );
+        }
+        let n = set.len().min(args.limit.unwrap_or(usize::MAX));
+        let pb = progress_bar(n, "compare");
+        // (chip correct, float correct, same class, |count difference| sum); sums, so the
+        // figures do not depend on the number of threads.
+        let (chip_ok, float_ok, same, diff) = (0..n)
+            .into_par_iter()
+            .map(|k| {
+                let spikes = RateCode::Regular.encode(set.image(k), net.steps);
+                let chip = net.forward(&spikes);
+                let float = euler_counts(&imported.float, net.inputs as usize, &spikes, net.steps);
+                let fc = decode_counts(&float);
+                pb.inc(1);
+                let d: u64 = chip
+                    .output_counts
+                    .iter()
+                    .zip(&float)
+                    .map(|(&a, &b)| u64::from(a.abs_diff(b)))
+                    .sum();
+                (
+                    usize::from(chip.class == set.label(k)),
+                    usize::from(fc == set.label(k)),
+                    usize::from(fc == chip.class),
+                    d,
+                )
+            })
+            .reduce(
+                || (0, 0, 0, 0),
+                |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3),
+            );
+        pb.finish_and_clear();
+        let pct = |x: usize| 100.0 * x as f64 / n.max(1) as f64;
+        say!(
+            "{} ({n} images, regular rate code): quantised (chip) model {:.2} %, float per-step model {:.2} %; same class on {same}/{n}; output spike counts differ by {:.3} spikes per image on average",
+            set.name,
+            pct(chip_ok),
+            pct(float_ok),
+            diff as f64 / n.max(1) as f64
+        );
+    }
+    net.save(&args.output)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    say!("wrote {}", args.output.display());
+    Ok(())
+}

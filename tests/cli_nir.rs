@@ -1,0 +1,184 @@
+//! The multi-spike path through the command line: `spikemesh nir` imports a NIR file (the
+//! converted digits network of `tests/data/nir/make_digits_lif.py`), `map` lowers it onto the
+//! LIF firmware, `run` runs it cycle-accurately and checks every sample against the golden
+//! model, `eval` scores it; bad files and mismatched model/image pairs exit 1 with a message
+//! (never a panic, never a partial output file).
+
+mod cli_support;
+
+use cli_support::{scratch_dir, spikemesh, stderr};
+use model::lif::{LifNetwork, RateCode};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/nir")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn import(dir: &Path, steps: &str) -> PathBuf {
+    let model = dir.join(format!("digits-if-{steps}.json"));
+    let o = spikemesh(&[
+        "nir",
+        &fixture("digits_if.nir"),
+        "--dt",
+        "1",
+        "--reset",
+        "subtract",
+        "--steps",
+        steps,
+        "--dataset",
+        "digits",
+        "-o",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("fc1+n1") && out.contains("fc2+n2"), "{out}");
+    assert!(out.contains("quantised (chip) model"), "{out}");
+    model
+}
+
+#[test]
+fn nir_import_maps_runs_on_the_chip_and_evaluates() {
+    let dir = scratch_dir("cli-nir");
+    let model = import(&dir, "24");
+    let net = LifNetwork::load(&model).expect("the written model loads");
+    assert_eq!((net.inputs, net.steps, net.outputs()), (64, 24, 10));
+
+    let image = dir.join("digits-if.img");
+    let o = spikemesh(&["map", s(&model), "-o", s(&image)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let report = dir.join("run.json");
+    let o = spikemesh(&[
+        "run",
+        s(&image),
+        "--model",
+        s(&model),
+        "--limit",
+        "40",
+        "--report",
+        s(&report),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("chip agrees on 40/40 samples"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["lif_steps"], 24);
+    assert_eq!(json["t_max"], serde_json::Value::Null);
+    assert_eq!(json["stop_rule"], "full-window");
+    assert!(json["energy"]["total_j"].as_f64().unwrap() > 0.0);
+
+    // `eval` prints the golden accuracy computed here from the loaded model.
+    let test = model::data::digits().unwrap().test;
+    let correct = (0..test.len())
+        .filter(|&k| {
+            net.forward(&RateCode::Regular.encode(test.image(k), net.steps))
+                .class
+                == test.label(k)
+        })
+        .count();
+    let o = spikemesh(&["eval", s(&model)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let want = format!("({correct}/360)");
+    assert!(out.contains(&want), "want {want} in {out}");
+    assert!(
+        correct >= 335,
+        "the converted network scores only {correct}/360"
+    );
+}
+
+#[test]
+fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
+    let dir = scratch_dir("cli-nir-bad");
+    for (file, want) in [
+        ("not_hdf5.nir", "not an HDF5 file"),
+        (
+            "broken_missing_weight.nir",
+            "missing dataset `weight` in node `fc1`",
+        ),
+        ("lif_mlp.nir", "node `lif1` (LIF): tau"),
+        ("conv.nir", "(Conv2d)"),
+    ] {
+        let out = dir.join(format!("{file}.json"));
+        let o = spikemesh(&["nir", &fixture(file), "--dt", "0.001", "-o", s(&out)]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want) && err.contains(file), "{file}: {err}");
+        assert!(!out.exists(), "{file}: an output file was left behind");
+    }
+    // Without --reset subtract, NIR's reset is honoured: v_reset is 0 here, so it imports.
+    let o = spikemesh(&[
+        "nir",
+        &fixture("digits_if.nir"),
+        "--dt",
+        "1",
+        "-o",
+        s(&dir.join("zero.json")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let model = import(&dir, "8");
+    let image = dir.join("m.img");
+    assert!(spikemesh(&["map", s(&model), "-o", s(&image)])
+        .status
+        .success());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", s(&image)], "give --model"),
+        (
+            vec!["run", s(&image), "--model", s(&model), "--tmax", "8"],
+            "--tmax and --encoding apply to TTFS images",
+        ),
+        (
+            vec!["map", s(&model), "-o", s(&image), "--learning"],
+            "multi-spike LIF network",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = spikemesh(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    // A TTFS model against the LIF image, and the LIF model against a TTFS image.
+    let ttfs = dir.join("ttfs.json");
+    let o = spikemesh(&[
+        "train",
+        "--dataset",
+        "digits",
+        "--arch",
+        "64-20-10",
+        "--epochs",
+        "1",
+        "-o",
+        s(&ttfs),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = spikemesh(&["run", s(&image), "--model", s(&ttfs)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("single-spike (TTFS) network"),
+        "{}",
+        stderr(&o)
+    );
+    let ttfs_img = dir.join("ttfs.img");
+    assert!(spikemesh(&["map", s(&ttfs), "-o", s(&ttfs_img)])
+        .status
+        .success());
+    let o = spikemesh(&["run", s(&ttfs_img), "--model", s(&model)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a LIF image"), "{}", stderr(&o));
+}
