@@ -7,6 +7,10 @@
 //!   output), the first 100 MNIST test images per iteration; skipped with a message when the
 //!   shared data directory (`$SPIKEMESH_DATA` or `../shared/data`) has no MNIST.
 //!
+//! - `digits_lif_64-64-10`: the multi-spike network imported from NIR
+//!   (`tests/data/nir/digits_if.nir`, IF neurons with reset by subtraction, 8-bit weights) on
+//!   the LIF firmware, 32 rate-coded steps, the 360 test images per iteration (full window).
+//!
 //! Each iteration encodes the images and runs every sample on one chip built beforehand (the
 //! chip is reused across samples, as `spikemesh run` does).
 //!
@@ -172,5 +176,49 @@ fn inference(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, inference);
+/// The NIR digits network (see the module documentation) as `spikemesh nir … --dt 1 --reset
+/// subtract --steps 32` imports it.
+fn lif_inference(c: &mut Criterion) {
+    let data = model::data::digits().expect("embedded digits");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nir/digits_if.nir");
+    let graph = mapper::read_nir(&file).expect("the NIR fixture reads");
+    let opts = mapper::import::ImportOptions {
+        dt: 1.0,
+        steps: 32,
+        reset: Some(model::lif::LifReset::Subtract),
+        ..mapper::import::ImportOptions::default()
+    };
+    let net = mapper::import::lower_nir(&graph, "digits_if.nir", &opts)
+        .expect("the NIR fixture imports")
+        .network;
+    let image = mapper::map_lif(&net, &ChipDescription::default(), &MapOptions::default())
+        .expect("the LIF network maps")
+        .image;
+    let set = &data.test;
+    let code = model::lif::RateCode::Regular;
+    let mut chip = Chip::new(&image).expect("the chip builds");
+    let mut group = c.benchmark_group("digits_lif_64-64-10_default_chip");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(set.len() as u64));
+    group.bench_function(BenchmarkId::new("inferences", "full_window"), |b| {
+        b.iter(|| {
+            let mut spikes_out = 0u64;
+            for k in 0..set.len() {
+                let out = chip
+                    .run_sample(
+                        &code.encode(set.image(k), net.steps),
+                        net.steps,
+                        StopRule::FullWindow,
+                    )
+                    .expect("the sample runs");
+                spikes_out += out.spike_counts.iter().map(|&c| u64::from(c)).sum::<u64>();
+            }
+            spikes_out
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, inference, lif_inference);
 criterion_main!(benches);
