@@ -371,7 +371,7 @@ fn check_weighted(
                     ),
                 ));
             }
-            if count % 64 != 0 {
+            if !count.is_multiple_of(64) {
                 if let Some(last) = signs.last() {
                     if last >> (count % 64) != 0 {
                         return Err(v(

@@ -24,7 +24,7 @@ fn random_trainer(rng: &mut ChaCha8Rng, case: usize) -> StidiTrainer {
     cfg.gamma = 3;
     cfg.silent_label_shift = 3;
     cfg.neuron = NeuronSpec {
-        kernel: if case % 2 == 0 {
+        kernel: if case.is_multiple_of(2) {
             Kernel::Ramp
         } else {
             Kernel::Step
@@ -36,7 +36,7 @@ fn random_trainer(rng: &mut ChaCha8Rng, case: usize) -> StidiTrainer {
         },
         delay: (case / 4 % 2) as u8,
     };
-    cfg.precision = if case % 3 == 0 {
+    cfg.precision = if case.is_multiple_of(3) {
         Precision::Integer { bits: 4 }
     } else {
         Precision::Binary

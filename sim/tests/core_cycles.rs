@@ -217,7 +217,7 @@ fn backpressure_stalls_the_spike_out_unit_without_loss() {
     let mut taken = Vec::new();
     let mut cycle = 0u64;
     while c.done_at().is_none() || c.outbound_len() > 0 {
-        if cycle % period == 0 {
+        if cycle.is_multiple_of(period) {
             if let Some(p) = c.pop_outbound() {
                 taken.push(p);
             }

@@ -203,7 +203,7 @@ fn core_places(image: &ChipImage) -> anyhow::Result<BTreeMap<u16, CorePlace>> {
             for n in 0..core.neurons as usize {
                 for d in core.fanout.destinations(n) {
                     if let Destination::Core { tile, .. } = *d {
-                        if layer.get(&tile.0).map_or(true, |&x| x < l + 1) {
+                        if layer.get(&tile.0).is_none_or(|&x| x < l + 1) {
                             layer.insert(tile.0, l + 1);
                             changed = true;
                         }

@@ -147,7 +147,7 @@ pub(crate) fn decode(first_spike: &[Option<u32>]) -> Option<usize> {
     let mut best: Option<(u32, usize)> = None;
     for (k, s) in first_spike.iter().enumerate() {
         if let Some(t) = *s {
-            if best.map_or(true, |(bt, _)| t < bt) {
+            if best.is_none_or(|(bt, _)| t < bt) {
                 best = Some((t, k));
             }
         }
@@ -166,7 +166,7 @@ pub(crate) fn fallback_class(chip: &Chip) -> usize {
             continue;
         };
         let v = core.field(firmware::ttfs::V_SNAP)[src.neuron as usize];
-        if best.map_or(true, |(bv, _)| v > bv) {
+        if best.is_none_or(|(bv, _)| v > bv) {
             best = Some((v, k));
         }
     }

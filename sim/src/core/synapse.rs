@@ -72,7 +72,7 @@ impl SynapseMemory {
                 });
             }
         }
-        let tail_mask = if neurons % 64 == 0 {
+        let tail_mask = if neurons.is_multiple_of(64) {
             u64::MAX
         } else {
             (1u64 << (neurons % 64)) - 1
