@@ -1,12 +1,12 @@
 //! End to end for multi-spike LIF networks: a LIF network mapped onto cores running the
 //! LIF-reset firmware and run cycle-accurately produces exactly the golden model's output
 //! spike counts and first-spike steps, sample by sample, on one core per layer and with every
-//! layer split across several cores, for both reset modes, leaky and current-based neurons and
-//! per-neuron biases.
+//! layer split across several cores, for both reset modes, leaky and current-based neurons,
+//! per-neuron biases, and convolutional layers (padded and strided).
 
 use isa::chip::ChipDescription;
 use mapper::{map_lif, MapOptions, PlacementKind};
-use model::lif::{decode_counts, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode};
+use model::lif::{decode_counts, LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
@@ -30,6 +30,7 @@ fn random_lif(
             name: name.into(),
             inputs,
             outputs,
+            conv: None,
             weight_bits: 8,
             weights,
             neuron,
@@ -157,4 +158,94 @@ fn lif_networks_refuse_on_chip_learning() {
     };
     let err = map_lif(&net, &ChipDescription::default(), &opts).unwrap_err();
     assert!(err.to_string().contains("inference only"), "{err}");
+}
+
+/// A random `1×8×8 → conv(6, k3, pad 1) → conv(8, k3, stride 2) → 10` LIF network.
+fn random_conv_lif(seed: u64, steps: u32) -> LifNetwork {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let conv1 = LifConv {
+        in_channels: 1,
+        in_height: 8,
+        in_width: 8,
+        out_channels: 6,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let conv2 = LifConv {
+        in_channels: 6,
+        in_height: 8,
+        in_width: 8,
+        out_channels: 8,
+        kernel: 3,
+        stride: 2,
+        padding: 0,
+    };
+    let mut layer = |name: &str,
+                     conv: Option<LifConv>,
+                     inputs: u32,
+                     outputs: u32,
+                     n_w: u32,
+                     span: i16,
+                     neuron: LifNeuron| {
+        LifLayer {
+            name: name.into(),
+            inputs,
+            outputs,
+            conv,
+            weight_bits: 8,
+            weights: (0..n_w).map(|_| rng.gen_range(-span..=span)).collect(),
+            neuron,
+            bias_mant: (0..outputs).map(|_| rng.gen_range(-100..=300)).collect(),
+            bias_exp: vec![0; outputs as usize],
+        }
+    };
+    let layers = vec![
+        layer("conv1", Some(conv1), 64, 6 * 64, 6 * 9, 100, LIF_SUBTRACT),
+        layer(
+            "conv2",
+            Some(conv2),
+            6 * 64,
+            8 * 9,
+            8 * 6 * 9,
+            70,
+            CUBA_ZERO,
+        ),
+        layer("fc", None, 72, 10, 720, 80, LIF_SUBTRACT),
+    ];
+    LifNetwork {
+        lif_format_version: model::lif::LIF_FORMAT_VERSION,
+        inputs: 64,
+        steps,
+        encoding: Some(RateCode::Regular),
+        layers,
+        provenance: "random conv test network".into(),
+    }
+}
+
+#[test]
+fn convolutional_lif_network_matches_golden_on_default_and_small_cores() {
+    let net = random_conv_lif(21, 20);
+    net.validate().expect("valid network");
+    let spikes = check(
+        &net,
+        &ChipDescription::default(),
+        PlacementKind::Optimised,
+        40,
+    );
+    assert!(spikes > 200, "only {spikes} output spikes");
+    let chip = small_core_chip(32);
+    let mapping = map_lif(&net, &chip, &MapOptions::default()).expect("maps");
+    assert!(
+        mapping
+            .image
+            .cores
+            .iter()
+            .filter(|c| c.synapses.presence.is_some())
+            .count()
+            >= 4,
+        "the conv layers are not split over several cores"
+    );
+    let spikes = check(&net, &chip, PlacementKind::Naive, 30);
+    assert!(spikes > 150, "small cores: only {spikes} output spikes");
 }

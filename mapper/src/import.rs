@@ -632,6 +632,7 @@ pub fn lower_nir(
             name,
             inputs: fan_in as u32,
             outputs: n as u32,
+            conv: None,
             weight_bits: opts.weight_bits,
             weights,
             neuron: LifNeuron {

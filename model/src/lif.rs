@@ -1,7 +1,8 @@
 //! Multi-spike LIF networks (imported from NIR): their description, validation, JSON file
 //! format, rate coding of images, and the golden forward pass the chip must reproduce.
 //!
-//! A [`LifNetwork`] is a chain of fully connected layers of Loihi-style current-based LIF
+//! A [`LifNetwork`] is a chain of fully connected or convolutional layers of Loihi-style
+//! current-based LIF
 //! neurons with a choice of reset (`isa::arith::loihi::step_with_reset`, the arithmetic of the
 //! `lif_reset.s` firmware). It runs for a fixed number of timesteps per sample; the class is
 //! the output neuron with the most spikes (ties to the lowest index).
@@ -17,8 +18,9 @@
 //! # Why the fan-in bound
 //!
 //! `a_in` is 16-bit signed (Lava's port precision, the golden step's `i16`). Each input spikes
-//! at most once per step, so `fan_in · max|w| ≤ 32767` guarantees every step's sum fits; a
-//! network breaking it is refused at load rather than wrapped at run time.
+//! at most once per step, so `fan_in · max|w| ≤ 32767` (fan-in: inputs per neuron, `in_channels
+//! · kernel²` for a convolution) guarantees every step's sum fits; a network breaking it is
+//! refused at load rather than wrapped at run time.
 //!
 //! # File format
 //!
@@ -103,19 +105,100 @@ pub struct LifNeuron {
     pub reset: LifReset,
 }
 
-/// One fully connected layer of LIF neurons.
+/// The geometry of a convolutional LIF layer: a square kernel over a `channels × height ×
+/// width` map, zero ("no input") padding, outputs in raster order `(o, y, x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifConv {
+    /// Input channels.
+    pub in_channels: u32,
+    /// Input rows.
+    pub in_height: u32,
+    /// Input columns.
+    pub in_width: u32,
+    /// Output channels.
+    pub out_channels: u32,
+    /// Kernel side.
+    pub kernel: u32,
+    /// Stride (≥ 1).
+    pub stride: u32,
+    /// Padding on every side (< kernel).
+    pub padding: u32,
+}
+
+impl LifConv {
+    /// Output rows: `(h + 2p − k) / s + 1` (0 when the kernel does not fit).
+    pub fn out_height(&self) -> u32 {
+        (self.in_height + 2 * self.padding)
+            .checked_sub(self.kernel)
+            .map_or(0, |d| d / self.stride.max(1) + 1)
+    }
+
+    /// Output columns.
+    pub fn out_width(&self) -> u32 {
+        (self.in_width + 2 * self.padding)
+            .checked_sub(self.kernel)
+            .map_or(0, |d| d / self.stride.max(1) + 1)
+    }
+
+    /// Inputs per neuron (`in_channels · kernel²`).
+    pub fn fan_in(&self) -> u32 {
+        self.in_channels * self.kernel * self.kernel
+    }
+
+    /// Calls `f(neuron, weight index)` for every output neuron that input unit `i` (raster
+    /// `(c, y, x)`) reaches; the weight index is `((o · in_channels + c) · k + ky) · k + kx`.
+    pub fn for_each_target(&self, i: usize, mut f: impl FnMut(usize, usize)) {
+        let (h, w) = (self.in_height as usize, self.in_width as usize);
+        let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
+        let (k, s, p) = (
+            self.kernel as usize,
+            self.stride as usize,
+            self.padding as usize,
+        );
+        let (oh, ow) = (self.out_height() as usize, self.out_width() as usize);
+        let in_c = self.in_channels as usize;
+        for ky in 0..k {
+            let Some(ry) = (y + p).checked_sub(ky) else {
+                continue;
+            };
+            if ry % s != 0 || ry / s >= oh {
+                continue;
+            }
+            for kx in 0..k {
+                let Some(rx) = (x + p).checked_sub(kx) else {
+                    continue;
+                };
+                if rx % s != 0 || rx / s >= ow {
+                    continue;
+                }
+                for o in 0..self.out_channels as usize {
+                    let neuron = (o * oh + ry / s) * ow + rx / s;
+                    f(neuron, ((o * in_c + c) * k + ky) * k + kx);
+                }
+            }
+        }
+    }
+}
+
+/// One layer of LIF neurons: fully connected, or convolutional when [`LifLayer::conv`] is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LifLayer {
     /// Name used in messages (the NIR node names, e.g. `fc1+lif1`).
     pub name: String,
-    /// Fan-in.
+    /// Units feeding the layer (for a convolution, `in_channels · in_height · in_width`).
     pub inputs: u32,
-    /// Neurons.
+    /// Neurons (for a convolution, `out_channels · out_height · out_width`).
     pub outputs: u32,
+    /// Convolution geometry; `None`: fully connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<LifConv>,
     /// Width of the signed integer weights (2..=16).
     pub weight_bits: u8,
-    /// `outputs × inputs` weights, output-major (`weights[j · inputs + i]`).
+    /// Dense: `outputs × inputs` weights, output-major (`weights[j · inputs + i]`).
+    /// Convolution: `out_channels × in_channels × kernel × kernel` (see
+    /// [`LifConv::for_each_target`]).
     pub weights: Vec<i16>,
     /// Neuron parameters.
     pub neuron: LifNeuron,
@@ -128,9 +211,34 @@ pub struct LifLayer {
 }
 
 impl LifLayer {
-    /// Weight from input `i` to neuron `j`.
+    /// Weight from input `i` to neuron `j` of a dense layer.
     pub fn weight(&self, j: usize, i: usize) -> i16 {
         self.weights[j * self.inputs as usize + i]
+    }
+
+    /// Inputs per neuron.
+    pub fn fan_in(&self) -> u32 {
+        self.conv.map_or(self.inputs, |c| c.fan_in())
+    }
+
+    /// Adds to `acc` (one entry per neuron) the weights of the spiking inputs `sources`.
+    pub fn accumulate(&self, sources: &[u32], acc: &mut [i32]) {
+        match &self.conv {
+            None => {
+                for &i in sources {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a += i32::from(self.weight(j, i as usize));
+                    }
+                }
+            }
+            Some(conv) => {
+                for &i in sources {
+                    conv.for_each_target(i as usize, |j, widx| {
+                        acc[j] += i32::from(self.weights[widx]);
+                    });
+                }
+            }
+        }
     }
 
     /// The validated Loihi parameters of neuron `j` (valid layers only).
@@ -222,14 +330,57 @@ impl LifNetwork {
                     format!("must be in 2..=16, found {}", l.weight_bits),
                 ));
             }
-            let count = l.inputs as usize * l.outputs as usize;
+            let count = match &l.conv {
+                None => l.inputs as usize * l.outputs as usize,
+                Some(c) => {
+                    if c.kernel == 0 || c.stride == 0 || c.padding >= c.kernel {
+                        return Err(v(
+                            "conv".into(),
+                            format!(
+                                "kernel {} must be ≥ 1, stride {} ≥ 1, padding {} < kernel",
+                                c.kernel, c.stride, c.padding
+                            ),
+                        ));
+                    }
+                    if c.in_channels * c.in_height * c.in_width != l.inputs {
+                        return Err(v(
+                            "conv".into(),
+                            format!(
+                                "the {}×{}×{} input map holds {} units, the layer has {} inputs",
+                                c.in_channels,
+                                c.in_height,
+                                c.in_width,
+                                c.in_channels * c.in_height * c.in_width,
+                                l.inputs
+                            ),
+                        ));
+                    }
+                    let n = c.out_channels * c.out_height() * c.out_width();
+                    if n == 0 || n != l.outputs {
+                        return Err(v(
+                            "outputs".into(),
+                            format!(
+                                "the convolution gives {}×{}×{} = {n} neurons, the layer says {}",
+                                c.out_channels,
+                                c.out_height(),
+                                c.out_width(),
+                                l.outputs
+                            ),
+                        ));
+                    }
+                    c.out_channels as usize * c.fan_in() as usize
+                }
+            };
             if l.weights.len() != count {
                 return Err(v(
                     "weights".into(),
                     format!(
-                        "must hold {} × {} = {count} weights, found {}",
-                        l.outputs,
-                        l.inputs,
+                        "must hold {count} weights ({}), found {}",
+                        if l.conv.is_some() {
+                            "out channels × in channels × kernel²"
+                        } else {
+                            "outputs × inputs"
+                        },
                         l.weights.len()
                     ),
                 ));
@@ -253,14 +404,14 @@ impl LifNetwork {
                 .map(|w| u64::from(w.unsigned_abs()))
                 .max()
                 .unwrap_or(0);
-            if u64::from(l.inputs) * max_abs > i16::MAX as u64 {
+            let per_neuron = u64::from(l.fan_in());
+            if per_neuron * max_abs > i16::MAX as u64 {
                 return Err(v(
                     "weights".into(),
                     format!(
-                        "fan-in {} × max |w| {max_abs} = {} exceeds 32767: a step's input sum \
+                        "fan-in {per_neuron} × max |w| {max_abs} = {} exceeds 32767: a step's input sum \
                          must fit the 16-bit a_in (quantise to smaller weights)",
-                        l.inputs,
-                        u64::from(l.inputs) * max_abs
+                        per_neuron * max_abs
                     ),
                 ));
             }
@@ -410,11 +561,7 @@ impl LifNetwork {
                 let sources: &[u32] = if l == 0 { inputs_now } else { &prev[l - 1] };
                 acc.clear();
                 acc.resize(layer.outputs as usize, 0);
-                for &i in sources {
-                    for (j, a) in acc.iter_mut().enumerate() {
-                        *a += i32::from(layer.weight(j, i as usize));
-                    }
-                }
+                layer.accumulate(sources, &mut acc);
                 let mut fired = Vec::new();
                 for (j, &a) in acc.iter().enumerate() {
                     // The fan-in bound keeps `a` within i16 (validate).
@@ -489,6 +636,7 @@ mod tests {
                 name: "fc".into(),
                 inputs: 2,
                 outputs: 2,
+                conv: None,
                 weight_bits: 8,
                 weights: vec![100, 0, 0, -100],
                 neuron: LifNeuron {
@@ -558,6 +706,68 @@ mod tests {
             msg.contains("t.json") && msg.contains("neuron.vth"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn conv_targets_equal_a_direct_convolution() {
+        // Every geometry with small sides, strides and paddings: the scatter from each input
+        // unit equals the textbook gather over each output neuron's kernel taps.
+        for (in_c, h, w, out_c, k, s, p) in [
+            (1, 6, 6, 2, 3, 1, 0),
+            (2, 5, 7, 3, 3, 2, 1),
+            (3, 4, 4, 2, 2, 2, 0),
+            (1, 7, 5, 1, 5, 3, 2),
+            (2, 3, 3, 2, 3, 1, 2),
+        ] {
+            let conv = LifConv {
+                in_channels: in_c,
+                in_height: h,
+                in_width: w,
+                out_channels: out_c,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            let (oh, ow) = (conv.out_height() as i64, conv.out_width() as i64);
+            let n_in = (in_c * h * w) as usize;
+            let mut scatter = vec![Vec::new(); n_in];
+            for (i, list) in scatter.iter_mut().enumerate() {
+                conv.for_each_target(i, |j, widx| list.push((j, widx)));
+                list.sort_unstable();
+            }
+            let mut gather = vec![Vec::new(); n_in];
+            for o in 0..i64::from(out_c) {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let j = ((o * oh + oy) * ow + ox) as usize;
+                        for c in 0..i64::from(in_c) {
+                            for ky in 0..i64::from(k) {
+                                for kx in 0..i64::from(k) {
+                                    let y = oy * i64::from(s) + ky - i64::from(p);
+                                    let x = ox * i64::from(s) + kx - i64::from(p);
+                                    if y < 0 || x < 0 || y >= i64::from(h) || x >= i64::from(w) {
+                                        continue;
+                                    }
+                                    let i = ((c * i64::from(h) + y) * i64::from(w) + x) as usize;
+                                    let widx = (((o * i64::from(in_c) + c) * i64::from(k) + ky)
+                                        * i64::from(k)
+                                        + kx)
+                                        as usize;
+                                    gather[i].push((j, widx));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for list in &mut gather {
+                list.sort_unstable();
+            }
+            assert_eq!(
+                scatter, gather,
+                "geometry {in_c} {h} {w} {out_c} {k} {s} {p}"
+            );
+        }
     }
 
     #[test]
