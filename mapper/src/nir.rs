@@ -15,14 +15,33 @@
 //! read too. Parameters keep their numpy dtype (any float or integer type is read, as `f64`)
 //! and are gzip-compressed. A child node can itself be a `NIRGraph` (nested).
 //!
+//! Convolution and pooling parameters (nir 1.0.8, `nir/ir/conv.py` and `pooling.py`):
+//!
+//! ```text
+//! Conv2d     weight       (out, in/groups, kh, kw), the weight's numpy dtype (float32 or float64)
+//!            bias         (out,)
+//!            stride       int64: a pair (2,), or a 0-d scalar meaning the same value for both
+//!            dilation     dimensions (nir.Conv2d turns a Python int into a pair; a numpy
+//!            padding      integer is written as it is, 0-d); padding may instead be the string
+//!                         "valid" (no padding) or "same" (the output map keeps the input's size)
+//!            groups       int64, 0-d
+//!            input_shape  int64 (2,): (height, width) of the input map (absent in files from
+//!                         writers that leave it out; nir.write cannot write None)
+//! SumPool2d  kernel_size  int64: a pair (2,) or a 0-d scalar (pooling nodes keep what they are
+//! AvgPool2d  stride       given: a Python int is written 0-d, an array (2,))
+//!            padding
+//! ```
+//!
 //! [`read_nir`] reads the primitives the mapper may lower ([`NirNode`]) with their parameters
 //! and keeps any other primitive by its type name ([`NirNode::Other`]), so that the lowering,
 //! not the reader, says what it does not support. The reader checks the file's structure
 //! (every node has a `type`, every parameter it reads is there with a numeric dtype, weights are
-//! 2-D, edges name existing nodes); it checks no shapes across parameters, which is the
-//! lowering's business. HDF5 is read by the pure-Rust `hdf5-pure` crate, so the build needs no
-//! C libhdf5. Nothing in a file makes the reader panic: every fault is a [`NirError`] naming
-//! the file, the object and what is wrong.
+//! 2-D (4-D for a convolution), strides, kernels and dilations are at least 1, edges name
+//! existing nodes); it checks no shapes across parameters, which is the lowering's business
+//! (except that turning `"same"` padding into numbers needs the kernel, stride and dilation).
+//! HDF5 is read by the pure-Rust `hdf5-pure` crate, so the build needs no C libhdf5. Nothing
+//! in a file makes the reader panic: every fault is a [`NirError`] naming the file, the object
+//! and what is wrong.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -115,6 +134,46 @@ pub enum NirNode {
     },
     /// `Flatten`: reshapes only (its `start_dim`/`end_dim` are not kept).
     Flatten,
+    /// 2-D convolution (`Conv2d`), PyTorch semantics: output channel `o` at `(y, x)` sums
+    /// `weight[o, c, u, v] * input[g*in_per_group + c, y*stride[0] + u*dilation[0] - padding[0],
+    /// x*stride[1] + v*dilation[1] - padding[1]]` over its group's input channels, plus `bias[o]`.
+    Conv2d {
+        /// The kernels, `out_channels × in_channels/groups × kernel_height × kernel_width`.
+        weight: Tensor4,
+        /// One per output channel, as stored; empty when the file has none.
+        bias: Vec<f64>,
+        /// `[height, width]` steps (a scalar in the file applies to both).
+        stride: [usize; 2],
+        /// `[height, width]` zeros added on each side (a scalar in the file applies to both;
+        /// `"valid"` is `[0, 0]`; `"same"` is `[dilation[0]*(kh-1)/2, dilation[1]*(kw-1)/2]`,
+        /// read only where that is exact: stride 1 and an even `dilation*(k-1)`).
+        padding: [usize; 2],
+        /// `[height, width]` spacing of the kernel taps (a scalar in the file applies to both).
+        dilation: [usize; 2],
+        /// Channel groups (`1`: every output sees every input channel).
+        groups: usize,
+        /// The `(height, width)` of the input map when the file records it (NIR's
+        /// `input_shape`), else `None`.
+        input_shape: Option<[usize; 2]>,
+    },
+    /// 2-D sum pooling (`SumPool2d`): each output is the sum of a `kernel` window.
+    SumPool2d {
+        /// `[height, width]` of the window (NIR's `kernel_size`).
+        kernel: [usize; 2],
+        /// `[height, width]` steps.
+        stride: [usize; 2],
+        /// `[height, width]` zeros added on each side.
+        padding: [usize; 2],
+    },
+    /// 2-D average pooling (`AvgPool2d`): each output is the mean of a `kernel` window.
+    AvgPool2d {
+        /// `[height, width]` of the window (NIR's `kernel_size`).
+        kernel: [usize; 2],
+        /// `[height, width]` steps.
+        stride: [usize; 2],
+        /// `[height, width]` zeros added on each side.
+        padding: [usize; 2],
+    },
     /// Element-wise scaling (`Scale`).
     Scale {
         /// The scale factors.
@@ -122,9 +181,10 @@ pub enum NirNode {
     },
     /// A nested graph (`NIRGraph`).
     Graph(NirGraph),
-    /// Any other primitive (Conv2d, SumPool2d, Delay, LI, ...): kept by its type name so a later lowering can name it in its error.
+    /// Any other primitive (Conv1d, Delay, LI, Threshold, ...): kept by its type name so a
+    /// later lowering can name it in its error.
     Other {
-        /// The node's NIR type name, as in the file (e.g. `Conv2d`).
+        /// The node's NIR type name, as in the file (e.g. `Delay`).
         type_name: String,
     },
 }
@@ -138,6 +198,18 @@ pub struct Matrix {
     pub cols: usize,
     /// `rows * cols` values, row by row: the weight from input `j` to output `i` is
     /// `values[i * cols + j]`.
+    pub values: Vec<f64>,
+}
+
+/// The weight of a `Conv2d` node: a 4-D array in row-major (C) order, as NIR/PyTorch lay it
+/// out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor4 {
+    /// `[out_channels, in_channels/groups, kernel_height, kernel_width]`.
+    pub dims: [usize; 4],
+    /// `dims[0] * dims[1] * dims[2] * dims[3]` values: with `[out, in, kh, kw] = dims`, the
+    /// weight of output channel `o`, input channel `c` (within its group) and kernel tap
+    /// `(y, x)` is `values[((o * in + c) * kh + y) * kw + x]`.
     pub values: Vec<f64>,
 }
 
@@ -524,21 +596,29 @@ impl Reader<'_> {
         Ok((values, shape))
     }
 
-    /// Reads a shape (`Input`/`Output` `shape`): non-negative integers, 0-d or 1-d.
-    fn read_shape(&self, group: &Group, path: &str, name: &str) -> Result<Vec<usize>, NirError> {
+    /// Reads a dataset of non-negative integers of at most `max_rank` dimensions, row-major,
+    /// with its shape; `expected` says what the dataset should be in an error.
+    fn read_sizes(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+        max_rank: usize,
+        expected: &'static str,
+    ) -> Result<(Vec<usize>, Vec<u64>), NirError> {
         let full = join(path, name);
-        let (ds, shape, _) = self.dataset(group, path, name)?;
-        if shape.len() > 1 {
+        let (ds, shape, elements) = self.dataset(group, path, name)?;
+        if shape.len() > max_rank {
             return Err(NirError::WrongShape {
                 file: self.file.to_path_buf(),
                 path: path.to_string(),
                 dataset: name.to_string(),
                 shape,
-                expected: "a 0-d or 1-d list of dimensions",
+                expected,
             });
         }
         let dtype = ds.dtype().map_err(|e| self.unreadable(&full, &e))?;
-        let dims: Vec<i128> = match dtype {
+        let values: Vec<i128> = match dtype {
             DType::I8 | DType::I16 | DType::I32 | DType::I64 => ds
                 .read_i64()
                 .map_err(|e| self.unreadable(&full, &e))?
@@ -561,12 +641,165 @@ impl Reader<'_> {
                 })
             }
         };
-        dims.into_iter()
+        let sizes = values
+            .into_iter()
             .map(|d| {
                 usize::try_from(d)
-                    .map_err(|_| self.bad_value(path, name, format!("dimension {d} is not a size")))
+                    .map_err(|_| self.bad_value(path, name, format!("{d} is not a size")))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if u64::try_from(sizes.len()).ok() != Some(elements) {
+            return Err(self.bad_value(
+                path,
+                name,
+                format!(
+                    "shape {shape:?} holds {elements} values but {} were read",
+                    sizes.len()
+                ),
+            ));
+        }
+        Ok((sizes, shape))
+    }
+
+    /// Reads a shape (`Input`/`Output` `shape`): non-negative integers, 0-d or 1-d.
+    fn read_shape(&self, group: &Group, path: &str, name: &str) -> Result<Vec<usize>, NirError> {
+        Ok(self
+            .read_sizes(group, path, name, 1, "a 0-d or 1-d list of dimensions")?
+            .0)
+    }
+
+    /// Reads a `[height, width]` pair of integers, each at least `min`: a 1-d dataset of two
+    /// values, or (when `broadcast`) a 0-d scalar that applies to both dimensions.
+    fn read_pair(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+        min: usize,
+        broadcast: bool,
+    ) -> Result<[usize; 2], NirError> {
+        let expected = if broadcast {
+            "a scalar or a (height, width) pair"
+        } else {
+            "a (height, width) pair"
+        };
+        let (values, shape) = self.read_sizes(group, path, name, 1, expected)?;
+        let pair = match (shape.as_slice(), values.as_slice()) {
+            ([], &[v]) if broadcast => [v, v],
+            ([2], &[h, w]) => [h, w],
+            _ => {
+                return Err(NirError::WrongShape {
+                    file: self.file.to_path_buf(),
+                    path: path.to_string(),
+                    dataset: name.to_string(),
+                    shape,
+                    expected,
+                })
+            }
+        };
+        if let Some(v) = pair.iter().find(|&&v| v < min) {
+            return Err(self.bad_value(
+                path,
+                name,
+                format!("{v} in {pair:?} is below the smallest valid value, {min}"),
+            ));
+        }
+        Ok(pair)
+    }
+
+    /// Reads a count (`groups`): one integer (0-d, or 1-d of one element), at least 1.
+    fn read_count(&self, group: &Group, path: &str, name: &str) -> Result<usize, NirError> {
+        let expected = "a single integer";
+        let (values, shape) = self.read_sizes(group, path, name, 1, expected)?;
+        match *values.as_slice() {
+            [0] => Err(self.bad_value(path, name, "0 is not a valid count (at least 1)".into())),
+            [v] => Ok(v),
+            _ => Err(NirError::WrongShape {
+                file: self.file.to_path_buf(),
+                path: path.to_string(),
+                dataset: name.to_string(),
+                shape,
+                expected,
+            }),
+        }
+    }
+
+    /// Whether the dataset `name` holds strings (of either kind).
+    fn is_string(&self, group: &Group, path: &str, name: &str) -> Result<bool, NirError> {
+        let full = join(path, name);
+        let ds = group
+            .dataset(name)
+            .map_err(|e| self.unreadable(&full, &e))?;
+        let dtype = ds.dtype().map_err(|e| self.unreadable(&full, &e))?;
+        Ok(matches!(dtype, DType::VariableLengthString | DType::String))
+    }
+
+    /// The padding of the `Conv2d` at `path` whose `padding` dataset is the string `mode`:
+    /// `"valid"` is no padding; `"same"` (the output map keeps the input's size, as in
+    /// PyTorch) is `dilation * (kernel - 1) / 2` on each side, read only where that is exact:
+    /// stride 1, and `dilation * (kernel - 1)` even (PyTorch pads the odd extra zero on one
+    /// side only, which a symmetric padding cannot say).
+    fn string_padding(
+        &self,
+        path: &str,
+        mode: &str,
+        weight_dims: &[usize; 4],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+    ) -> Result<[usize; 2], NirError> {
+        match mode {
+            "valid" => return Ok([0, 0]),
+            "same" => {}
+            other => {
+                return Err(self.bad_value(
+                    path,
+                    "padding",
+                    format!(
+                        "padding {other:?} is not one of NIR's: \"same\", \"valid\" or integers"
+                    ),
+                ))
+            }
+        }
+        if stride != [1, 1] {
+            return Err(self.bad_value(
+                path,
+                "padding",
+                format!(
+                    "padding \"same\" with stride {stride:?}: no padding keeps the map size \
+                     unless the stride is 1 in both dimensions"
+                ),
+            ));
+        }
+        let kernel = [weight_dims[2], weight_dims[3]];
+        let mut padding = [0; 2];
+        for (dim, label) in ["height", "width"].into_iter().enumerate() {
+            if kernel[dim] == 0 {
+                return Err(self.bad_value(
+                    path,
+                    "padding",
+                    format!("padding \"same\" with kernel {kernel:?}: an empty kernel"),
+                ));
+            }
+            let total = (kernel[dim] - 1).checked_mul(dilation[dim]);
+            padding[dim] = match total {
+                Some(t) if t.is_multiple_of(2) => t / 2,
+                _ => {
+                    let total = total.map_or_else(|| "too many".to_string(), |t| t.to_string());
+                    return Err(self.bad_value(
+                        path,
+                        "padding",
+                        format!(
+                            "padding \"same\" with kernel {kernel:?} and dilation {dilation:?}: \
+                             the {label} takes dilation × (kernel − 1) = {total} zeros in all, \
+                             which cannot be split equally between both sides (PyTorch puts the \
+                             odd one after the map; a [height, width] padding pads both sides \
+                             alike)"
+                        ),
+                    ));
+                }
+            };
+        }
+        Ok(padding)
     }
 
     /// The `type` of the node group at `path`.
@@ -732,6 +965,31 @@ impl Reader<'_> {
                 values,
             })
         };
+        let tensor4 = |dataset: &'static str| -> Result<Tensor4, NirError> {
+            require(dataset)?;
+            let (values, shape) = self.read_numbers(group, path, dataset)?;
+            let [o, i, h, w] = shape.as_slice() else {
+                return Err(NirError::WrongShape {
+                    file: self.file.to_path_buf(),
+                    path: path.to_string(),
+                    dataset: dataset.to_string(),
+                    shape,
+                    expected: "4-D (out_channels × in_channels/groups × kernel_height × \
+                               kernel_width)",
+                });
+            };
+            let mut dims = [0usize; 4];
+            for (d, &n) in dims.iter_mut().zip([o, i, h, w]) {
+                *d = usize::try_from(n).map_err(|_| {
+                    self.bad_value(path, dataset, format!("dimension {n} is too large"))
+                })?;
+            }
+            Ok(Tensor4 { dims, values })
+        };
+        let pair = |dataset: &'static str, min: usize| -> Result<[usize; 2], NirError> {
+            require(dataset)?;
+            self.read_pair(group, path, dataset, min, true)
+        };
         // `v_reset` was optional in older files: `nir.read` then takes zeros like `v_threshold`.
         let v_reset = |v_threshold: &[f64]| -> Result<Vec<f64>, NirError> {
             if has("v_reset") {
@@ -805,6 +1063,57 @@ impl Reader<'_> {
                 }
             }
             "Flatten" => NirNode::Flatten,
+            "Conv2d" => {
+                let weight = tensor4("weight")?;
+                let bias = if has("bias") {
+                    param("bias")?
+                } else {
+                    Vec::new()
+                };
+                let stride = pair("stride", 1)?;
+                let dilation = pair("dilation", 1)?;
+                require("groups")?;
+                let groups = self.read_count(group, path, "groups")?;
+                require("padding")?;
+                let padding = if self.is_string(group, path, "padding")? {
+                    let mode = self.read_string(group, path, "padding")?;
+                    self.string_padding(path, &mode, &weight.dims, stride, dilation)?
+                } else {
+                    self.read_pair(group, path, "padding", 0, true)?
+                };
+                let input_shape = if has("input_shape") {
+                    Some(self.read_pair(group, path, "input_shape", 1, false)?)
+                } else {
+                    None
+                };
+                NirNode::Conv2d {
+                    weight,
+                    bias,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    input_shape,
+                }
+            }
+            "SumPool2d" | "AvgPool2d" => {
+                let kernel = pair("kernel_size", 1)?;
+                let stride = pair("stride", 1)?;
+                let padding = pair("padding", 0)?;
+                if type_name == "SumPool2d" {
+                    NirNode::SumPool2d {
+                        kernel,
+                        stride,
+                        padding,
+                    }
+                } else {
+                    NirNode::AvgPool2d {
+                        kernel,
+                        stride,
+                        padding,
+                    }
+                }
+            }
             "Scale" => NirNode::Scale {
                 scale: param("scale")?,
             },

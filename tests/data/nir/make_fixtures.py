@@ -121,7 +121,9 @@ def if_nested():
 
 
 def conv():
-    """(d) Input(1,4,4) -> Conv2d(1->2, 3x3) -> Flatten -> Output(8): Conv2d is read as `Other`."""
+    """(d) Input(1,4,4) -> Conv2d(1->2, 3x3) -> Flatten -> Output(8).
+
+    Written when the reader kept Conv2d as `Other`; it now reads as `NirNode::Conv2d`."""
     weight = (np.arange(18, dtype=np.float32).reshape(2, 1, 3, 3) - 9.0) / 8.0
     nodes = {
         "input": nir.Input(input_type=np.array([1, 4, 4])),
@@ -139,6 +141,126 @@ def conv():
     }
     edges = [("input", "conv"), ("conv", "flat"), ("flat", "output")]
     nir.write(HERE / "conv.nir", nir.NIRGraph(nodes=nodes, edges=edges))
+
+
+def conv_net():
+    """Input(1,6,6) -> Conv2d(1->2, 3x3, stride 1, padding 0, bias) -> IF(2,4,4) -> Flatten
+    -> Affine(3x32) -> LIF(3) -> Output(3).
+
+    The Conv2d's stride/padding/dilation are Python ints, which `nir.Conv2d` turns into pairs:
+    the file holds int64 (2,) datasets. The IF parameters are (2,4,4) arrays, value k/16 etc. at
+    flat (row-major) index k."""
+    conv_weight = f32(
+        [
+            [[[0.5, -0.25, 0.125], [1.0, -1.5, 0.75], [-0.0625, 2.0, -0.375]]],
+            [[[-0.5, 0.25, 1.25], [0.375, -0.75, -2.0], [0.625, -0.125, 1.5]]],
+        ]
+    )
+    k = np.arange(32, dtype=np.float32).reshape(2, 4, 4)
+    nodes = {
+        "input": nir.Input(input_type=np.array([1, 6, 6])),
+        "conv": nir.Conv2d(
+            input_shape=(6, 6),
+            weight=conv_weight,
+            stride=1,
+            padding=0,
+            dilation=1,
+            groups=1,
+            bias=f32([0.25, -0.5]),
+        ),
+        "spk": nir.IF(r=1.0 + k / 16, v_threshold=0.5 + k / 32, v_reset=-k / 64),
+        "flat": nir.Flatten(input_type=np.array([2, 4, 4]), start_dim=0, end_dim=-1),
+        "fc": nir.Affine(
+            weight=((np.arange(96, dtype=np.float32) - 48) / 64).reshape(3, 32),
+            bias=f32([0.125, -0.25, 0.5]),
+        ),
+        "lif": nir.LIF(
+            tau=f32([0.03125, 0.0625, 0.125]),
+            r=f32([1.0, 1.0, 2.0]),
+            v_leak=f32([0.0, 0.0, -0.25]),
+            v_threshold=f32([1.0, 1.5, 0.75]),
+            v_reset=f32([0.0, -0.5, 0.25]),
+        ),
+        "output": nir.Output(output_type=np.array([3])),
+    }
+    edges = [
+        ("input", "conv"),
+        ("conv", "spk"),
+        ("spk", "flat"),
+        ("flat", "fc"),
+        ("fc", "lif"),
+        ("lif", "output"),
+    ]
+    nir.write(HERE / "conv_net.nir", nir.NIRGraph(nodes=nodes, edges=edges))
+
+
+def pool_net():
+    """Input(2,8,8) -> Conv2d "same" -> SumPool2d -> Conv2d (scalar stride/padding/dilation)
+    -> AvgPool2d -> Conv2d "valid" -> Output(1,3,1).
+
+    - `same`: 2->2 channels, 3x3, dilation (2,1), padding the string "same" (a vlen string
+      dataset), weight float32 (k-18)/16 at flat index k.
+    - `sum`: kernel_size/stride/padding Python ints 2/2/0, written as 0-d int64 (the pooling
+      nodes keep what they are given).
+    - `strided`: 2->3 channels, 2x2, weight float64 (k-12)/8, stride/padding/dilation numpy
+      int64 scalars 2/1/1, written as 0-d int64 (`nir.Conv2d` only turns Python ints into pairs).
+    - `avg`: kernel_size (2,1), stride (1,2), padding (1,0) as numpy arrays: gzip int64 (2,).
+    - `valid`: 3->1 channels, 2x2, padding the string "valid".
+    Square kernels only: nir 1.0.8's shape inference uses weight.shape[2] for both dimensions."""
+    nodes = {
+        "input": nir.Input(input_type=np.array([2, 8, 8])),
+        "same": nir.Conv2d(
+            input_shape=(8, 8),
+            weight=((np.arange(36, dtype=np.float32) - 18) / 16).reshape(2, 2, 3, 3),
+            stride=1,
+            padding="same",
+            dilation=(2, 1),
+            groups=1,
+            bias=f32([0.5, -0.5]),
+        ),
+        "sum": nir.SumPool2d(kernel_size=2, stride=2, padding=0),
+        "strided": nir.Conv2d(
+            input_shape=(4, 4),
+            weight=((np.arange(24, dtype=np.float64) - 12) / 8).reshape(3, 2, 2, 2),
+            stride=np.int64(2),
+            padding=np.int64(1),
+            dilation=np.int64(1),
+            groups=1,
+            bias=f64([0.0, 0.125, -0.125]),
+        ),
+        "avg": nir.AvgPool2d(
+            kernel_size=np.array([2, 1]), stride=np.array([1, 2]), padding=np.array([1, 0])
+        ),
+        "valid": nir.Conv2d(
+            input_shape=(4, 2),
+            weight=f32(
+                [
+                    [
+                        [[0.5, -1.0], [0.25, 2.0]],
+                        [[-0.75, 1.5], [3.0, -0.1875]],
+                        [[1.75, -2.5], [0.375, -0.625]],
+                    ]
+                ]
+            ),
+            stride=(1, 1),
+            padding="valid",
+            dilation=(1, 1),
+            groups=1,
+            bias=f32([0.0625]),
+        ),
+        "output": nir.Output(output_type=np.array([1, 3, 1])),
+    }
+    edges = [
+        ("input", "same"),
+        ("same", "sum"),
+        ("sum", "strided"),
+        ("strided", "avg"),
+        ("avg", "valid"),
+        ("valid", "output"),
+    ]
+    path = HERE / "pool_net.nir"
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges))
+    nir.read(path)  # reads back and type-checks
 
 
 def legacy_if():
@@ -225,6 +347,8 @@ if __name__ == "__main__":
     cuba_linear()
     if_nested()
     conv()
+    conv_net()
+    pool_net()
     legacy_if()
     scalar_lif()
     broken_missing_weight()
