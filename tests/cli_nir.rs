@@ -103,6 +103,51 @@ fn nir_import_maps_runs_on_the_chip_and_evaluates() {
 }
 
 #[test]
+fn convolutional_nir_network_runs_on_the_chip_like_the_golden_model() {
+    // digits_conv.nir: conv(8 channels, 3×3, stride 2, padding 1) → IF → flatten → dense → IF.
+    let dir = scratch_dir("cli-nir-conv");
+    let model = dir.join("conv.json");
+    let o = spikemesh(&[
+        "nir",
+        &fixture("digits_conv.nir"),
+        "--dt",
+        "1",
+        "--reset",
+        "subtract",
+        "-o",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("conv+n1"), "{}", stdout(&o));
+    let net = LifNetwork::load(&model).unwrap();
+    let conv = net.layers[0]
+        .conv
+        .expect("the first layer is convolutional");
+    assert_eq!(
+        (conv.out_channels, conv.out_height(), conv.stride),
+        (8, 4, 2)
+    );
+    // Small cores split the conv layer over several cores.
+    let chip = dir.join("small.toml");
+    std::fs::write(
+        &chip,
+        isa::chip::DEFAULT_CHIP_TOML.replace("neurons = 256", "neurons = 32"),
+    )
+    .unwrap();
+    let image = dir.join("conv.img");
+    let o = spikemesh(&["map", s(&model), "--chip", s(&chip), "-o", s(&image)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("5 cores used"), "{}", stdout(&o));
+    let o = spikemesh(&["run", s(&image), "--model", s(&model), "--limit", "60"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("chip agrees on 60/60 samples"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
     let dir = scratch_dir("cli-nir-bad");
     for (file, want) in [
@@ -112,7 +157,14 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
             "missing dataset `weight` in node `fc1`",
         ),
         ("lif_mlp.nir", "node `lif1` (LIF): tau"),
-        ("conv.nir", "(Conv2d)"),
+        (
+            "conv.nir",
+            "node `flat` (Flatten) after the weight node `conv`",
+        ),
+        (
+            "pool_net.nir",
+            "node `same` (Conv2d): dilation: [2, 1]: only dilation 1 maps",
+        ),
     ] {
         let out = dir.join(format!("{file}.json"));
         let o = spikemesh(&["nir", &fixture(file), "--dt", "0.001", "-o", s(&out)]);

@@ -4,10 +4,12 @@
 //!
 //! # What maps
 //!
-//! A chain `Input → [Flatten] → (Affine | Linear) → (LIF | IF | CubaLIF) → … → Output`: each
-//! weight node and the neuron node after it become one dense [`LifLayer`]. Anything else
-//! (convolutions, pooling, nested graphs, branches, `Scale`, `LI`, …) is refused with the node's
-//! name and type.
+//! A chain `Input → (Affine | Linear | Conv2d) → (LIF | IF | CubaLIF) → … → Output`, with
+//! `Flatten` nodes anywhere between layers: each weight node and the neuron node after it become
+//! one [`LifLayer`], dense or convolutional. An `Input` of shape `(C, H, W)` (or `(H, W)`) is a
+//! map in raster order; a `Conv2d` needs a map (or its `input_shape`), a square kernel, equal
+//! strides and paddings, dilation 1 and one group. Anything else (pooling, nested graphs,
+//! branches, `Scale`, `LI`, …) is refused with the node's name and type.
 //!
 //! # Discretisation (forward Euler, step `dt`, input current `I[t] = W s[t] + b`)
 //!
@@ -25,7 +27,9 @@
 //!
 //! Neuron `j`'s voltage is scaled by `V / θ_j` (θ its threshold, `V` the layer's integer
 //! threshold `vth`): the dynamics are linear and both resets (to 0, or subtracting θ) commute
-//! with the scaling, so per-neuron thresholds and resistances fold into that neuron's weights.
+//! with the scaling, so per-neuron thresholds and resistances fold into that neuron's weights
+//! (after a convolution, whose weights every position of a channel shares, `R/θ` may vary
+//! between channels but not within one).
 //! The per-step voltage increment of input `i` becomes `w_ji = round(V · g_j · W_ji / θ_j)`
 //! (`g_j` the product of the table's factors), and `V` is the largest integer with every
 //! `|w_ji| ≤ min(2^(bits−1) − 1, ⌊32767 / fan_in⌋)` (the weight width and the 16-bit `a_in`
@@ -38,8 +42,10 @@
 //! differ between a layer's neurons (decays are per core), `dt/τ` outside the 12-bit decay
 //! range, a reset potential other than 0, a threshold ≤ 0.
 
-use crate::nir::{Matrix, NirGraph, NirNode};
-use model::lif::{LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, LIF_FORMAT_VERSION};
+use crate::nir::{Matrix, NirGraph, NirNode, Tensor4};
+use model::lif::{
+    LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, LIF_FORMAT_VERSION,
+};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
@@ -132,8 +138,11 @@ pub struct LayerQuantisation {
 /// what the integer layer approximates ([`euler_counts`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatLayer {
-    /// `outputs × inputs` voltage (or synaptic current) increments per input spike.
+    /// Voltage (or synaptic current) increments per input spike: `outputs × inputs`, or per
+    /// kernel tap for a convolution.
     pub weights: Vec<f64>,
+    /// Convolution geometry (`None`: dense).
+    pub conv: Option<LifConv>,
     /// Fan-in.
     pub inputs: usize,
     /// Per-neuron constant voltage increment per step.
@@ -167,6 +176,9 @@ fn kind_of(node: &NirNode) -> &'static str {
         NirNode::Lif { .. } => "LIF",
         NirNode::CubaLif { .. } => "CubaLIF",
         NirNode::Flatten => "Flatten",
+        NirNode::Conv2d { .. } => "Conv2d",
+        NirNode::SumPool2d { .. } => "SumPool2d",
+        NirNode::AvgPool2d { .. } => "AvgPool2d",
         NirNode::Scale { .. } => "Scale",
         NirNode::Graph(_) => "NIRGraph",
         NirNode::Other { .. } => "other",
@@ -250,19 +262,29 @@ fn chain<'g>(
     Ok(out)
 }
 
-/// One value per neuron from a NIR parameter (a scalar broadcasts).
+/// One value per neuron from a NIR parameter: a scalar broadcasts to every neuron, and after
+/// a convolution (`channels` = `(out_channels, neurons per channel)`) one value per channel
+/// broadcasts over the channel's positions.
 fn per_neuron(
     values: &[f64],
     n: usize,
+    channels: Option<(usize, usize)>,
     field: &str,
     node_err: &dyn Fn(String, String) -> ImportError,
 ) -> Result<Vec<f64>, ImportError> {
-    match values.len() {
-        1 => Ok(vec![values[0]; n]),
-        len if len == n => Ok(values.to_vec()),
-        len => Err(node_err(
+    match (values.len(), channels) {
+        (1, _) => Ok(vec![values[0]; n]),
+        (len, _) if len == n => Ok(values.to_vec()),
+        (len, Some((c, per))) if len == c => Ok(values
+            .iter()
+            .flat_map(|&v| std::iter::repeat_n(v, per))
+            .collect()),
+        (len, _) => Err(node_err(
             field.into(),
-            format!("holds {len} values, the layer has {n} neurons"),
+            format!(
+                "holds {len} values, the layer has {n} neurons{}",
+                channels.map_or(String::new(), |(c, _)| format!(" in {c} channels"))
+            ),
         )),
     }
 }
@@ -322,6 +344,173 @@ fn bias_field(x: f64) -> Option<(i16, i8)> {
     })
 }
 
+/// The activation flowing along the chain: a vector, or a `channels × height × width` map in
+/// raster order.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    Flat(usize),
+    Map(usize, usize, usize),
+}
+
+impl Act {
+    fn len(self) -> usize {
+        match self {
+            Act::Flat(n) => n,
+            Act::Map(c, h, w) => c * h * w,
+        }
+    }
+}
+
+/// A weight node read for lowering: its connectivity, real weights (dense `outputs × inputs`
+/// or convolution `out × in × k × k`), neuron count and bias as stored.
+struct WeightLayer {
+    conv: Option<LifConv>,
+    weights: Vec<f64>,
+    neurons: usize,
+    bias: Option<Vec<f64>>,
+}
+
+/// An `Affine` / `Linear` node fed by `fan_in` values.
+fn dense_weights(
+    weight: &Matrix,
+    bias: Option<&Vec<f64>>,
+    fan_in: usize,
+    wnode_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<WeightLayer, ImportError> {
+    if weight.cols != fan_in {
+        return Err(wnode_err(
+            "weight".into(),
+            format!(
+                "{}×{} (outputs × inputs), but {fan_in} values feed it",
+                weight.rows, weight.cols
+            ),
+        ));
+    }
+    if weight.values.len() != weight.rows * weight.cols {
+        return Err(wnode_err(
+            "weight".into(),
+            format!(
+                "holds {} values, not {}×{}",
+                weight.values.len(),
+                weight.rows,
+                weight.cols
+            ),
+        ));
+    }
+    Ok(WeightLayer {
+        conv: None,
+        weights: weight.values.clone(),
+        neurons: weight.rows,
+        bias: bias.cloned(),
+    })
+}
+
+/// The fields of a `Conv2d` node.
+struct ConvNode<'a> {
+    weight: &'a Tensor4,
+    bias: &'a [f64],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+    input_shape: Option<[usize; 2]>,
+}
+
+/// A `Conv2d` node fed by the activation `act`: square kernel, equal strides and paddings, no
+/// dilation, one group (what the chip's convolution cores compute).
+fn conv_weights(
+    node: ConvNode<'_>,
+    act: Act,
+    wnode_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<WeightLayer, ImportError> {
+    let [out_c, in_c, kh, kw] = node.weight.dims;
+    let (c, h, w) = match (act, node.input_shape) {
+        (Act::Map(c, h, w), _) => (c, h, w),
+        (Act::Flat(n), Some([h, w])) if h * w > 0 && n % (h * w) == 0 => (n / (h * w), h, w),
+        (Act::Flat(n), _) => {
+            return Err(wnode_err(
+                "input".into(),
+                format!(
+                    "a convolution needs a map, but a vector of {n} values feeds it (give the Input node a (channels, height, width) shape)"
+                ),
+            ))
+        }
+    };
+    let rule = |field: &str, what: String| Err(wnode_err(field.into(), what));
+    if node.groups != 1 {
+        return rule("groups", format!("{}: only groups = 1 maps", node.groups));
+    }
+    if node.dilation != [1, 1] {
+        return rule(
+            "dilation",
+            format!("{:?}: only dilation 1 maps", node.dilation),
+        );
+    }
+    if kh != kw || node.stride[0] != node.stride[1] || node.padding[0] != node.padding[1] {
+        return rule(
+            "weight",
+            format!(
+                "kernel {kh}×{kw}, stride {:?}, padding {:?}: the chip's convolutions have square kernels and equal strides and paddings",
+                node.stride, node.padding
+            ),
+        );
+    }
+    if in_c != c {
+        return rule(
+            "weight",
+            format!("{in_c} input channels, but the map feeding it has {c}"),
+        );
+    }
+    if let Some([ih, iw]) = node.input_shape {
+        if (ih, iw) != (h, w) {
+            return rule(
+                "input_shape",
+                format!("{ih}×{iw}, but the map feeding it is {h}×{w}"),
+            );
+        }
+    }
+    let geometry = LifConv {
+        in_channels: c as u32,
+        in_height: h as u32,
+        in_width: w as u32,
+        out_channels: out_c as u32,
+        kernel: kh as u32,
+        stride: node.stride[0] as u32,
+        padding: node.padding[0] as u32,
+    };
+    if kh == 0 || node.stride[0] == 0 || node.padding[0] >= kh {
+        return rule(
+            "weight",
+            format!(
+                "kernel {kh}, stride {}, padding {}: needs kernel ≥ 1, stride ≥ 1, padding < kernel",
+                node.stride[0], node.padding[0]
+            ),
+        );
+    }
+    let neurons = out_c * (geometry.out_height() * geometry.out_width()) as usize;
+    if neurons == 0 {
+        return rule(
+            "weight",
+            format!("a {kh}×{kh} kernel does not fit the {h}×{w} map"),
+        );
+    }
+    if node.weight.values.len() != out_c * in_c * kh * kw {
+        return rule(
+            "weight",
+            format!(
+                "holds {} values, not {out_c}×{in_c}×{kh}×{kw}",
+                node.weight.values.len()
+            ),
+        );
+    }
+    Ok(WeightLayer {
+        conv: Some(geometry),
+        weights: node.weight.values.clone(),
+        neurons,
+        bias: (!node.bias.is_empty()).then(|| node.bias.to_vec()),
+    })
+}
+
 /// Lowers `graph` (read from `source`, named in errors) to a chip network.
 pub fn lower_nir(
     graph: &NirGraph,
@@ -355,28 +544,65 @@ pub fn lower_nir(
         source_name: source.to_string(),
         what,
     };
-    let inputs = match nodes.first() {
-        Some((_, NirNode::Input { shape })) => shape.iter().product::<usize>(),
+    // The shape of the activation flowing along the chain: a vector, or a map in raster order.
+    let mut act = match nodes.first() {
+        Some((_, NirNode::Input { shape })) => match shape.as_slice() {
+            [c, h, w] => Act::Map(*c, *h, *w),
+            [h, w] => Act::Map(1, *h, *w),
+            other => Act::Flat(other.iter().product()),
+        },
         _ => return Err(graph_err("the chain does not start at an Input".into())),
     };
+    let inputs = act.len();
     let mut layers = Vec::new();
     let mut report = Vec::new();
     let mut float = Vec::new();
-    let mut fan_in = inputs;
     let mut k = 1;
-    // Flatten nodes before the first weight node only reshape the input.
-    while let Some((_, NirNode::Flatten)) = nodes.get(k) {
-        k += 1;
-    }
     while k < nodes.len() {
         let (wname, wnode) = nodes[k];
-        let (weight, bias): (&Matrix, Option<&[f64]>) = match wnode {
-            NirNode::Affine { weight, bias } => (weight, Some(bias.as_slice())),
-            NirNode::Linear { weight } => (weight, None),
+        let wnode_err = |field: String, rule: String| ImportError::Node {
+            source_name: source.to_string(),
+            node: wname.to_string(),
+            kind: kind_of(wnode),
+            field,
+            rule,
+        };
+        let fan_in = act.len();
+        let layer = match wnode {
+            NirNode::Flatten => {
+                act = Act::Flat(act.len());
+                k += 1;
+                continue;
+            }
+            NirNode::Affine { weight, bias } => dense_weights(weight, Some(bias), fan_in, &wnode_err)?,
+            NirNode::Linear { weight } => dense_weights(weight, None, fan_in, &wnode_err)?,
+            NirNode::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+                dilation,
+                groups,
+                input_shape,
+            } => conv_weights(
+                ConvNode {
+                    weight,
+                    bias,
+                    stride: *stride,
+                    padding: *padding,
+                    dilation: *dilation,
+                    groups: *groups,
+                    input_shape: *input_shape,
+                },
+                act,
+                &wnode_err,
+            )?,
             NirNode::Output { shape } => {
                 let n: usize = shape.iter().product();
                 if layers.is_empty() {
-                    return Err(graph_err("the graph has no Affine/Linear + neuron layer".into()));
+                    return Err(graph_err(
+                        "the graph has no Affine/Linear/Conv2d + neuron layer".into(),
+                    ));
                 }
                 if n != fan_in {
                     return Err(graph_err(format!(
@@ -387,7 +613,7 @@ pub fn lower_nir(
             }
             other => {
                 return Err(graph_err(format!(
-                    "node `{wname}` ({}) where a weight node (Affine or Linear) must come: the chip maps chains of dense layers of LIF, IF or CubaLIF neurons",
+                    "node `{wname}` ({}) where a weight node (Affine, Linear or Conv2d) must come: the chip maps chains of dense and convolutional layers of LIF, IF or CubaLIF neurons",
                     type_name(other)
                 )))
             }
@@ -403,36 +629,15 @@ pub fn lower_nir(
             field,
             rule,
         };
-        let wnode_err = |field: String, rule: String| ImportError::Node {
-            source_name: source.to_string(),
-            node: wname.to_string(),
-            kind: kind_of(wnode),
-            field,
-            rule,
-        };
-        if weight.cols != fan_in {
-            return Err(wnode_err(
-                "weight".into(),
-                format!(
-                    "{}×{} (outputs × inputs), but {fan_in} values feed it",
-                    weight.rows, weight.cols
-                ),
-            ));
-        }
-        if weight.values.len() != weight.rows * weight.cols {
-            return Err(wnode_err(
-                "weight".into(),
-                format!(
-                    "holds {} values, not {}×{}",
-                    weight.values.len(),
-                    weight.rows,
-                    weight.cols
-                ),
-            ));
-        }
-        let n = weight.rows;
-        let bias = match bias {
-            Some(b) => per_neuron(b, n, "bias", &wnode_err)?,
+        let n = layer.neurons;
+        let channels = layer.conv.map(|c| {
+            (
+                c.out_channels as usize,
+                (c.out_height() * c.out_width()) as usize,
+            )
+        });
+        let bias = match &layer.bias {
+            Some(b) => per_neuron(b, n, channels, "bias", &wnode_err)?,
             None => vec![0.0; n],
         };
         let dt = opts.dt;
@@ -448,8 +653,8 @@ pub fn lower_nir(
             } => {
                 let tau = uniform(tau, "tau", &node_err)?;
                 let dv = decay_field(dt, tau, "tau", &node_err)?;
-                let r = per_neuron(r, n, "r", &node_err)?;
-                let leak = per_neuron(v_leak, n, "v_leak", &node_err)?;
+                let r = per_neuron(r, n, channels, "r", &node_err)?;
+                let leak = per_neuron(v_leak, n, channels, "v_leak", &node_err)?;
                 let a = dt / tau;
                 let gain: Vec<f64> = r.iter().map(|r| a * r).collect();
                 let constant: Vec<f64> = (0..n).map(|j| a * (leak[j] + r[j] * bias[j])).collect();
@@ -458,8 +663,8 @@ pub fn lower_nir(
                     dv,
                     gain,
                     constant,
-                    per_neuron(v_threshold, n, "v_threshold", &node_err)?,
-                    per_neuron(v_reset, n, "v_reset", &node_err)?,
+                    per_neuron(v_threshold, n, channels, "v_threshold", &node_err)?,
+                    per_neuron(v_reset, n, channels, "v_reset", &node_err)?,
                     0.0,
                     1.0 - f64::from(dv) / 4096.0,
                 )
@@ -469,7 +674,7 @@ pub fn lower_nir(
                 v_threshold,
                 v_reset,
             } => {
-                let r = per_neuron(r, n, "r", &node_err)?;
+                let r = per_neuron(r, n, channels, "r", &node_err)?;
                 let gain: Vec<f64> = r.iter().map(|r| dt * r).collect();
                 let constant: Vec<f64> = (0..n).map(|j| dt * r[j] * bias[j]).collect();
                 (
@@ -477,8 +682,8 @@ pub fn lower_nir(
                     0,
                     gain,
                     constant,
-                    per_neuron(v_threshold, n, "v_threshold", &node_err)?,
-                    per_neuron(v_reset, n, "v_reset", &node_err)?,
+                    per_neuron(v_threshold, n, channels, "v_threshold", &node_err)?,
+                    per_neuron(v_reset, n, channels, "v_reset", &node_err)?,
                     0.0,
                     1.0,
                 )
@@ -510,9 +715,9 @@ pub fn lower_nir(
                     ));
                 }
                 let dv = decay_field(dt, tm, "tau_mem", &node_err)?;
-                let r = per_neuron(r, n, "r", &node_err)?;
-                let w_in = per_neuron(w_in, n, "w_in", &node_err)?;
-                let leak = per_neuron(v_leak, n, "v_leak", &node_err)?;
+                let r = per_neuron(r, n, channels, "r", &node_err)?;
+                let w_in = per_neuron(w_in, n, channels, "w_in", &node_err)?;
+                let leak = per_neuron(v_leak, n, channels, "v_leak", &node_err)?;
                 let (a_s, a_m) = (dt / ts, dt / tm);
                 let gain: Vec<f64> = (0..n).map(|j| a_m * r[j] * a_s * w_in[j]).collect();
                 let constant: Vec<f64> = (0..n).map(|j| a_m * leak[j]).collect();
@@ -521,8 +726,8 @@ pub fn lower_nir(
                     dv,
                     gain,
                     constant,
-                    per_neuron(v_threshold, n, "v_threshold", &node_err)?,
-                    per_neuron(v_reset, n, "v_reset", &node_err)?,
+                    per_neuron(v_threshold, n, channels, "v_threshold", &node_err)?,
+                    per_neuron(v_reset, n, channels, "v_reset", &node_err)?,
                     1.0 - f64::from(ds) / 4096.0,
                     1.0 - f64::from(dv) / 4096.0,
                 )
@@ -558,20 +763,44 @@ pub fn lower_nir(
                 LifReset::Zero
             }
         };
-        // Threshold-normalised float model of the layer.
-        let w_norm: Vec<f64> = (0..n * fan_in)
-            .map(|x| {
-                let j = x / fan_in;
-                gain[j] * weight.values[x] / threshold[j]
-            })
-            .collect();
+        // Threshold-normalised float model of the layer. A weight of a convolution is shared by
+        // every position of its output channel, so the factor gain/θ must be too.
+        let scale: Vec<f64> = (0..n).map(|j| gain[j] / threshold[j]).collect();
+        let w_norm: Vec<f64> = match (&layer.conv, channels) {
+            (None, _) => (0..n * fan_in)
+                .map(|x| scale[x / fan_in] * layer.weights[x])
+                .collect(),
+            (Some(c), Some((_, per))) => {
+                for (o, group) in scale.chunks(per).enumerate() {
+                    if let Some((p, g)) = group
+                        .iter()
+                        .enumerate()
+                        .find(|(_, g)| (**g - group[0]).abs() > 1e-9 * group[0].abs())
+                    {
+                        return Err(node_err(
+                            "v_threshold, r".into(),
+                            format!(
+                                "vary within output channel {o} (R/θ = {} at position 0, {g} at position {p}): a convolution's weights are shared by the channel's positions",
+                                group[0]
+                            ),
+                        ));
+                    }
+                }
+                let per_channel = c.fan_in() as usize;
+                (0..layer.weights.len())
+                    .map(|x| scale[(x / per_channel) * per] * layer.weights[x])
+                    .collect()
+            }
+            (Some(_), None) => unreachable!("a convolution has channels"),
+        };
         let b_norm: Vec<f64> = (0..n).map(|j| constant[j] / threshold[j]).collect();
-        let w_cap = ((1i32 << (opts.weight_bits - 1)) - 1).min(32767 / fan_in as i32);
+        let per_neuron_fan_in = layer.conv.map_or(fan_in, |c| c.fan_in() as usize);
+        let w_cap = ((1i32 << (opts.weight_bits - 1)) - 1).min(32767 / per_neuron_fan_in as i32);
         if w_cap < 1 {
             return Err(wnode_err(
                 "weight".into(),
                 format!(
-                    "a fan-in of {fan_in} leaves no integer weight within the 16-bit a_in bound"
+                    "a fan-in of {per_neuron_fan_in} leaves no integer weight within the 16-bit a_in bound"
                 ),
             ));
         }
@@ -622,6 +851,7 @@ pub fn lower_nir(
         });
         float.push(FloatLayer {
             weights: w_norm,
+            conv: layer.conv,
             inputs: fan_in,
             bias: b_norm,
             current_keep,
@@ -632,7 +862,7 @@ pub fn lower_nir(
             name,
             inputs: fan_in as u32,
             outputs: n as u32,
-            conv: None,
+            conv: layer.conv,
             weight_bits: opts.weight_bits,
             weights,
             neuron: LifNeuron {
@@ -644,7 +874,14 @@ pub fn lower_nir(
             bias_mant: if has_bias { bias_mant } else { Vec::new() },
             bias_exp: if has_bias { bias_exp } else { Vec::new() },
         });
-        fan_in = n;
+        act = match layer.conv {
+            Some(c) => Act::Map(
+                c.out_channels as usize,
+                c.out_height() as usize,
+                c.out_width() as usize,
+            ),
+            None => Act::Flat(n),
+        };
         k += 2;
     }
     let network = LifNetwork {
@@ -695,12 +932,24 @@ pub fn euler_counts(
         for (l, layer) in layers.iter().enumerate() {
             let src: &[usize] = if l == 0 { now_in } else { &prev[l - 1] };
             let mut fired = Vec::new();
+            let mut input = vec![0.0f64; sizes[l]];
+            match &layer.conv {
+                None => {
+                    for (j, x) in input.iter_mut().enumerate() {
+                        *x = src
+                            .iter()
+                            .map(|&i| layer.weights[j * layer.inputs + i])
+                            .sum();
+                    }
+                }
+                Some(conv) => {
+                    for &i in src {
+                        conv.for_each_target(i, |j, widx| input[j] += layer.weights[widx]);
+                    }
+                }
+            }
             for j in 0..sizes[l] {
-                let input: f64 = src
-                    .iter()
-                    .map(|&i| layer.weights[j * layer.inputs + i])
-                    .sum();
-                u[l][j] = layer.current_keep * u[l][j] + input;
+                u[l][j] = layer.current_keep * u[l][j] + input[j];
                 v[l][j] = layer.voltage_keep * v[l][j] + u[l][j] + layer.bias[j];
                 if v[l][j] > 1.0 {
                     v[l][j] = match layer.reset {

@@ -4,7 +4,7 @@
 //! decisions.
 
 use mapper::import::{euler_counts, lower_nir, ImportError, ImportOptions};
-use mapper::nir::{Matrix, NirGraph, NirNode};
+use mapper::nir::{Matrix, NirGraph, NirNode, Tensor4};
 use model::lif::{LifReset, RateCode};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -250,10 +250,15 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
 
 #[test]
 fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
-    // tests/data/nir/make_digits_lif.py: a 64-64-10 ReLU net (95.83 % on the digits test
-    // split) converted to IF / LIF neurons with reset by subtraction.
+    // tests/data/nir/make_digits_lif.py: a 64-64-10 ReLU net and a conv(8, 3×3, stride 2) CNN
+    // (both 95.83 % on the digits test split) converted to IF / LIF neurons with reset by
+    // subtraction.
     let test = model::data::digits().unwrap().test;
-    for (file, kind) in [("digits_if.nir", "IF"), ("digits_lif.nir", "LIF")] {
+    for (file, kind) in [
+        ("digits_if.nir", "IF"),
+        ("digits_lif.nir", "LIF"),
+        ("digits_conv.nir", "IF"),
+    ] {
         let g = mapper::read_nir(&fixture(file)).unwrap();
         let o = ImportOptions {
             dt: 1.0,
@@ -281,4 +286,130 @@ fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
         assert!(same >= 350, "{file}: same class on only {same}/360");
         assert!(correct >= 335, "{file}: {correct}/360 correct");
     }
+}
+
+/// `Input(1, 4, 4) → Conv2d → IF → Flatten → Linear → IF → Output`.
+fn conv_graph(v_threshold: Vec<f64>, groups: usize, kernel: [usize; 2]) -> NirGraph {
+    let [kh, kw] = kernel;
+    let mut nodes = BTreeMap::new();
+    nodes.insert(
+        "in".to_string(),
+        NirNode::Input {
+            shape: vec![1, 4, 4],
+        },
+    );
+    nodes.insert(
+        "conv".to_string(),
+        NirNode::Conv2d {
+            weight: Tensor4 {
+                dims: [2, 1, kh, kw],
+                values: (0..2 * kh * kw).map(|x| (x as f64 - 8.0) / 8.0).collect(),
+            },
+            bias: vec![0.5, -0.25],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups,
+            input_shape: Some([4, 4]),
+        },
+    );
+    nodes.insert(
+        "n1".to_string(),
+        NirNode::If {
+            r: vec![1.0],
+            v_threshold,
+            v_reset: vec![0.0],
+        },
+    );
+    nodes.insert("flat".to_string(), NirNode::Flatten);
+    nodes.insert(
+        "fc".to_string(),
+        NirNode::Linear {
+            weight: Matrix {
+                rows: 3,
+                cols: 32,
+                values: (0..96)
+                    .map(|x| if x % 5 == 0 { 0.5 } else { -0.125 })
+                    .collect(),
+            },
+        },
+    );
+    nodes.insert(
+        "n2".to_string(),
+        NirNode::If {
+            r: vec![1.0],
+            v_threshold: vec![1.0],
+            v_reset: vec![0.0],
+        },
+    );
+    nodes.insert("out".to_string(), NirNode::Output { shape: vec![3] });
+    let chain = ["in", "conv", "n1", "flat", "fc", "n2", "out"];
+    NirGraph {
+        version: "test".into(),
+        nodes,
+        edges: chain
+            .windows(2)
+            .map(|w| (w[0].to_string(), w[1].to_string()))
+            .collect(),
+    }
+}
+
+#[test]
+fn conv_layer_by_hand() {
+    // dt 1, R 1, θ 0.5 for channel 0 and 1 for channel 1 (one value per channel): the
+    // increments are W/θ, i.e. 2W and W; W runs over (x − 8)/8 for x = 0..18, so the largest
+    // normalised weight is 2·|−1| = 2 → V = ⌊127/2⌋ = 63.
+    let g = conv_graph(vec![0.5, 1.0], 1, [3, 3]);
+    let imp = lower_nir(&g, "conv.nir", &opts(1.0, None)).unwrap();
+    let l = &imp.network.layers[0];
+    let c = l.conv.expect("a convolutional layer");
+    assert_eq!(
+        (
+            c.in_channels,
+            c.in_height,
+            c.in_width,
+            c.out_channels,
+            c.kernel,
+            c.stride,
+            c.padding
+        ),
+        (1, 4, 4, 2, 3, 1, 1)
+    );
+    assert_eq!((l.inputs, l.outputs, l.neuron.vth), (16, 32, 63));
+    let want: Vec<i16> = (0..18)
+        .map(|x| {
+            let w = (x as f64 - 8.0) / 8.0 / if x < 9 { 0.5 } else { 1.0 };
+            (63.0 * w).round() as i16
+        })
+        .collect();
+    assert_eq!(l.weights, want);
+    // Bias per channel, broadcast over its 16 positions: 64·V·b/θ = 64·63·0.5/0.5 = 4032
+    // (mantissa 4032, exponent 0) and 64·63·(−0.25)/1 = −1008.
+    assert_eq!(l.bias_mant[..16], [4032; 16]);
+    assert_eq!(l.bias_mant[16..], [-1008; 16]);
+    // The dense layer after the map reads its 32 units in raster order.
+    assert_eq!(imp.network.layers[1].inputs, 32);
+    assert!(imp.network.layers[1].conv.is_none());
+}
+
+#[test]
+fn conv_layers_the_chip_cannot_share_are_refused() {
+    // θ varying inside a channel breaks weight sharing.
+    let mut theta = vec![1.0; 32];
+    theta[5] = 2.0;
+    let msg = lower_nir(&conv_graph(theta, 1, [3, 3]), "c.nir", &opts(1.0, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("node `n1` (IF)") && msg.contains("vary within output channel 0"),
+        "{msg}"
+    );
+    let msg = lower_nir(&conv_graph(vec![1.0], 2, [3, 3]), "c.nir", &opts(1.0, None))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("node `conv` (Conv2d): groups: 2"), "{msg}");
+    let msg = lower_nir(&conv_graph(vec![1.0], 1, [3, 2]), "c.nir", &opts(1.0, None))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("kernel 3×2"), "{msg}");
 }

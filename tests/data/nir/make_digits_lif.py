@@ -11,6 +11,9 @@ intensities (spikemesh's regular rate code).
   digits_if.nir   Affine -> IF -> Affine -> IF        (dt = 1, r = 1)
   digits_lif.nir  Affine -> LIF -> Linear -> LIF      (tau = 64 steps, r = tau / dt, the
                   snnTorch convention; the output layer's bias dropped)
+  digits_conv.nir Input (1, 8, 8) -> Conv2d (8 channels, 3x3, padding 1, stride 2) -> IF
+                  -> Flatten -> Affine -> IF: a small CNN (8x8x1 -> 4x4x8 -> 10) trained and
+                  converted the same way
 
 Both are imported with `spikemesh nir FILE --dt 1 --reset subtract` (NIR records reset to
 v_reset; the subtraction the conversion relies on is not in the file).
@@ -79,6 +82,108 @@ def train(x, y, hidden=64, epochs=3000, lr=0.5, seed=0):
     return w1, b1, w2, b2
 
 
+def conv_patches(x, k=3, stride=2, pad=1):
+    """(N, 64) images -> (N, P, k*k) patches of the 8x8 map, raster order of the outputs."""
+    img = np.pad(x.reshape(-1, 8, 8), ((0, 0), (pad, pad), (pad, pad)))
+    side = (8 + 2 * pad - k) // stride + 1
+    cols = [
+        img[:, y * stride : y * stride + k, xx * stride : xx * stride + k].reshape(len(x), -1)
+        for y in range(side)
+        for xx in range(side)
+    ]
+    return np.stack(cols, axis=1), side
+
+
+def train_cnn(x, y, channels=8, epochs=1500, lr=0.3, seed=0):
+    """conv(1 -> channels, 3x3, stride 2, pad 1) + ReLU -> flatten (c, y, x) -> dense 10."""
+    rng = np.random.default_rng(seed)
+    patches, side = conv_patches(x)
+    pos = side * side
+    wc = rng.normal(0, np.sqrt(2 / 9), (channels, 9))
+    bc = np.zeros(channels)
+    wd = rng.normal(0, np.sqrt(2 / (channels * pos)), (10, channels * pos))
+    bd = np.zeros(10)
+    onehot = np.eye(10)[y]
+    for _ in range(epochs):
+        a = patches @ wc.T + bc  # (N, P, C)
+        h = np.maximum(0, a)
+        flat = h.transpose(0, 2, 1).reshape(len(x), -1)  # (N, C*P) in (c, y, x) order
+        z = flat @ wd.T + bd
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        g = (p - onehot) / len(x)
+        gwd, gbd = g.T @ flat, g.sum(0)
+        gflat = g @ wd
+        gh = gflat.reshape(len(x), channels, pos).transpose(0, 2, 1) * (a > 0)
+        gwc = np.einsum("npc,npk->ck", gh, patches)
+        gbc = gh.sum((0, 1))
+        wc -= lr * gwc
+        bc -= lr * gbc
+        wd -= lr * gwd
+        bd -= lr * gbd
+    return wc, bc, wd, bd, side
+
+
+def cnn_forward(x, wc, bc, wd, bd):
+    patches, _ = conv_patches(x)
+    h = np.maximum(0, patches @ wc.T + bc)
+    flat = h.transpose(0, 2, 1).reshape(len(x), -1)
+    return h, flat @ wd.T + bd
+
+
+def write_cnn(x, y, xt, yt):
+    wc, bc, wd, bd, side = train_cnn(x, y)
+    h, o = cnn_forward(x, wc, bc, wd, bd)
+    _, ot = cnn_forward(xt, wc, bc, wd, bd)
+    print(f"CNN test accuracy {100 * (ot.argmax(1) == yt).mean():.2f} %")
+    th1 = float(np.percentile(h, 99.9))
+    th2 = float(np.percentile(np.maximum(0, o), 99.9))
+    f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
+    channels = wc.shape[0]
+    n1 = channels * side * side
+    nir.write(
+        HERE / "digits_conv.nir",
+        nir.NIRGraph(
+            nodes={
+                "input": nir.Input(input_type=np.array([1, 8, 8])),
+                "conv": nir.Conv2d(
+                    input_shape=(8, 8),
+                    weight=f32(wc.reshape(channels, 1, 3, 3)),
+                    stride=2,
+                    padding=1,
+                    dilation=1,
+                    groups=1,
+                    bias=f32(bc),
+                ),
+                "n1": nir.IF(
+                    r=np.ones((channels, side, side), dtype=np.float32),
+                    v_threshold=f32(th1 * np.ones((channels, side, side))),
+                    v_reset=np.zeros((channels, side, side), dtype=np.float32),
+                ),
+                "flat": nir.Flatten(
+                    input_type={"input": np.array([channels, side, side])}, start_dim=0
+                ),
+                "fc": nir.Affine(weight=f32(wd * th1), bias=f32(bd)),
+                "n2": nir.IF(
+                    r=np.ones(10, dtype=np.float32),
+                    v_threshold=f32(th2 * np.ones(10)),
+                    v_reset=np.zeros(10, dtype=np.float32),
+                ),
+                "output": nir.Output(output_type=np.array([10])),
+            },
+            edges=[
+                ("input", "conv"),
+                ("conv", "n1"),
+                ("n1", "flat"),
+                ("flat", "fc"),
+                ("fc", "n2"),
+                ("n2", "output"),
+            ],
+        ),
+    )
+    print(f"CNN: {n1} conv neurons, thresholds {th1:.4f} {th2:.4f}; wrote digits_conv.nir")
+
+
 def main():
     x, y, xt, yt = digits()
     w1, b1, w2, b2 = train(x, y)
@@ -136,6 +241,7 @@ def main():
         ),
     )
     print(f"thresholds {th1:.4f} {th2:.4f}; wrote digits_if.nir, digits_lif.nir")
+    write_cnn(x, y, xt, yt)
 
 
 if __name__ == "__main__":
