@@ -1,6 +1,6 @@
 //! Typed errors of the model crate: model files, data files, forward pass and trainer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A rule a network description breaks: where (layer index and name, field) and which rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,4 +161,32 @@ pub enum RunError {
         /// The rule broken.
         rule: String,
     },
+}
+
+/// `bytes` as UTF-8 text for a JSON model file, or a [`ModelError::Json`] at the line of the
+/// first invalid byte (`what_else` says what else the bytes could have been, or is empty).
+pub(crate) fn json_text<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+    what_else: &str,
+) -> Result<&'a str, ModelError> {
+    std::str::from_utf8(bytes).map_err(|e| ModelError::Json {
+        path: path.to_path_buf(),
+        line: 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
+        column: 1,
+        message: format!("not UTF-8 text{what_else}: {e}"),
+    })
+}
+
+/// A `serde_json` error in the model file `path`, with its line and column.
+pub(crate) fn json_error(path: &Path, e: serde_json::Error) -> ModelError {
+    ModelError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    }
 }

@@ -466,21 +466,8 @@ impl LifNetwork {
     /// Parses and validates a network from JSON bytes; `path` names the source in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<LifNetwork, ModelError> {
         let p = || path.to_path_buf();
-        let text = std::str::from_utf8(bytes).map_err(|e| ModelError::Json {
-            path: p(),
-            line: 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count(),
-            column: 1,
-            message: format!("not UTF-8 text: {e}"),
-        })?;
-        let json_err = |e: serde_json::Error| ModelError::Json {
-            path: p(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        };
+        let text = crate::error::json_text(bytes, path, "")?;
+        let json_err = |e| crate::error::json_error(path, e);
         let probe: LifVersionProbe = serde_json::from_str(text).map_err(json_err)?;
         if probe.lif_format_version != LIF_FORMAT_VERSION {
             return Err(ModelError::Version {

@@ -790,21 +790,8 @@ impl Network {
             }
             net
         } else {
-            let text = std::str::from_utf8(bytes).map_err(|e| ModelError::Json {
-                path: p(),
-                line: 1 + bytes[..e.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count(),
-                column: 1,
-                message: format!("not UTF-8 text (and not a binary model): {e}"),
-            })?;
-            let json_err = |e: serde_json::Error| ModelError::Json {
-                path: p(),
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            };
+            let text = crate::error::json_text(bytes, path, " (and not a binary model)")?;
+            let json_err = |e| crate::error::json_error(path, e);
             let probe: VersionProbe = serde_json::from_str(text).map_err(json_err)?;
             if probe.format_version != FORMAT_VERSION {
                 return Err(ModelError::Version {
