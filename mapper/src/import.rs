@@ -8,8 +8,11 @@
 //! `Flatten` nodes anywhere between layers: each weight node and the neuron node after it become
 //! one [`LifLayer`], dense or convolutional. An `Input` of shape `(C, H, W)` (or `(H, W)`) is a
 //! map in raster order; a `Conv2d` needs a map (or its `input_shape`), a square kernel, equal
-//! strides and paddings, dilation 1 and one group. Anything else (pooling, nested graphs,
-//! branches, `Scale`, `LI`, …) is refused with the node's name and type.
+//! strides and paddings, dilation 1 and one group. `SumPool2d` / `AvgPool2d` with
+//! non-overlapping windows (stride = kernel, no padding) that tile the map are linear, so they
+//! fold into the next weight node (`unfold_pool`): the chip runs the composite layer, exactly.
+//! Anything else (overlapping pools, nested graphs, branches, `Scale`, `LI`, …) is refused with
+//! the node's name and type.
 //!
 //! # Discretisation (forward Euler, step `dt`, input current `I[t] = W s[t] + b`)
 //!
@@ -511,6 +514,123 @@ fn conv_weights(
     })
 }
 
+/// A sum or average pooling waiting to be folded into the next weight node: the map it
+/// reads, its window (`window × window`, stride `window`, no padding) and the factor on the
+/// sum (1, or `1 / window²` for an average).
+#[derive(Clone, Copy, Debug)]
+struct PendingPool {
+    channels: usize,
+    height: usize,
+    width: usize,
+    window: usize,
+    scale: f64,
+}
+
+/// Checks a pooling node and returns its pending fold: non-overlapping square windows that
+/// tile the map exactly, not right after another pooling.
+fn pool_window(
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    act: Act,
+    average: bool,
+    pending: Option<PendingPool>,
+    wnode_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<PendingPool, ImportError> {
+    let rule = |field: &str, what: String| Err(wnode_err(field.into(), what));
+    if pending.is_some() {
+        return rule(
+            "input",
+            "follows another pooling node: put a weight layer between them".into(),
+        );
+    }
+    let Act::Map(c, h, w) = act else {
+        return rule("input", "pooling needs a map, but a vector feeds it".into());
+    };
+    let p = kernel[0];
+    if kernel != [p, p] || stride != [p, p] || padding != [0, 0] || p == 0 {
+        return rule(
+            "kernel_size",
+            format!(
+                "kernel {kernel:?}, stride {stride:?}, padding {padding:?}: only square windows with stride = kernel and no padding fold into the next layer"
+            ),
+        );
+    }
+    if h % p != 0 || w % p != 0 {
+        return rule(
+            "kernel_size",
+            format!("{p}×{p} windows do not tile the {h}×{w} map"),
+        );
+    }
+    Ok(PendingPool {
+        channels: c,
+        height: h,
+        width: w,
+        window: p,
+        scale: if average { 1.0 / (p * p) as f64 } else { 1.0 },
+    })
+}
+
+/// The weight layer reading the pooled map, rewritten to read the map before pooling: a dense
+/// layer's weight for unit `(c, y, x)` is its weight for pooled unit `(c, y/p, x/p)`; a
+/// convolution (kernel `k`, stride `s`, padding `q`) becomes one with kernel `k·p`, stride `s·p`
+/// and padding `q·p` whose tap `(Y, X)` has the weight of tap `(Y/p, X/p)` — each times the
+/// pooling's factor. The outputs, and so every spike after the layer, are the same.
+fn unfold_pool(layer: WeightLayer, pool: PendingPool) -> WeightLayer {
+    let PendingPool {
+        channels: c,
+        height: h,
+        width: w,
+        window: p,
+        scale,
+    } = pool;
+    let (hp, wp) = (h / p, w / p);
+    match layer.conv {
+        None => {
+            let pooled = c * hp * wp;
+            let mut weights = Vec::with_capacity(layer.neurons * c * h * w);
+            for j in 0..layer.neurons {
+                for ch in 0..c {
+                    for y in 0..h {
+                        for x in 0..w {
+                            let u = (ch * hp + y / p) * wp + x / p;
+                            weights.push(scale * layer.weights[j * pooled + u]);
+                        }
+                    }
+                }
+            }
+            WeightLayer { weights, ..layer }
+        }
+        Some(g) => {
+            let (k, kk) = (g.kernel as usize, g.kernel as usize * p);
+            let (o_n, i_n) = (g.out_channels as usize, g.in_channels as usize);
+            let mut weights = Vec::with_capacity(o_n * i_n * kk * kk);
+            for o in 0..o_n {
+                for ch in 0..i_n {
+                    for y in 0..kk {
+                        for x in 0..kk {
+                            let t = ((o * i_n + ch) * k + y / p) * k + x / p;
+                            weights.push(scale * layer.weights[t]);
+                        }
+                    }
+                }
+            }
+            WeightLayer {
+                conv: Some(LifConv {
+                    in_height: h as u32,
+                    in_width: w as u32,
+                    kernel: kk as u32,
+                    stride: g.stride * p as u32,
+                    padding: g.padding * p as u32,
+                    ..g
+                }),
+                weights,
+                ..layer
+            }
+        }
+    }
+}
+
 /// Lowers `graph` (read from `source`, named in errors) to a chip network.
 pub fn lower_nir(
     graph: &NirGraph,
@@ -554,6 +674,7 @@ pub fn lower_nir(
         _ => return Err(graph_err("the chain does not start at an Input".into())),
     };
     let inputs = act.len();
+    let mut pending: Option<PendingPool> = None;
     let mut layers = Vec::new();
     let mut report = Vec::new();
     let mut float = Vec::new();
@@ -567,10 +688,29 @@ pub fn lower_nir(
             field,
             rule,
         };
-        let fan_in = act.len();
+        let mut fan_in = act.len();
         let layer = match wnode {
             NirNode::Flatten => {
                 act = Act::Flat(act.len());
+                k += 1;
+                continue;
+            }
+            NirNode::SumPool2d {
+                kernel,
+                stride,
+                padding,
+            }
+            | NirNode::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+            } => {
+                let average = matches!(wnode, NirNode::AvgPool2d { .. });
+                let pool = pool_window(
+                    *kernel, *stride, *padding, act, average, pending, &wnode_err,
+                )?;
+                act = Act::Map(pool.channels, pool.height / pool.window, pool.width / pool.window);
+                pending = Some(pool);
                 k += 1;
                 continue;
             }
@@ -599,6 +739,11 @@ pub fn lower_nir(
             )?,
             NirNode::Output { shape } => {
                 let n: usize = shape.iter().product();
+                if pending.is_some() {
+                    return Err(graph_err(format!(
+                        "a pooling node feeds the Output node `{wname}`: pooling is folded into the next weight node, and there is none"
+                    )));
+                }
                 if layers.is_empty() {
                     return Err(graph_err(
                         "the graph has no Affine/Linear/Conv2d + neuron layer".into(),
@@ -617,6 +762,14 @@ pub fn lower_nir(
                     type_name(other)
                 )))
             }
+        };
+        // A pooling before this weight node is linear, so it folds into the weights.
+        let layer = match pending.take() {
+            Some(pool) => {
+                fan_in = pool.channels * pool.height * pool.width;
+                unfold_pool(layer, pool)
+            }
+            None => layer,
         };
         let Some(&(nname, nnode)) = nodes.get(k + 1) else {
             return Err(graph_err(format!("weight node `{wname}` is last")));

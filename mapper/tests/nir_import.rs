@@ -413,3 +413,221 @@ fn conv_layers_the_chip_cannot_share_are_refused() {
         .to_string();
     assert!(msg.contains("kernel 3×2"), "{msg}");
 }
+
+/// `Input(c, h, w) → pool → [Flatten] → weight → IF(R 1, θ 1) → Output(n)`, dt 1: the float
+/// model's weights are the weight node's own.
+fn pooled_graph(
+    input: [usize; 3],
+    pool: NirNode,
+    flatten: bool,
+    weight: NirNode,
+    n: usize,
+) -> NirGraph {
+    let mut nodes = BTreeMap::new();
+    nodes.insert(
+        "in".to_string(),
+        NirNode::Input {
+            shape: input.to_vec(),
+        },
+    );
+    nodes.insert("pool".to_string(), pool);
+    nodes.insert("flat".to_string(), NirNode::Flatten);
+    nodes.insert("w".to_string(), weight);
+    nodes.insert(
+        "n".to_string(),
+        NirNode::If {
+            r: vec![1.0],
+            v_threshold: vec![1.0],
+            v_reset: vec![0.0],
+        },
+    );
+    nodes.insert("out".to_string(), NirNode::Output { shape: vec![n] });
+    let mut chain = vec!["in", "pool"];
+    if flatten {
+        chain.push("flat");
+    } else {
+        nodes.remove("flat");
+    }
+    chain.extend(["w", "n", "out"]);
+    NirGraph {
+        version: "test".into(),
+        nodes,
+        edges: chain
+            .windows(2)
+            .map(|w| (w[0].to_string(), w[1].to_string()))
+            .collect(),
+    }
+}
+
+/// A deterministic pseudo-random spike pattern over `n` units.
+fn pattern(n: usize, seed: u64) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let h = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed;
+            f64::from(u8::from(h.rotate_left(17) % 3 == 0))
+        })
+        .collect()
+}
+
+/// `x` (`c × h × w`) summed over `p × p` windows.
+fn sum_pool(x: &[f64], [c, h, w]: [usize; 3], p: usize) -> Vec<f64> {
+    let (hp, wp) = (h / p, w / p);
+    let mut out = vec![0.0; c * hp * wp];
+    for ch in 0..c {
+        for y in 0..h {
+            for xx in 0..w {
+                out[(ch * hp + y / p) * wp + xx / p] += x[(ch * h + y) * w + xx];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sum_and_average_pooling_fold_into_the_next_layer_exactly() {
+    // Dense after an average pool: the folded layer applied to a pattern equals the weight
+    // node applied to the pooled pattern.
+    let w: Vec<f64> = (0..3 * 8).map(|x| (x as f64 - 11.0) / 4.0).collect();
+    let g = pooled_graph(
+        [2, 4, 4],
+        NirNode::AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        },
+        true,
+        NirNode::Linear {
+            weight: Matrix {
+                rows: 3,
+                cols: 8,
+                values: w.clone(),
+            },
+        },
+        3,
+    );
+    let imp = lower_nir(&g, "avg.nir", &opts(1.0, None)).unwrap();
+    let f = &imp.float[0];
+    assert_eq!((f.inputs, imp.network.layers[0].inputs), (32, 32));
+    for seed in 0..20 {
+        let x = pattern(32, seed);
+        let pooled: Vec<f64> = sum_pool(&x, [2, 4, 4], 2).iter().map(|v| v / 4.0).collect();
+        for j in 0..3 {
+            let folded: f64 = (0..32).map(|i| f.weights[j * 32 + i] * x[i]).sum();
+            let direct: f64 = (0..8).map(|u| w[j * 8 + u] * pooled[u]).sum();
+            assert!((folded - direct).abs() < 1e-12, "seed {seed} neuron {j}");
+        }
+    }
+
+    // A padded convolution after a sum pool: kernel 2 → 4, stride 1 → 2, padding 1 → 2.
+    let (o_n, c_n) = (3, 2);
+    let wc: Vec<f64> = (0..o_n * c_n * 4)
+        .map(|x| (x as f64 - 10.0) / 8.0)
+        .collect();
+    let g = pooled_graph(
+        [c_n, 6, 6],
+        NirNode::SumPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        },
+        false,
+        NirNode::Conv2d {
+            weight: Tensor4 {
+                dims: [o_n, c_n, 2, 2],
+                values: wc.clone(),
+            },
+            bias: vec![],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+            input_shape: None,
+        },
+        o_n * 16,
+    );
+    let imp = lower_nir(&g, "sum.nir", &opts(1.0, None)).unwrap();
+    let conv = imp.network.layers[0].conv.expect("a convolution");
+    assert_eq!(
+        (
+            conv.in_height,
+            conv.kernel,
+            conv.stride,
+            conv.padding,
+            conv.out_height()
+        ),
+        (6, 4, 2, 2, 4)
+    );
+    let f = &imp.float[0];
+    for seed in 0..20 {
+        let x = pattern(c_n * 36, seed);
+        let mut folded = vec![0.0; o_n * 16];
+        for (i, &xi) in x.iter().enumerate() {
+            if xi != 0.0 {
+                conv.for_each_target(i, |j, widx| folded[j] += f.weights[widx] * xi);
+            }
+        }
+        let pooled = sum_pool(&x, [c_n, 6, 6], 2);
+        for o in 0..o_n {
+            for oy in 0..4i64 {
+                for ox in 0..4i64 {
+                    let mut direct = 0.0;
+                    for c in 0..c_n {
+                        for ky in 0..2i64 {
+                            for kx in 0..2i64 {
+                                let (y, xx) = (oy - 1 + ky, ox - 1 + kx);
+                                if (0..3).contains(&y) && (0..3).contains(&xx) {
+                                    direct += wc
+                                        [((o * c_n + c) * 2 + ky as usize) * 2 + kx as usize]
+                                        * pooled[(c * 3 + y as usize) * 3 + xx as usize];
+                                }
+                            }
+                        }
+                    }
+                    let j = (o * 4 + oy as usize) * 4 + ox as usize;
+                    assert!((folded[j] - direct).abs() < 1e-12, "seed {seed} neuron {j}");
+                }
+            }
+        }
+    }
+
+    // Overlapping or non-tiling windows are refused by name.
+    let bad = |pool: NirNode, input: [usize; 3]| {
+        let g = pooled_graph(
+            input,
+            pool,
+            true,
+            NirNode::Linear {
+                weight: Matrix {
+                    rows: 1,
+                    cols: 4,
+                    values: vec![1.0; 4],
+                },
+            },
+            1,
+        );
+        lower_nir(&g, "bad.nir", &opts(1.0, None))
+            .unwrap_err()
+            .to_string()
+    };
+    let msg = bad(
+        NirNode::SumPool2d {
+            kernel: [2, 2],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+        [1, 3, 3],
+    );
+    assert!(
+        msg.contains("node `pool` (SumPool2d)") && msg.contains("stride = kernel"),
+        "{msg}"
+    );
+    let msg = bad(
+        NirNode::AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        },
+        [1, 5, 4],
+    );
+    assert!(msg.contains("do not tile the 5×4 map"), "{msg}");
+}
