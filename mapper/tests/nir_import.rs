@@ -464,7 +464,7 @@ fn pattern(n: usize, seed: u64) -> Vec<f64> {
     (0..n)
         .map(|i| {
             let h = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed;
-            f64::from(u8::from(h.rotate_left(17) % 3 == 0))
+            f64::from(u8::from(h.rotate_left(17).is_multiple_of(3)))
         })
         .collect()
 }
