@@ -67,6 +67,7 @@ fn check(
     };
     let mapping = map_lif(net, chip_desc, &opts).expect("network maps");
     let mut chip = Chip::new(&mapping.image).expect("chip builds");
+    chip.set_spike_log(true);
     let mut total = 0u64;
     let mut classes = std::collections::BTreeSet::new();
     for k in 0..test.len().min(limit) {
@@ -89,6 +90,13 @@ fn check(
             "sample {k}: class"
         );
         assert_eq!(out.timesteps, net.steps);
+        // The spike logs hold every spike of every layer (the raster of `spikemesh run`).
+        let logged: usize = chip
+            .used_tiles()
+            .filter_map(|t| chip.core(t)?.spike_log().map(<[(u32, u32)]>::len))
+            .sum();
+        let golden_spikes: u32 = golden.layer_counts.iter().flatten().sum();
+        assert_eq!(logged, golden_spikes as usize, "sample {k}: logged spikes");
         total += golden
             .output_counts
             .iter()

@@ -61,6 +61,31 @@ fn nir_import_maps_runs_on_the_chip_and_evaluates() {
     let o = spikemesh(&["map", s(&model), "-o", s(&image)]);
     assert!(o.status.success(), "{}", stderr(&o));
 
+    // The raster holds every spike of every layer (multi-spike neurons), as many as the
+    // golden model counts.
+    let raster = dir.join("raster.csv");
+    let o = spikemesh(&[
+        "run",
+        s(&image),
+        "--model",
+        s(&model),
+        "--limit",
+        "5",
+        "--raster",
+        s(&raster),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = std::fs::read_to_string(&raster).unwrap().lines().count() - 1;
+    let test = model::data::digits().unwrap().test;
+    let golden: u32 = (0..5)
+        .map(|k| {
+            let r = net.forward(&RateCode::Regular.encode(test.image(k), net.steps));
+            r.layer_counts.iter().flatten().sum::<u32>()
+        })
+        .sum();
+    assert_eq!(lines, golden as usize);
+    assert!(lines > 100, "only {lines} spikes in 5 samples");
+
     let report = dir.join("run.json");
     let o = spikemesh(&[
         "run",
@@ -83,7 +108,6 @@ fn nir_import_maps_runs_on_the_chip_and_evaluates() {
     assert!(json["energy"]["total_j"].as_f64().unwrap() > 0.0);
 
     // `eval` prints the golden accuracy computed here from the loaded model.
-    let test = model::data::digits().unwrap().test;
     let correct = (0..test.len())
         .filter(|&k| {
             net.forward(&RateCode::Regular.encode(test.image(k), net.steps))

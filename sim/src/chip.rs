@@ -471,6 +471,14 @@ impl Chip {
         })
     }
 
+    /// Turns every core's spike log on or off ([`Neurocore::set_spike_log`]): the full raster
+    /// of multi-spike networks.
+    pub fn set_spike_log(&mut self, on: bool) {
+        for core in self.cores.iter_mut().flatten() {
+            core.set_spike_log(on);
+        }
+    }
+
     /// Management write: the data word at firmware symbol `name` of the core on `tile` (the
     /// host's write port into a core's data memory, used between samples).
     pub fn set_core_param(

@@ -305,12 +305,24 @@ pub struct RasterSpike {
     pub neuron: u32,
 }
 
-/// Appends the spikes of the sample `chip` just ran (its cores' first-spike latches: TTFS
-/// neurons spike at most once per sample) to `out`, in (timestep, tile, neuron) order.
+/// Appends the spikes of the sample `chip` just ran to `out`, in (timestep, tile, neuron)
+/// order: every spike from the cores' spike logs when they are on ([`Chip::set_spike_log`],
+/// needed for multi-spike neurons), else the first-spike latches (TTFS neurons spike at most
+/// once per sample).
 pub fn collect_raster(chip: &Chip, sample: u32, out: &mut Vec<RasterSpike>) {
     let start = out.len();
     for tile in chip.used_tiles() {
         if let Some(core) = chip.core(tile) {
+            if let Some(log) = core.spike_log() {
+                // Multi-spike neurons: every logged spike, not only the first.
+                out.extend(log.iter().map(|&(timestep, neuron)| RasterSpike {
+                    sample,
+                    timestep,
+                    tile: tile.0,
+                    neuron,
+                }));
+                continue;
+            }
             for (n, &t) in core.first_spike_latches().iter().enumerate() {
                 if t != NO_SPIKE {
                     out.push(RasterSpike {

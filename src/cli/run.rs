@@ -273,6 +273,11 @@ pub(crate) fn infer(
     pb: &ProgressBar,
 ) -> anyhow::Result<InferenceResult> {
     let mut chip = Chip::new(setup.image).context("cannot build the chip from the image")?;
+    // Multi-spike neurons: the latches keep only first and last spikes, so a raster needs the
+    // cores' spike logs.
+    if matches!(setup.workload, Workload::Lif(_)) && (setup.raster || setup.trace_first) {
+        chip.set_spike_log(true);
+    }
     let channels = chip.input_channels();
     let (inputs, code) = match setup.workload {
         Workload::Ttfs { encoder, .. } => (

@@ -645,6 +645,19 @@ impl Neurocore {
         &self.spike_out.last_spike
     }
 
+    /// Turns the spike log on (every spike of a sample, cleared when the next sample begins)
+    /// or off. Off by default: it is an observation aid, not a unit of the core, and costs no
+    /// cycles either way.
+    pub fn set_spike_log(&mut self, on: bool) {
+        self.spike_out.log = on.then(Vec::new);
+    }
+
+    /// The spikes of the current (or last) sample as `(timestep, neuron)` in emission order,
+    /// when the log is on.
+    pub fn spike_log(&self) -> Option<&[(u32, u32)]> {
+        self.spike_out.log.as_deref()
+    }
+
     /// The core's stochastic-rounding LFSR (its current state), so a golden model can draw the
     /// same random fractions as `vmulsh.sr`.
     pub fn lfsr(&self) -> isa::arith::Lfsr {
@@ -934,6 +947,9 @@ impl Neurocore {
         self.timestep = 0;
         self.spike_out.first_spike.fill(NO_SPIKE);
         self.spike_out.last_spike.fill(NO_SPIKE);
+        if let Some(log) = self.spike_out.log.as_mut() {
+            log.clear();
+        }
         if !self.preloaded {
             self.axon_first.fill(NO_ARRIVAL);
         }

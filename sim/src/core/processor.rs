@@ -840,6 +840,9 @@ impl Neurocore {
                     unit.first_spike[k] = t;
                 }
                 unit.last_spike[k] = t;
+                if let Some(log) = unit.log.as_mut() {
+                    log.push((t, k as u32));
+                }
             }
         }
         self.counters.spikes_out += unit.list.len() as u64;

@@ -40,6 +40,9 @@ pub struct SpikeOutUnit {
     pub(crate) first_spike: Vec<u32>,
     /// Per neuron, the timestep of its latest spike (`NO_SPIKE` if none).
     pub(crate) last_spike: Vec<u32>,
+    /// When on, every spike of the current sample as `(timestep, neuron)`, in emission order:
+    /// the raster of multi-spike neurons, whose latches keep only the first and last spike.
+    pub(crate) log: Option<Vec<(u32, u32)>>,
     /// Neurons handed over by the last `vspike`, in ascending order.
     pub(crate) list: Vec<u32>,
     pub(crate) cursor: usize,
@@ -60,6 +63,7 @@ impl SpikeOutUnit {
             fanout,
             first_spike: vec![NO_SPIKE; neurons],
             last_spike: vec![NO_SPIKE; neurons],
+            log: None,
             list: Vec::with_capacity(neurons),
             cursor: 0,
             entry: 0,
