@@ -275,6 +275,12 @@ fn per_neuron(
     field: &str,
     node_err: &dyn Fn(String, String) -> ImportError,
 ) -> Result<Vec<f64>, ImportError> {
+    if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(node_err(
+            format!("{field}[{k}]"),
+            format!("{v} is not a finite number"),
+        ));
+    }
     match (values.len(), channels) {
         (1, _) => Ok(vec![values[0]; n]),
         (len, _) if len == n => Ok(values.to_vec()),
@@ -400,12 +406,35 @@ fn dense_weights(
             ),
         ));
     }
+    finite_weights(&weight.values, weight.rows, wnode_err)?;
     Ok(WeightLayer {
         conv: None,
         weights: weight.values.clone(),
         neurons: weight.rows,
         bias: bias.cloned(),
     })
+}
+
+/// Refuses a weight node with no neurons or a weight that is not a finite number (a NaN would
+/// otherwise round to a silent 0).
+fn finite_weights(
+    values: &[f64],
+    neurons: usize,
+    wnode_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<(), ImportError> {
+    if neurons == 0 || values.is_empty() {
+        return Err(wnode_err(
+            "weight".into(),
+            "has no outputs or no inputs".into(),
+        ));
+    }
+    if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(wnode_err(
+            format!("weight[{k}]"),
+            format!("{v} is not a finite number"),
+        ));
+    }
+    Ok(())
 }
 
 /// The fields of a `Conv2d` node.
@@ -506,6 +535,7 @@ fn conv_weights(
             ),
         );
     }
+    finite_weights(&node.weight.values, out_c, wnode_err)?;
     Ok(WeightLayer {
         conv: Some(geometry),
         weights: node.weight.values.clone(),

@@ -631,3 +631,37 @@ fn sum_and_average_pooling_fold_into_the_next_layer_exactly() {
     );
     assert!(msg.contains("do not tile the 5×4 map"), "{msg}");
 }
+
+#[test]
+fn non_finite_or_empty_parameters_are_refused_not_rounded() {
+    let lif = |v_threshold: Vec<f64>| NirNode::Lif {
+        tau: vec![2.0],
+        r: vec![1.0],
+        v_leak: vec![0.0],
+        v_threshold,
+        v_reset: vec![0.0],
+    };
+    let linear = |values: Vec<f64>, rows: usize, cols: usize| NirNode::Linear {
+        weight: Matrix { rows, cols, values },
+    };
+    let cases = [
+        (
+            chain(2, linear(vec![1.0, f64::NAN], 1, 2), lif(vec![1.0]), 1),
+            "node `fc` (Linear): weight[1]: NaN is not a finite number",
+        ),
+        (
+            chain(2, linear(vec![1.0, 2.0], 1, 2), lif(vec![f64::INFINITY]), 1),
+            "node `n` (LIF): v_threshold[0]: inf is not a finite number",
+        ),
+        (
+            chain(0, linear(vec![], 1, 0), lif(vec![1.0]), 1),
+            "node `fc` (Linear): weight: has no outputs or no inputs",
+        ),
+    ];
+    for (g, want) in cases {
+        let msg = lower_nir(&g, "x.nir", &opts(1.0, None))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(want), "got {msg:?}, want {want:?}");
+    }
+}
