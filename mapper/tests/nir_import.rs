@@ -665,3 +665,145 @@ fn non_finite_or_empty_parameters_are_refused_not_rounded() {
         assert!(msg.contains(want), "got {msg:?}, want {want:?}");
     }
 }
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A parameter vector: empty, a scalar, or several values, some of them odd (0, negative).
+    fn param() -> impl Strategy<Value = Vec<f64>> {
+        prop::collection::vec(prop_oneof![Just(0.0), Just(-1.0), 0.01f64..5.0], 0..4)
+    }
+
+    /// Any node the lowering meets, with small, often inconsistent sizes.
+    fn node() -> impl Strategy<Value = NirNode> {
+        let dims = 0usize..4;
+        prop_oneof![
+            (dims.clone(), dims.clone(), param()).prop_map(|(rows, cols, bias)| NirNode::Affine {
+                weight: Matrix {
+                    rows,
+                    cols,
+                    values: vec![0.5; rows * cols],
+                },
+                bias,
+            }),
+            (param(), param(), param()).prop_map(|(r, v_threshold, v_reset)| NirNode::If {
+                r,
+                v_threshold,
+                v_reset,
+            }),
+            (param(), param(), param(), param()).prop_map(|(tau, r, v_leak, v_threshold)| {
+                NirNode::Lif {
+                    tau,
+                    r,
+                    v_leak,
+                    v_threshold,
+                    v_reset: vec![0.0],
+                }
+            }),
+            (1usize..3, 1usize..3, 1usize..4, 0usize..3, 0usize..2).prop_map(|(o, c, k, s, p)| {
+                NirNode::Conv2d {
+                    weight: Tensor4 {
+                        dims: [o, c, k, k],
+                        values: vec![0.25; o * c * k * k],
+                    },
+                    bias: vec![],
+                    stride: [s, s],
+                    padding: [p, p],
+                    dilation: [1, 1],
+                    groups: 1,
+                    input_shape: None,
+                }
+            }),
+            (0usize..3, 0usize..3).prop_map(|(k, s)| NirNode::SumPool2d {
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [0, 0],
+            }),
+            Just(NirNode::Flatten),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Any chain of nodes lowers to a valid network or an error; never a panic.
+        #[test]
+        fn any_chain_lowers_or_is_refused(
+            shape in prop::collection::vec(0usize..5, 1..4),
+            middle in prop::collection::vec(node(), 0..5),
+            out in 0usize..4,
+            dt in prop_oneof![Just(0.0), 0.01f64..3.0],
+        ) {
+            let mut names = vec!["in".to_string()];
+            let mut nodes = BTreeMap::new();
+            nodes.insert("in".to_string(), NirNode::Input { shape });
+            for (k, n) in middle.into_iter().enumerate() {
+                names.push(format!("n{k}"));
+                nodes.insert(format!("n{k}"), n);
+            }
+            names.push("out".into());
+            nodes.insert("out".to_string(), NirNode::Output { shape: vec![out] });
+            let g = NirGraph {
+                version: String::new(),
+                nodes,
+                edges: names.windows(2).map(|w| (w[0].clone(), w[1].clone())).collect(),
+            };
+            if let Ok(imp) = lower_nir(&g, "p.nir", &opts(dt, Some(LifReset::Subtract))) {
+                prop_assert!(imp.network.validate().is_ok());
+                let spikes: Vec<(u32, u32)> =
+                    (0..imp.network.inputs).map(|c| (c, c % 3)).collect();
+                let _ = imp.network.forward(&spikes);
+            }
+        }
+
+        /// Well-formed two-layer chains with extreme values (tiny and huge weights, biases,
+        /// thresholds, time constants): a valid network whose forward pass runs, or an error.
+        #[test]
+        fn extreme_values_lower_or_are_refused(
+            n_in in 1usize..40,
+            hidden in 1usize..20,
+            scale in prop_oneof![Just(1e-9), Just(1e-3), Just(1.0), Just(1e3), Just(1e9)],
+            bias in prop_oneof![Just(0.0), Just(1e-6), Just(5.0), Just(-1e6)],
+            theta in prop_oneof![Just(1e-6), Just(1.0), Just(1e6)],
+            tau in prop_oneof![Just(1e-4), Just(0.5), Just(1.0), Just(1e4)],
+            dt in prop_oneof![Just(1e-4), Just(1.0)],
+        ) {
+            let w = |rows: usize, cols: usize| Matrix {
+                rows,
+                cols,
+                values: (0..rows * cols)
+                    .map(|x| scale * ((x % 7) as f64 - 3.0))
+                    .collect(),
+            };
+            let mut nodes = BTreeMap::new();
+            nodes.insert("a".to_string(), NirNode::Input { shape: vec![n_in] });
+            nodes.insert("b".to_string(), NirNode::Affine { weight: w(hidden, n_in), bias: vec![bias] });
+            nodes.insert("c".to_string(), NirNode::Lif {
+                tau: vec![tau],
+                r: vec![tau / dt],
+                v_leak: vec![0.0],
+                v_threshold: vec![theta],
+                v_reset: vec![0.0],
+            });
+            nodes.insert("d".to_string(), NirNode::Linear { weight: w(3, hidden) });
+            nodes.insert("e".to_string(), NirNode::If {
+                r: vec![1.0],
+                v_threshold: vec![theta],
+                v_reset: vec![0.0],
+            });
+            nodes.insert("f".to_string(), NirNode::Output { shape: vec![3] });
+            let names = ["a", "b", "c", "d", "e", "f"];
+            let g = NirGraph {
+                version: String::new(),
+                nodes,
+                edges: names.windows(2).map(|p| (p[0].to_string(), p[1].to_string())).collect(),
+            };
+            if let Ok(imp) = lower_nir(&g, "x.nir", &opts(dt, None)) {
+                prop_assert!(imp.network.validate().is_ok());
+                let spikes: Vec<(u32, u32)> = (0..n_in as u32).map(|c| (c, c % 5)).collect();
+                let r = imp.network.forward(&spikes);
+                prop_assert_eq!(r.output_counts.len(), 3);
+            }
+        }
+    }
+}
