@@ -127,23 +127,33 @@ pub struct LifConv {
 }
 
 impl LifConv {
+    /// The largest side, channel count, kernel, stride or padding a file may give (so that
+    /// every product the layer needs fits in 64 bits and its sizes in 32).
+    pub const MAX_FIELD: u32 = 65_535;
+
     /// Output rows: `(h + 2p − k) / s + 1` (0 when the kernel does not fit).
     pub fn out_height(&self) -> u32 {
-        (self.in_height + 2 * self.padding)
-            .checked_sub(self.kernel)
-            .map_or(0, |d| d / self.stride.max(1) + 1)
+        Self::out_side(self.in_height, self.padding, self.kernel, self.stride)
     }
 
     /// Output columns.
     pub fn out_width(&self) -> u32 {
-        (self.in_width + 2 * self.padding)
-            .checked_sub(self.kernel)
-            .map_or(0, |d| d / self.stride.max(1) + 1)
+        Self::out_side(self.in_width, self.padding, self.kernel, self.stride)
     }
 
-    /// Inputs per neuron (`in_channels · kernel²`).
+    fn out_side(side: u32, padding: u32, kernel: u32, stride: u32) -> u32 {
+        (u64::from(side) + 2 * u64::from(padding))
+            .checked_sub(u64::from(kernel))
+            .map_or(0, |d| {
+                u32::try_from(d / u64::from(stride.max(1)) + 1).unwrap_or(u32::MAX)
+            })
+    }
+
+    /// Inputs per neuron (`in_channels · kernel²`, saturating).
     pub fn fan_in(&self) -> u32 {
-        self.in_channels * self.kernel * self.kernel
+        self.in_channels
+            .saturating_mul(self.kernel)
+            .saturating_mul(self.kernel)
     }
 
     /// Calls `f(neuron, weight index)` for every output neuron that input unit `i` (raster
@@ -333,6 +343,22 @@ impl LifNetwork {
             let count = match &l.conv {
                 None => l.inputs as usize * l.outputs as usize,
                 Some(c) => {
+                    let fields = [
+                        ("in_channels", c.in_channels),
+                        ("in_height", c.in_height),
+                        ("in_width", c.in_width),
+                        ("out_channels", c.out_channels),
+                        ("kernel", c.kernel),
+                    ];
+                    if let Some((name, x)) = fields
+                        .iter()
+                        .find(|(_, x)| !(1..=LifConv::MAX_FIELD).contains(x))
+                    {
+                        return Err(v(
+                            format!("conv.{name}"),
+                            format!("must be in 1..={}, found {x}", LifConv::MAX_FIELD),
+                        ));
+                    }
                     if c.kernel == 0 || c.stride == 0 || c.padding >= c.kernel {
                         return Err(v(
                             "conv".into(),
@@ -342,21 +368,21 @@ impl LifNetwork {
                             ),
                         ));
                     }
-                    if c.in_channels * c.in_height * c.in_width != l.inputs {
+                    let map =
+                        u64::from(c.in_channels) * u64::from(c.in_height) * u64::from(c.in_width);
+                    if map != u64::from(l.inputs) {
                         return Err(v(
                             "conv".into(),
                             format!(
                                 "the {}×{}×{} input map holds {} units, the layer has {} inputs",
-                                c.in_channels,
-                                c.in_height,
-                                c.in_width,
-                                c.in_channels * c.in_height * c.in_width,
-                                l.inputs
+                                c.in_channels, c.in_height, c.in_width, map, l.inputs
                             ),
                         ));
                     }
-                    let n = c.out_channels * c.out_height() * c.out_width();
-                    if n == 0 || n != l.outputs {
+                    let n = u64::from(c.out_channels)
+                        * u64::from(c.out_height())
+                        * u64::from(c.out_width());
+                    if n == 0 || n != u64::from(l.outputs) {
                         return Err(v(
                             "outputs".into(),
                             format!(
@@ -368,7 +394,12 @@ impl LifNetwork {
                             ),
                         ));
                     }
-                    c.out_channels as usize * c.fan_in() as usize
+                    // Each field ≤ 65535, so this product fits; the weight list must match it.
+                    (u64::from(c.out_channels)
+                        * u64::from(c.in_channels)
+                        * u64::from(c.kernel).pow(2))
+                    .try_into()
+                    .unwrap_or(usize::MAX)
                 }
             };
             if l.weights.len() != count {
