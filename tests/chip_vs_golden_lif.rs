@@ -6,7 +6,10 @@
 
 use isa::chip::ChipDescription;
 use mapper::{map_lif, MapOptions, PlacementKind};
-use model::lif::{decode_counts, LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode};
+use model::lif::{
+    decode_counts, decode_voltage, LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode,
+    Readout, NEVER_FIRES,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim::chip::{Chip, StopRule};
@@ -47,6 +50,7 @@ fn random_lif(
         inputs: 64,
         steps,
         encoding: Some(RateCode::Regular),
+        readout: Readout::SpikeCount,
         layers,
         provenance: "random test network".into(),
     }
@@ -84,11 +88,23 @@ fn check(
             out.first_spike, golden.first_output_spike,
             "sample {k}: first spikes"
         );
-        assert_eq!(
-            decode_counts(&out.spike_counts),
-            golden.class,
-            "sample {k}: class"
-        );
+        // Every output neuron's final voltage, read from its core's `v` field.
+        let voltage: Vec<i32> = chip
+            .output_sources()
+            .iter()
+            .map(|src| {
+                let src = src.expect("every output has a source");
+                chip.core(src.tile)
+                    .expect("a core")
+                    .field(firmware::lif_reset::V)[src.neuron as usize]
+            })
+            .collect();
+        assert_eq!(voltage, golden.output_voltage, "sample {k}: final voltages");
+        let class = match net.readout {
+            Readout::SpikeCount => decode_counts(&out.spike_counts),
+            Readout::FinalVoltage => decode_voltage(&voltage),
+        };
+        assert_eq!(class, golden.class, "sample {k}: class");
         assert_eq!(out.timesteps, net.steps);
         // The spike logs hold every spike of every layer (the raster of `spikemesh run`).
         let logged: usize = chip
@@ -226,6 +242,7 @@ fn random_conv_lif(seed: u64, steps: u32) -> LifNetwork {
         inputs: 64,
         steps,
         encoding: Some(RateCode::Regular),
+        readout: Readout::SpikeCount,
         layers,
         provenance: "random conv test network".into(),
     }
@@ -256,4 +273,22 @@ fn convolutional_lif_network_matches_golden_on_default_and_small_cores() {
     );
     let spikes = check(&net, &chip, PlacementKind::Naive, 30);
     assert!(spikes > 150, "small cores: only {spikes} output spikes");
+}
+
+#[test]
+fn leaky_integrator_read_out_matches_golden_voltages() {
+    // The output layer never spikes (vth = NEVER_FIRES): the class is the highest final
+    // voltage, read from the cores.
+    let mut net = random_lif(9, 32, 16, LIF_SUBTRACT, CUBA_ZERO);
+    let last = net.layers.last_mut().expect("an output layer");
+    last.neuron.vth = NEVER_FIRES;
+    net.readout = Readout::FinalVoltage;
+    net.validate().expect("valid network");
+    let spikes = check(
+        &net,
+        &ChipDescription::default(),
+        PlacementKind::Optimised,
+        40,
+    );
+    assert_eq!(spikes, 0, "a leaky integrator spiked");
 }

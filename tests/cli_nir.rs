@@ -172,6 +172,40 @@ fn convolutional_nir_network_runs_on_the_chip_like_the_golden_model() {
 }
 
 #[test]
+fn leaky_integrator_read_out_runs_on_the_chip_like_the_golden_model() {
+    // digits_li.nir: the converted perceptron with an LI output layer, read out by voltage.
+    let dir = scratch_dir("cli-nir-li");
+    let model = dir.join("li.json");
+    let o = spikemesh(&[
+        "nir",
+        &fixture("digits_li.nir"),
+        "--dt",
+        "1",
+        "--reset",
+        "subtract",
+        "-o",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("highest voltage after the last step"),
+        "{}",
+        stdout(&o)
+    );
+    let image = dir.join("li.img");
+    assert!(spikemesh(&["map", s(&model), "-o", s(&image)])
+        .status
+        .success());
+    let o = spikemesh(&["run", s(&image), "--model", s(&model), "--limit", "60"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("chip agrees on 60/60 samples (output spike counts, first spikes, final voltages and class)"),
+        "{out}"
+    );
+}
+
+#[test]
 fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
     let dir = scratch_dir("cli-nir-bad");
     for (file, want) in [

@@ -11,8 +11,11 @@
 //! strides and paddings, dilation 1 and one group. `SumPool2d` / `AvgPool2d` with
 //! non-overlapping windows (stride = kernel, no padding) that tile the map are linear, so they
 //! fold into the next weight node (`unfold_pool`): the chip runs the composite layer, exactly.
-//! Anything else (overlapping pools, nested graphs, branches, `Scale`, `LI`, …) is refused with
-//! the node's name and type.
+//! An output layer of leaky integrators (`LI`, `CubaLI`: no spikes) becomes a layer whose
+//! threshold is [`model::lif::NEVER_FIRES`], read out by its final voltage
+//! ([`model::lif::Readout::FinalVoltage`]); a leaky integrator anywhere else is refused (it has
+//! no spikes to send). Anything else (overlapping pools, nested graphs, branches, `Scale`, …)
+//! is refused with the node's name and type.
 //!
 //! # Discretisation (forward Euler, step `dt`, input current `I[t] = W s[t] + b`)
 //!
@@ -47,7 +50,8 @@
 
 use crate::nir::{Matrix, NirGraph, NirNode, Tensor4};
 use model::lif::{
-    LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, LIF_FORMAT_VERSION,
+    LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout, LIF_FORMAT_VERSION,
+    NEVER_FIRES,
 };
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -124,8 +128,11 @@ pub struct LayerQuantisation {
     pub name: String,
     /// The neuron node's NIR type.
     pub neuron_kind: &'static str,
-    /// The integer threshold `V`.
+    /// The integer threshold `vth` ([`NEVER_FIRES`] for a leaky-integrator read-out).
     pub vth: u32,
+    /// Chip voltage units per real threshold unit, divided by 64: `V` (equal to `vth` for a
+    /// spiking layer; for a read-out, the unit the voltages are counted in).
+    pub scale: u32,
     /// Decays.
     pub du: u16,
     /// Decays.
@@ -141,6 +148,8 @@ pub struct LayerQuantisation {
 /// what the integer layer approximates ([`euler_counts`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatLayer {
+    /// A leaky integrator: never spikes.
+    pub silent: bool,
     /// Voltage (or synaptic current) increments per input spike: `outputs × inputs`, or per
     /// kernel tap for a convolution.
     pub weights: Vec<f64>,
@@ -178,6 +187,8 @@ fn kind_of(node: &NirNode) -> &'static str {
         NirNode::If { .. } => "IF",
         NirNode::Lif { .. } => "LIF",
         NirNode::CubaLif { .. } => "CubaLIF",
+        NirNode::Li { .. } => "LI",
+        NirNode::CubaLi { .. } => "CubaLI",
         NirNode::Flatten => "Flatten",
         NirNode::Conv2d { .. } => "Conv2d",
         NirNode::SumPool2d { .. } => "SumPool2d",
@@ -825,7 +836,40 @@ pub fn lower_nir(
         };
         let dt = opts.dt;
         // Per neuron: the factor g_j on W and the constant per-step voltage increment.
-        let (du, dv, gain, constant, threshold, v_reset, current_keep, voltage_keep) = match nnode
+        // A leaky integrator (LI, CubaLI) is a LIF (CubaLIF) neuron that never spikes: lowered
+        // with a unit threshold for the scale, then given the threshold it cannot reach.
+        let (effective, silent) = match nnode {
+            NirNode::Li { tau, r, v_leak } => (
+                NirNode::Lif {
+                    tau: tau.clone(),
+                    r: r.clone(),
+                    v_leak: v_leak.clone(),
+                    v_threshold: vec![1.0],
+                    v_reset: vec![0.0],
+                },
+                true,
+            ),
+            NirNode::CubaLi {
+                tau_syn,
+                tau_mem,
+                r,
+                v_leak,
+                w_in,
+            } => (
+                NirNode::CubaLif {
+                    tau_syn: tau_syn.clone(),
+                    tau_mem: tau_mem.clone(),
+                    r: r.clone(),
+                    v_leak: v_leak.clone(),
+                    v_threshold: vec![1.0],
+                    v_reset: vec![0.0],
+                    w_in: w_in.clone(),
+                },
+                true,
+            ),
+            other => (other.clone(), false),
+        };
+        let (du, dv, gain, constant, threshold, v_reset, current_keep, voltage_keep) = match &effective
         {
             NirNode::Lif {
                 tau,
@@ -917,7 +961,7 @@ pub fn lower_nir(
             }
             other => {
                 return Err(graph_err(format!(
-                    "node `{nname}` ({}) after the weight node `{wname}`: the chip's neurons are LIF, IF and CubaLIF",
+                    "node `{nname}` ({}) after the weight node `{wname}`: the chip's neurons are LIF, IF and CubaLIF, and LI / CubaLI as a voltage read-out",
                     type_name(other)
                 )))
             }
@@ -933,6 +977,7 @@ pub fn lower_nir(
             ));
         }
         let reset = match opts.reset {
+            _ if silent => LifReset::Zero,
             Some(r) => r,
             None => {
                 if let Some((j, v)) = v_reset.iter().enumerate().find(|(_, v)| **v != 0.0) {
@@ -1026,7 +1071,8 @@ pub fn lower_nir(
         report.push(LayerQuantisation {
             name: name.clone(),
             neuron_kind: kind,
-            vth: vth as u32,
+            vth: if silent { NEVER_FIRES } else { vth as u32 },
+            scale: vth as u32,
             du,
             dv,
             max_weight_error,
@@ -1034,6 +1080,7 @@ pub fn lower_nir(
         });
         float.push(FloatLayer {
             weights: w_norm,
+            silent,
             conv: layer.conv,
             inputs: fan_in,
             bias: b_norm,
@@ -1051,7 +1098,7 @@ pub fn lower_nir(
             neuron: LifNeuron {
                 du,
                 dv,
-                vth: vth as u32,
+                vth: if silent { NEVER_FIRES } else { vth as u32 },
                 reset,
             },
             bias_mant: if has_bias { bias_mant } else { Vec::new() },
@@ -1067,8 +1114,24 @@ pub fn lower_nir(
         };
         k += 2;
     }
+    if let Some(layer) = layers
+        .iter()
+        .take(layers.len().saturating_sub(1))
+        .find(|l| l.silent())
+    {
+        return Err(graph_err(format!(
+            "layer `{}` is a leaky integrator (LI / CubaLI) but feeds another layer: it has no spikes to send; leaky integrators can only be the read-out",
+            layer.name
+        )));
+    }
+    let readout = if layers.last().is_some_and(LifLayer::silent) {
+        Readout::FinalVoltage
+    } else {
+        Readout::SpikeCount
+    };
     let network = LifNetwork {
         lif_format_version: LIF_FORMAT_VERSION,
+        readout,
         inputs: inputs as u32,
         steps: opts.steps,
         encoding: opts.encoding,
@@ -1090,15 +1153,43 @@ pub fn lower_nir(
     })
 }
 
-/// Output spike counts of the float per-step model (threshold 1 per neuron) on input spikes
-/// `(channel, step)`, with the chip's timing (a layer's spikes at `t` act on the next layer at
-/// `t + 1`): the reference the quantised network is compared against.
-pub fn euler_counts(
+/// What the float per-step model produced for one sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EulerRecord {
+    /// Spikes per output neuron.
+    pub counts: Vec<u32>,
+    /// Each output neuron's voltage after the last step, in threshold units.
+    pub voltage: Vec<f64>,
+}
+
+impl EulerRecord {
+    /// The class under `readout` (ties to the lowest index, as the chip decodes).
+    pub fn class(&self, readout: Readout) -> usize {
+        match readout {
+            Readout::SpikeCount => model::lif::decode_counts(&self.counts),
+            Readout::FinalVoltage => {
+                self.voltage
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f64::NEG_INFINITY),
+                        |b, (j, &v)| if v > b.1 { (j, v) } else { b },
+                    )
+                    .0
+            }
+        }
+    }
+}
+
+/// The float per-step model (threshold 1 per neuron) on input spikes `(channel, step)`, with
+/// the chip's timing (a layer's spikes at `t` act on the next layer at `t + 1`): the reference
+/// the quantised network is compared against.
+pub fn euler_forward(
     layers: &[FloatLayer],
     inputs: usize,
     spikes: &[(u32, u32)],
     steps: u32,
-) -> Vec<u32> {
+) -> EulerRecord {
     let mut by_step: Vec<Vec<usize>> = vec![Vec::new(); steps as usize];
     for &(c, t) in spikes {
         if t < steps && (c as usize) < inputs {
@@ -1134,7 +1225,7 @@ pub fn euler_counts(
             for j in 0..sizes[l] {
                 u[l][j] = layer.current_keep * u[l][j] + input[j];
                 v[l][j] = layer.voltage_keep * v[l][j] + u[l][j] + layer.bias[j];
-                if v[l][j] > 1.0 {
+                if !layer.silent && v[l][j] > 1.0 {
                     v[l][j] = match layer.reset {
                         LifReset::Zero => 0.0,
                         LifReset::Subtract => v[l][j] - 1.0,
@@ -1149,5 +1240,8 @@ pub fn euler_counts(
         }
         prev = now;
     }
-    counts
+    EulerRecord {
+        counts,
+        voltage: v.pop().unwrap_or_default(),
+    }
 }

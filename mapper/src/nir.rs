@@ -132,6 +132,29 @@ pub enum NirNode {
         /// Input current weight (`[1.0]`, the NIR default, when the file has none).
         w_in: Vec<f64>,
     },
+    /// Leaky integrators (`LI`): `tau dv/dt = (v_leak - v) + R I`, no spikes (a read-out).
+    Li {
+        /// Membrane time constant.
+        tau: Vec<f64>,
+        /// Resistance `R`.
+        r: Vec<f64>,
+        /// Leak (resting) potential.
+        v_leak: Vec<f64>,
+    },
+    /// Current-based leaky integrators (`CubaLI`): `tau_syn dI/dt = -I + w_in S`,
+    /// `tau_mem dv/dt = (v_leak - v) + R I`, no spikes.
+    CubaLi {
+        /// Synaptic current time constant.
+        tau_syn: Vec<f64>,
+        /// Membrane time constant.
+        tau_mem: Vec<f64>,
+        /// Resistance `R`.
+        r: Vec<f64>,
+        /// Leak (resting) potential.
+        v_leak: Vec<f64>,
+        /// Input current weight (`[1.0]`, the NIR default, when the file has none).
+        w_in: Vec<f64>,
+    },
     /// `Flatten`: reshapes only (its `start_dim`/`end_dim` are not kept).
     Flatten,
     /// 2-D convolution (`Conv2d`), PyTorch semantics: output channel `o` at `(y, x)` sums
@@ -1062,6 +1085,22 @@ impl Reader<'_> {
                     w_in,
                 }
             }
+            "LI" => NirNode::Li {
+                tau: param("tau")?,
+                r: param("r")?,
+                v_leak: param("v_leak")?,
+            },
+            "CubaLI" => NirNode::CubaLi {
+                tau_syn: param("tau_syn")?,
+                tau_mem: param("tau_mem")?,
+                r: param("r")?,
+                v_leak: param("v_leak")?,
+                w_in: if has("w_in") {
+                    param("w_in")?
+                } else {
+                    vec![1.0]
+                },
+            },
             "Flatten" => NirNode::Flatten,
             "Conv2d" => {
                 let weight = tensor4("weight")?;

@@ -3,7 +3,7 @@
 //! the rule), and a converted digits network whose quantised form keeps the float model's
 //! decisions.
 
-use mapper::import::{euler_counts, lower_nir, ImportError, ImportOptions};
+use mapper::import::{euler_forward, lower_nir, ImportError, ImportOptions};
 use mapper::nir::{Matrix, NirGraph, NirNode, Tensor4};
 use model::lif::{LifReset, RateCode};
 use std::collections::BTreeMap;
@@ -258,6 +258,7 @@ fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
         ("digits_if.nir", "IF"),
         ("digits_lif.nir", "LIF"),
         ("digits_conv.nir", "IF"),
+        ("digits_li.nir", "IF"),
     ] {
         let g = mapper::read_nir(&fixture(file)).unwrap();
         let o = ImportOptions {
@@ -276,8 +277,8 @@ fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
         for k in 0..test.len() {
             let spikes = RateCode::Regular.encode(test.image(k), net.steps);
             let chip = net.forward(&spikes);
-            let float = euler_counts(&imp.float, 64, &spikes, net.steps);
-            same += usize::from(model::lif::decode_counts(&float) == chip.class);
+            let float = euler_forward(&imp.float, 64, &spikes, net.steps);
+            same += usize::from(float.class(net.readout) == chip.class);
             correct += usize::from(chip.class == test.label(k));
         }
         eprintln!("{file}: same class {same}/360, quantised accuracy {correct}/360");
@@ -806,4 +807,89 @@ mod no_panic {
             }
         }
     }
+}
+
+#[test]
+fn leaky_integrators_are_a_voltage_read_out_and_only_that() {
+    use model::lif::{Readout, NEVER_FIRES};
+    // LI, dt 1, τ 4, R 8: the per-step increment is (1/4)·8·W = 2W with a unit "threshold";
+    // W = [0.5, −1] → 2W = [1, −2] → V = ⌊127/2⌋ = 63, weights [63, −126]; dv = 1024.
+    let li = NirNode::Li {
+        tau: vec![4.0],
+        r: vec![8.0],
+        v_leak: vec![0.0],
+    };
+    let w = NirNode::Linear {
+        weight: Matrix {
+            rows: 1,
+            cols: 2,
+            values: vec![0.5, -1.0],
+        },
+    };
+    let short = ImportOptions {
+        steps: 4,
+        ..opts(1.0, None)
+    };
+    let imp = lower_nir(&chain(2, w.clone(), li.clone(), 1), "li.nir", &short).unwrap();
+    let l = &imp.network.layers[0];
+    assert_eq!(l.weights, vec![63, -126]);
+    assert_eq!((l.neuron.dv, l.neuron.vth), (1024, NEVER_FIRES));
+    assert_eq!(imp.layers[0].scale, 63);
+    assert_eq!(imp.network.readout, Readout::FinalVoltage);
+    assert!(imp.float[0].silent);
+    // The chip voltage is 64 · V times the float model's, up to the decay's truncation: after
+    // inputs +1, +1, −2, +1 (threshold units) with keep 0.75: 1, 1.75, −0.6875, 0.484375.
+    let spikes = [(0, 0), (0, 1), (1, 2), (0, 3)];
+    let chip = imp.network.forward(&spikes);
+    let float = euler_forward(&imp.float, 2, &spikes, 4);
+    assert!((float.voltage[0] - 0.484_375).abs() < 1e-12, "{float:?}");
+    assert_eq!(chip.output_counts, vec![0]);
+    let want = 64.0 * 63.0 * float.voltage[0];
+    assert!(
+        (f64::from(chip.output_voltage[0]) - want).abs() <= 3.0,
+        "chip voltage {} against 64·63·{} = {want}",
+        chip.output_voltage[0],
+        float.voltage[0]
+    );
+
+    // A leaky integrator feeding another layer has no spikes to send.
+    let mut nodes = BTreeMap::new();
+    nodes.insert("a".to_string(), NirNode::Input { shape: vec![2] });
+    nodes.insert("b".to_string(), w);
+    nodes.insert("c".to_string(), li);
+    nodes.insert(
+        "d".to_string(),
+        NirNode::Linear {
+            weight: Matrix {
+                rows: 1,
+                cols: 1,
+                values: vec![1.0],
+            },
+        },
+    );
+    nodes.insert(
+        "e".to_string(),
+        NirNode::If {
+            r: vec![1.0],
+            v_threshold: vec![1.0],
+            v_reset: vec![0.0],
+        },
+    );
+    nodes.insert("f".to_string(), NirNode::Output { shape: vec![1] });
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let g = NirGraph {
+        version: String::new(),
+        nodes,
+        edges: names
+            .windows(2)
+            .map(|p| (p[0].to_string(), p[1].to_string()))
+            .collect(),
+    };
+    let msg = lower_nir(&g, "mid.nir", &opts(1.0, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("layer `b+c` is a leaky integrator") && msg.contains("feeds another layer"),
+        "{msg}"
+    );
 }

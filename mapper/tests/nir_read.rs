@@ -1050,3 +1050,31 @@ fn pool_scalars_broadcast_and_bad_kernels_are_refused() {
         );
     }
 }
+
+#[test]
+fn leaky_integrators_read_with_their_parameters() {
+    // tests/data/nir/make_fixtures.py, `leaky_integrators`.
+    let g = mapper::read_nir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/nir/leaky_integrators.nir"),
+    )
+    .expect("the fixture reads");
+    assert_eq!(
+        g.nodes["li"],
+        NirNode::Li {
+            tau: vec![0.25, 0.5],
+            r: vec![2.0, 4.0],
+            v_leak: vec![0.0, 0.125],
+        }
+    );
+    assert_eq!(
+        g.nodes["cuba"],
+        NirNode::CubaLi {
+            tau_syn: vec![0.125, 0.125],
+            tau_mem: vec![0.5, 0.5],
+            r: vec![1.0, 1.0],
+            v_leak: vec![0.0, 0.0],
+            w_in: vec![2.0, 0.5],
+        }
+    );
+}

@@ -28,7 +28,7 @@
 //! TTFS [`crate::Network`] format, whose key is `format_version`).
 
 use crate::error::{ModelError, Violation};
-use isa::arith::loihi::{step_with_reset, LoihiLifParams, LoihiLifState, ResetMode};
+use isa::arith::loihi::{integrate, step_with_reset, LoihiLifParams, LoihiLifState, ResetMode};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -99,10 +99,28 @@ pub struct LifNeuron {
     pub du: u16,
     /// Voltage decay, 12 bits (`0`: no leak).
     pub dv: u16,
-    /// Threshold mantissa, 17 bits: a neuron spikes when `v > vth << 6`.
+    /// Threshold mantissa, 17 bits: a neuron spikes when `v > vth << 6`; or [`NEVER_FIRES`]
+    /// for a leaky integrator that is read out by its voltage.
     pub vth: u32,
     /// Reset after a spike.
     pub reset: LifReset,
+}
+
+/// The `vth` of a neuron that never spikes: one past the 17-bit range, so `vth << 6 = 2^23`
+/// exceeds every 24-bit voltage (`sat24` tops out at `2^23 − 1`) and the firmware's comparison
+/// never succeeds. Such a layer is a leaky integrator (NIR's `LI` / `CubaLI`), read out by
+/// [`Readout::FinalVoltage`].
+pub const NEVER_FIRES: u32 = 131_072;
+
+/// How the class is read from the output layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Readout {
+    /// The output neuron with the most spikes (ties to the lowest index).
+    #[default]
+    SpikeCount,
+    /// The output neuron with the highest voltage after the last step (ties to the lowest
+    /// index): the read-out of a leaky-integrator output layer.
+    FinalVoltage,
 }
 
 /// The geometry of a convolutional LIF layer: a square kernel over a `channels × height ×
@@ -252,11 +270,18 @@ impl LifLayer {
     }
 
     /// The validated Loihi parameters of neuron `j` (valid layers only).
+    /// Whether the layer's neurons never spike ([`NEVER_FIRES`]).
+    pub fn silent(&self) -> bool {
+        self.neuron.vth == NEVER_FIRES
+    }
+
     fn params(&self, j: usize) -> Result<LoihiLifParams, isa::arith::ArithError> {
+        // A silent layer's threshold is never compared; its other fields are checked as usual.
+        let vth = if self.silent() { 0 } else { self.neuron.vth };
         LoihiLifParams::new(
             i64::from(self.neuron.du),
             i64::from(self.neuron.dv),
-            i64::from(self.neuron.vth),
+            i64::from(vth),
             i64::from(self.bias_mant.get(j).copied().unwrap_or(0)),
             i64::from(self.bias_exp.get(j).copied().unwrap_or(0)),
         )
@@ -277,6 +302,9 @@ pub struct LifNetwork {
     pub encoding: Option<RateCode>,
     /// Layers in order; the last one's neurons are the classes.
     pub layers: Vec<LifLayer>,
+    /// How the class is read from the output layer.
+    #[serde(default)]
+    pub readout: Readout,
     /// Where the network came from and how it was quantised (informational).
     #[serde(default)]
     pub provenance: String,
@@ -584,7 +612,9 @@ impl LifNetwork {
                 for (j, &a) in acc.iter().enumerate() {
                     // The fan-in bound keeps `a` within i16 (validate).
                     let a_in = a as i16;
-                    if step_with_reset(
+                    if layer.silent() {
+                        integrate(&params[l][j], &mut state[l][j], a_in);
+                    } else if step_with_reset(
                         &params[l][j],
                         &mut state[l][j],
                         a_in,
@@ -604,11 +634,19 @@ impl LifNetwork {
             prev = now;
         }
         let out = counts.last().cloned().unwrap_or_default();
-        let class = decode_counts(&out);
+        let output_voltage: Vec<i32> = state
+            .last()
+            .map(|s| s.iter().map(|n| n.v.get()).collect())
+            .unwrap_or_default();
+        let class = match self.readout {
+            Readout::SpikeCount => decode_counts(&out),
+            Readout::FinalVoltage => decode_voltage(&output_voltage),
+        };
         LifRecord {
             layer_counts: counts,
             output_counts: out,
             first_output_spike: first_spike,
+            output_voltage,
             class,
         }
     }
@@ -623,8 +661,21 @@ pub struct LifRecord {
     pub output_counts: Vec<u32>,
     /// Step of each output neuron's first spike.
     pub first_output_spike: Vec<Option<u32>>,
-    /// The decoded class: most output spikes, ties to the lowest index.
+    /// Each output neuron's voltage after the last step.
+    pub output_voltage: Vec<i32>,
+    /// The decoded class ([`LifNetwork::readout`]).
     pub class: usize,
+}
+
+/// The class decoded from output voltages: the highest, ties to the lowest index.
+pub fn decode_voltage(v: &[i32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(
+            (0usize, i32::MIN),
+            |best, (j, &x)| if x > best.1 { (j, x) } else { best },
+        )
+        .0
 }
 
 /// The class decoded from output spike counts: most spikes, ties to the lowest index (the
@@ -650,6 +701,7 @@ mod tests {
             inputs: 2,
             steps: 6,
             encoding: None,
+            readout: Readout::SpikeCount,
             layers: vec![LifLayer {
                 name: "fc".into(),
                 inputs: 2,

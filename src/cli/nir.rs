@@ -5,8 +5,8 @@
 
 use super::run::{progress_bar, say};
 use anyhow::{bail, Context};
-use mapper::import::{euler_counts, lower_nir, ImportOptions};
-use model::lif::{decode_counts, LifReset, RateCode};
+use mapper::import::{euler_forward, lower_nir, ImportOptions};
+use model::lif::{LifReset, RateCode, Readout, NEVER_FIRES};
 use model::DatasetSpec;
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -101,8 +101,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("{}x{}", l.outputs, l.inputs),
             q.du,
             q.dv,
-            q.vth,
-            format!("{:?}", l.neuron.reset),
+            if q.vth == NEVER_FIRES {
+                "never".to_string()
+            } else {
+                q.vth.to_string()
+            },
+            if q.vth == NEVER_FIRES {
+                "-".to_string()
+            } else {
+                format!("{:?}", l.neuron.reset)
+            },
             l.weights
                 .iter()
                 .map(|w| w.unsigned_abs())
@@ -114,6 +122,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 String::new()
             }
+        );
+    }
+    if net.readout == Readout::FinalVoltage {
+        say!(
+            "read-out: the output layer is a leaky integrator; the class is the neuron with the highest voltage after the last step (chip voltage = 64 x {} x the NIR voltage)",
+            imported.layers.last().map_or(0, |q| q.scale)
         );
     }
     if let Some(ds) = &args.dataset {
@@ -136,13 +150,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|k| {
                 let spikes = RateCode::Regular.encode(set.image(k), net.steps);
                 let chip = net.forward(&spikes);
-                let float = euler_counts(&imported.float, net.inputs as usize, &spikes, net.steps);
-                let fc = decode_counts(&float);
+                let float = euler_forward(&imported.float, net.inputs as usize, &spikes, net.steps);
+                let fc = float.class(net.readout);
                 pb.inc(1);
                 let d: u64 = chip
                     .output_counts
                     .iter()
-                    .zip(&float)
+                    .zip(&float.counts)
                     .map(|(&a, &b)| u64::from(a.abs_diff(b)))
                     .sum();
                 (

@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use isa::chip::TileId;
 use isa::ChipImage;
-use model::lif::{LifNetwork, RateCode};
+use model::lif::{LifNetwork, RateCode, Readout};
 use model::{
     Dataset, DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder, Network, SpikeTime,
 };
@@ -173,6 +173,20 @@ pub(crate) fn fallback_class(chip: &Chip) -> usize {
     best.map_or(0, |(_, k)| k)
 }
 
+/// The output neurons' voltages after the sample (the LIF firmware's `v` field, which keeps
+/// its value until the next sample begins), in output-channel order: the read-out of a
+/// leaky-integrator output layer.
+fn output_voltage(chip: &Chip, out: &mut Vec<i32>) {
+    out.clear();
+    out.extend(chip.output_sources().iter().map(|src| {
+        src.and_then(|s| {
+            chip.core(s.tile)
+                .map(|c| c.field(firmware::lif_reset::V)[s.neuron as usize])
+        })
+        .unwrap_or(i32::MIN)
+    }));
+}
+
 /// Output spike times as the golden model writes them (`t_max` = none), from the chip's
 /// arrival timesteps; outputs the chip did not run far enough to see stay `None`.
 fn chip_times(out: &SampleOutput, t_max: u16) -> Vec<Option<u16>> {
@@ -321,6 +335,7 @@ pub(crate) fn infer(
             .map(|c| (c.tile.0, c.neurons))
             .collect(),
     };
+    let mut voltage = Vec::new();
     let mut times = Vec::with_capacity(channels);
     let mut spikes: Vec<(u32, u32)> = Vec::with_capacity(channels);
     for k in 0..n {
@@ -366,10 +381,16 @@ pub(crate) fn infer(
                     decoded.is_none(),
                 )
             }
-            Workload::Lif(_) => (
-                model::lif::decode_counts(&out.spike_counts),
-                out.spike_counts.iter().all(|&c| c == 0),
-            ),
+            Workload::Lif(net) => match net.readout {
+                Readout::SpikeCount => (
+                    model::lif::decode_counts(&out.spike_counts),
+                    out.spike_counts.iter().all(|&c| c == 0),
+                ),
+                Readout::FinalVoltage => {
+                    output_voltage(&chip, &mut voltage);
+                    (model::lif::decode_voltage(&voltage), false)
+                }
+            },
         };
         r.no_output += usize::from(silent);
         r.correct += usize::from(predicted == set.label(k));
@@ -378,8 +399,10 @@ pub(crate) fn infer(
             if let Some(c) = r.golden_correct.as_mut() {
                 *c += usize::from(g.class == set.label(k));
             }
+            let voltage_ok = net.readout != Readout::FinalVoltage || voltage == g.output_voltage;
             if out.spike_counts == g.output_counts
                 && out.first_spike == g.first_output_spike
+                && voltage_ok
                 && predicted == g.class
             {
                 r.agree += 1;
@@ -387,8 +410,10 @@ pub(crate) fn infer(
                 r.mismatch = Some(Mismatch {
                     sample: k,
                     detail: format!(
-                        "output spike counts chip {:?} vs golden {:?}, first spikes chip {:?} vs golden {:?}, class chip {predicted} vs golden {}",
-                        out.spike_counts, g.output_counts, out.first_spike, g.first_output_spike, g.class
+                        "output spike counts chip {:?} vs golden {:?}, first spikes chip {:?} vs golden {:?},{} class chip {predicted} vs golden {}",
+                        out.spike_counts, g.output_counts, out.first_spike, g.first_output_spike,
+                        if voltage_ok { String::new() } else { format!(" final voltages chip {voltage:?} vs golden {:?},", g.output_voltage) },
+                        g.class
                     ),
                 });
             }
@@ -872,9 +897,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(n) => (
             n.steps,
             format!(
-                "multi-spike LIF, {} steps, {:?} rate code; the output with the most spikes decides (ties to the lowest channel); full window",
+                "multi-spike LIF, {} steps, {:?} rate code; {} (ties to the lowest channel); full window",
                 n.steps,
-                n.encoding.unwrap_or(RateCode::Regular)
+                n.encoding.unwrap_or(RateCode::Regular),
+                match n.readout {
+                    Readout::SpikeCount => "the output with the most spikes decides",
+                    Readout::FinalVoltage => "the output with the highest final voltage decides",
+                }
             ),
         ),
         None => (
@@ -923,10 +952,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "golden model: accuracy {:.2} %; chip agrees on {agree}/{} samples ({} and class)",
             100.0 * ga,
             r.samples,
-            if lif.is_some() {
-                "output spike counts, first spikes"
-            } else {
-                "output spike times"
+            match &lif {
+                Some(n) if n.readout == Readout::FinalVoltage => {
+                    "output spike counts, first spikes, final voltages"
+                }
+                Some(_) => "output spike counts, first spikes",
+                None => "output spike times",
             }
         );
     }

@@ -396,15 +396,8 @@ pub fn step_with_reset(
     a_in: i16,
     reset: ResetMode,
 ) -> bool {
-    // Current: decay toward zero, add the shifted input, wrap (Lava's literal rule; its
-    // argument lies in (-2^23 - 2^21, 2^23 + 2^21], where it is the modular wrap).
-    let decayed_u = decay12(state.u.get(), params.decay_u) as i64;
-    let summed_u = decayed_u + shl6(a_in as i32) as i64;
-    let u = wrap24_lava(summed_u as i32);
-    state.u = Current24(u);
-    // Voltage: decay toward zero, add the new current and the bias, saturate.
-    let decayed_v = decay12(state.v.get(), params.decay_v) as i64;
-    let v = sat24(decayed_v + u as i64 + params.effective_bias as i64);
+    integrate(params, state, a_in);
+    let v = state.v.get();
     let spiked = v > params.effective_vth;
     let v = match (spiked, reset) {
         (false, _) => v,
@@ -413,6 +406,22 @@ pub fn step_with_reset(
     };
     state.v = Voltage24(v);
     spiked
+}
+
+/// The sub-threshold part of [`step_with_reset`]: the new current and voltage (before any
+/// threshold comparison) written to `state`. A neuron whose threshold it can never reach — a
+/// leaky integrator read out by its voltage (NIR's `LI`) — steps by this alone.
+#[inline]
+pub fn integrate(params: &LoihiLifParams, state: &mut LoihiLifState, a_in: i16) {
+    // Current: decay toward zero, add the shifted input, wrap (Lava's literal rule; its
+    // argument lies in (-2^23 - 2^21, 2^23 + 2^21], where it is the modular wrap).
+    let decayed_u = decay12(state.u.get(), params.decay_u) as i64;
+    let summed_u = decayed_u + shl6(a_in as i32) as i64;
+    let u = wrap24_lava(summed_u as i32);
+    state.u = Current24(u);
+    // Voltage: decay toward zero, add the new current and the bias, saturate.
+    let decayed_v = decay12(state.v.get(), params.decay_v) as i64;
+    state.v = Voltage24(sat24(decayed_v + u as i64 + params.effective_bias as i64));
 }
 
 /// One golden vector of `reference/hardware.md` §1.3 (computed there by re-implementing

@@ -11,6 +11,8 @@ intensities (spikemesh's regular rate code).
   digits_if.nir   Affine -> IF -> Affine -> IF        (dt = 1, r = 1)
   digits_lif.nir  Affine -> LIF -> Linear -> LIF      (tau = 64 steps, r = tau / dt, the
                   snnTorch convention; the output layer's bias dropped)
+  digits_li.nir   Affine -> IF -> Affine -> LI        (the output layer a leaky integrator,
+                  tau = 1000 steps, read out by its final voltage)
   digits_conv.nir Input (1, 8, 8) -> Conv2d (8 channels, 3x3, padding 1, stride 2) -> IF
                   -> Flatten -> Affine -> IF: a small CNN (8x8x1 -> 4x4x8 -> 10) trained and
                   converted the same way
@@ -240,7 +242,24 @@ def main():
             edges=edges,
         ),
     )
-    print(f"thresholds {th1:.4f} {th2:.4f}; wrote digits_if.nir, digits_lif.nir")
+    tau_out = 1000.0
+    nir.write(
+        HERE / "digits_li.nir",
+        nir.NIRGraph(
+            nodes={
+                "input": nir.Input(input_type=np.array([64])),
+                "fc1": nir.Affine(weight=f32(w1), bias=f32(b1)),
+                "n1": nir.IF(r=ones(64), v_threshold=f32(th1 * ones(64)), v_reset=0 * ones(64)),
+                "fc2": nir.Affine(weight=f32(w2s), bias=f32(b2)),
+                "n2": nir.LI(
+                    tau=f32(tau_out * ones(10)), r=f32(tau_out * ones(10)), v_leak=0 * ones(10)
+                ),
+                "output": nir.Output(output_type=np.array([10])),
+            },
+            edges=edges,
+        ),
+    )
+    print(f"thresholds {th1:.4f} {th2:.4f}; wrote digits_if.nir, digits_lif.nir, digits_li.nir")
     write_cnn(x, y, xt, yt)
 
 

@@ -337,6 +337,27 @@ def broken_missing_weight():
         del f["node/nodes/fc1/weight"]
 
 
+def leaky_integrators():
+    """Input(2) -> Linear(2x2) -> LI(2) -> Linear(2x2) -> CubaLI(2) -> Output(2): the
+    read-out neurons (no spikes)."""
+    nodes = {
+        "input": nir.Input(input_type=np.array([2])),
+        "fc1": nir.Linear(weight=f32([[0.5, -0.25], [1.0, 0.75]])),
+        "li": nir.LI(tau=f32([0.25, 0.5]), r=f32([2.0, 4.0]), v_leak=f32([0.0, 0.125])),
+        "fc2": nir.Linear(weight=f32([[1.5, 0.0], [-0.5, 2.0]])),
+        "cuba": nir.CubaLI(
+            tau_syn=f32([0.125, 0.125]),
+            tau_mem=f32([0.5, 0.5]),
+            r=f32([1.0, 1.0]),
+            v_leak=f32([0.0, 0.0]),
+            w_in=f32([2.0, 0.5]),
+        ),
+        "output": nir.Output(output_type=np.array([2])),
+    }
+    edges = [("input", "fc1"), ("fc1", "li"), ("li", "fc2"), ("fc2", "cuba"), ("cuba", "output")]
+    nir.write(HERE / "leaky_integrators.nir", nir.NIRGraph(nodes=nodes, edges=edges))
+
+
 def not_hdf5():
     """(f) a text file with the .nir extension."""
     (HERE / "not_hdf5.nir").write_text("this is not an HDF5 file, only text named .nir\n")
@@ -352,6 +373,7 @@ if __name__ == "__main__":
     legacy_if()
     scalar_lif()
     broken_missing_weight()
+    leaky_integrators()
     not_hdf5()
     for p in sorted(HERE.glob("*.nir")):
         print(f"{p.name}: {p.stat().st_size} bytes")
