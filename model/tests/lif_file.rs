@@ -2,7 +2,7 @@
 //! either loads to a network whose forward pass runs or is refused with an error naming the
 //! file — never a panic, never an unvalidated network.
 
-use model::lif::{LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode};
+use model::lif::{LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -22,6 +22,7 @@ fn sample() -> LifNetwork {
         inputs: 16,
         steps: 6,
         encoding: Some(RateCode::Regular),
+        readout: Readout::FinalVoltage,
         layers: vec![
             LifLayer {
                 name: "conv".into(),
