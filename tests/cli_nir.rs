@@ -258,6 +258,17 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
             "multi-spike LIF network",
         ),
     ];
+    let digits_nir = fixture("digits_if.nir");
+    let cases: Vec<(Vec<&str>, &str)> = cases
+        .into_iter()
+        .chain([
+            (
+                vec!["map", digits_nir.as_str(), "-o", s(&image)],
+                "is an HDF5 file (a NIR graph?): import it first with `spikemesh nir",
+            ),
+            (vec!["eval", digits_nir.as_str()], "import it first"),
+        ])
+        .collect();
     for (args, want) in cases {
         let o = spikemesh(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));

@@ -765,6 +765,13 @@ impl ModelFile {
     pub(crate) fn load(path: &Path) -> anyhow::Result<ModelFile> {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot load model {}", path.display()))?;
+        if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+            bail!(
+                "{} is an HDF5 file (a NIR graph?): import it first with `spikemesh nir {} --dt DT -o model.json`",
+                path.display(),
+                path.display()
+            );
+        }
         Ok(if LifNetwork::is_lif_file(&bytes) {
             ModelFile::Lif(
                 LifNetwork::from_bytes(&bytes, path)
