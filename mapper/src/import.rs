@@ -707,11 +707,18 @@ pub fn lower_nir(
     };
     // The shape of the activation flowing along the chain: a vector, or a map in raster order.
     let mut act = match nodes.first() {
-        Some((_, NirNode::Input { shape })) => match shape.as_slice() {
-            [c, h, w] => Act::Map(*c, *h, *w),
-            [h, w] => Act::Map(1, *h, *w),
-            other => Act::Flat(other.iter().product()),
-        },
+        Some((_, NirNode::Input { shape })) => {
+            // A leading batch dimension of 1 (as some exporters write it) is not part of the map.
+            let mut dims = shape.as_slice();
+            while dims.len() > 3 && dims.first() == Some(&1) {
+                dims = &dims[1..];
+            }
+            match dims {
+                [c, h, w] => Act::Map(*c, *h, *w),
+                [h, w] => Act::Map(1, *h, *w),
+                other => Act::Flat(other.iter().product()),
+            }
+        }
         _ => return Err(graph_err("the chain does not start at an Input".into())),
     };
     let inputs = act.len();

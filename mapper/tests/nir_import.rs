@@ -394,6 +394,20 @@ fn conv_layer_by_hand() {
 }
 
 #[test]
+fn a_leading_batch_dimension_of_the_input_is_dropped() {
+    let mut g = conv_graph(vec![0.5, 1.0], 1, [3, 3]);
+    g.nodes.insert(
+        "in".to_string(),
+        NirNode::Input {
+            shape: vec![1, 1, 4, 4],
+        },
+    );
+    let imp = lower_nir(&g, "batch.nir", &opts(1.0, None)).unwrap();
+    let c = imp.network.layers[0].conv.expect("a convolution");
+    assert_eq!((c.in_channels, c.in_height, c.in_width), (1, 4, 4));
+}
+
+#[test]
 fn conv_layers_the_chip_cannot_share_are_refused() {
     // θ varying inside a channel breaks weight sharing.
     let mut theta = vec![1.0; 32];
