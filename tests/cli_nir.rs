@@ -27,23 +27,25 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `spikemesh nir FIXTURE --dt 1 --reset subtract EXTRA -o OUT` (the converted digits networks
+/// were trained with a unit step and reset by subtraction), asserting success.
+fn nir_import(file: &str, out: &Path, extra: &[&str]) -> Output {
+    let fixture = fixture(file);
+    let mut args = vec!["nir", &fixture, "--dt", "1", "--reset", "subtract"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-o", s(out)]);
+    let o = spikemesh(&args);
+    assert!(o.status.success(), "{file}: {}", stderr(&o));
+    o
+}
+
 fn import(dir: &Path, steps: &str) -> PathBuf {
     let model = dir.join(format!("digits-if-{steps}.json"));
-    let o = spikemesh(&[
-        "nir",
-        &fixture("digits_if.nir"),
-        "--dt",
-        "1",
-        "--reset",
-        "subtract",
-        "--steps",
-        steps,
-        "--dataset",
-        "digits",
-        "-o",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = nir_import(
+        "digits_if.nir",
+        &model,
+        &["--steps", steps, "--dataset", "digits"],
+    );
     let out = stdout(&o);
     assert!(out.contains("fc1+n1") && out.contains("fc2+n2"), "{out}");
     assert!(out.contains("quantised (chip) model"), "{out}");
@@ -131,17 +133,7 @@ fn convolutional_nir_network_runs_on_the_chip_like_the_golden_model() {
     // digits_conv.nir: conv(8 channels, 3×3, stride 2, padding 1) → IF → flatten → dense → IF.
     let dir = scratch_dir("cli-nir-conv");
     let model = dir.join("conv.json");
-    let o = spikemesh(&[
-        "nir",
-        &fixture("digits_conv.nir"),
-        "--dt",
-        "1",
-        "--reset",
-        "subtract",
-        "-o",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = nir_import("digits_conv.nir", &model, &[]);
     assert!(stdout(&o).contains("conv+n1"), "{}", stdout(&o));
     let net = LifNetwork::load(&model).unwrap();
     let conv = net.layers[0]
@@ -176,17 +168,7 @@ fn leaky_integrator_read_out_runs_on_the_chip_like_the_golden_model() {
     // digits_li.nir: the converted perceptron with an LI output layer, read out by voltage.
     let dir = scratch_dir("cli-nir-li");
     let model = dir.join("li.json");
-    let o = spikemesh(&[
-        "nir",
-        &fixture("digits_li.nir"),
-        "--dt",
-        "1",
-        "--reset",
-        "subtract",
-        "-o",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = nir_import("digits_li.nir", &model, &[]);
     assert!(
         stdout(&o).contains("highest voltage after the last step"),
         "{}",

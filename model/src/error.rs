@@ -190,3 +190,19 @@ pub(crate) fn json_error(path: &Path, e: serde_json::Error) -> ModelError {
         message: e.to_string(),
     }
 }
+
+/// The bytes of the model file `path`, or [`ModelError::Io`] naming it.
+pub(crate) fn read_model_file(path: &Path) -> Result<Vec<u8>, ModelError> {
+    std::fs::read(path).map_err(|cause| ModelError::Io {
+        path: path.to_path_buf(),
+        cause,
+    })
+}
+
+/// Writes a model file atomically, or [`ModelError::Io`] naming it.
+pub(crate) fn write_model_file(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    isa::output::write_atomic(path, bytes).map_err(|cause| ModelError::Io {
+        path: path.to_path_buf(),
+        cause,
+    })
+}

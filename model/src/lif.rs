@@ -545,10 +545,7 @@ impl LifNetwork {
 
     /// Loads and validates a LIF network file.
     pub fn load(path: &Path) -> Result<LifNetwork, ModelError> {
-        let bytes = std::fs::read(path).map_err(|cause| ModelError::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?;
+        let bytes = crate::error::read_model_file(path)?;
         LifNetwork::from_bytes(&bytes, path)
     }
 
@@ -561,7 +558,7 @@ impl LifNetwork {
         })?;
         let mut bytes = self.to_json().into_bytes();
         bytes.push(b'\n');
-        isa::output::write_atomic(path, &bytes).map_err(|cause| ModelError::Io { path: p(), cause })
+        crate::error::write_model_file(path, &bytes)
     }
 
     /// The golden forward pass of a valid network on input spikes `(channel, step)` (any

@@ -811,10 +811,7 @@ impl Network {
 
     /// Loads and validates a model file (JSON or binary, recognised by content).
     pub fn load(path: &Path) -> Result<Network, ModelError> {
-        let bytes = std::fs::read(path).map_err(|cause| ModelError::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?;
+        let bytes = crate::error::read_model_file(path)?;
         Network::from_bytes(&bytes, path)
     }
 
@@ -837,6 +834,6 @@ impl Network {
             self.to_bincode()
                 .map_err(|message| ModelError::Encode { path: p(), message })?
         };
-        isa::output::write_atomic(path, &bytes).map_err(|cause| ModelError::Io { path: p(), cause })
+        crate::error::write_model_file(path, &bytes)
     }
 }
