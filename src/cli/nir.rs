@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long)]
     dataset: Option<String>,
     /// With --dataset: only the first N test images.
-    #[arg(long)]
+    #[arg(long, requires = "dataset")]
     limit: Option<usize>,
     /// The LIF model to write (JSON).
     #[arg(short, long)]
