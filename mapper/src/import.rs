@@ -48,7 +48,7 @@
 //! differ between a layer's neurons (decays are per core), `dt/τ` outside the 12-bit decay
 //! range, a reset potential other than 0, a threshold ≤ 0.
 
-use crate::nir::{Matrix, NirGraph, NirNode, Tensor4};
+use crate::nir::{Matrix, NirGraph, NirNode};
 use model::lif::{
     LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout, LIF_FORMAT_VERSION,
     NEVER_FIRES,
@@ -448,26 +448,30 @@ fn finite_weights(
     Ok(())
 }
 
-/// The fields of a `Conv2d` node.
-struct ConvNode<'a> {
-    weight: &'a Tensor4,
-    bias: &'a [f64],
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
-    input_shape: Option<[usize; 2]>,
-}
-
 /// A `Conv2d` node fed by the activation `act`: square kernel, equal strides and paddings, no
 /// dilation, one group (what the chip's convolution cores compute).
 fn conv_weights(
-    node: ConvNode<'_>,
+    node: &NirNode,
     act: Act,
     wnode_err: &dyn Fn(String, String) -> ImportError,
 ) -> Result<WeightLayer, ImportError> {
-    let [out_c, in_c, kh, kw] = node.weight.dims;
-    let (c, h, w) = match (act, node.input_shape) {
+    let NirNode::Conv2d {
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        input_shape,
+    } = node
+    else {
+        return Err(wnode_err(
+            "type".into(),
+            "not a Conv2d node (an importer bug)".into(),
+        ));
+    };
+    let [out_c, in_c, kh, kw] = weight.dims;
+    let (c, h, w) = match (act, *input_shape) {
         (Act::Map(c, h, w), _) => (c, h, w),
         (Act::Flat(n), Some([h, w])) if h * w > 0 && n % (h * w) == 0 => (n / (h * w), h, w),
         (Act::Flat(n), _) => {
@@ -480,21 +484,18 @@ fn conv_weights(
         }
     };
     let rule = |field: &str, what: String| Err(wnode_err(field.into(), what));
-    if node.groups != 1 {
-        return rule("groups", format!("{}: only groups = 1 maps", node.groups));
+    if *groups != 1 {
+        return rule("groups", format!("{}: only groups = 1 maps", *groups));
     }
-    if node.dilation != [1, 1] {
-        return rule(
-            "dilation",
-            format!("{:?}: only dilation 1 maps", node.dilation),
-        );
+    if *dilation != [1, 1] {
+        return rule("dilation", format!("{:?}: only dilation 1 maps", *dilation));
     }
-    if kh != kw || node.stride[0] != node.stride[1] || node.padding[0] != node.padding[1] {
+    if kh != kw || stride[0] != stride[1] || padding[0] != padding[1] {
         return rule(
             "weight",
             format!(
                 "kernel {kh}×{kw}, stride {:?}, padding {:?}: the chip's convolutions have square kernels and equal strides and paddings",
-                node.stride, node.padding
+                stride, padding
             ),
         );
     }
@@ -504,7 +505,7 @@ fn conv_weights(
             format!("{in_c} input channels, but the map feeding it has {c}"),
         );
     }
-    if let Some([ih, iw]) = node.input_shape {
+    if let Some([ih, iw]) = *input_shape {
         if (ih, iw) != (h, w) {
             return rule(
                 "input_shape",
@@ -518,15 +519,15 @@ fn conv_weights(
         in_width: w as u32,
         out_channels: out_c as u32,
         kernel: kh as u32,
-        stride: node.stride[0] as u32,
-        padding: node.padding[0] as u32,
+        stride: stride[0] as u32,
+        padding: padding[0] as u32,
     };
-    if kh == 0 || node.stride[0] == 0 || node.padding[0] >= kh {
+    if kh == 0 || stride[0] == 0 || padding[0] >= kh {
         return rule(
             "weight",
             format!(
                 "kernel {kh}, stride {}, padding {}: needs kernel ≥ 1, stride ≥ 1, padding < kernel",
-                node.stride[0], node.padding[0]
+                stride[0], padding[0]
             ),
         );
     }
@@ -537,21 +538,21 @@ fn conv_weights(
             format!("a {kh}×{kh} kernel does not fit the {h}×{w} map"),
         );
     }
-    if node.weight.values.len() != out_c * in_c * kh * kw {
+    if weight.values.len() != out_c * in_c * kh * kw {
         return rule(
             "weight",
             format!(
                 "holds {} values, not {out_c}×{in_c}×{kh}×{kw}",
-                node.weight.values.len()
+                weight.values.len()
             ),
         );
     }
-    finite_weights(&node.weight.values, out_c, wnode_err)?;
+    finite_weights(&weight.values, out_c, wnode_err)?;
     Ok(WeightLayer {
         conv: Some(geometry),
-        weights: node.weight.values.clone(),
+        weights: weight.values.clone(),
         neurons,
-        bias: (!node.bias.is_empty()).then(|| node.bias.to_vec()),
+        bias: (!bias.is_empty()).then(|| bias.to_vec()),
     })
 }
 
@@ -764,27 +765,7 @@ pub fn lower_nir(
             }
             NirNode::Affine { weight, bias } => dense_weights(weight, Some(bias), fan_in, &wnode_err)?,
             NirNode::Linear { weight } => dense_weights(weight, None, fan_in, &wnode_err)?,
-            NirNode::Conv2d {
-                weight,
-                bias,
-                stride,
-                padding,
-                dilation,
-                groups,
-                input_shape,
-            } => conv_weights(
-                ConvNode {
-                    weight,
-                    bias,
-                    stride: *stride,
-                    padding: *padding,
-                    dilation: *dilation,
-                    groups: *groups,
-                    input_shape: *input_shape,
-                },
-                act,
-                &wnode_err,
-            )?,
+            NirNode::Conv2d { .. } => conv_weights(wnode, act, &wnode_err)?,
             NirNode::Output { shape } => {
                 let n: usize = shape.iter().product();
                 if pending.is_some() {
