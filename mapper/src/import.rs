@@ -145,7 +145,7 @@ pub struct LayerQuantisation {
 }
 
 /// The per-step float model of one layer, in units where each neuron's threshold is 1:
-/// what the integer layer approximates ([`euler_counts`]).
+/// what the integer layer approximates ([`euler_forward`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatLayer {
     /// A leaky integrator: never spikes.
