@@ -6,7 +6,6 @@
 use mapper::import::{euler_forward, lower_nir, ImportError, ImportOptions};
 use mapper::nir::{Matrix, NirGraph, NirNode, Tensor4};
 use model::lif::{LifReset, RateCode};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -15,22 +14,49 @@ fn fixture(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// `Input(n_in) → weight → neuron → Output(n_out)`.
-fn chain(n_in: usize, weight: NirNode, neuron: NirNode, n_out: usize) -> NirGraph {
-    let mut nodes = BTreeMap::new();
-    nodes.insert("in".to_string(), NirNode::Input { shape: vec![n_in] });
-    nodes.insert("fc".to_string(), weight);
-    nodes.insert("n".to_string(), neuron);
-    nodes.insert("out".to_string(), NirNode::Output { shape: vec![n_out] });
+/// The graph of `nodes` linked in the order given (a chain).
+fn linked(nodes: Vec<(&str, NirNode)>) -> NirGraph {
+    let edges = nodes
+        .windows(2)
+        .map(|w| (w[0].0.to_string(), w[1].0.to_string()))
+        .collect();
     NirGraph {
         version: "test".into(),
-        nodes,
-        edges: vec![
-            ("in".into(), "fc".into()),
-            ("fc".into(), "n".into()),
-            ("n".into(), "out".into()),
-        ],
+        nodes: nodes
+            .into_iter()
+            .map(|(name, node)| (name.to_string(), node))
+            .collect(),
+        edges,
     }
+}
+
+/// Integrate-and-fire neurons with `R = 1`, `θ = 1`, reset to 0.
+fn unit_if() -> NirNode {
+    NirNode::If {
+        r: vec![1.0],
+        v_threshold: vec![1.0],
+        v_reset: vec![0.0],
+    }
+}
+
+fn input(shape: &[usize]) -> NirNode {
+    NirNode::Input {
+        shape: shape.to_vec(),
+    }
+}
+
+fn output(n: usize) -> NirNode {
+    NirNode::Output { shape: vec![n] }
+}
+
+/// `Input(n_in) → weight → neuron → Output(n_out)`.
+fn chain(n_in: usize, weight: NirNode, neuron: NirNode, n_out: usize) -> NirGraph {
+    linked(vec![
+        ("in", input(&[n_in])),
+        ("fc", weight),
+        ("n", neuron),
+        ("out", output(n_out)),
+    ])
 }
 
 fn opts(dt: f64, reset: Option<LifReset>) -> ImportOptions {
@@ -292,67 +318,47 @@ fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
 /// `Input(1, 4, 4) → Conv2d → IF → Flatten → Linear → IF → Output`.
 fn conv_graph(v_threshold: Vec<f64>, groups: usize, kernel: [usize; 2]) -> NirGraph {
     let [kh, kw] = kernel;
-    let mut nodes = BTreeMap::new();
-    nodes.insert(
-        "in".to_string(),
-        NirNode::Input {
-            shape: vec![1, 4, 4],
-        },
-    );
-    nodes.insert(
-        "conv".to_string(),
-        NirNode::Conv2d {
-            weight: Tensor4 {
-                dims: [2, 1, kh, kw],
-                values: (0..2 * kh * kw).map(|x| (x as f64 - 8.0) / 8.0).collect(),
+    linked(vec![
+        ("in", input(&[1, 4, 4])),
+        (
+            "conv",
+            NirNode::Conv2d {
+                weight: Tensor4 {
+                    dims: [2, 1, kh, kw],
+                    values: (0..2 * kh * kw).map(|x| (x as f64 - 8.0) / 8.0).collect(),
+                },
+                bias: vec![0.5, -0.25],
+                stride: [1, 1],
+                padding: [1, 1],
+                dilation: [1, 1],
+                groups,
+                input_shape: Some([4, 4]),
             },
-            bias: vec![0.5, -0.25],
-            stride: [1, 1],
-            padding: [1, 1],
-            dilation: [1, 1],
-            groups,
-            input_shape: Some([4, 4]),
-        },
-    );
-    nodes.insert(
-        "n1".to_string(),
-        NirNode::If {
-            r: vec![1.0],
-            v_threshold,
-            v_reset: vec![0.0],
-        },
-    );
-    nodes.insert("flat".to_string(), NirNode::Flatten);
-    nodes.insert(
-        "fc".to_string(),
-        NirNode::Linear {
-            weight: Matrix {
-                rows: 3,
-                cols: 32,
-                values: (0..96)
-                    .map(|x| if x % 5 == 0 { 0.5 } else { -0.125 })
-                    .collect(),
+        ),
+        (
+            "n1",
+            NirNode::If {
+                r: vec![1.0],
+                v_threshold,
+                v_reset: vec![0.0],
             },
-        },
-    );
-    nodes.insert(
-        "n2".to_string(),
-        NirNode::If {
-            r: vec![1.0],
-            v_threshold: vec![1.0],
-            v_reset: vec![0.0],
-        },
-    );
-    nodes.insert("out".to_string(), NirNode::Output { shape: vec![3] });
-    let chain = ["in", "conv", "n1", "flat", "fc", "n2", "out"];
-    NirGraph {
-        version: "test".into(),
-        nodes,
-        edges: chain
-            .windows(2)
-            .map(|w| (w[0].to_string(), w[1].to_string()))
-            .collect(),
-    }
+        ),
+        ("flat", NirNode::Flatten),
+        (
+            "fc",
+            NirNode::Linear {
+                weight: Matrix {
+                    rows: 3,
+                    cols: 32,
+                    values: (0..96)
+                        .map(|x| if x % 5 == 0 { 0.5 } else { -0.125 })
+                        .collect(),
+                },
+            },
+        ),
+        ("n2", unit_if()),
+        ("out", output(3)),
+    ])
 }
 
 #[test]
@@ -432,46 +438,18 @@ fn conv_layers_the_chip_cannot_share_are_refused() {
 /// `Input(c, h, w) → pool → [Flatten] → weight → IF(R 1, θ 1) → Output(n)`, dt 1: the float
 /// model's weights are the weight node's own.
 fn pooled_graph(
-    input: [usize; 3],
+    shape: [usize; 3],
     pool: NirNode,
     flatten: bool,
     weight: NirNode,
     n: usize,
 ) -> NirGraph {
-    let mut nodes = BTreeMap::new();
-    nodes.insert(
-        "in".to_string(),
-        NirNode::Input {
-            shape: input.to_vec(),
-        },
-    );
-    nodes.insert("pool".to_string(), pool);
-    nodes.insert("flat".to_string(), NirNode::Flatten);
-    nodes.insert("w".to_string(), weight);
-    nodes.insert(
-        "n".to_string(),
-        NirNode::If {
-            r: vec![1.0],
-            v_threshold: vec![1.0],
-            v_reset: vec![0.0],
-        },
-    );
-    nodes.insert("out".to_string(), NirNode::Output { shape: vec![n] });
-    let mut chain = vec!["in", "pool"];
+    let mut nodes = vec![("in", input(&shape)), ("pool", pool)];
     if flatten {
-        chain.push("flat");
-    } else {
-        nodes.remove("flat");
+        nodes.push(("flat", NirNode::Flatten));
     }
-    chain.extend(["w", "n", "out"]);
-    NirGraph {
-        version: "test".into(),
-        nodes,
-        edges: chain
-            .windows(2)
-            .map(|w| (w[0].to_string(), w[1].to_string()))
-            .collect(),
-    }
+    nodes.extend([("w", weight), ("n", unit_if()), ("out", output(n))]);
+    linked(nodes)
 }
 
 /// A deterministic pseudo-random spike pattern over `n` units.
@@ -749,20 +727,11 @@ mod no_panic {
             out in 0usize..4,
             dt in prop_oneof![Just(0.0), 0.01f64..3.0],
         ) {
-            let mut names = vec!["in".to_string()];
-            let mut nodes = BTreeMap::new();
-            nodes.insert("in".to_string(), NirNode::Input { shape });
-            for (k, n) in middle.into_iter().enumerate() {
-                names.push(format!("n{k}"));
-                nodes.insert(format!("n{k}"), n);
-            }
-            names.push("out".into());
-            nodes.insert("out".to_string(), NirNode::Output { shape: vec![out] });
-            let g = NirGraph {
-                version: String::new(),
-                nodes,
-                edges: names.windows(2).map(|w| (w[0].clone(), w[1].clone())).collect(),
-            };
+            let names: Vec<String> = (0..middle.len()).map(|k| format!("n{k}")).collect();
+            let mut nodes = vec![("in", input(&shape))];
+            nodes.extend(names.iter().map(String::as_str).zip(middle));
+            nodes.push(("out", output(out)));
+            let g = linked(nodes);
             if let Ok(imp) = lower_nir(&g, "p.nir", &opts(dt, Some(LifReset::Subtract))) {
                 prop_assert!(imp.network.validate().is_ok());
                 let spikes: Vec<(u32, u32)> =
@@ -790,29 +759,24 @@ mod no_panic {
                     .map(|x| scale * ((x % 7) as f64 - 3.0))
                     .collect(),
             };
-            let mut nodes = BTreeMap::new();
-            nodes.insert("a".to_string(), NirNode::Input { shape: vec![n_in] });
-            nodes.insert("b".to_string(), NirNode::Affine { weight: w(hidden, n_in), bias: vec![bias] });
-            nodes.insert("c".to_string(), NirNode::Lif {
-                tau: vec![tau],
-                r: vec![tau / dt],
-                v_leak: vec![0.0],
-                v_threshold: vec![theta],
-                v_reset: vec![0.0],
-            });
-            nodes.insert("d".to_string(), NirNode::Linear { weight: w(3, hidden) });
-            nodes.insert("e".to_string(), NirNode::If {
-                r: vec![1.0],
-                v_threshold: vec![theta],
-                v_reset: vec![0.0],
-            });
-            nodes.insert("f".to_string(), NirNode::Output { shape: vec![3] });
-            let names = ["a", "b", "c", "d", "e", "f"];
-            let g = NirGraph {
-                version: String::new(),
-                nodes,
-                edges: names.windows(2).map(|p| (p[0].to_string(), p[1].to_string())).collect(),
-            };
+            let g = linked(vec![
+                ("a", input(&[n_in])),
+                ("b", NirNode::Affine { weight: w(hidden, n_in), bias: vec![bias] }),
+                ("c", NirNode::Lif {
+                    tau: vec![tau],
+                    r: vec![tau / dt],
+                    v_leak: vec![0.0],
+                    v_threshold: vec![theta],
+                    v_reset: vec![0.0],
+                }),
+                ("d", NirNode::Linear { weight: w(3, hidden) }),
+                ("e", NirNode::If {
+                    r: vec![1.0],
+                    v_threshold: vec![theta],
+                    v_reset: vec![0.0],
+                }),
+                ("f", output(3)),
+            ]);
             if let Ok(imp) = lower_nir(&g, "x.nir", &opts(dt, None)) {
                 prop_assert!(imp.network.validate().is_ok());
                 let spikes: Vec<(u32, u32)> = (0..n_in as u32).map(|c| (c, c % 5)).collect();
@@ -867,38 +831,23 @@ fn leaky_integrators_are_a_voltage_read_out_and_only_that() {
     );
 
     // A leaky integrator feeding another layer has no spikes to send.
-    let mut nodes = BTreeMap::new();
-    nodes.insert("a".to_string(), NirNode::Input { shape: vec![2] });
-    nodes.insert("b".to_string(), w);
-    nodes.insert("c".to_string(), li);
-    nodes.insert(
-        "d".to_string(),
-        NirNode::Linear {
-            weight: Matrix {
-                rows: 1,
-                cols: 1,
-                values: vec![1.0],
+    let g = linked(vec![
+        ("a", input(&[2])),
+        ("b", w),
+        ("c", li),
+        (
+            "d",
+            NirNode::Linear {
+                weight: Matrix {
+                    rows: 1,
+                    cols: 1,
+                    values: vec![1.0],
+                },
             },
-        },
-    );
-    nodes.insert(
-        "e".to_string(),
-        NirNode::If {
-            r: vec![1.0],
-            v_threshold: vec![1.0],
-            v_reset: vec![0.0],
-        },
-    );
-    nodes.insert("f".to_string(), NirNode::Output { shape: vec![1] });
-    let names = ["a", "b", "c", "d", "e", "f"];
-    let g = NirGraph {
-        version: String::new(),
-        nodes,
-        edges: names
-            .windows(2)
-            .map(|p| (p[0].to_string(), p[1].to_string()))
-            .collect(),
-    };
+        ),
+        ("e", unit_if()),
+        ("f", output(1)),
+    ]);
     let msg = lower_nir(&g, "mid.nir", &opts(1.0, None))
         .unwrap_err()
         .to_string();
