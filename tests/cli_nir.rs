@@ -39,6 +39,20 @@ fn nir_import(file: &str, out: &Path, extra: &[&str]) -> Output {
     o
 }
 
+/// `spikemesh map MODEL -o IMAGE EXTRA`, asserting success.
+fn map(model: &Path, image: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["map", s(model), "-o", s(image)];
+    args.extend_from_slice(extra);
+    let o = spikemesh(&args);
+    assert!(
+        o.status.success(),
+        "map {}: {}",
+        model.display(),
+        stderr(&o)
+    );
+    o
+}
+
 fn import(dir: &Path, steps: &str) -> PathBuf {
     let model = dir.join(format!("digits-if-{steps}.json"));
     let o = nir_import(
@@ -60,8 +74,7 @@ fn nir_import_maps_runs_on_the_chip_and_evaluates() {
     assert_eq!((net.inputs, net.steps, net.outputs()), (64, 24, 10));
 
     let image = dir.join("digits-if.img");
-    let o = spikemesh(&["map", s(&model), "-o", s(&image)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    map(&model, &image, &[]);
 
     // The raster holds every spike of every layer (multi-spike neurons), as many as the
     // golden model counts.
@@ -151,8 +164,7 @@ fn convolutional_nir_network_runs_on_the_chip_like_the_golden_model() {
     )
     .unwrap();
     let image = dir.join("conv.img");
-    let o = spikemesh(&["map", s(&model), "--chip", s(&chip), "-o", s(&image)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = map(&model, &image, &["--chip", s(&chip)]);
     assert!(stdout(&o).contains("5 cores used"), "{}", stdout(&o));
     let o = spikemesh(&["run", s(&image), "--model", s(&model), "--limit", "60"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -175,9 +187,7 @@ fn leaky_integrator_read_out_runs_on_the_chip_like_the_golden_model() {
         stdout(&o)
     );
     let image = dir.join("li.img");
-    assert!(spikemesh(&["map", s(&model), "-o", s(&image)])
-        .status
-        .success());
+    map(&model, &image, &[]);
     let o = spikemesh(&["run", s(&image), "--model", s(&model), "--limit", "60"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -226,9 +236,7 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
 
     let model = import(&dir, "8");
     let image = dir.join("m.img");
-    assert!(spikemesh(&["map", s(&model), "-o", s(&image)])
-        .status
-        .success());
+    map(&model, &image, &[]);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["run", s(&image)], "give --model"),
         (
@@ -278,9 +286,7 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
         stderr(&o)
     );
     let ttfs_img = dir.join("ttfs.img");
-    assert!(spikemesh(&["map", s(&ttfs), "-o", s(&ttfs_img)])
-        .status
-        .success());
+    map(&ttfs, &ttfs_img, &[]);
     let o = spikemesh(&["run", s(&ttfs_img), "--model", s(&model)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a LIF image"), "{}", stderr(&o));

@@ -206,3 +206,11 @@ pub(crate) fn write_model_file(path: &Path, bytes: &[u8]) -> Result<(), ModelErr
         cause,
     })
 }
+
+/// A validation failure of the model file `path` as a [`ModelError::Invalid`].
+pub(crate) fn invalid(path: &Path) -> impl Fn(Violation) -> ModelError + '_ {
+    move |violation| ModelError::Invalid {
+        path: path.to_path_buf(),
+        violation,
+    }
+}

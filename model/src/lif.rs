@@ -30,7 +30,7 @@
 use crate::error::{ModelError, Violation};
 use isa::arith::loihi::{integrate, step_with_reset, LoihiLifParams, LoihiLifState, ResetMode};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The LIF network file format version this build reads and writes.
 pub const LIF_FORMAT_VERSION: u32 = 1;
@@ -536,10 +536,7 @@ impl LifNetwork {
             });
         }
         let net: LifNetwork = serde_json::from_str(text).map_err(json_err)?;
-        net.validate().map_err(|violation| ModelError::Invalid {
-            path: p(),
-            violation,
-        })?;
+        net.validate().map_err(crate::error::invalid(path))?;
         Ok(net)
     }
 
@@ -551,11 +548,7 @@ impl LifNetwork {
 
     /// Validates, then writes the JSON file atomically.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        let p = || PathBuf::from(path);
-        self.validate().map_err(|violation| ModelError::Invalid {
-            path: p(),
-            violation,
-        })?;
+        self.validate().map_err(crate::error::invalid(path))?;
         let mut bytes = self.to_json().into_bytes();
         bytes.push(b'\n');
         crate::error::write_model_file(path, &bytes)

@@ -802,10 +802,7 @@ impl Network {
             }
             serde_json::from_str(text).map_err(json_err)?
         };
-        net.validate().map_err(|violation| ModelError::Invalid {
-            path: p(),
-            violation,
-        })?;
+        net.validate().map_err(crate::error::invalid(path))?;
         Ok(net)
     }
 
@@ -819,10 +816,7 @@ impl Network {
     /// form otherwise.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let p = || PathBuf::from(path);
-        self.validate().map_err(|violation| ModelError::Invalid {
-            path: p(),
-            violation,
-        })?;
+        self.validate().map_err(crate::error::invalid(path))?;
         let is_json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
