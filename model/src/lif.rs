@@ -79,6 +79,13 @@ impl RateCode {
     /// step, then channel (the form `sim::Chip::run_sample` takes).
     pub fn encode(self, image: &[u8], steps: u32) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
+        self.encode_into(image, steps, &mut out);
+        out
+    }
+
+    /// [`RateCode::encode`] into `out` (cleared first), so a loop over samples reuses one buffer.
+    pub fn encode_into(self, image: &[u8], steps: u32, out: &mut Vec<(u32, u32)>) {
+        out.clear();
         for t in 0..steps {
             for (c, &p) in image.iter().enumerate() {
                 if self.spikes(p, t) {
@@ -86,7 +93,6 @@ impl RateCode {
                 }
             }
         }
-        out
     }
 }
 

@@ -354,7 +354,7 @@ pub(crate) fn infer(
             }
             Workload::Lif(net) => {
                 let code = net.encoding.unwrap_or(RateCode::Regular);
-                spikes = code.encode(set.image(k), net.steps);
+                code.encode_into(set.image(k), net.steps, &mut spikes);
                 (net.steps, StopRule::FullWindow)
             }
         };
