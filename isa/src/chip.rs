@@ -51,6 +51,28 @@ pub enum ChipError {
         /// The rule it breaks.
         rule: String,
     },
+    /// A setting names a key that chip files do not have.
+    #[error("{origin}: no chip-file key `{key}`; {known}")]
+    UnknownKey {
+        /// Where the setting came from, e.g. `--vary core.neurons=128`.
+        origin: String,
+        /// The dotted key as given.
+        key: String,
+        /// The keys that exist there.
+        known: String,
+    },
+    /// A setting's value is not of the key's type.
+    #[error("{origin}: `{key}` = {value}: expects {expected}")]
+    WrongType {
+        /// Where the setting came from.
+        origin: String,
+        /// The dotted key.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// What the key holds: an integer, a number or a string.
+        expected: &'static str,
+    },
 }
 
 /// The mesh of tiles.
@@ -327,6 +349,75 @@ impl ChipDescription {
         (tile.0 % self.mesh.width, tile.0 / self.mesh.width)
     }
 
+    /// This description with one chip-file key (dotted, `section.key`, e.g.
+    /// `router.buffer_depth`) set to `value`, written as in a chip file (a string value may
+    /// be given bare: `energy.profile=loihi-calibrated`). The result is validated as a loaded
+    /// file is; `origin` names the setting in errors (`--vary core.neurons=128`).
+    pub fn with_setting(&self, key: &str, value: &str, origin: &str) -> Result<Self, ChipError> {
+        use toml::Value;
+        let mut root = Value::try_from(self).expect("a chip description always serialises");
+        let sections = root.as_table_mut().expect("a chip description is a table");
+        let list = |names: Vec<&String>| {
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let unknown = |known: String| ChipError::UnknownKey {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+            known,
+        };
+        let Some((section, field)) = key.split_once('.') else {
+            return Err(unknown(format!(
+                "keys are `section.key`, sections: {}",
+                list(sections.keys().collect())
+            )));
+        };
+        let Some(table) = sections.get_mut(section).and_then(Value::as_table_mut) else {
+            return Err(unknown(format!(
+                "sections: {}",
+                list(sections.keys().collect())
+            )));
+        };
+        let known = list(table.keys().collect());
+        let Some(slot) = table.get_mut(field) else {
+            return Err(unknown(format!("`[{section}]` has {known}")));
+        };
+        let text = value.trim();
+        let wrong = |expected| ChipError::WrongType {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+            value: text.to_owned(),
+            expected,
+        };
+        *slot = match slot {
+            Value::Integer(_) => Value::Integer(text.parse().map_err(|_| wrong("an integer"))?),
+            Value::Float(_) => Value::Float(
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| wrong("a finite number"))?,
+            ),
+            Value::Boolean(_) => Value::Boolean(text.parse().map_err(|_| wrong("true or false"))?),
+            Value::String(_) => Value::String(
+                text.strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .unwrap_or(text)
+                    .to_owned(),
+            ),
+            _ => return Err(wrong("a plain value (arrays and tables cannot be set)")),
+        };
+        let chip: ChipDescription =
+            root.try_into()
+                .map_err(|e: toml::de::Error| ChipError::Syntax {
+                    origin: origin.to_owned(),
+                    message: e.to_string().trim_end().to_owned(),
+                })?;
+        chip.validated(origin)
+    }
+
     /// Renders the description back to TOML (round-trips through [`Self::from_toml_str`]).
     pub fn to_toml_string(&self) -> String {
         toml::to_string_pretty(self).expect("a chip description always serialises to TOML")
@@ -384,6 +475,68 @@ mod tests {
         let text = DEFAULT_CHIP_TOML.replace("[clock]\nfrequency_mhz = 500.0\n", "");
         let err = ChipDescription::from_toml_str(&text, "c").unwrap_err();
         assert!(err.to_string().contains("clock"), "{err}");
+    }
+
+    #[test]
+    fn a_setting_changes_one_key_and_is_validated() {
+        let chip = ChipDescription::default();
+        let deeper = chip
+            .with_setting("router.buffer_depth", "8", "--vary")
+            .unwrap();
+        assert_eq!(deeper.router.buffer_depth, 8);
+        assert_eq!(
+            ChipDescription {
+                router: chip.router.clone(),
+                ..deeper.clone()
+            },
+            chip,
+            "only the key set differs"
+        );
+        let calibrated = chip
+            .with_setting("energy.profile", "loihi-calibrated", "o")
+            .unwrap();
+        assert_eq!(calibrated.energy.profile, "loihi-calibrated");
+        let quoted = chip
+            .with_setting("energy.profile", "\"x.toml\"", "o")
+            .unwrap();
+        assert_eq!(quoted.energy.profile, "x.toml");
+        let slow = chip
+            .with_setting("clock.frequency_mhz", "250", "o")
+            .unwrap();
+        assert_eq!(slow.clock.frequency_mhz, 250.0);
+        // The same rules as a file: range, type, unknown keys.
+        assert_eq!(
+            chip.with_setting("core.neurons", "0", "--vary core.neurons=0")
+                .unwrap_err()
+                .to_string(),
+            "--vary core.neurons=0: `core.neurons` = 0: must be in 1..=65536"
+        );
+        let e = chip.with_setting("core.neurons", "many", "o").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "o: `core.neurons` = many: expects an integer"
+        );
+        let e = chip
+            .with_setting("router.buffer_dept", "4", "o")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("`router.buffer_dept`")
+                && e.to_string().contains("buffer_depth"),
+            "{e}"
+        );
+        let e = chip
+            .with_setting("routr.buffer_depth", "4", "o")
+            .unwrap_err();
+        assert!(e.to_string().contains("sections: "), "{e}");
+        let e = chip.with_setting("mesh", "4", "o").unwrap_err();
+        assert!(e.to_string().contains("section.key"), "{e}");
+        // Out of the field's integer type: the deserialiser names it.
+        let e = chip.with_setting("mesh.width", "70000", "o").unwrap_err();
+        assert!(e.to_string().starts_with("o: "), "{e}");
+        let e = chip
+            .with_setting("clock.frequency_mhz", "inf", "o")
+            .unwrap_err();
+        assert!(e.to_string().contains("finite"), "{e}");
     }
 
     #[test]
