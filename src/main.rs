@@ -39,6 +39,8 @@ enum Command {
     Map(cli::map::Args),
     /// Run a chip image cycle-accurately on a data set: accuracy, cycles, traffic, energy.
     Run(cli::run::Args),
+    /// Map and run a model on every chip of a grid of settings: cycles, traffic, energy, Pareto front.
+    Explore(cli::explore::Args),
     /// Train a chip image on the chip (on-chip learning) and write the trained image.
     Learn(cli::learn::Args),
     /// Train, map and run a binary network on the embedded digits, checked against the golden model.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Disasm(args) => cli::disasm::run(args),
         Command::Map(args) => cli::map::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Explore(args) => cli::explore::run(args),
         Command::Learn(args) => cli::learn::run(args),
         Command::Demo(args) => cli::demo::run(args),
     };

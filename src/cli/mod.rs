@@ -7,6 +7,7 @@ pub mod curve;
 pub mod demo;
 pub mod disasm;
 pub mod eval;
+pub mod explore;
 pub mod image;
 pub mod learn;
 pub mod map;

@@ -1,0 +1,230 @@
+//! `spikemesh explore` through the command line: every grid point's row equals `map` then
+//! `run` on that point's chip file; points that do not fit are rows with the mapper's reason;
+//! the CSV does not depend on the thread count; the Pareto column is the front of its own
+//! figures; bad settings exit 1 before anything runs, with no output file.
+
+mod cli_support;
+
+use cli_support::{scratch_dir, spikemesh, stderr};
+use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
+use model::EncodingRule;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A random binary 64-100-10 network (BS4NN encoding) that spikes on the digits.
+fn random_net() -> Network {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut dense = |name: &str, inputs: u32, outputs: u32, theta: i32| Layer {
+        name: name.into(),
+        kind: LayerKind::Dense(Dense {
+            inputs,
+            outputs,
+            neuron: NeuronModel::S4NN,
+            weights: Weights::random_signs((inputs * outputs) as usize, 0.4, &mut rng),
+            threshold: Threshold::Layer(theta),
+            scale: None,
+        }),
+    };
+    Network {
+        format_version: model::FORMAT_VERSION,
+        input: Shape::Flat { size: 64 },
+        t_max: 64,
+        encoding: Some(EncodingRule::Bs4nn),
+        fallback_offset: 3,
+        layers: vec![dense("hidden", 64, 100, 3), dense("output", 100, 10, 2)],
+    }
+}
+
+/// The CSV as a header and rows of cells (no quoted commas in these tests' values).
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect::<Vec<String>>());
+    let header = lines.next().unwrap();
+    (header, lines.collect())
+}
+
+fn cell<'a>(header: &[String], row: &'a [String], name: &str) -> &'a str {
+    let k = header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    &row[k]
+}
+
+fn num(header: &[String], row: &[String], name: &str) -> f64 {
+    cell(header, row, name).parse().unwrap()
+}
+
+fn explore(model: &Path, dir: &Path, tag: &str, threads: &str) -> Output {
+    let csv = dir.join(format!("{tag}.csv"));
+    let svg = dir.join(format!("{tag}.svg"));
+    Command::new(env!("CARGO_BIN_EXE_spikemesh"))
+        .env("RAYON_NUM_THREADS", threads)
+        .args([
+            "explore",
+            s(model),
+            "--vary",
+            "mesh=2x2,3x3",
+            "--vary",
+            "router.buffer_depth=1,4",
+            "--vary",
+            "core.neurons=32,128",
+            "--limit",
+            "40",
+            "--csv",
+            s(&csv),
+            "--plot",
+            s(&svg),
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_point_equals_map_then_run_on_its_chip() {
+    let dir = scratch_dir("cli-explore-points");
+    let model = dir.join("net.json");
+    random_net().save(&model).unwrap();
+    let o = explore(&model, &dir, "one", "1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (header, rows) = read_csv(&dir.join("one.csv"));
+    assert_eq!(rows.len(), 8, "2 x 2 x 2 points");
+    assert!(rows.iter().all(|r| r.len() == header.len()), "ragged CSV");
+    let svg = std::fs::read_to_string(dir.join("one.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+
+    let mut ran = 0;
+    for row in &rows {
+        let (mesh, depth, neurons) = (&row[0], &row[1], &row[2]);
+        // 100 hidden neurons on 32-neuron cores take 4 cores, plus the output core: 5 > 2x2.
+        if mesh == "2x2" && neurons == "32" {
+            assert_eq!(cell(&header, row, "status"), "not-mapped", "{row:?}");
+            assert!(
+                cell(&header, row, "detail").contains("needs 5 cores"),
+                "{row:?}"
+            );
+            continue;
+        }
+        assert_eq!(cell(&header, row, "status"), "ran", "{row:?}");
+        assert_eq!(num(&header, row, "golden_agreement"), 40.0);
+        ran += 1;
+
+        // The same point by hand: its chip file, `map`, `run --report`.
+        let (w, h) = mesh.split_once('x').unwrap();
+        let text = String::from_utf8(spikemesh(&["chip", "default"]).stdout)
+            .unwrap()
+            .replace("width = 4", &format!("width = {w}"))
+            .replace("height = 4", &format!("height = {h}"))
+            .replace("buffer_depth = 4", &format!("buffer_depth = {depth}"))
+            .replace("neurons = 256", &format!("neurons = {neurons}"));
+        let chip = dir.join(format!("chip-{mesh}-{depth}-{neurons}.toml"));
+        std::fs::write(&chip, text).unwrap();
+        let image = dir.join("point.img");
+        let m = spikemesh(&["map", s(&model), "--chip", s(&chip), "-o", s(&image)]);
+        assert!(m.status.success(), "{}", stderr(&m));
+        let report = dir.join("point.json");
+        let r = spikemesh(&[
+            "run",
+            s(&image),
+            "--model",
+            s(&model),
+            "--limit",
+            "40",
+            "--report",
+            s(&report),
+        ]);
+        assert!(r.status.success(), "{}", stderr(&r));
+        let rep: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let f = &rep["figures"];
+        for (column, json) in [
+            ("accuracy", &f["accuracy"]),
+            ("cycles_per_inference_mean", &f["cycles_per_inference_mean"]),
+            ("cycles_per_timestep_max", &f["cycles_per_timestep_max"]),
+            (
+                "synaptic_ops_per_inference",
+                &f["events_per_inference"]["synaptic_ops"],
+            ),
+            ("packets_per_inference", &f["packets_per_inference"]),
+            ("link_utilisation_max", &f["link_utilisation_max"]),
+            ("energy_per_inference_j", &rep["energy"]["total_j"]),
+        ] {
+            let want = json.as_f64().unwrap();
+            let got = num(&header, row, column);
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{mesh} {depth} {neurons}: {column} explore {got} vs run {want}"
+            );
+        }
+    }
+    assert_eq!(ran, 6);
+    assert_eq!(
+        svg.matches("<circle").count(),
+        6,
+        "one dot per point that ran"
+    );
+
+    // The Pareto column is the front of the rows' own cycles and energy.
+    let pts: Vec<(f64, f64, bool)> = rows
+        .iter()
+        .filter(|r| cell(&header, r, "status") == "ran")
+        .map(|r| {
+            (
+                num(&header, r, "cycles_per_inference_mean"),
+                num(&header, r, "energy_per_inference_j"),
+                cell(&header, r, "pareto") == "true",
+            )
+        })
+        .collect();
+    for &(c, e, star) in &pts {
+        let dominated = pts
+            .iter()
+            .any(|&(c2, e2, _)| c2 <= c && e2 <= e && (c2 < c || e2 < e));
+        assert_eq!(star, !dominated, "({c}, {e})");
+    }
+    assert!(pts.iter().any(|p| p.2));
+
+    // Two threads: the same bytes.
+    let o = explore(&model, &dir, "two", "2");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.join("one.csv")).unwrap(),
+        std::fs::read(dir.join("two.csv")).unwrap()
+    );
+}
+
+#[test]
+fn bad_settings_fail_before_running_and_write_nothing() {
+    let dir = scratch_dir("cli-explore-bad");
+    let model = dir.join("net.json");
+    random_net().save(&model).unwrap();
+    let csv = dir.join("bad.csv");
+    for (vary, expect) in [
+        (
+            vec!["router.buffer_dept=1,2"],
+            "no chip-file key `router.buffer_dept`",
+        ),
+        (vec!["core.neurons=64,0"], "`core.neurons` = 0: must be in"),
+        (vec!["core.neurons=64,lots"], "expects an integer"),
+        (vec!["mesh=4"], "is not WIDTHxHEIGHT"),
+        (vec!["mesh=2x2", "mesh.width=3"], "set the same key"),
+        (vec!["energy.profile=nonesuch"], "nonesuch"),
+    ] {
+        let mut args = vec!["explore", s(&model), "--csv", s(&csv)];
+        for v in &vary {
+            args.extend_from_slice(&["--vary", v]);
+        }
+        let o = spikemesh(&args);
+        assert_eq!(o.status.code(), Some(1), "{vary:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{vary:?}: {}", stderr(&o));
+        assert!(!csv.exists(), "{vary:?} wrote a CSV");
+    }
+}
