@@ -1091,6 +1091,7 @@ pub fn lower_nir(
             },
             bias_mant: if has_bias { bias_mant } else { Vec::new() },
             bias_exp: if has_bias { bias_exp } else { Vec::new() },
+            recurrent: Vec::new(),
         });
         act = match layer.conv {
             Some(c) => Act::Map(

@@ -2,8 +2,8 @@
 //! format, rate coding of images, and the golden forward pass the chip must reproduce.
 //!
 //! A [`LifNetwork`] is a chain of fully connected or convolutional layers of Loihi-style
-//! current-based LIF
-//! neurons with a choice of reset (`isa::arith::loihi::step_with_reset`, the arithmetic of the
+//! current-based LIF neurons (a fully connected layer may also be recurrent: weights from its
+//! own neurons, [`LifLayer::recurrent`]) with a choice of reset (`isa::arith::loihi::step_with_reset`, the arithmetic of the
 //! `lif_reset.s` firmware). It runs for a fixed number of timesteps per sample; the class is
 //! the output neuron with the most spikes (ties to the lowest index).
 //!
@@ -11,7 +11,9 @@
 //!
 //! * Input channel spikes of step `t` are the first layer's input `a_in` at step `t`.
 //! * A neuron of layer `l` that spikes at step `t` is an input of layer `l + 1` at step
-//!   `t + 1` (the one-step synaptic delay of the chip's synapse unit and of Lava's `Dense`).
+//!   `t + 1` (the one-step synaptic delay of the chip's synapse unit and of Lava's `Dense`),
+//!   and of its own layer at `t + 1` when the layer is recurrent (snnTorch's `RLeaky`: the
+//!   previous step's spikes through the recurrent weights).
 //! * Per step and neuron: `a_in = Σ w` over the input spikes; then one
 //!   [`isa::arith::loihi::step_with_reset`].
 //!
@@ -19,7 +21,7 @@
 //!
 //! `a_in` is 16-bit signed (Lava's port precision, the golden step's `i16`). Each input spikes
 //! at most once per step, so `fan_in · max|w| ≤ 32767` (fan-in: inputs per neuron, `in_channels
-//! · kernel²` for a convolution) guarantees every step's sum fits; a network breaking it is
+//! · kernel²` for a convolution, inputs plus outputs for a recurrent layer) guarantees every step's sum fits; a network breaking it is
 //! refused at load rather than wrapped at run time.
 //!
 //! # File format
@@ -242,6 +244,12 @@ pub struct LifLayer {
     /// Per-neuron bias exponent (−4..=3); empty = 0.
     #[serde(default)]
     pub bias_exp: Vec<i8>,
+    /// Recurrent weights of a dense layer onto itself, `outputs × outputs`, output-major
+    /// (`recurrent[j · outputs + k]`: from the layer's own neuron `k` to its neuron `j`), of
+    /// the same width as [`LifLayer::weights`]. A spike at step `t` acts at `t + 1`, like a
+    /// spike into the next layer. Empty: feed-forward only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recurrent: Vec<i16>,
 }
 
 impl LifLayer {
@@ -250,9 +258,33 @@ impl LifLayer {
         self.weights[j * self.inputs as usize + i]
     }
 
-    /// Inputs per neuron.
+    /// Inputs per neuron: feed-forward inputs, plus the layer's own neurons when it is
+    /// recurrent.
     pub fn fan_in(&self) -> u32 {
-        self.conv.map_or(self.inputs, |c| c.fan_in())
+        match self.conv {
+            Some(c) => c.fan_in(),
+            None if self.is_recurrent() => self.inputs.saturating_add(self.outputs),
+            None => self.inputs,
+        }
+    }
+
+    /// Whether the layer has recurrent weights ([`LifLayer::recurrent`]).
+    pub fn is_recurrent(&self) -> bool {
+        !self.recurrent.is_empty()
+    }
+
+    /// Adds to `acc` (one entry per neuron) the recurrent weights of the layer's own neurons
+    /// that spiked in the previous step (`own`).
+    pub fn accumulate_recurrent(&self, own: &[u32], acc: &mut [i32]) {
+        let n = self.outputs as usize;
+        if self.recurrent.is_empty() {
+            return;
+        }
+        for &k in own {
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a += i32::from(self.recurrent[j * n + k as usize]);
+            }
+        }
     }
 
     /// Adds to `acc` (one entry per neuron) the weights of the spiking inputs `sources`.
@@ -294,7 +326,7 @@ impl LifLayer {
     }
 }
 
-/// A feed-forward multi-spike LIF network (module documentation).
+/// A multi-spike LIF network (module documentation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LifNetwork {
@@ -450,22 +482,44 @@ impl LifNetwork {
                     ),
                 ));
             }
+            if l.is_recurrent() {
+                if l.conv.is_some() {
+                    return Err(v(
+                        "recurrent".into(),
+                        "recurrent weights need a fully connected layer, this one is a convolution"
+                            .into(),
+                    ));
+                }
+                let n = l.outputs as usize;
+                if l.recurrent.len() != n.saturating_mul(n) {
+                    return Err(v(
+                        "recurrent".into(),
+                        format!(
+                            "must be empty or hold outputs × outputs = {} weights, found {}",
+                            n.saturating_mul(n),
+                            l.recurrent.len()
+                        ),
+                    ));
+                }
+            }
             let lo = -(1i32 << (l.weight_bits - 1));
             let hi = (1i32 << (l.weight_bits - 1)) - 1;
-            if let Some((x, &w)) = l
-                .weights
-                .iter()
-                .enumerate()
-                .find(|(_, &w)| !(lo..=hi).contains(&i32::from(w)))
-            {
-                return Err(v(
-                    format!("weights[{x}]"),
-                    format!("{w} is outside the {}-bit range {lo}..={hi}", l.weight_bits),
-                ));
+            for (field, list) in [("weights", &l.weights), ("recurrent", &l.recurrent)] {
+                if let Some((x, &w)) = list
+                    .iter()
+                    .enumerate()
+                    .find(|(_, &w)| !(lo..=hi).contains(&i32::from(w)))
+                {
+                    return Err(v(
+                        format!("{field}[{x}]"),
+                        format!("{w} is outside the {}-bit range {lo}..={hi}", l.weight_bits),
+                    ));
+                }
             }
             let max_abs = l
                 .weights
                 .iter()
+                .chain(&l.recurrent)
                 .map(|w| u64::from(w.unsigned_abs()))
                 .max()
                 .unwrap_or(0);
@@ -474,8 +528,9 @@ impl LifNetwork {
                 return Err(v(
                     "weights".into(),
                     format!(
-                        "fan-in {per_neuron} × max |w| {max_abs} = {} exceeds 32767: a step's input sum \
+                        "fan-in {per_neuron}{} × max |w| {max_abs} = {} exceeds 32767: a step's input sum \
                          must fit the 16-bit a_in (quantise to smaller weights)",
+                        if l.is_recurrent() { " (inputs and recurrent)" } else { "" },
                         per_neuron * max_abs
                     ),
                 ));
@@ -604,6 +659,7 @@ impl LifNetwork {
                 acc.clear();
                 acc.resize(layer.outputs as usize, 0);
                 layer.accumulate(sources, &mut acc);
+                layer.accumulate_recurrent(&prev[l], &mut acc);
                 let mut fired = Vec::new();
                 for (j, &a) in acc.iter().enumerate() {
                     // The fan-in bound keeps `a` within i16 (validate).
@@ -713,6 +769,7 @@ mod tests {
                 },
                 bias_mant: vec![],
                 bias_exp: vec![],
+                recurrent: vec![],
             }],
             provenance: String::new(),
         }
@@ -746,6 +803,50 @@ mod tests {
         assert_eq!(r.output_counts, vec![3, 0]);
         assert_eq!(r.first_output_spike, vec![Some(1), None]);
         assert_eq!(r.class, 0);
+    }
+
+    #[test]
+    fn recurrent_spikes_act_one_step_later() {
+        // Neuron 0 is driven by input 0 every step (reset to zero: it spikes at steps 1, 3, 5);
+        // neuron 1 has no feed-forward input, only a recurrent weight from neuron 0 large
+        // enough to fire it at once: it must spike at exactly the steps after neuron 0's
+        // spikes that are still in the window (2 and 4).
+        // vth 100 (6400 after the shift): neuron 0's input of 100 (u = 6400) fires it every
+        // second step, a recurrent input of 127 (u = 8128) at once.
+        let mut net = tiny();
+        net.layers[0].neuron.reset = LifReset::Zero;
+        net.layers[0].neuron.vth = 100;
+        net.layers[0].weights = vec![100, 0, 0, 0];
+        net.layers[0].recurrent = vec![0, 0, 127, 0];
+        net.validate().unwrap();
+        let spikes: Vec<(u32, u32)> = (0..6).map(|t| (0, t)).collect();
+        let r = net.forward(&spikes);
+        assert_eq!(r.output_counts, vec![3, 2]);
+        assert_eq!(r.first_output_spike, vec![Some(1), Some(2)]);
+        // Without the recurrent weights neuron 1 never fires.
+        net.layers[0].recurrent.clear();
+        assert_eq!(net.forward(&spikes).output_counts, vec![3, 0]);
+    }
+
+    #[test]
+    fn recurrent_weights_are_validated() {
+        let mut net = tiny();
+        net.layers[0].recurrent = vec![1, 2, 3];
+        let e = net.validate().unwrap_err();
+        assert_eq!(e.field, "recurrent");
+        assert!(e.rule.contains("outputs × outputs = 4"), "{e}");
+        net.layers[0].recurrent = vec![0, 0, 200, 0];
+        let e = net.validate().unwrap_err();
+        assert_eq!(e.field, "recurrent[2]");
+        // The fan-in bound counts the recurrent inputs: (2 + 2) × 9000 > 32767 although the
+        // feed-forward part alone, 2 × 9000, fits.
+        net.layers[0].weight_bits = 16;
+        net.layers[0].weights = vec![9000, 0, 0, 0];
+        net.layers[0].recurrent = vec![0, 0, 0, 0];
+        let e = net.validate().unwrap_err();
+        assert!(e.rule.contains("(inputs and recurrent)"), "{e}");
+        net.layers[0].recurrent.clear();
+        net.validate().unwrap();
     }
 
     #[test]

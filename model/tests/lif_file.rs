@@ -39,6 +39,7 @@ fn sample() -> LifNetwork {
                 },
                 bias_mant: vec![3; 32],
                 bias_exp: vec![1; 32],
+                recurrent: vec![],
             },
             LifLayer {
                 name: "fc".into(),
@@ -55,6 +56,7 @@ fn sample() -> LifNetwork {
                 },
                 bias_mant: vec![],
                 bias_exp: vec![],
+                recurrent: vec![],
             },
         ],
         provenance: "test".into(),
