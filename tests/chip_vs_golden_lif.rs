@@ -39,6 +39,7 @@ fn random_lif(
             neuron,
             bias_mant,
             bias_exp,
+            recurrent: vec![],
         }
     };
     let layers = vec![
@@ -173,6 +174,104 @@ fn current_based_network_split_across_cores_matches_golden() {
     }
 }
 
+/// [`random_lif`] with recurrent weights in `±span` on the hidden layer and, with
+/// `output_too`, on the output layer.
+fn random_recurrent_lif(seed: u64, hidden: u32, span: i16, output_too: bool) -> LifNetwork {
+    let mut net = random_lif(seed, hidden, 24, LIF_SUBTRACT, CUBA_ZERO);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    for (k, l) in net.layers.iter_mut().enumerate() {
+        if k == 0 || output_too {
+            let n = l.outputs * l.outputs;
+            l.recurrent = (0..n).map(|_| rng.gen_range(-span..=span)).collect();
+        }
+    }
+    net.validate().expect("a valid recurrent network");
+    net
+}
+
+/// The recurrent weights change what the network computes on the test images (so agreeing
+/// with the golden model says something about them).
+fn assert_recurrence_matters(net: &LifNetwork) {
+    let test = model::data::digits().expect("embedded digits").test;
+    let mut plain = net.clone();
+    for l in &mut plain.layers {
+        l.recurrent.clear();
+    }
+    let differ = (0..20)
+        .filter(|&k| {
+            let spikes = RateCode::Regular.encode(test.image(k), net.steps);
+            net.forward(&spikes).layer_counts != plain.forward(&spikes).layer_counts
+        })
+        .count();
+    assert!(
+        differ >= 15,
+        "recurrence changes only {differ} of 20 samples"
+    );
+}
+
+#[test]
+fn recurrent_network_matches_golden_on_one_core_per_layer() {
+    let net = random_recurrent_lif(21, 48, 40, true);
+    assert_recurrence_matters(&net);
+    let mapping = map_lif(&net, &ChipDescription::default(), &MapOptions::default()).unwrap();
+    assert_eq!(mapping.image.cores.len(), 2);
+    let spikes = check(
+        &net,
+        &ChipDescription::default(),
+        PlacementKind::Optimised,
+        40,
+    );
+    assert!(spikes > 200, "only {spikes} output spikes in 40 samples");
+}
+
+#[test]
+fn recurrent_layer_split_across_cores_matches_golden() {
+    // 40 recurrent hidden neurons on 8-neuron cores: five parts, each reading the other
+    // four and itself through the mesh (a core's packets to its own tile included).
+    let net = random_recurrent_lif(22, 40, 30, false);
+    assert_recurrence_matters(&net);
+    let chip = small_core_chip(8);
+    let mapping = map_lif(&net, &chip, &MapOptions::default()).expect("maps");
+    assert_eq!(mapping.image.cores.len(), 5 + 2);
+    for placement in [PlacementKind::Optimised, PlacementKind::Naive] {
+        let spikes = check(&net, &chip, placement, 30);
+        assert!(spikes > 150, "{placement:?}: only {spikes} output spikes");
+    }
+}
+
+#[test]
+fn recurrent_fan_out_limits_the_split() {
+    // Each hidden neuron sends one entry per part of the output layer (1) and one per part
+    // of its own layer: with 12 fan-out entries per core and 8 neurons per core, 40 neurons
+    // need p parts with ceil(40 / floor(12 / (1 + p))) <= p.
+    let net = random_recurrent_lif(23, 40, 30, false);
+    let text = isa::chip::DEFAULT_CHIP_TOML
+        .replace("neurons = 256", "neurons = 8")
+        .replace("fanout_entries = 4096", "fanout_entries = 12");
+    let chip = ChipDescription::from_toml_str(&text, "tight").unwrap();
+    let p = (1u32..=40)
+        .find(|&p| {
+            let k = (12 / (1 + p)).min(8);
+            k > 0 && 40u32.div_ceil(k) <= p
+        })
+        .unwrap_or(0);
+    // No p works here (k shrinks as p grows): the mapper must say so, naming the limit.
+    assert_eq!(p, 0);
+    let err = map_lif(&net, &chip, &MapOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("core.fanout_entries"), "{err}");
+    // With 64 entries: k(p) = min(8, 64 / (1 + p)) ⇒ p = 5 parts of 8.
+    let chip = ChipDescription::from_toml_str(&text.replace("= 12", "= 64"), "roomy").unwrap();
+    let mapping = map_lif(&net, &chip, &MapOptions::default()).expect("maps");
+    let hidden = mapping
+        .report
+        .cores
+        .iter()
+        .filter(|c| c.layer == "fc1")
+        .count();
+    assert_eq!(hidden, 5);
+    assert!(mapping.report.cores.iter().all(|c| c.fanout_entries <= 64));
+}
+
 #[test]
 fn lif_networks_refuse_on_chip_learning() {
     let net = random_lif(5, 16, 8, LIF_SUBTRACT, LIF_SUBTRACT);
@@ -222,6 +321,7 @@ fn random_conv_lif(seed: u64, steps: u32) -> LifNetwork {
             neuron,
             bias_mant: (0..outputs).map(|_| rng.gen_range(-100..=300)).collect(),
             bias_exp: vec![0; outputs as usize],
+            recurrent: vec![],
         }
     };
     let layers = vec![

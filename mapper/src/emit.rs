@@ -173,7 +173,7 @@ fn consumers(
     let mut out = vec![Vec::new(); sources];
     for q in layer.parts.clone() {
         for (a, &u) in parts.parts[q].axons.iter().enumerate() {
-            for &s in &layer.units[u as usize] {
+            for &s in layer.sources(u) {
                 out[s as usize].push(Destination::Core {
                     tile: TileId(tile_of[q]),
                     axon: a as u32,
@@ -220,7 +220,17 @@ pub(crate) fn map_with(
                 .into(),
         });
     }
-    let parts = partition(net, chip, program.text.len(), program.data.len())?;
+    let recurrent: Vec<bool> = match firmware {
+        CoreFirmware::Ttfs => Vec::new(),
+        CoreFirmware::Lif(lif) => lif.layers.iter().map(|l| l.is_recurrent()).collect(),
+    };
+    let parts = partition(
+        net,
+        chip,
+        program.text.len(),
+        program.data.len(),
+        &recurrent,
+    )?;
     let mut params = Vec::with_capacity(parts.layers.len());
     for lowered in &parts.layers {
         let d = net
@@ -319,6 +329,21 @@ pub(crate) fn map_with(
         let next = parts.layers.get(li + 1);
         let mut layer_fanout =
             next.map(|nl| consumers(nl, &parts, &chosen.tile_of, lowered.neurons as usize));
+        // A recurrent layer's neuron `j` also reaches axon `units + j` of every part of its
+        // own layer.
+        let own_fanout = |j: u32| -> Vec<Destination> {
+            if !lowered.recurrent {
+                return Vec::new();
+            }
+            lowered
+                .parts
+                .clone()
+                .map(|q| Destination::Core {
+                    tile: TileId(chosen.tile_of[q]),
+                    axon: lowered.units.len() as u32 + j,
+                })
+                .collect()
+        };
         for pi in lowered.parts.clone() {
             let part = &parts.parts[pi];
             let tile = TileId(chosen.tile_of[pi]);
@@ -333,11 +358,22 @@ pub(crate) fn map_with(
             let mut presence = None;
             match &lowered.connectivity {
                 Connectivity::Dense => {
+                    // Axons `0..feed` read the layer's inputs (weights `j · feed + a`), the rest a
+                    // recurrent layer's own neurons.
+                    let feed = lowered.units.len();
                     for (n, j) in part.neurons.clone().enumerate() {
-                        let row_base = j as usize * lowered.fan_in as usize;
+                        let row_base = j as usize * feed;
                         for a in 0..axons as usize {
                             // A learning layer's forward weight is the sign of its latent.
                             let w = match &latents[li] {
+                                _ if a >= feed => match firmware {
+                                    // Recurrent axons exist only for LIF layers.
+                                    CoreFirmware::Lif(lif) => lif.layers[li]
+                                        .recurrent
+                                        .get(j as usize * lowered.neurons as usize + (a - feed))
+                                        .map_or(0, |&w| i32::from(w)),
+                                    CoreFirmware::Ttfs => 0,
+                                },
                                 Some(l) => {
                                     if l.get(row_base + a).is_some_and(|&x| x >= 0) {
                                         1
@@ -379,9 +415,13 @@ pub(crate) fn map_with(
             let fanout: Vec<Vec<Destination>> = part
                 .neurons
                 .clone()
-                .map(|j| match layer_fanout.as_mut() {
-                    Some(lists) => std::mem::take(&mut lists[j as usize]),
-                    None => vec![Destination::Host { channel: j }],
+                .map(|j| {
+                    let mut list = match layer_fanout.as_mut() {
+                        Some(lists) => std::mem::take(&mut lists[j as usize]),
+                        None => vec![Destination::Host { channel: j }],
+                    };
+                    list.extend(own_fanout(j));
+                    list
                 })
                 .collect();
             let mut program = program.clone();
@@ -593,7 +633,7 @@ fn traffic(parts: &Partitioning, opts: &MapOptions) -> TrafficGraph {
         parts.parts[q]
             .axons
             .iter()
-            .flat_map(|&u| layer.units[u as usize].iter().copied())
+            .flat_map(|&u| layer.sources(u).iter().copied())
             .collect()
     };
     let first = &parts.layers[0];
@@ -624,6 +664,13 @@ fn traffic(parts: &Partitioning, opts: &MapOptions) -> TrafficGraph {
             }
         }
         for (pi, p) in layer.parts.clone().enumerate() {
+            if layer.recurrent {
+                // Every neuron of a recurrent layer reaches every part of its own layer.
+                let n = parts.parts[p].neurons.len() as f64 * activity(li);
+                for q in layer.parts.clone() {
+                    edges.push((Endpoint::Part(p), Endpoint::Part(q), n));
+                }
+            }
             match next {
                 Some(next) => {
                     for (qi, q) in next.parts.clone().enumerate() {

@@ -5,7 +5,11 @@
 //! routed exactly as a TTFS network of the same layers: the mapper builds that *skeleton* (same
 //! sizes, geometry and integer weights) and emits it with the LIF firmware instead of the TTFS one, each core's
 //! `du`, `dv`, `vth`, `reset_mode` in data memory and its neurons' bias mantissas and
-//! exponents preloaded into fields `f3` / `f4`. The chip then computes, per step, what
+//! exponents preloaded into fields `f3` / `f4`. A recurrent dense layer's weights from its own
+//! neurons are not in the skeleton (a TTFS network has no such layers): the partitioner gives
+//! each of its parts one more axon per neuron of the layer, the emitter fills those rows from
+//! [`model::lif::LifLayer::recurrent`] and sends every neuron's spikes to every part of its
+//! own layer as well. The chip then computes, per step, what
 //! [`model::lif::LifNetwork::forward`] computes (tests: `tests/chip_vs_golden_lif.rs`).
 
 use crate::emit::{map_with, CoreFirmware, MapOptions, Mapping};

@@ -25,6 +25,10 @@
 //!   needs (one per part of the next layer and unit holding the neuron; the output layer sends
 //!   one packet per neuron to the host).
 //!
+//! A recurrent layer (multi-spike LIF) reads its own neurons too: its fan-in is inputs plus
+//! neurons, and each neuron needs one more entry per part of its own layer, so `e` grows with
+//! `p` and `p` is the smallest count with `ceil(n / k(p)) ≤ p`.
+//!
 //! # Convolution layers
 //!
 //! A conv layer is cut greedily into runs of output neurons in raster order `(o, y, x)`: a run
@@ -131,6 +135,18 @@ pub struct LoweredLayer {
     /// Whether some unit has more than one source (a max-pooled unit): the layer's cores run
     /// their synapse unit in first-arrival-only mode.
     pub first_arrival_only: bool,
+    /// A recurrent dense layer (multi-spike LIF networks): after its `units`, every part has
+    /// one more axon per neuron of the layer itself, axon `units.len() + j` reading neuron `j`
+    /// (`fan_in` counts them).
+    pub recurrent: bool,
+}
+
+impl LoweredLayer {
+    /// The sources of the previous layer (or input channels) that axon unit `u` reads; none
+    /// for the axons of a recurrent layer's own neurons.
+    pub fn sources(&self, u: u32) -> &[u32] {
+        self.units.get(u as usize).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The network cut into parts.
@@ -153,8 +169,9 @@ fn map_dims(shape: Shape) -> (u32, u32, u32) {
     }
 }
 
-/// Walks the layers and returns every weighted layer with its input units (parts empty).
-fn lower(net: &Network) -> Result<Vec<LoweredLayer>, MapError> {
+/// Walks the layers and returns every weighted layer with its input units (parts empty);
+/// `recurrent[w]` marks weighted layer `w` recurrent (dense layers only).
+fn lower(net: &Network, recurrent: &[bool]) -> Result<Vec<LoweredLayer>, MapError> {
     let shapes = net.validate()?;
     let mut units: Vec<Vec<u32>> = (0..net.input.len() as u32).map(|i| vec![i]).collect();
     let mut shape = net.input;
@@ -195,6 +212,13 @@ fn lower(net: &Network) -> Result<Vec<LoweredLayer>, MapError> {
                 continue;
             }
             LayerKind::Dense(d) => (d.outputs, d.inputs, Connectivity::Dense),
+            LayerKind::Conv2d(_) if recurrent.get(weighted.len()) == Some(&true) => {
+                return Err(MapError::Unsupported {
+                    layer: index,
+                    name,
+                    what: "recurrent weights on a convolution".into(),
+                });
+            }
             LayerKind::Conv2d(c) => {
                 let (_, in_h, in_w) = map_dims(shape);
                 let (_, out_h, out_w) = map_dims(out_shape);
@@ -215,27 +239,31 @@ fn lower(net: &Network) -> Result<Vec<LoweredLayer>, MapError> {
             }
         };
         let first_arrival_only = units.iter().any(|u| u.len() > 1);
+        let recurrent = recurrent.get(weighted.len()).copied().unwrap_or(false);
         weighted.push(LoweredLayer {
             layer: index,
             name,
             neurons,
-            fan_in,
+            fan_in: if recurrent { fan_in + neurons } else { fan_in },
             parts: 0..0,
             units: std::mem::replace(&mut units, (0..neurons).map(|j| vec![j]).collect()),
             connectivity,
             first_arrival_only,
+            recurrent,
         });
         shape = out_shape;
     }
     Ok(weighted)
 }
 
-/// Cuts `net` into parts that fit `chip`'s cores, given the firmware's size.
+/// Cuts `net` into parts that fit `chip`'s cores, given the firmware's size; `recurrent[w]`
+/// marks weighted layer `w` as recurrent ([`LoweredLayer::recurrent`]; empty: none is).
 pub fn partition(
     net: &Network,
     chip: &ChipDescription,
     program_words: usize,
     data_words: usize,
+    recurrent: &[bool],
 ) -> Result<Partitioning, MapError> {
     let caps = &chip.core;
     if program_words > caps.instruction_words as usize {
@@ -254,7 +282,7 @@ pub fn partition(
             have: caps.data_words.into(),
         });
     }
-    let mut layers = lower(net)?;
+    let mut layers = lower(net, recurrent)?;
     // Backwards: parts per layer.
     let mut layer_parts: Vec<Vec<Part>> = vec![Vec::new(); layers.len()];
     for w in (0..layers.len()).rev() {
@@ -265,7 +293,7 @@ pub fn partition(
                 let mut e = vec![0u32; layer.neurons as usize];
                 for part in &layer_parts[w + 1] {
                     for &u in &part.axons {
-                        for &s in &next.units[u as usize] {
+                        for &s in next.sources(u) {
                             e[s as usize] += 1;
                         }
                     }
@@ -339,17 +367,29 @@ fn dense_parts(
             caps.synapse_bits,
         ));
     }
-    let per_neuron = u64::from(entries.iter().copied().max().unwrap_or(1).max(1));
-    let by_fanout = u64::from(caps.fanout_entries) / per_neuron;
-    if by_fanout == 0 {
-        return Err(does_not_fit(
-            layer,
-            "core.fanout_entries",
-            per_neuron,
-            caps.fanout_entries.into(),
-        ));
-    }
-    let k = u64::from(caps.neurons).min(by_bits).min(by_fanout);
+    let next_entries = u64::from(entries.iter().copied().max().unwrap_or(1).max(1));
+    // A recurrent layer's neurons also send one packet to each of the layer's own parts, so
+    // the fan-out a neuron needs grows with the part count: the smallest part count `p` whose
+    // parts (at most `k(p)` neurons each) hold the layer.
+    let recurrent_parts = |p: u64| if layer.recurrent { p } else { 0 };
+    let mut p = 1u64;
+    let k = loop {
+        let per_neuron = next_entries + recurrent_parts(p);
+        let by_fanout = u64::from(caps.fanout_entries) / per_neuron;
+        if by_fanout == 0 {
+            return Err(does_not_fit(
+                layer,
+                "core.fanout_entries",
+                per_neuron,
+                caps.fanout_entries.into(),
+            ));
+        }
+        let k = u64::from(caps.neurons).min(by_bits).min(by_fanout);
+        if !layer.recurrent || u64::from(layer.neurons).div_ceil(k) <= p {
+            break k;
+        }
+        p += 1;
+    };
     let p = u64::from(layer.neurons).div_ceil(k) as u32;
     // Balanced: the first `neurons % p` parts get one more neuron.
     let (base, extra) = (layer.neurons / p, layer.neurons % p);
