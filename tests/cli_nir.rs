@@ -291,3 +291,65 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a LIF image"), "{}", stderr(&o));
 }
+
+#[test]
+fn recurrent_nir_layer_in_snntorchs_nested_form_runs_on_the_chip() {
+    // `digits_rnn.nir` (make_digits_rnn.py): digits_if.nir with its output neurons replaced by
+    // snnTorch's recurrent-layer subgraph {input → lif ⇄ w_rec, lif → output}, w_rec lateral
+    // inhibition.
+    let dir = scratch_dir("cli-nir-rnn");
+    let model = dir.join("rnn.json");
+    let o = nir_import(
+        "digits_rnn.nir",
+        &model,
+        &["--steps", "32", "--dataset", "digits"],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("fc2+rnn.lif") && out.contains("10x64+rec"),
+        "{out}"
+    );
+    let net = LifNetwork::load(&model).unwrap();
+    assert!(net.layers[0].recurrent.is_empty());
+    assert_eq!(net.layers[1].recurrent.len(), 100);
+    // Inhibition: every off-diagonal weight negative, the diagonal 0.
+    for j in 0..10 {
+        for k in 0..10 {
+            let w = net.layers[1].recurrent[j * 10 + k];
+            assert!(if j == k { w == 0 } else { w < 0 }, "w[{j}][{k}] = {w}");
+        }
+    }
+    // The recurrence changes the output spike counts of the same network without it.
+    let plain = import(&dir, "32");
+    let plain = LifNetwork::load(&plain).unwrap();
+    let test = model::data::digits().unwrap().test;
+    let changed = (0..40)
+        .filter(|&k| {
+            let spikes = RateCode::Regular.encode(test.image(k), 32);
+            net.forward(&spikes).output_counts != plain.forward(&spikes).output_counts
+        })
+        .count();
+    assert!(
+        changed >= 20,
+        "inhibition changes only {changed} of 40 samples"
+    );
+
+    let image = dir.join("rnn.img");
+    map(&model, &image, &[]);
+    let o = spikemesh(&["run", s(&image), "--model", s(&model)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("chip agrees on 360/360 samples"), "{out}");
+    let correct = (0..test.len())
+        .filter(|&k| {
+            net.forward(&RateCode::Regular.encode(test.image(k), 32))
+                .class
+                == test.label(k)
+        })
+        .count();
+    assert!(
+        out.contains(&format!("({correct}/360)")),
+        "want {correct}/360 in {out}"
+    );
+    assert!(correct >= 335, "only {correct}/360");
+}

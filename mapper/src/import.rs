@@ -14,8 +14,15 @@
 //! An output layer of leaky integrators (`LI`, `CubaLI`: no spikes) becomes a layer whose
 //! threshold is [`model::lif::NEVER_FIRES`], read out by its final voltage
 //! ([`model::lif::Readout::FinalVoltage`]); a leaky integrator anywhere else is refused (it has
-//! no spikes to send). Anything else (overlapping pools, nested graphs, branches, `Scale`, …)
-//! is refused with the node's name and type.
+//! no spikes to send).
+//!
+//! A spiking layer may be recurrent: its neuron node also feeds an `Affine`/`Linear` node
+//! whose only edge leads back to it (`n → W_rec → n`, snnTorch's `RLeaky`/`RSynaptic`), and
+//! the layer's spikes of step `t` reach it through `W_rec` at `t + 1`
+//! ([`model::lif::LifLayer::recurrent`]); `W_rec` is scaled like the layer's input weights, and
+//! its bias adds to the layer's. Nested graphs (`NIRGraph` nodes, which is how snnTorch writes
+//! a recurrent layer) are inlined first (`inline_graphs`). Anything else (overlapping pools,
+//! branches, `Scale`, …) is refused with the node's name and type.
 //!
 //! # Discretisation (forward Euler, step `dt`, input current `I[t] = W s[t] + b`)
 //!
@@ -38,7 +45,7 @@
 //! between channels but not within one).
 //! The per-step voltage increment of input `i` becomes `w_ji = round(V · g_j · W_ji / θ_j)`
 //! (`g_j` the product of the table's factors), and `V` is the largest integer with every
-//! `|w_ji| ≤ min(2^(bits−1) − 1, ⌊32767 / fan_in⌋)` (the weight width and the 16-bit `a_in`
+//! `|w_ji| ≤ min(2^(bits−1) − 1, ⌊32767 / fan_in⌋)` (recurrent weights and fan-in included) (the weight width and the 16-bit `a_in`
 //! bound of `model::lif`), at most 131071 (17-bit `vth`). A constant per-step increment
 //! (`v_leak`, or `b` of an `Affine` into `LIF`/`IF`) becomes the bias `64 · V · increment / θ_j`
 //! as `mant · 2^exp` (13-bit mantissa, exponent 0..=3). The chip adds bias to `v`, not to the
@@ -159,6 +166,9 @@ pub struct FloatLayer {
     pub inputs: usize,
     /// Per-neuron constant voltage increment per step.
     pub bias: Vec<f64>,
+    /// Recurrent increments, `outputs × outputs` (from the layer's own spikes of the previous
+    /// step); empty when the layer is not recurrent.
+    pub recurrent: Vec<f64>,
     /// Current decay factor per step (0: the current lasts one step).
     pub current_keep: f64,
     /// Voltage decay factor per step.
@@ -206,12 +216,122 @@ fn type_name(node: &NirNode) -> String {
     }
 }
 
+/// `graph` with every nested graph (`NIRGraph` node) replaced by its nodes, named
+/// `outer.inner`: an edge into the nested graph goes to the nodes its `Input` feeds, an edge
+/// out of it leaves from the nodes that feed its `Output` (snnTorch writes a recurrent layer
+/// as such a subgraph). Edges may also name a nested `Input`/`Output` as `outer.input`.
+fn inline_graphs(graph: &NirGraph, source: &str) -> Result<NirGraph, ImportError> {
+    let err = |what: String| ImportError::Graph {
+        source_name: source.to_string(),
+        what,
+    };
+    let mut nodes = BTreeMap::new();
+    let mut edges = Vec::new();
+    // Per nested graph: the inner nodes an edge into it reaches, and those an edge out of it
+    // leaves from.
+    let mut entry: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut exit: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, node) in &graph.nodes {
+        let NirNode::Graph(sub) = node else {
+            nodes.insert(name.clone(), node.clone());
+            continue;
+        };
+        let sub = inline_graphs(sub, source)?;
+        let io = |want_input: bool| -> Vec<&String> {
+            sub.nodes
+                .iter()
+                .filter(|(_, n)| {
+                    if want_input {
+                        matches!(n, NirNode::Input { .. })
+                    } else {
+                        matches!(n, NirNode::Output { .. })
+                    }
+                })
+                .map(|(k, _)| k)
+                .collect()
+        };
+        let (ins, outs) = (io(true), io(false));
+        let ([sub_in], [sub_out]) = (ins.as_slice(), outs.as_slice()) else {
+            return Err(err(format!(
+                "nested graph `{name}` has {} Input and {} Output nodes: one of each maps",
+                ins.len(),
+                outs.len()
+            )));
+        };
+        let inner = |k: &String| format!("{name}.{k}");
+        for (k, n) in &sub.nodes {
+            if k != *sub_in && k != *sub_out {
+                nodes.insert(inner(k), n.clone());
+            }
+        }
+        let mut into = Vec::new();
+        let mut from = Vec::new();
+        for (a, b) in &sub.edges {
+            match (a == *sub_in, b == *sub_out) {
+                (true, true) => {
+                    return Err(err(format!(
+                        "nested graph `{name}` connects its Input straight to its Output"
+                    )))
+                }
+                (true, false) => into.push(inner(b)),
+                (false, true) => from.push(inner(a)),
+                (false, false) => edges.push((inner(a), inner(b))),
+            }
+        }
+        for (k, list) in [(sub_in, &into), (sub_out, &from)] {
+            if list.is_empty() {
+                return Err(err(format!(
+                    "nested graph `{name}`: its `{k}` node is not connected"
+                )));
+            }
+        }
+        for alias in [name.clone(), inner(sub_in)] {
+            entry.insert(alias, into.clone());
+        }
+        for alias in [name.clone(), inner(sub_out)] {
+            exit.insert(alias, from.clone());
+        }
+    }
+    for (a, b) in &graph.edges {
+        let sources = exit.get(a).cloned().unwrap_or_else(|| vec![a.clone()]);
+        let targets = entry.get(b).cloned().unwrap_or_else(|| vec![b.clone()]);
+        for x in &sources {
+            for y in &targets {
+                edges.push((x.clone(), y.clone()));
+            }
+        }
+    }
+    Ok(NirGraph {
+        version: graph.version.clone(),
+        nodes,
+        edges,
+    })
+}
+
+/// Whether `node` is a neuron population (a layer's second node).
+fn is_neuron(node: &NirNode) -> bool {
+    matches!(
+        node,
+        NirNode::If { .. }
+            | NirNode::Lif { .. }
+            | NirNode::CubaLif { .. }
+            | NirNode::Li { .. }
+            | NirNode::CubaLi { .. }
+    )
+}
+
+/// The path of a (flat) graph from its single `Input` to its single `Output`, and the
+/// recurrent weight node of each neuron node that has one.
+struct Chain<'g> {
+    nodes: Vec<(&'g str, &'g NirNode)>,
+    /// Neuron node → its recurrent `Affine`/`Linear` node (`neuron → W → neuron`).
+    recurrent: BTreeMap<&'g str, (&'g str, &'g NirNode)>,
+}
+
 /// The nodes of `graph` from its single `Input` to its single `Output`, following edges;
-/// refused unless every node on the way has exactly one successor.
-fn chain<'g>(
-    graph: &'g NirGraph,
-    source: &str,
-) -> Result<Vec<(&'g str, &'g NirNode)>, ImportError> {
+/// refused unless every node on the way has exactly one successor — except a neuron node that
+/// also feeds a weight node leading straight back to it (a recurrent layer).
+fn chain<'g>(graph: &'g NirGraph, source: &str) -> Result<Chain<'g>, ImportError> {
     let err = |what: String| ImportError::Graph {
         source_name: source.to_string(),
         what,
@@ -232,48 +352,70 @@ fn chain<'g>(
     for (a, b) in &graph.edges {
         next.entry(a.as_str()).or_default().push(b.as_str());
     }
-    let mut out = Vec::new();
+    let node_at = |at: &str| {
+        graph
+            .nodes
+            .get_key_value(at)
+            .map(|(k, n)| (k.as_str(), n))
+            .ok_or_else(|| err(format!("an edge names node `{at}`, which does not exist")))
+    };
+    let mut out: Vec<(&str, &NirNode)> = Vec::new();
+    let mut recurrent = BTreeMap::new();
     let mut at: &str = start.as_str();
     loop {
-        let node = graph
-            .nodes
-            .get(at)
-            .ok_or_else(|| err(format!("an edge names node `{at}`, which does not exist")))?;
+        let (key, node) = node_at(at)?;
         if out.iter().any(|(n, _)| *n == at) {
             return Err(err(format!("the graph has a cycle through `{at}`")));
         }
-        out.push((at, node));
+        out.push((key, node));
         if matches!(node, NirNode::Output { .. }) {
             break;
         }
-        match next.get(at).map(Vec::as_slice) {
-            Some([one]) => at = one,
-            None | Some([]) => {
+        let mut succ: Vec<&str> = next.get(at).cloned().unwrap_or_default();
+        if is_neuron(node) && succ.len() == 2 {
+            // The recurrent motif: one successor is a weight node whose only successor is
+            // this neuron node.
+            let back = |w: &str| {
+                matches!(
+                    graph.nodes.get(w),
+                    Some(NirNode::Affine { .. } | NirNode::Linear { .. })
+                ) && next.get(w).map(Vec::as_slice) == Some(&[key][..])
+            };
+            if let Some(pos) = succ.iter().position(|w| back(w)) {
+                let w = succ.remove(pos);
+                recurrent.insert(key, node_at(w)?);
+            }
+        }
+        match succ.as_slice() {
+            [one] => at = one,
+            [] => {
                 return Err(err(format!(
                     "node `{at}` ({}) has no outgoing edge before an Output node",
                     type_name(node)
                 )))
             }
-            Some(many) => {
+            many => {
                 return Err(err(format!(
-                    "node `{at}` ({}) feeds {} nodes ({many:?}): only a chain of layers maps",
+                    "node `{at}` ({}) feeds {} nodes ({many:?}): only a chain of layers (each \
+                     optionally recurrent) maps",
                     type_name(node),
                     many.len()
                 )))
             }
         }
     }
-    if out.len() < graph.nodes.len() {
-        let unused: Vec<&String> = graph
-            .nodes
-            .keys()
-            .filter(|k| !out.iter().any(|(n, _)| n == k))
-            .collect();
+    let used =
+        |k: &str| out.iter().any(|(n, _)| *n == k) || recurrent.values().any(|(n, _)| *n == k);
+    let unused: Vec<&String> = graph.nodes.keys().filter(|k| !used(k)).collect();
+    if !unused.is_empty() {
         return Err(err(format!(
             "nodes {unused:?} are not on the chain from the Input to the Output: only a chain of layers maps"
         )));
     }
-    Ok(out)
+    Ok(Chain {
+        nodes: out,
+        recurrent,
+    })
 }
 
 /// One value per neuron from a NIR parameter: a scalar broadcasts to every neuron, and after
@@ -701,7 +843,11 @@ pub fn lower_nir(
             ),
         });
     }
-    let nodes = chain(graph, source)?;
+    let flat = inline_graphs(graph, source)?;
+    let Chain {
+        nodes,
+        recurrent: recurrent_nodes,
+    } = chain(&flat, source)?;
     let graph_err = |what: String| ImportError::Graph {
         source_name: source.to_string(),
         what,
@@ -818,9 +964,74 @@ pub fn lower_nir(
                 (c.out_height() * c.out_width()) as usize,
             )
         });
-        let bias = match &layer.bias {
+        let mut bias = match &layer.bias {
             Some(b) => per_neuron(b, n, channels, "bias", &wnode_err)?,
             None => vec![0.0; n],
+        };
+        // A recurrent weight node (`neuron → W → neuron`): the layer's own spikes of the
+        // previous step through `W` add to its input current, and `W`'s bias to its bias.
+        let rec = match recurrent_nodes.get(nname) {
+            None => None,
+            Some(&(rname, rnode)) => {
+                let rkind = kind_of(rnode);
+                let rnode_err = |field: String, rule: String| ImportError::Node {
+                    source_name: source.to_string(),
+                    node: rname.to_string(),
+                    kind: rkind,
+                    field,
+                    rule,
+                };
+                if layer.conv.is_some() {
+                    return Err(rnode_err(
+                        "weight".into(),
+                        format!("feeds back into the convolutional layer `{nname}`: the chip's recurrent layers are fully connected"),
+                    ));
+                }
+                if matches!(nnode, NirNode::Li { .. } | NirNode::CubaLi { .. }) {
+                    return Err(rnode_err(
+                        "weight".into(),
+                        format!(
+                            "feeds back from the leaky integrator `{nname}`, which has no spikes"
+                        ),
+                    ));
+                }
+                let rl = match rnode {
+                    NirNode::Affine { weight, bias } => {
+                        dense_weights(weight, Some(bias), n, &rnode_err)?
+                    }
+                    NirNode::Linear { weight } => dense_weights(weight, None, n, &rnode_err)?,
+                    other => {
+                        return Err(rnode_err(
+                            "type".into(),
+                            format!("{} cannot be a recurrent weight", type_name(other)),
+                        ))
+                    }
+                };
+                if rl.neurons != n {
+                    return Err(rnode_err(
+                        "weight".into(),
+                        format!(
+                            "{}×{n}, but a recurrent weight of the {n}-neuron layer `{nname}` is {n}×{n}",
+                            rl.neurons
+                        ),
+                    ));
+                }
+                if let Some(b) = &rl.bias {
+                    let b = per_neuron(b, n, None, "bias", &rnode_err)?;
+                    if let (NirNode::CubaLif { .. }, Some((j, x))) =
+                        (nnode, b.iter().enumerate().find(|(_, x)| **x != 0.0))
+                    {
+                        return Err(rnode_err(
+                            format!("bias[{j}]"),
+                            format!("{x} feeds a CubaLIF node (`{nname}`): the chip adds bias to the voltage, not to the synaptic current"),
+                        ));
+                    }
+                    for (acc, x) in bias.iter_mut().zip(b) {
+                        *acc += x;
+                    }
+                }
+                Some(rl.weights)
+            }
         };
         let dt = opts.dt;
         // Per neuron: the factor g_j on W and the constant per-step voltage increment.
@@ -1009,8 +1220,13 @@ pub fn lower_nir(
             }
             (Some(_), None) => unreachable!("a convolution has channels"),
         };
+        let r_norm: Vec<f64> = rec
+            .as_ref()
+            .map(|r| (0..n * n).map(|x| scale[x / n] * r[x]).collect())
+            .unwrap_or_default();
         let b_norm: Vec<f64> = (0..n).map(|j| constant[j] / threshold[j]).collect();
-        let per_neuron_fan_in = layer.conv.map_or(fan_in, |c| c.fan_in() as usize);
+        let per_neuron_fan_in =
+            layer.conv.map_or(fan_in, |c| c.fan_in() as usize) + if rec.is_some() { n } else { 0 };
         let w_cap = ((1i32 << (opts.weight_bits - 1)) - 1).min(32767 / per_neuron_fan_in as i32);
         if w_cap < 1 {
             return Err(wnode_err(
@@ -1020,23 +1236,29 @@ pub fn lower_nir(
                 ),
             ));
         }
-        let max_norm = w_norm.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+        let max_norm = w_norm
+            .iter()
+            .chain(&r_norm)
+            .fold(0.0f64, |m, w| m.max(w.abs()));
         let vth = if max_norm > 0.0 {
             (f64::from(w_cap) / max_norm).floor().clamp(1.0, 131_071.0)
         } else {
             131_071.0
         };
-        let weights: Vec<i16> = w_norm.iter().map(|w| (vth * w).round() as i16).collect();
-        let max_int = weights.iter().map(|w| w.unsigned_abs()).max().unwrap_or(0);
-        let max_weight_error = w_norm
-            .iter()
-            .zip(&weights)
+        let quantise =
+            |w: &[f64]| -> Vec<i16> { w.iter().map(|w| (vth * w).round() as i16).collect() };
+        let weights = quantise(&w_norm);
+        let recurrent = quantise(&r_norm);
+        let real = || w_norm.iter().chain(&r_norm);
+        let int = || weights.iter().chain(&recurrent);
+        let max_int = int().map(|w| w.unsigned_abs()).max().unwrap_or(0);
+        let max_weight_error = real()
+            .zip(int())
             .map(|(w, &q)| (vth * w - f64::from(q)).abs())
             .fold(0.0f64, f64::max)
             / f64::from(max_int.max(1));
-        let zeroed_weights = w_norm
-            .iter()
-            .zip(&weights)
+        let zeroed_weights = real()
+            .zip(int())
             .filter(|(w, &q)| **w != 0.0 && q == 0)
             .count();
         let mut bias_mant = Vec::with_capacity(n);
@@ -1072,6 +1294,7 @@ pub fn lower_nir(
             conv: layer.conv,
             inputs: fan_in,
             bias: b_norm,
+            recurrent: r_norm,
             current_keep,
             voltage_keep,
             reset,
@@ -1091,7 +1314,7 @@ pub fn lower_nir(
             },
             bias_mant: if has_bias { bias_mant } else { Vec::new() },
             bias_exp: if has_bias { bias_exp } else { Vec::new() },
-            recurrent: Vec::new(),
+            recurrent,
         });
         act = match layer.conv {
             Some(c) => Act::Map(
@@ -1208,6 +1431,14 @@ pub fn euler_forward(
                 Some(conv) => {
                     for &i in src {
                         conv.for_each_target(i, |j, widx| input[j] += layer.weights[widx]);
+                    }
+                }
+            }
+            if !layer.recurrent.is_empty() {
+                let n = sizes[l];
+                for &k in &prev[l] {
+                    for (j, x) in input.iter_mut().enumerate() {
+                        *x += layer.recurrent[j * n + k];
                     }
                 }
             }

@@ -718,6 +718,84 @@ mod no_panic {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        /// Layered chains (`Linear → IF/LIF` per layer) with feedback: per layer none, a
+        /// recurrent `n×n` weight, a wrongly sized one, or a weight leading back to the layer
+        /// before (a cycle); optionally the whole graph nested. A valid network (recurrent
+        /// layers where the motif is right, checked) or an error; never a panic.
+        #[test]
+        fn layered_chains_with_feedback_lower_or_are_refused(
+            n_in in 1usize..4,
+            layers in prop::collection::vec((1usize..4, any::<bool>(), 0u8..4, -1.0f64..1.0), 1..4),
+            nest in any::<bool>(),
+        ) {
+            let mut nodes: Vec<(String, NirNode)> = vec![("in".into(), input(&[n_in]))];
+            // (weight node, its size, the layer it leaves, the layer it leads back to)
+            let mut extra: Vec<(String, usize, usize, usize)> = Vec::new();
+            let mut prev = n_in;
+            for (k, &(n, leaky, feedback, w)) in layers.iter().enumerate() {
+                nodes.push((
+                    format!("w{k}"),
+                    NirNode::Linear {
+                        weight: Matrix { rows: n, cols: prev, values: vec![w; n * prev] },
+                    },
+                ));
+                let neuron = if leaky {
+                    NirNode::Lif {
+                        tau: vec![4.0],
+                        r: vec![1.0],
+                        v_leak: vec![0.0],
+                        v_threshold: vec![1.0],
+                        v_reset: vec![0.0],
+                    }
+                } else {
+                    unit_if()
+                };
+                nodes.push((format!("n{k}"), neuron));
+                let size = if feedback == 2 { n + 1 } else { n };
+                let back = if feedback == 3 { k.saturating_sub(1) } else { k };
+                if feedback > 0 {
+                    extra.push((format!("r{k}"), size, k, back));
+                }
+                prev = n;
+            }
+            nodes.push(("out".into(), output(prev)));
+            let mut g = linked(nodes.iter().map(|(k, n)| (k.as_str(), n.clone())).collect());
+            for (name, size, from, back) in &extra {
+                g.nodes.insert(
+                    name.clone(),
+                    NirNode::Linear {
+                        weight: Matrix { rows: *size, cols: *size, values: vec![-0.5; size * size] },
+                    },
+                );
+                g.edges.push((format!("n{from}"), name.clone()));
+                g.edges.push((name.clone(), format!("n{back}")));
+            }
+            if nest {
+                g = linked(vec![("x", input(&[n_in])), ("g", NirNode::Graph(g)), ("y", output(prev))]);
+            }
+            let expect_ok = extra
+                .iter()
+                .all(|&(_, size, from, back)| from == back && size == layers[from].0);
+            match lower_nir(&g, "p.nir", &opts(1.0, Some(LifReset::Subtract))) {
+                Ok(imp) => {
+                    prop_assert!(expect_ok);
+                    prop_assert!(imp.network.validate().is_ok());
+                    for (k, l) in imp.network.layers.iter().enumerate() {
+                        let rec = extra.iter().any(|&(_, _, from, _)| from == k);
+                        prop_assert_eq!(!l.recurrent.is_empty(), rec);
+                    }
+                    let spikes: Vec<(u32, u32)> =
+                        (0..imp.network.inputs).map(|c| (c, c % 3)).collect();
+                    let _ = imp.network.forward(&spikes);
+                    let _ = euler_forward(&imp.float, imp.network.inputs as usize, &spikes, 4);
+                }
+                Err(e) => prop_assert!(!expect_ok, "refused a valid recurrent chain: {e}"),
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         /// Any chain of nodes lowers to a valid network or an error; never a panic.
         #[test]
@@ -855,4 +933,210 @@ fn leaky_integrators_are_a_voltage_read_out_and_only_that() {
         msg.contains("layer `b+c` is a leaky integrator") && msg.contains("feeds another layer"),
         "{msg}"
     );
+}
+
+/// `rows × cols` matrix of `values` (row-major).
+fn matrix(rows: usize, cols: usize, values: Vec<f64>) -> Matrix {
+    Matrix { rows, cols, values }
+}
+
+/// `Input(2) → fc → n → Output(2)` with `n → rec → n`: a recurrent IF layer.
+fn recurrent_graph(rec: NirNode) -> NirGraph {
+    let mut g = chain(
+        2,
+        NirNode::Linear {
+            weight: matrix(2, 2, vec![0.5, 0.0, 0.0, 0.25]),
+        },
+        unit_if(),
+        2,
+    );
+    g.nodes.insert("rec".into(), rec);
+    g.edges.push(("n".into(), "rec".into()));
+    g.edges.push(("rec".into(), "n".into()));
+    g
+}
+
+#[test]
+fn recurrent_layer_by_hand() {
+    // IF, dt = 1, R = 1, θ = 1: increments are the weights themselves. Input weights
+    // diag(0.5, 0.25), recurrent [[0, -1], [0.75, 0]]: the largest |w| is 1, and the fan-in
+    // bound counts 2 inputs + 2 recurrent, so V = min(127, ⌊32767 / 4⌋) / 1 = 127.
+    let g = recurrent_graph(NirNode::Affine {
+        weight: matrix(2, 2, vec![0.0, -1.0, 0.75, 0.0]),
+        bias: vec![0.0, 0.125],
+    });
+    let imp = lower_nir(&g, "rec.nir", &opts(1.0, None)).unwrap();
+    let l = &imp.network.layers[0];
+    assert_eq!(l.neuron.vth, 127);
+    assert_eq!(l.weights, vec![64, 0, 0, 32]); // round(63.5) = 64, round(31.75) = 32
+    assert_eq!(l.recurrent, vec![0, -127, 95, 0]); // round(95.25) = 95
+                                                   // The recurrent node's bias is the layer's: 0.125 threshold units per step → 64·127/8.
+    assert_eq!(l.bias_mant, vec![0, 1016]);
+    assert_eq!(imp.float[0].recurrent, vec![0.0, -1.0, 0.75, 0.0]);
+    assert_eq!(imp.layers[0].zeroed_weights, 0);
+
+    // What the chain looks like without the recurrent node: no recurrent weights.
+    let plain = chain(
+        2,
+        NirNode::Linear {
+            weight: matrix(2, 2, vec![0.5, 0.0, 0.0, 0.25]),
+        },
+        unit_if(),
+        2,
+    );
+    let imp = lower_nir(&plain, "plain.nir", &opts(1.0, None)).unwrap();
+    assert!(imp.network.layers[0].recurrent.is_empty());
+    assert!(imp.float[0].recurrent.is_empty());
+}
+
+#[test]
+fn recurrent_float_and_chip_models_agree_on_a_hand_case() {
+    // Neuron 0 fires from its input (2 thresholds per spike: every step); neuron 1 has no
+    // input and is driven only by neuron 0's previous-step spikes (1.5 thresholds): it must
+    // fire from step 1 on, in the float model and in the quantised network alike.
+    let mut g = recurrent_graph(NirNode::Linear {
+        weight: matrix(2, 2, vec![0.0, 0.0, 1.5, 0.0]),
+    });
+    g.nodes.insert(
+        "fc".into(),
+        NirNode::Linear {
+            weight: matrix(2, 2, vec![2.0, 0.0, 0.0, 0.0]),
+        },
+    );
+    let imp = lower_nir(&g, "rec.nir", &opts(1.0, None)).unwrap();
+    let spikes: Vec<(u32, u32)> = (0..8).map(|t| (0, t)).collect();
+    let mut net = imp.network.clone();
+    net.steps = 8;
+    let chip = net.forward(&spikes);
+    let float = euler_forward(&imp.float, 2, &spikes, 8);
+    assert_eq!(float.counts, vec![8, 7]);
+    assert_eq!(chip.output_counts, float.counts);
+    assert_eq!(chip.first_output_spike, vec![Some(0), Some(1)]);
+}
+
+#[test]
+fn snntorch_nested_recurrent_graph_lowers_like_the_flat_one() {
+    // snnTorch writes RLeaky / RSynaptic as a subgraph {input, lif, w_rec, output} with edges
+    // input → lif, lif → w_rec, w_rec → lif, lif → output.
+    let rec = NirNode::Linear {
+        weight: matrix(2, 2, vec![0.0, -1.0, 0.75, 0.0]),
+    };
+    let flat = recurrent_graph(rec.clone());
+    let sub = NirGraph {
+        version: "test".into(),
+        nodes: [
+            ("input", input(&[2])),
+            ("lif", unit_if()),
+            ("w_rec", rec),
+            ("output", output(2)),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), n))
+        .collect(),
+        edges: [
+            ("input", "lif"),
+            ("lif", "w_rec"),
+            ("w_rec", "lif"),
+            ("lif", "output"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect(),
+    };
+    let nested = linked(vec![
+        ("in", input(&[2])),
+        (
+            "fc",
+            NirNode::Linear {
+                weight: matrix(2, 2, vec![0.5, 0.0, 0.0, 0.25]),
+            },
+        ),
+        ("rleaky", NirNode::Graph(sub)),
+        ("out", output(2)),
+    ]);
+    let a = lower_nir(&flat, "x", &opts(1.0, None)).unwrap();
+    let b = lower_nir(&nested, "x", &opts(1.0, None)).unwrap();
+    assert_eq!(b.network.layers[0].name, "fc+rleaky.lif");
+    let mut renamed = b.network.clone();
+    renamed.layers[0].name = a.network.layers[0].name.clone();
+    assert_eq!(renamed.layers, a.network.layers);
+    assert_eq!(b.float, a.float);
+}
+
+#[test]
+fn recurrent_nodes_the_chip_cannot_run_are_refused_by_name() {
+    let err = |g: &NirGraph| {
+        lower_nir(g, "r.nir", &opts(1.0, None))
+            .unwrap_err()
+            .to_string()
+    };
+    // Wrong shape.
+    let g = recurrent_graph(NirNode::Linear {
+        weight: matrix(3, 2, vec![0.0; 6]),
+    });
+    let m = err(&g);
+    assert!(
+        m.contains("node `rec` (Linear)") && m.contains("2×2"),
+        "{m}"
+    );
+    // Feeding back from a leaky integrator.
+    let mut g = recurrent_graph(NirNode::Linear {
+        weight: matrix(2, 2, vec![0.0; 4]),
+    });
+    g.nodes.insert(
+        "n".into(),
+        NirNode::Li {
+            tau: vec![2.0],
+            r: vec![1.0],
+            v_leak: vec![0.0],
+        },
+    );
+    let m = err(&g);
+    assert!(
+        m.contains("node `rec`") && m.contains("leaky integrator"),
+        "{m}"
+    );
+    // A bias into a CubaLIF through the recurrent node.
+    let mut g = recurrent_graph(NirNode::Affine {
+        weight: matrix(2, 2, vec![0.0; 4]),
+        bias: vec![0.0, 0.5],
+    });
+    g.nodes.insert(
+        "n".into(),
+        NirNode::CubaLif {
+            tau_syn: vec![2.0],
+            tau_mem: vec![4.0],
+            r: vec![1.0],
+            v_leak: vec![0.0],
+            v_threshold: vec![1.0],
+            v_reset: vec![0.0],
+            w_in: vec![1.0],
+        },
+    );
+    let m = err(&g);
+    assert!(
+        m.contains("node `rec` (Affine): bias[1]") && m.contains("CubaLIF"),
+        "{m}"
+    );
+    // A weight node that leads elsewhere is a branch, not a recurrence.
+    let mut g = recurrent_graph(NirNode::Linear {
+        weight: matrix(2, 2, vec![0.0; 4]),
+    });
+    g.edges
+        .retain(|e| *e != ("rec".to_string(), "n".to_string()));
+    g.edges.push(("rec".into(), "out".into()));
+    let m = err(&g);
+    assert!(m.contains("feeds 2 nodes"), "{m}");
+    // A nested graph with two inputs.
+    let mut sub = recurrent_graph(NirNode::Linear {
+        weight: matrix(2, 2, vec![0.0; 4]),
+    });
+    sub.nodes.insert("in2".into(), input(&[2]));
+    let g = linked(vec![
+        ("in", input(&[2])),
+        ("g", NirNode::Graph(sub)),
+        ("out", output(2)),
+    ]);
+    let m = err(&g);
+    assert!(m.contains("nested graph `g` has 2 Input"), "{m}");
 }

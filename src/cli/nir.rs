@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.dt
     );
     say!(
-        "{:<24} {:<8} {:>7} {:>5} {:>5} {:>7} {:>9} {:>10} {:>12}",
+        "{:<24} {:<8} {:>11} {:>5} {:>5} {:>7} {:>9} {:>10} {:>12}",
         "layer",
         "neuron",
         "size",
@@ -95,10 +95,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     for (l, q) in net.layers.iter().zip(&imported.layers) {
         say!(
-            "{:<24} {:<8} {:>7} {:>5} {:>5} {:>7} {:>9} {:>10} {:>11.2}%{}",
+            "{:<24} {:<8} {:>11} {:>5} {:>5} {:>7} {:>9} {:>10} {:>11.2}%{}",
             q.name,
             q.neuron_kind,
-            format!("{}x{}", l.outputs, l.inputs),
+            if l.is_recurrent() {
+                format!("{}x{}+rec", l.outputs, l.inputs)
+            } else {
+                format!("{}x{}", l.outputs, l.inputs)
+            },
             q.du,
             q.dv,
             if q.vth == NEVER_FIRES {
@@ -113,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             },
             l.weights
                 .iter()
+                .chain(&l.recurrent)
                 .map(|w| w.unsigned_abs())
                 .max()
                 .unwrap_or(0),
