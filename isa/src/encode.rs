@@ -112,6 +112,8 @@ pub mod opcode {
     pub const VDECAY: u8 = 0x2C;
     /// `vmulsh.*`
     pub const VMULSHIFT: u8 = 0x2D;
+    /// `vdecay` with a field of per-neuron constants
+    pub const VDECAYF: u8 = 0x37;
     /// `vmovi`
     pub const VMOVI: u8 = 0x2E;
     /// `vmovs`
@@ -280,6 +282,7 @@ pub fn insn_name(insn: &Instruction) -> &'static str {
         VAluS { .. } => "VAluS",
         VShiftI { .. } => "VShiftI",
         VDecay { .. } => "VDecay",
+        VDecayF { .. } => "VDecayF",
         VMulShift { .. } => "VMulShift",
         VMovI { .. } => "VMovI",
         VMovS { .. } => "VMovS",
@@ -330,6 +333,7 @@ pub fn layout(op: u8) -> Option<(&'static str, &'static [Range<usize>])> {
         VALUS => ("VAluS", V3),
         VSHIFTI => ("VShiftI", &[A, B, M, FN, SH]),
         VDECAY => ("VDecay", &[A, B, C, M]),
+        VDECAYF => ("VDecayF", &[A, B, C, M]),
         VMULSHIFT => ("VMulShift", &[A, B, C, M, FN, SH]),
         VMOVI => ("VMovI", &[A, VM, IMM16]),
         VMOVS => ("VMovS", &[A, B, M]),
@@ -555,6 +559,12 @@ pub fn encode(insn: &Instruction) -> Result<u32, EncodeError> {
             .field(A, fd)
             .field(B, fa)
             .reg(C, rs)
+            .mask(M, m)
+            .word(),
+        VDecayF { fd, fa, fk, m } => w(VDECAYF)
+            .field(A, fd)
+            .field(B, fa)
+            .field(C, fk)
             .mask(M, m)
             .word(),
         VMulShift {
@@ -845,6 +855,12 @@ pub fn decode(word: u32) -> Result<Instruction, DecodeError> {
             fd: r.field(A, "fd")?,
             fa: r.field(B, "fa")?,
             rs: r.reg(C, "rs")?,
+            m: r.mask(M, "m")?,
+        },
+        VDECAYF => VDecayF {
+            fd: r.field(A, "fd")?,
+            fa: r.field(B, "fa")?,
+            fk: r.field(C, "fk")?,
             m: r.mask(M, "m")?,
         },
         VMULSHIFT => VMulShift {

@@ -485,6 +485,18 @@ pub enum Instruction {
         /// Governing mask.
         m: Mask,
     },
+    /// Loihi decay by a per-neuron constant: [`Instruction::VDecay`] with `fk[n]` (clamped to
+    /// 0..=4096) in place of `rs` — each neuron its own time constant.
+    VDecayF {
+        /// Destination.
+        fd: Field,
+        /// Operand.
+        fa: Field,
+        /// Decay constants, one per neuron.
+        fk: Field,
+        /// Governing mask.
+        m: Mask,
+    },
     /// `fd[n] = round((fa[n] * fb[n]) >> sh)` where `m[n]`, product in 64 bits, rounded by
     /// `round`, saturated to 32 bits. `sh` in 0..=31.
     VMulShift {
@@ -749,6 +761,7 @@ impl Instruction {
             | VAluS { .. }
             | VShiftI { .. }
             | VDecay { .. }
+            | VDecayF { .. }
             | VMulShift { .. }
             | VMovI { .. }
             | VMovS { .. }

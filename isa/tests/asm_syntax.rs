@@ -176,6 +176,7 @@ fn vector_and_mask_mnemonics_assemble_to_their_instructions() {
         vsrai f1, f2, 0, m3
         vsrli f1, f2, 7
         vdecay f3, f3, r4, m1
+        vdecay f1, f1, f9
         vmulsh.floor f1, f2, f3, 12
         vmulsh.tz f1, f2, f3, 0, m7
         vmulsh.ne f1, f2, f3, 1
@@ -225,6 +226,12 @@ fn vector_and_mask_mnemonics_assemble_to_their_instructions() {
                 fa: f(3),
                 rs: r(4),
                 m: m(1)
+            },
+            I::VDecayF {
+                fd: f(1),
+                fa: f(1),
+                fk: f(9),
+                m: Mask::ALL
             },
             I::VMulShift {
                 fd: f(1),

@@ -1,6 +1,6 @@
 //! The lane-access and reduction instructions of the learning kernels (`vred.*`, `vget`,
-//! `vset`): their results against a plain computation of the same values, their documented
-//! costs, and the lane fault.
+//! `vset`) and the per-neuron decay (`vdecay` field form): their results against a plain
+//! computation of the same values, their documented costs, and the lane fault.
 
 use isa::insn::{Field, Reg};
 use proptest::prelude::*;
@@ -56,6 +56,16 @@ fn reductions_lane_access_and_costs() {
     let vector = 1 + u64::from(n).div_ceil(16);
     let expected = 8 + 9 * vector + 2 + 1;
     assert_eq!(c.done_at(), Some(Cycle(expected)));
+}
+
+#[test]
+fn per_neuron_decay_costs_one_vector_instruction() {
+    // vmovi, vdecay (field), vdecay (register): three vector instructions of
+    // 1 + ceil(40 / 16) = 4 cycles, li (1), barrier (1).
+    let src = "vmovi f9, 100\nli r1, 100\nvdecay f1, f1, f9\nvdecay f2, f2, r1\nbarrier\n";
+    let mut c = core(src, 40);
+    c.advance(Cycle(u64::MAX)).expect("no fault");
+    assert_eq!(c.done_at(), Some(Cycle(3 * 4 + 1 + 1)));
 }
 
 #[test]
@@ -211,6 +221,38 @@ proptest! {
             prop_assert_eq!(f8[k], divq_reference(v, norm), "lane {}", k);
             let masked = if v > 0 { divq_reference(v, norm) } else { 7 };
             prop_assert_eq!(f6[k], masked, "masked lane {}", k);
+        }
+    }
+
+    /// `vdecay fd, fa, fk` decays each lane by its own constant: the wide-integer Loihi decay
+    /// `sign(a) · ((|a| · (4096 − k)) >> 12)`, `k` clamped to 0..=4096, masked lanes kept; it
+    /// costs what the register form costs.
+    #[test]
+    fn per_neuron_decay_matches_wide_integer_reference(
+        lanes in proptest::collection::vec(
+            (prop_oneof![any::<i32>(), -(1i32 << 23)..(1i32 << 23)], prop_oneof![0i32..=4096, any::<i32>()]),
+            1..24,
+        ),
+    ) {
+        let values: Vec<i32> = lanes.iter().map(|l| l.0).collect();
+        let mut src = set_lanes(&values);
+        for (k, &(_, d)) in lanes.iter().enumerate() {
+            src += &format!("li r1, {k}\nli r2, {d}\nvset f9, r1, r2\n");
+        }
+        src += "vcmps.gt m1, f2, r0\n\
+                vmov f3, f2\n\
+                vdecay f3, f3, f9, m1\n\
+                vdecay f4, f2, f9\n\
+                barrier\n";
+        let mut c = core(&src, values.len() as u32);
+        c.advance(Cycle(u64::MAX)).expect("no fault");
+        let f3 = c.field(Field::new(3).unwrap());
+        let f4 = c.field(Field::new(4).unwrap());
+        for (k, &(a, d)) in lanes.iter().enumerate() {
+            let keep = 4096 - i128::from(d.clamp(0, 4096));
+            let want = (i128::from(a).signum() * ((i128::from(a).abs() * keep) >> 12)) as i32;
+            prop_assert_eq!(f4[k], want, "lane {}", k);
+            prop_assert_eq!(f3[k], if a > 0 { want } else { a }, "masked lane {}", k);
         }
     }
 

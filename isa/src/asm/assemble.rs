@@ -1079,16 +1079,35 @@ fn build(mn: Mn, o: &Ops<'_>, size: usize) -> Option<Vec<Instruction>> {
             }))
         }
         Mn::VDecay => {
-            if !o.arity(3, 4, "fd, fa, rs [, m]") {
+            if !o.arity(3, 4, "fd, fa, rs|fk [, m]") {
                 return None;
             }
-            let (fd, fa, rs, m) = (o.field(0), o.field(1), o.reg(2), o.opt_mask(3));
-            one(Some(I::VDecay {
-                fd: fd?,
-                fa: fa?,
-                rs: rs?,
-                m: m?,
-            }))
+            let (fd, fa, m) = (o.field(0), o.field(1), o.opt_mask(3));
+            // One decay constant for every neuron (a register) or one per neuron (a field).
+            match o.kind(2) {
+                Some(OperandName::Reg(_)) => {
+                    let rs = o.reg(2);
+                    one(Some(I::VDecay {
+                        fd: fd?,
+                        fa: fa?,
+                        rs: rs?,
+                        m: m?,
+                    }))
+                }
+                Some(OperandName::Field(_)) => {
+                    let fk = o.field(2);
+                    one(Some(I::VDecayF {
+                        fd: fd?,
+                        fa: fa?,
+                        fk: fk?,
+                        m: m?,
+                    }))
+                }
+                _ => {
+                    o.bad_source(2);
+                    None
+                }
+            }
         }
         Mn::VMulSh(round) => {
             if !o.arity(4, 5, "fd, fa, fb, sh [, m]") {

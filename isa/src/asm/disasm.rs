@@ -102,6 +102,7 @@ fn format_with(insn: &Instruction, pc: i64, names: Option<&Names<'_>>) -> String
             format!("{mn} {fd}, {fa}, {sh}{}", mask_suffix(m))
         }
         I::VDecay { fd, fa, rs, m } => format!("vdecay {fd}, {fa}, {rs}{}", mask_suffix(m)),
+        I::VDecayF { fd, fa, fk, m } => format!("vdecay {fd}, {fa}, {fk}{}", mask_suffix(m)),
         I::VMulShift {
             fd,
             fa,

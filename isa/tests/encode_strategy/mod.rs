@@ -81,6 +81,12 @@ pub fn straight_line() -> impl Strategy<Value = Instruction> {
         )
             .prop_map(|(op, fd, fa, sh, m)| I::VShiftI { op, fd, fa, sh, m }),
         (field(), field(), reg(), mask()).prop_map(|(fd, fa, rs, m)| I::VDecay { fd, fa, rs, m }),
+        (field(), field(), field(), mask()).prop_map(|(fd, fa, fk, m)| I::VDecayF {
+            fd,
+            fa,
+            fk,
+            m
+        }),
         (
             field(),
             field(),
@@ -153,7 +159,7 @@ pub fn variant(i: &Instruction) -> &'static str {
 }
 
 /// Every variant name, in declaration order.
-pub const VARIANTS: [&str; 40] = [
+pub const VARIANTS: [&str; 41] = [
     "Nop",
     "Halt",
     "Alu",
@@ -175,6 +181,7 @@ pub const VARIANTS: [&str; 40] = [
     "VAluS",
     "VShiftI",
     "VDecay",
+    "VDecayF",
     "VMulShift",
     "VMovI",
     "VMovS",

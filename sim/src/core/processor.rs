@@ -39,6 +39,7 @@ pub(crate) fn validate(insn: &Instruction) -> Result<(), String> {
             fd, fa, rs, m: k, ..
         }
         | VDecay { fd, fa, rs, m: k } => f(fd) && f(fa) && r(rs) && m(k),
+        VDecayF { fd, fa, fk, m: k } => f(fd) && f(fa) && f(fk) && m(k),
         VShiftI {
             op,
             fd,
@@ -419,6 +420,9 @@ impl Neurocore {
                     Err(_) => self.vop1(fi(fd), fi(fa), mi(m), move |a| decay(a, d)),
                 }
             }
+            VDecayF { fd, fa, fk, m } => self.vop2(fi(fd), fi(fa), fi(fk), mi(m), |a, d| {
+                decay(a, d.clamp(0, 4096))
+            }),
             VMulShift {
                 fd,
                 fa,
