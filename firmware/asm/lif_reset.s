@@ -9,14 +9,18 @@
 ;
 ; Fields:  f0 acc   f1 u   f2 v   f3 bias_mant   f4 bias_exp   f5 effective bias
 ;          f6 spike flag of this step (0/1)   f7 scratch
+;          f8 current decay du + 1 per neuron   f9 voltage decay dv per neuron
 ; Masks:   m1 spiked this step   m2 bias_exp >= 0   m3 bias_exp < 0
-; Params:  du, dv, vth, reset_mode (0 = to zero, 1 = by subtraction) in .data
+; Params:  du, dv, vth, reset_mode (0 = to zero, 1 = by subtraction) in .data;
+;          decay_fields (0: every neuron decays by du and dv, copied into f8/f9 at each sample
+;          start; 1: f8/f9 are preloaded per neuron, for layers whose time constants differ)
 
         .data
 du:         .word 0
 dv:         .word 0
 vth:        .word 0
 reset_mode: .word 0
+decay_fields: .word 0
 
         .text
 start:
@@ -31,6 +35,11 @@ init:                               ; a new sample: reload the parameters, u = v
         li      r4, 6
         shl     r3, r3, r4          ; vth << 6
         ld      r5, reset_mode(r0)
+        ld      r7, decay_fields(r0)
+        bne     r7, r0, keep_decays ; per-neuron decays are already in f8 / f9
+        vmovs   f8, r1
+        vmovs   f9, r2
+keep_decays:
         vcmps.ge m2, f4, r0
         mandn   m3, m0, m2
         vshl    f5, f3, f4, m2
@@ -38,10 +47,10 @@ init:                               ; a new sample: reload the parameters, u = v
         vsub    f7, f7, f4
         vsra    f5, f3, f7, m3
 step:
-        vdecay  f1, f1, r1
+        vdecay  f1, f1, f8
         vshli   f7, f0, 6
         vaddw24 f1, f1, f7
-        vdecay  f2, f2, r2
+        vdecay  f2, f2, f9
         vadd    f7, f1, f5
         vadds24 f2, f2, f7
         vcmps.gt m1, f2, r3

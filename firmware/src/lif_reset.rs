@@ -10,9 +10,10 @@ use isa::insn::Field;
 pub const FILE: &str = "lif_reset.s";
 /// The assembly source.
 pub const SOURCE: &str = include_str!("../asm/lif_reset.s");
-/// Data symbols of the parameters: `du`, `dv`, `vth` (as the Loihi LIF) and `reset_mode`
-/// (0 = to zero, 1 = by subtraction).
-pub const PARAMS: &[&str] = &["du", "dv", "vth", "reset_mode"];
+/// Data symbols of the parameters: `du`, `dv`, `vth` (as the Loihi LIF), `reset_mode`
+/// (0 = to zero, 1 = by subtraction) and `decay_fields` (0: `du`, `dv` for every neuron; 1:
+/// per-neuron decays preloaded into [`DU_PLUS_1`] and [`DV`]).
+pub const PARAMS: &[&str] = &["du", "dv", "vth", "reset_mode", "decay_fields"];
 
 /// Input of the step (the accumulator).
 pub const ACC: Field = Field::ACC;
@@ -26,6 +27,10 @@ pub const BIAS_MANT: Field = field(3);
 pub const BIAS_EXP: Field = field(4);
 /// Spike flag of the last step (0/1).
 pub const SPIKED: Field = field(6);
+/// The current's effective decay `du + 1`, per neuron (preloaded when `decay_fields` = 1).
+pub const DU_PLUS_1: Field = field(8);
+/// The voltage's decay `dv`, per neuron (preloaded when `decay_fields` = 1).
+pub const DV: Field = field(9);
 
 /// The value of the `reset_mode` parameter for a reset mode.
 pub fn reset_mode_word(reset: ResetMode) -> i32 {

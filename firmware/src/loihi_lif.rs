@@ -50,6 +50,24 @@ impl LoihiLifConfig {
         }
         Ok(LoihiLifConfig { neurons })
     }
+
+    /// [`LoihiLifConfig::new`] with decays per neuron (`du[i]`, `dv[i]`; the LIF-reset
+    /// firmware's `decay_fields` mode).
+    pub fn with_decays(
+        du: &[i64],
+        dv: &[i64],
+        vth: i64,
+        bias_mant: &[i64],
+        bias_exp: &[i64],
+    ) -> Result<Self, FirmwareError> {
+        let mut neurons = Vec::with_capacity(bias_mant.len());
+        for (i, (((&u, &v), &m), &e)) in du.iter().zip(dv).zip(bias_mant).zip(bias_exp).enumerate()
+        {
+            let p = LoihiLifParams::new(u, v, vth, m, e).map_err(|err| param_error(err, i))?;
+            neurons.push(p);
+        }
+        Ok(LoihiLifConfig { neurons })
+    }
 }
 
 /// Turns an arithmetic range error into a firmware parameter error, indexing per-neuron fields.

@@ -5,7 +5,7 @@
 
 mod core_support;
 
-use core_support::{run_lif, run_ttfs, run_ttfs_thresholds, LifSpec};
+use core_support::{run_lif, run_lif_with_decays, run_ttfs, run_ttfs_thresholds, LifSpec};
 use firmware::ttfs::{self, Compare, Psp, TtfsParams};
 use firmware::{lif_reset, loihi_lif};
 use isa::arith::loihi::ResetMode;
@@ -119,6 +119,25 @@ proptest! {
         let golden = lif_reset::golden_run(&spec.config(), &a_in, reset);
         let (trace, _) = run_lif(&spec, &a_in, Some(reset));
         prop_assert_eq!(trace, golden);
+    }
+
+    /// Per-neuron decays (`decay_fields` = 1): each neuron its own `du`, `dv`.
+    #[test]
+    fn lif_reset_firmware_with_per_neuron_decays_equals_golden(
+        ((spec, a_in), seed) in (lif_case(), any::<u64>()),
+        subtract in any::<bool>(),
+    ) {
+        let n = spec.bias_mant.len();
+        // Decays spread over the whole 12-bit range, drawn from the seed.
+        let du: Vec<i64> = (0..n).map(|i| ((seed >> (i % 48)).wrapping_mul(2654435761).wrapping_add(i as u64 * 977) & 4095) as i64).collect();
+        let dv: Vec<i64> = (0..n).map(|i| ((seed >> ((i + 7) % 48)).wrapping_mul(40503).wrapping_add(i as u64 * 331) & 4095) as i64).collect();
+        let reset = if subtract { ResetMode::Subtract } else { ResetMode::Zero };
+        let config = firmware::loihi_lif::LoihiLifConfig::with_decays(
+            &du, &dv, spec.vth, &spec.bias_mant, &spec.bias_exp,
+        ).expect("valid decays");
+        let golden = lif_reset::golden_run(&config, &a_in, reset);
+        let (trace, _) = run_lif_with_decays(&spec, Some((&du, &dv)), &a_in, Some(reset));
+        prop_assert_eq!(&trace, &golden);
     }
 
     #[test]

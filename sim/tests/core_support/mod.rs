@@ -32,6 +32,17 @@ pub fn run_lif(
     a_in: &[Vec<i16>],
     reset: Option<ResetMode>,
 ) -> (LifTrace, Vec<u64>) {
+    run_lif_with_decays(spec, None, a_in, reset)
+}
+
+/// [`run_lif`], with `decays = Some((du, dv))` giving the LIF-reset firmware per-neuron decays
+/// (`decay_fields` = 1, `du + 1` and `dv` preloaded into their fields; `spec.du`/`dv` ignored).
+pub fn run_lif_with_decays(
+    spec: &LifSpec,
+    decays: Option<(&[i64], &[i64])>,
+    a_in: &[Vec<i16>],
+    reset: Option<ResetMode>,
+) -> (LifTrace, Vec<u64>) {
     let n = spec.bias_mant.len();
     let model = if reset.is_some() {
         NeuronModel::LifReset
@@ -46,6 +57,13 @@ pub fn run_lif(
     if let Some(r) = reset {
         core.set_param("reset_mode", lif_reset::reset_mode_word(r))
             .unwrap();
+    }
+    if let Some((du, dv)) = decays {
+        core.set_param("decay_fields", 1).unwrap();
+        let du1: Vec<i32> = du.iter().map(|&d| d as i32 + 1).collect();
+        let dv: Vec<i32> = dv.iter().map(|&d| d as i32).collect();
+        core.set_field(lif_reset::DU_PLUS_1, &du1).unwrap();
+        core.set_field(lif_reset::DV, &dv).unwrap();
     }
     let mant: Vec<i32> = spec.bias_mant.iter().map(|&x| x as i32).collect();
     let exp: Vec<i32> = spec.bias_exp.iter().map(|&x| x as i32).collect();
