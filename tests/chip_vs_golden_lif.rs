@@ -40,6 +40,8 @@ fn random_lif(
             bias_mant,
             bias_exp,
             recurrent: vec![],
+            du_per_neuron: vec![],
+            dv_per_neuron: vec![],
         }
     };
     let layers = vec![
@@ -273,6 +275,43 @@ fn recurrent_fan_out_limits_the_split() {
 }
 
 #[test]
+fn per_neuron_decays_match_golden_split_across_cores() {
+    // Every neuron its own current and voltage decay (the firmware's decay fields), the
+    // hidden layer split over 8-neuron cores so that each core gets its slice of the decays.
+    let mut net = random_lif(31, 40, 24, CUBA_ZERO, LIF_SUBTRACT);
+    let mut rng = ChaCha8Rng::seed_from_u64(32);
+    for l in &mut net.layers {
+        let n = l.outputs as usize;
+        l.du_per_neuron = (0..n).map(|_| rng.gen_range(200..=4095)).collect();
+        l.dv_per_neuron = (0..n).map(|_| rng.gen_range(0..=800)).collect();
+    }
+    net.validate().unwrap();
+    // The decays matter: the same network with every neuron on neuron 0's decays differs.
+    let test = model::data::digits().expect("embedded digits").test;
+    let mut shared = net.clone();
+    for l in &mut shared.layers {
+        l.du_per_neuron.clear();
+        l.dv_per_neuron.clear();
+        l.neuron.du = net.layers[0].du_per_neuron[0];
+    }
+    let differ = (0..20)
+        .filter(|&k| {
+            let spikes = RateCode::Regular.encode(test.image(k), net.steps);
+            net.forward(&spikes).layer_counts != shared.forward(&spikes).layer_counts
+        })
+        .count();
+    assert!(
+        differ >= 15,
+        "per-neuron decays change only {differ} of 20 samples"
+    );
+    let chip = small_core_chip(8);
+    for placement in [PlacementKind::Optimised, PlacementKind::Naive] {
+        let spikes = check(&net, &chip, placement, 30);
+        assert!(spikes > 100, "{placement:?}: only {spikes} output spikes");
+    }
+}
+
+#[test]
 fn lif_networks_refuse_on_chip_learning() {
     let net = random_lif(5, 16, 8, LIF_SUBTRACT, LIF_SUBTRACT);
     let opts = MapOptions {
@@ -322,6 +361,8 @@ fn random_conv_lif(seed: u64, steps: u32) -> LifNetwork {
             bias_mant: (0..outputs).map(|_| rng.gen_range(-100..=300)).collect(),
             bias_exp: vec![0; outputs as usize],
             recurrent: vec![],
+            du_per_neuron: vec![],
+            dv_per_neuron: vec![],
         }
     };
     let layers = vec![

@@ -206,7 +206,8 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
             "broken_missing_weight.nir",
             "missing dataset `weight` in node `fc1`",
         ),
-        ("lif_mlp.nir", "node `lif1` (LIF): tau"),
+        // Reset to 0.25 (NIR's v_reset) without --reset subtract.
+        ("lif_mlp.nir", "node `lif1` (LIF): v_reset[1]"),
         (
             "conv.nir",
             "node `flat` (Flatten) after the weight node `conv`",
@@ -223,6 +224,24 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
         assert!(err.contains(want) && err.contains(file), "{file}: {err}");
         assert!(!out.exists(), "{file}: an output file was left behind");
     }
+    // Per-neuron time constants import as per-neuron decays, shown as a range.
+    let out = dir.join("lif_mlp.json");
+    let o = spikemesh(&[
+        "nir",
+        &fixture("lif_mlp.nir"),
+        "--dt",
+        "0.001",
+        "--reset",
+        "subtract",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let net = LifNetwork::load(&out).unwrap();
+    let dv = &net.layers[0].dv_per_neuron;
+    let (lo, hi) = (dv.iter().min().unwrap(), dv.iter().max().unwrap());
+    assert!(lo < hi, "{dv:?}");
+    assert!(stdout(&o).contains(&format!("{lo}-{hi}")), "{}", stdout(&o));
     // Without --reset subtract, NIR's reset is honoured: v_reset is 0 here, so it imports.
     let o = spikemesh(&[
         "nir",

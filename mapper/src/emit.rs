@@ -595,9 +595,28 @@ fn lif_params(
             "reset_mode",
             firmware::lif_reset::reset_mode_word(n.reset.into()),
         ),
+        ("decay_fields", i32::from(layer.has_per_neuron_decays())),
     ];
     let range = neurons.start as usize..neurons.end as usize;
     let mut fields = Vec::new();
+    if layer.has_per_neuron_decays() {
+        // Neurons with their own time constants: the firmware decays by these fields.
+        let (du1, dv): (Vec<i32>, Vec<i32>) = range
+            .clone()
+            .map(|j| {
+                let (du, dv) = layer.decays(j);
+                (i32::from(du) + 1, i32::from(dv))
+            })
+            .unzip();
+        fields.push(FieldInit {
+            field: firmware::lif_reset::DU_PLUS_1,
+            values: du1,
+        });
+        fields.push(FieldInit {
+            field: firmware::lif_reset::DV,
+            values: dv,
+        });
+    }
     if !layer.bias_mant.is_empty() {
         fields.push(FieldInit {
             field: firmware::lif_reset::BIAS_MANT,

@@ -51,9 +51,10 @@
 //! as `mant · 2^exp` (13-bit mantissa, exponent 0..=3). The chip adds bias to `v`, not to the
 //! synaptic current, so a bias into a `CubaLIF` is refused.
 //!
-//! Rules the chip cannot express are refused, naming the node: `τ` (or `τ_s`, `τ_m`) that
-//! differ between a layer's neurons (decays are per core), `dt/τ` outside the 12-bit decay
-//! range, a reset potential other than 0, a threshold ≤ 0.
+//! Time constants may differ between a layer's neurons (snnTorch's learned per-neuron `β`):
+//! the decays are then per neuron ([`model::lif::LifLayer::du_per_neuron`], the firmware's
+//! decay fields). Rules the chip cannot express are refused, naming the node (and neuron):
+//! `dt/τ` outside the 12-bit decay range, a reset potential other than 0, a threshold ≤ 0.
 
 use crate::nir::{Matrix, NirGraph, NirNode};
 use model::lif::{
@@ -140,10 +141,12 @@ pub struct LayerQuantisation {
     /// Chip voltage units per real threshold unit, divided by 64: `V` (equal to `vth` for a
     /// spiking layer; for a read-out, the unit the voltages are counted in).
     pub scale: u32,
-    /// Decays.
+    /// Decays (of neuron 0 when they differ between neurons).
     pub du: u16,
-    /// Decays.
+    /// Decays (of neuron 0 when they differ between neurons).
     pub dv: u16,
+    /// Whether the neurons have their own decays (time constants differ within the layer).
+    pub per_neuron_decays: bool,
     /// Largest `|w_int − V·w/θ|` over the layer, in units of the largest `|w_int|` (the
     /// rounding error relative to the weight range).
     pub max_weight_error: f64,
@@ -169,10 +172,10 @@ pub struct FloatLayer {
     /// Recurrent increments, `outputs × outputs` (from the layer's own spikes of the previous
     /// step); empty when the layer is not recurrent.
     pub recurrent: Vec<f64>,
-    /// Current decay factor per step (0: the current lasts one step).
-    pub current_keep: f64,
-    /// Voltage decay factor per step.
-    pub voltage_keep: f64,
+    /// Current decay factor per step and neuron (0: the current lasts one step).
+    pub current_keep: Vec<f64>,
+    /// Voltage decay factor per step and neuron.
+    pub voltage_keep: Vec<f64>,
     /// Reset.
     pub reset: LifReset,
 }
@@ -451,28 +454,34 @@ fn per_neuron(
     }
 }
 
-/// The one value a per-layer parameter must have (equal for every neuron).
-fn uniform(
-    values: &[f64],
+/// The 12-bit decay field of every neuron's time constant (`decay_field` of each), the field
+/// named with the neuron's index when the values differ.
+fn decay_fields(
+    dt: f64,
+    taus: &[f64],
     field: &str,
     node_err: &dyn Fn(String, String) -> ImportError,
-) -> Result<f64, ImportError> {
-    let Some(&first) = values.first() else {
-        return Err(node_err(field.into(), "is empty".into()));
-    };
-    if let Some((k, &v)) = values
-        .iter()
+) -> Result<Vec<u16>, ImportError> {
+    let shared = taus.iter().all(|&t| t == taus[0]);
+    taus.iter()
         .enumerate()
-        .find(|(_, &v)| (v - first).abs() > 1e-9 * first.abs().max(1e-30))
-    {
-        return Err(node_err(
-            field.into(),
-            format!(
-                "{first} at neuron 0 but {v} at neuron {k}: the chip's decays are one per core, so a layer needs one value"
-            ),
-        ));
-    }
-    Ok(first)
+        .map(|(j, &t)| {
+            let name = if shared {
+                field.to_string()
+            } else {
+                format!("{field}[{j}]")
+            };
+            decay_field(dt, t, &name, node_err)
+        })
+        .collect()
+}
+
+/// The fraction of a state kept per step under each decay field: `1 − d / 4096`.
+fn keep(decays: &[u16]) -> Vec<f64> {
+    decays
+        .iter()
+        .map(|&d| 1.0 - f64::from(d) / 4096.0)
+        .collect()
 }
 
 /// `round(4096 · dt / tau)` as a 12-bit decay field, or an error naming the field.
@@ -1077,22 +1086,24 @@ pub fn lower_nir(
                 v_threshold,
                 v_reset,
             } => {
-                let tau = uniform(tau, "tau", &node_err)?;
-                let dv = decay_field(dt, tau, "tau", &node_err)?;
+                let tau = per_neuron(tau, n, channels, "tau", &node_err)?;
+                let dv = decay_fields(dt, &tau, "tau", &node_err)?;
                 let r = per_neuron(r, n, channels, "r", &node_err)?;
                 let leak = per_neuron(v_leak, n, channels, "v_leak", &node_err)?;
-                let a = dt / tau;
-                let gain: Vec<f64> = r.iter().map(|r| a * r).collect();
-                let constant: Vec<f64> = (0..n).map(|j| a * (leak[j] + r[j] * bias[j])).collect();
+                let a: Vec<f64> = tau.iter().map(|t| dt / t).collect();
+                let gain: Vec<f64> = (0..n).map(|j| a[j] * r[j]).collect();
+                let constant: Vec<f64> = (0..n)
+                    .map(|j| a[j] * (leak[j] + r[j] * bias[j]))
+                    .collect();
                 (
-                    4095u16,
-                    dv,
+                    vec![4095u16; n],
+                    dv.clone(),
                     gain,
                     constant,
                     per_neuron(v_threshold, n, channels, "v_threshold", &node_err)?,
                     per_neuron(v_reset, n, channels, "v_reset", &node_err)?,
-                    0.0,
-                    1.0 - f64::from(dv) / 4096.0,
+                    vec![0.0; n],
+                    keep(&dv),
                 )
             }
             NirNode::If {
@@ -1104,14 +1115,14 @@ pub fn lower_nir(
                 let gain: Vec<f64> = r.iter().map(|r| dt * r).collect();
                 let constant: Vec<f64> = (0..n).map(|j| dt * r[j] * bias[j]).collect();
                 (
-                    4095,
-                    0,
+                    vec![4095; n],
+                    vec![0; n],
                     gain,
                     constant,
                     per_neuron(v_threshold, n, channels, "v_threshold", &node_err)?,
                     per_neuron(v_reset, n, channels, "v_reset", &node_err)?,
-                    0.0,
-                    1.0,
+                    vec![0.0; n],
+                    vec![1.0; n],
                 )
             }
             NirNode::CubaLif {
@@ -1131,31 +1142,32 @@ pub fn lower_nir(
                         ),
                     ));
                 }
-                let ts = uniform(tau_syn, "tau_syn", &node_err)?;
-                let tm = uniform(tau_mem, "tau_mem", &node_err)?;
-                let ds = decay_field(dt, ts, "tau_syn", &node_err)?;
-                if ds == 0 {
+                let ts = per_neuron(tau_syn, n, channels, "tau_syn", &node_err)?;
+                let tm = per_neuron(tau_mem, n, channels, "tau_mem", &node_err)?;
+                let ds = decay_fields(dt, &ts, "tau_syn", &node_err)?;
+                if let Some(j) = ds.iter().position(|&d| d == 0) {
                     return Err(node_err(
-                        "tau_syn".into(),
-                        format!("dt/tau_syn = {} rounds to a current decay of 0/4096, which the chip's du + 1 cannot express", dt / ts),
+                        format!("tau_syn[{j}]"),
+                        format!("dt/tau_syn = {} rounds to a current decay of 0/4096, which the chip's du + 1 cannot express", dt / ts[j]),
                     ));
                 }
-                let dv = decay_field(dt, tm, "tau_mem", &node_err)?;
+                let dv = decay_fields(dt, &tm, "tau_mem", &node_err)?;
                 let r = per_neuron(r, n, channels, "r", &node_err)?;
                 let w_in = per_neuron(w_in, n, channels, "w_in", &node_err)?;
                 let leak = per_neuron(v_leak, n, channels, "v_leak", &node_err)?;
-                let (a_s, a_m) = (dt / ts, dt / tm);
-                let gain: Vec<f64> = (0..n).map(|j| a_m * r[j] * a_s * w_in[j]).collect();
-                let constant: Vec<f64> = (0..n).map(|j| a_m * leak[j]).collect();
+                let gain: Vec<f64> = (0..n)
+                    .map(|j| (dt / tm[j]) * r[j] * (dt / ts[j]) * w_in[j])
+                    .collect();
+                let constant: Vec<f64> = (0..n).map(|j| (dt / tm[j]) * leak[j]).collect();
                 (
-                    ds - 1,
-                    dv,
+                    ds.iter().map(|d| d - 1).collect(),
+                    dv.clone(),
                     gain,
                     constant,
                     per_neuron(v_threshold, n, channels, "v_threshold", &node_err)?,
                     per_neuron(v_reset, n, channels, "v_reset", &node_err)?,
-                    1.0 - f64::from(ds) / 4096.0,
-                    1.0 - f64::from(dv) / 4096.0,
+                    keep(&ds),
+                    keep(&dv),
                 )
             }
             other => {
@@ -1278,13 +1290,17 @@ pub fn lower_nir(
         }
         let has_bias = bias_mant.iter().any(|&m| m != 0);
         let name = format!("{wname}+{nname}");
+        // One decay per layer when every neuron has the same; per neuron otherwise (the
+        // firmware's decay fields).
+        let per_neuron_decays = du.iter().any(|&d| d != du[0]) || dv.iter().any(|&d| d != dv[0]);
         report.push(LayerQuantisation {
             name: name.clone(),
             neuron_kind: kind,
             vth: if silent { NEVER_FIRES } else { vth as u32 },
             scale: vth as u32,
-            du,
-            dv,
+            du: du[0],
+            dv: dv[0],
+            per_neuron_decays,
             max_weight_error,
             zeroed_weights,
         });
@@ -1307,14 +1323,16 @@ pub fn lower_nir(
             weight_bits: opts.weight_bits,
             weights,
             neuron: LifNeuron {
-                du,
-                dv,
+                du: du[0],
+                dv: dv[0],
                 vth: if silent { NEVER_FIRES } else { vth as u32 },
                 reset,
             },
             bias_mant: if has_bias { bias_mant } else { Vec::new() },
             bias_exp: if has_bias { bias_exp } else { Vec::new() },
             recurrent,
+            du_per_neuron: if per_neuron_decays { du } else { Vec::new() },
+            dv_per_neuron: if per_neuron_decays { dv } else { Vec::new() },
         });
         act = match layer.conv {
             Some(c) => Act::Map(
@@ -1443,8 +1461,8 @@ pub fn euler_forward(
                 }
             }
             for j in 0..sizes[l] {
-                u[l][j] = layer.current_keep * u[l][j] + input[j];
-                v[l][j] = layer.voltage_keep * v[l][j] + u[l][j] + layer.bias[j];
+                u[l][j] = layer.current_keep[j] * u[l][j] + input[j];
+                v[l][j] = layer.voltage_keep[j] * v[l][j] + u[l][j] + layer.bias[j];
                 if !layer.silent && v[l][j] > 1.0 {
                     v[l][j] = match layer.reset {
                         LifReset::Zero => 0.0,

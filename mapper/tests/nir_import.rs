@@ -141,8 +141,9 @@ fn cuba_lif_and_if_layers_by_hand() {
     assert_eq!(l.weights, vec![127, -64, 32, 0, 32, -64]);
     assert!(l.bias_mant.is_empty(), "no bias was given");
     assert_eq!(l.neuron.reset, LifReset::Subtract);
-    assert_eq!(imp.float[0].current_keep, 0.5);
-    assert_eq!(imp.float[0].voltage_keep, 0.75);
+    assert_eq!(imp.float[0].current_keep, [0.5, 0.5]);
+    assert_eq!(imp.float[0].voltage_keep, [0.75, 0.75]);
+    assert!(!imp.layers[0].per_neuron_decays && !l.has_per_neuron_decays());
 
     // IF: v += dt·R·I; dt 0.5, R 4, θ 1 → 2·W; no decay.
     let g = chain(
@@ -169,6 +170,75 @@ fn cuba_lif_and_if_layers_by_hand() {
 }
 
 #[test]
+fn per_neuron_time_constants_become_per_neuron_decays() {
+    // LIF, dt = 1, τ = [4, 2, 4]: dv = 4096/τ = [1024, 2048, 1024], the gain dt/τ·R differs
+    // too (R = 1, θ = 1): increments [0.25, 0.5, 0.25]·W. CubaLIF with τ_s = [2, 4]: du + 1 =
+    // [2048, 1024].
+    let g = chain(
+        1,
+        NirNode::Linear {
+            weight: Matrix {
+                rows: 3,
+                cols: 1,
+                values: vec![2.0, 2.0, 4.0],
+            },
+        },
+        NirNode::Lif {
+            tau: vec![4.0, 2.0, 4.0],
+            r: vec![1.0],
+            v_leak: vec![0.0],
+            v_threshold: vec![1.0],
+            v_reset: vec![0.0],
+        },
+        3,
+    );
+    let imp = lower_nir(&g, "tau.nir", &opts(1.0, None)).unwrap();
+    let l = &imp.network.layers[0];
+    assert_eq!(l.dv_per_neuron, vec![1024, 2048, 1024]);
+    assert_eq!(l.du_per_neuron, vec![4095, 4095, 4095]);
+    assert_eq!((l.decays(1), l.neuron.dv), ((4095, 2048), 1024));
+    assert!(imp.layers[0].per_neuron_decays);
+    // Increments 0.5, 1, 1 thresholds: V = 127, weights 64 (63.5 rounds up), 127, 127.
+    assert_eq!(l.weights, vec![64, 127, 127]);
+    assert_eq!(imp.float[0].voltage_keep, [0.75, 0.5, 0.75]);
+    // The chip network and the float model agree on a hand case: one input spike per step.
+    let spikes: Vec<(u32, u32)> = (0..16).map(|t| (0, t)).collect();
+    let chip = imp.network.forward(&spikes);
+    let float = euler_forward(&imp.float, 1, &spikes, 16);
+    assert_eq!(chip.output_counts, float.counts);
+    assert!(
+        chip.output_counts[1] > chip.output_counts[0],
+        "{:?}",
+        chip.output_counts
+    );
+
+    let g = chain(
+        1,
+        NirNode::Linear {
+            weight: Matrix {
+                rows: 2,
+                cols: 1,
+                values: vec![1.0, 1.0],
+            },
+        },
+        NirNode::CubaLif {
+            tau_syn: vec![2.0, 4.0],
+            tau_mem: vec![4.0],
+            r: vec![1.0],
+            v_leak: vec![0.0],
+            v_threshold: vec![1.0],
+            v_reset: vec![0.0],
+            w_in: vec![1.0],
+        },
+        2,
+    );
+    let imp = lower_nir(&g, "cuba.nir", &opts(1.0, None)).unwrap();
+    let l = &imp.network.layers[0];
+    assert_eq!(l.du_per_neuron, vec![2047, 1023]);
+    assert_eq!(l.dv_per_neuron, vec![1024, 1024]);
+}
+
+#[test]
 fn what_the_chip_cannot_express_is_refused_by_name() {
     let lif = |tau: Vec<f64>, v_reset: Vec<f64>| NirNode::Lif {
         tau,
@@ -186,9 +256,9 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
     };
     let cases: Vec<(NirGraph, ImportOptions, &str)> = vec![
         (
-            chain(2, w(), lif(vec![1.0, 2.0], vec![0.0]), 2),
-            opts(0.1, None),
-            "node `n` (LIF): tau: 1 at neuron 0 but 2 at neuron 1",
+            chain(2, w(), lif(vec![2.0, 0.01], vec![0.0]), 2),
+            opts(1.0, None),
+            "node `n` (LIF): tau[1]: dt/tau[1] = 100 gives the decay field 409600",
         ),
         (
             chain(2, w(), lif(vec![1.0], vec![0.0, 0.5]), 2),
@@ -266,12 +336,20 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
         .to_string();
     assert!(msg.contains("feeds 2 nodes"), "{msg}");
 
-    // A real file with per-neuron time constants (tests/data/nir/lif_mlp.nir).
+    // A real file with per-neuron time constants (tests/data/nir/lif_mlp.nir) imports with
+    // one decay per neuron, round(4096 · dt / τ_j).
     let g = mapper::read_nir(&fixture("lif_mlp.nir")).unwrap();
-    let msg = lower_nir(&g, "lif_mlp.nir", &opts(0.001, None))
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("node `lif1` (LIF): tau"), "{msg}");
+    let Some(NirNode::Lif { tau, .. }) = g.nodes.get("lif1") else {
+        panic!("lif_mlp.nir has a LIF node lif1");
+    };
+    let dt = 0.001;
+    let want: Vec<u16> = tau
+        .iter()
+        .map(|t| (4096.0 * dt / t).round() as u16)
+        .collect();
+    assert!(want.iter().any(|&d| d != want[0]), "the fixture's τ differ");
+    let imp = lower_nir(&g, "lif_mlp.nir", &opts(dt, Some(LifReset::Subtract))).unwrap();
+    assert_eq!(imp.network.layers[0].dv_per_neuron, want);
 }
 
 #[test]

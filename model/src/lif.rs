@@ -3,8 +3,9 @@
 //!
 //! A [`LifNetwork`] is a chain of fully connected or convolutional layers of Loihi-style
 //! current-based LIF neurons (a fully connected layer may also be recurrent: weights from its
-//! own neurons, [`LifLayer::recurrent`]) with a choice of reset (`isa::arith::loihi::step_with_reset`, the arithmetic of the
-//! `lif_reset.s` firmware). It runs for a fixed number of timesteps per sample; the class is
+//! own neurons, [`LifLayer::recurrent`]; a layer's neurons may have their own decays,
+//! [`LifLayer::du_per_neuron`]) with a choice of reset (`isa::arith::loihi::step_with_reset`,
+//! the arithmetic of the `lif_reset.s` firmware). It runs for a fixed number of timesteps per sample; the class is
 //! the output neuron with the most spikes (ties to the lowest index).
 //!
 //! # Timing (the chip's, `docs/ARCHITECTURE.md` "Phases of a timestep")
@@ -250,6 +251,13 @@ pub struct LifLayer {
     /// spike into the next layer. Empty: feed-forward only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recurrent: Vec<i16>,
+    /// Per-neuron current decays (12-bit), for layers whose neurons have their own time
+    /// constants; empty: every neuron decays by [`LifNeuron::du`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub du_per_neuron: Vec<u16>,
+    /// Per-neuron voltage decays (12-bit); empty: every neuron decays by [`LifNeuron::dv`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dv_per_neuron: Vec<u16>,
 }
 
 impl LifLayer {
@@ -266,6 +274,20 @@ impl LifLayer {
             None if self.is_recurrent() => self.inputs.saturating_add(self.outputs),
             None => self.inputs,
         }
+    }
+
+    /// Whether some neurons decay differently from the layer's `du` / `dv`
+    /// ([`LifLayer::du_per_neuron`], [`LifLayer::dv_per_neuron`]).
+    pub fn has_per_neuron_decays(&self) -> bool {
+        !self.du_per_neuron.is_empty() || !self.dv_per_neuron.is_empty()
+    }
+
+    /// The current and voltage decays of neuron `j`.
+    pub fn decays(&self, j: usize) -> (u16, u16) {
+        (
+            self.du_per_neuron.get(j).copied().unwrap_or(self.neuron.du),
+            self.dv_per_neuron.get(j).copied().unwrap_or(self.neuron.dv),
+        )
     }
 
     /// Whether the layer has recurrent weights ([`LifLayer::recurrent`]).
@@ -316,9 +338,10 @@ impl LifLayer {
     fn params(&self, j: usize) -> Result<LoihiLifParams, isa::arith::ArithError> {
         // A silent layer's threshold is never compared; its other fields are checked as usual.
         let vth = if self.silent() { 0 } else { self.neuron.vth };
+        let (du, dv) = self.decays(j);
         LoihiLifParams::new(
-            i64::from(self.neuron.du),
-            i64::from(self.neuron.dv),
+            i64::from(du),
+            i64::from(dv),
             i64::from(vth),
             i64::from(self.bias_mant.get(j).copied().unwrap_or(0)),
             i64::from(self.bias_exp.get(j).copied().unwrap_or(0)),
@@ -538,6 +561,8 @@ impl LifNetwork {
             for (field, len) in [
                 ("bias_mant", l.bias_mant.len()),
                 ("bias_exp", l.bias_exp.len()),
+                ("du_per_neuron", l.du_per_neuron.len()),
+                ("dv_per_neuron", l.dv_per_neuron.len()),
             ] {
                 if len != 0 && len != l.outputs as usize {
                     return Err(v(
@@ -551,6 +576,8 @@ impl LifNetwork {
                     let field = match &e {
                         isa::arith::ArithError::FieldOutOfRange { field, .. } => match *field {
                             "bias_mant" | "bias_exp" => format!("{field}[{j}]"),
+                            "du" if !l.du_per_neuron.is_empty() => format!("du_per_neuron[{j}]"),
+                            "dv" if !l.dv_per_neuron.is_empty() => format!("dv_per_neuron[{j}]"),
                             other => format!("neuron.{other}"),
                         },
                         _ => "neuron".into(),
@@ -770,6 +797,8 @@ mod tests {
                 bias_mant: vec![],
                 bias_exp: vec![],
                 recurrent: vec![],
+                du_per_neuron: vec![],
+                dv_per_neuron: vec![],
             }],
             provenance: String::new(),
         }
@@ -826,6 +855,29 @@ mod tests {
         // Without the recurrent weights neuron 1 never fires.
         net.layers[0].recurrent.clear();
         assert_eq!(net.forward(&spikes).output_counts, vec![3, 0]);
+    }
+
+    #[test]
+    fn per_neuron_decays_leak_each_neuron_at_its_own_rate() {
+        // Two neurons with the same input (weight 100 from input 0): neuron 0 keeps its
+        // voltage (dv 0), neuron 1 loses all of it every step (dv 4095 leaves v·1/4096 ≈ 0),
+        // so only neuron 0 accumulates past the threshold.
+        let mut net = tiny();
+        net.layers[0].weights = vec![100, 0, 100, 0];
+        net.layers[0].dv_per_neuron = vec![0, 4095];
+        net.validate().unwrap();
+        let spikes: Vec<(u32, u32)> = (0..6).map(|t| (0, t)).collect();
+        let r = net.forward(&spikes);
+        assert_eq!(r.output_counts, vec![3, 0]);
+        assert_eq!(net.layers[0].decays(1), (4095, 4095));
+        // Shared decays again: both spike alike.
+        net.layers[0].dv_per_neuron.clear();
+        assert_eq!(net.forward(&spikes).output_counts, vec![3, 3]);
+        // Wrong length, out of range.
+        net.layers[0].du_per_neuron = vec![1];
+        assert_eq!(net.validate().unwrap_err().field, "du_per_neuron");
+        net.layers[0].du_per_neuron = vec![1, 5000];
+        assert_eq!(net.validate().unwrap_err().field, "du_per_neuron[1]");
     }
 
     #[test]

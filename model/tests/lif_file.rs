@@ -40,6 +40,8 @@ fn sample() -> LifNetwork {
                 bias_mant: vec![3; 32],
                 bias_exp: vec![1; 32],
                 recurrent: vec![],
+                du_per_neuron: vec![],
+                dv_per_neuron: vec![],
             },
             LifLayer {
                 name: "fc".into(),
@@ -57,6 +59,8 @@ fn sample() -> LifNetwork {
                 bias_mant: vec![],
                 bias_exp: vec![],
                 recurrent: vec![],
+                du_per_neuron: vec![],
+                dv_per_neuron: vec![],
             },
         ],
         provenance: "test".into(),

@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.dt
     );
     say!(
-        "{:<24} {:<8} {:>11} {:>5} {:>5} {:>7} {:>9} {:>10} {:>12}",
+        "{:<24} {:<8} {:>11} {:>9} {:>9} {:>7} {:>9} {:>10} {:>12}",
         "layer",
         "neuron",
         "size",
@@ -95,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     for (l, q) in net.layers.iter().zip(&imported.layers) {
         say!(
-            "{:<24} {:<8} {:>11} {:>5} {:>5} {:>7} {:>9} {:>10} {:>11.2}%{}",
+            "{:<24} {:<8} {:>11} {:>9} {:>9} {:>7} {:>9} {:>10} {:>11.2}%{}",
             q.name,
             q.neuron_kind,
             if l.is_recurrent() {
@@ -103,8 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 format!("{}x{}", l.outputs, l.inputs)
             },
-            q.du,
-            q.dv,
+            decay_column(l, q.du, |j| l.decays(j).0),
+            decay_column(l, q.dv, |j| l.decays(j).1),
             if q.vth == NEVER_FIRES {
                 "never".to_string()
             } else {
@@ -128,6 +128,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 String::new()
             }
         );
+    }
+    if imported.layers.iter().any(|q| q.per_neuron_decays) {
+        say!("(a decay range lo-hi: the layer's neurons have their own time constants, one decay each)");
     }
     if net.readout == Readout::FinalVoltage {
         say!(
@@ -189,4 +192,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     say!("wrote {}", args.output.display());
     Ok(())
+}
+
+/// A decay for the layer table: the layer's value, or `lo-hi` over its neurons when they have
+/// their own.
+fn decay_column(layer: &model::lif::LifLayer, shared: u16, of: impl Fn(usize) -> u16) -> String {
+    if !layer.has_per_neuron_decays() {
+        return shared.to_string();
+    }
+    let all: Vec<u16> = (0..layer.outputs as usize).map(of).collect();
+    let (lo, hi) = (
+        all.iter().copied().min().unwrap_or(shared),
+        all.iter().copied().max().unwrap_or(shared),
+    );
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    }
 }
