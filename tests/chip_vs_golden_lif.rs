@@ -312,6 +312,36 @@ fn per_neuron_decays_match_golden_split_across_cores() {
 }
 
 #[test]
+fn delayed_subtraction_network_matches_golden() {
+    // snnTorch's reset: the threshold is subtracted in the step after the spike.
+    let next = LifNeuron {
+        reset: LifReset::SubtractNext,
+        ..LIF_SUBTRACT
+    };
+    let net = random_lif(41, 40, 24, next, next);
+    let mut now = net.clone();
+    for l in &mut now.layers {
+        l.neuron.reset = LifReset::Subtract;
+    }
+    // The delay changes the spike counts (so agreeing with the golden model tests it).
+    let test = model::data::digits().expect("embedded digits").test;
+    let differ = (0..20)
+        .filter(|&k| {
+            let spikes = RateCode::Regular.encode(test.image(k), net.steps);
+            net.forward(&spikes).layer_counts != now.forward(&spikes).layer_counts
+        })
+        .count();
+    assert!(
+        differ >= 15,
+        "the delayed reset changes only {differ} of 20 samples"
+    );
+    for chip in [ChipDescription::default(), small_core_chip(8)] {
+        let spikes = check(&net, &chip, PlacementKind::Optimised, 30);
+        assert!(spikes > 100, "only {spikes} output spikes");
+    }
+}
+
+#[test]
 fn lif_networks_refuse_on_chip_learning() {
     let net = random_lif(5, 16, 8, LIF_SUBTRACT, LIF_SUBTRACT);
     let opts = MapOptions {

@@ -3,15 +3,19 @@
 ; The Loihi LIF dynamics (reference/hardware.md §1.3) with a choice of reset, golden model
 ; isa::arith::loihi::step_with_reset:
 ;   u <- wrap24(decay(u, du + 1) + (acc << 6));  v <- sat24(decay(v, dv) + u + bias);
-;   spike iff v > vth << 6;  reset_mode 0: v <- 0;  reset_mode 1: v <- v - (vth << 6).
+;   spike iff v > vth << 6;  reset_mode 0: v <- 0;  reset_mode 1: v <- v - (vth << 6);
+;   reset_mode 2 (snnTorch's delayed reset): no reset in the spike's step, and the next step
+;   subtracts vth << 6 inside its sum, v <- sat24(decay(v, dv) + u + bias - (vth << 6)).
 ; The input acc (f0) is the weighted sum of the spikes that arrived in the previous step
 ; (multi-bit synapse weights) or a host current.
 ;
 ; Fields:  f0 acc   f1 u   f2 v   f3 bias_mant   f4 bias_exp   f5 effective bias
 ;          f6 spike flag of this step (0/1)   f7 scratch
 ;          f8 current decay du + 1 per neuron   f9 voltage decay dv per neuron
-; Masks:   m1 spiked this step   m2 bias_exp >= 0   m3 bias_exp < 0
-; Params:  du, dv, vth, reset_mode (0 = to zero, 1 = by subtraction) in .data;
+; Masks:   m1 spiked this step (until the comparison: in the previous step)
+;          m2 bias_exp >= 0   m3 bias_exp < 0
+; Params:  du, dv, vth, reset_mode (0 = to zero, 1 = by subtraction, 2 = by subtraction in
+;          the next step) in .data;
 ;          decay_fields (0: every neuron decays by du and dv, copied into f8/f9 at each sample
 ;          start; 1: f8/f9 are preloaded per neuron, for layers whose time constants differ)
 
@@ -35,6 +39,8 @@ init:                               ; a new sample: reload the parameters, u = v
         li      r4, 6
         shl     r3, r3, r4          ; vth << 6
         ld      r5, reset_mode(r0)
+        li      r8, 2               ; reset_mode of the delayed subtraction
+        mandn   m1, m1, m1          ; nobody spiked before the sample
         ld      r7, decay_fields(r0)
         bne     r7, r0, keep_decays ; per-neuron decays are already in f8 / f9
         vmovs   f8, r1
@@ -52,8 +58,12 @@ step:
         vaddw24 f1, f1, f7
         vdecay  f2, f2, f9
         vadd    f7, f1, f5
+        bne     r5, r8, add_input
+        vsub    f7, f7, r3, m1      ; delayed reset: subtract for last step's spikes
+add_input:
         vadds24 f2, f2, f7
         vcmps.gt m1, f2, r3
+        beq     r5, r8, emit        ; delayed reset: keep v in the spike's step
         bne     r5, r0, subtract
         vmovi   f2, 0, m1           ; reset to zero
         j       emit

@@ -11,7 +11,7 @@ pub const FILE: &str = "lif_reset.s";
 /// The assembly source.
 pub const SOURCE: &str = include_str!("../asm/lif_reset.s");
 /// Data symbols of the parameters: `du`, `dv`, `vth` (as the Loihi LIF), `reset_mode`
-/// (0 = to zero, 1 = by subtraction) and `decay_fields` (0: `du`, `dv` for every neuron; 1:
+/// (0 = to zero, 1 = by subtraction, 2 = by subtraction in the next step) and `decay_fields` (0: `du`, `dv` for every neuron; 1:
 /// per-neuron decays preloaded into [`DU_PLUS_1`] and [`DV`]).
 pub const PARAMS: &[&str] = &["du", "dv", "vth", "reset_mode", "decay_fields"];
 
@@ -37,6 +37,7 @@ pub fn reset_mode_word(reset: ResetMode) -> i32 {
     match reset {
         ResetMode::Zero => 0,
         ResetMode::Subtract => 1,
+        ResetMode::SubtractNext => 2,
     }
 }
 

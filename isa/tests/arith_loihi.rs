@@ -225,4 +225,33 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn delayed_subtraction_matches_an_i128_transcription(
+        f in field_values(),
+        inputs in prop::collection::vec(any::<i16>(), 1..40),
+    ) {
+        // snnTorch's delayed reset, transcribed: no reset in the spike's step; the next step's
+        // saturating sum subtracts vth << 6 (`mem = beta·mem + input − reset·threshold`).
+        let np_decay = |x: i128, d: i128| -> i128 {
+            let p = x * (4096 - d);
+            p.signum() * (p.abs() >> 12)
+        };
+        let bias: i128 = if f.4 >= 0 { (f.3 as i128) << f.4 } else { (f.3 as i128) >> (-f.4) };
+        let vth_s = (f.2 as i128) << 6;
+        let p = LoihiLifParams::new(f.0, f.1, f.2, f.3, f.4).unwrap();
+        let mut s = LoihiLifState::default();
+        let (mut u, mut v, mut pending) = (0i128, 0i128, false);
+        for &x in &inputs {
+            // The current as Lava computes it (the voltage plays no part in it).
+            let (u_new, _, _) = lava_ref(f, (u, v), x, true);
+            let less = if pending { vth_s } else { 0 };
+            let v_new = (np_decay(v, f.1 as i128) + u_new + bias - less)
+                .clamp(-(1 << 23) + 1, (1 << 23) - 1);
+            let spiked = v_new > vth_s;
+            prop_assert_eq!(step_with_reset(&p, &mut s, x, ResetMode::SubtractNext), spiked);
+            prop_assert_eq!((s.u.get() as i128, s.v.get() as i128), (u_new, v_new));
+            (u, v, pending) = (u_new, v_new, spiked);
+        }
+    }
 }

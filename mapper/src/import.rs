@@ -1437,6 +1437,7 @@ pub fn euler_forward(
             let src: &[usize] = if l == 0 { now_in } else { &prev[l - 1] };
             let mut fired = Vec::new();
             let mut input = vec![0.0f64; sizes[l]];
+            let mut input_less = vec![0.0f64; sizes[l]];
             match &layer.conv {
                 None => {
                     for (j, x) in input.iter_mut().enumerate() {
@@ -1460,13 +1461,21 @@ pub fn euler_forward(
                     }
                 }
             }
+            // The delayed reset subtracts the threshold for the previous step's spikes.
+            if layer.reset == LifReset::SubtractNext {
+                for &j in &prev[l] {
+                    input_less[j] = 1.0;
+                }
+            }
             for j in 0..sizes[l] {
                 u[l][j] = layer.current_keep[j] * u[l][j] + input[j];
-                v[l][j] = layer.voltage_keep[j] * v[l][j] + u[l][j] + layer.bias[j];
+                v[l][j] = layer.voltage_keep[j] * v[l][j] + u[l][j] + layer.bias[j]
+                    - std::mem::take(&mut input_less[j]);
                 if !layer.silent && v[l][j] > 1.0 {
                     v[l][j] = match layer.reset {
                         LifReset::Zero => 0.0,
                         LifReset::Subtract => v[l][j] - 1.0,
+                        LifReset::SubtractNext => v[l][j],
                     };
                     fired.push(j);
                     if l + 1 == layers.len() {

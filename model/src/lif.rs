@@ -46,6 +46,9 @@ pub enum LifReset {
     Zero,
     /// `v ← v − (vth << 6)`: the excess above threshold is kept.
     Subtract,
+    /// The subtraction one step late, inside the next step's sum (snnTorch's `Leaky` with its
+    /// default `reset_delay`).
+    SubtractNext,
 }
 
 impl From<LifReset> for ResetMode {
@@ -53,6 +56,7 @@ impl From<LifReset> for ResetMode {
         match r {
             LifReset::Zero => ResetMode::Zero,
             LifReset::Subtract => ResetMode::Subtract,
+            LifReset::SubtractNext => ResetMode::SubtractNext,
         }
     }
 }

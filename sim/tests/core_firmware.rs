@@ -54,6 +54,15 @@ fn lif_spec(n: usize) -> impl Strategy<Value = LifSpec> {
         })
 }
 
+/// The LIF-reset firmware's three reset modes.
+fn reset_mode() -> impl Strategy<Value = ResetMode> {
+    prop_oneof![
+        Just(ResetMode::Zero),
+        Just(ResetMode::Subtract),
+        Just(ResetMode::SubtractNext)
+    ]
+}
+
 fn lif_case() -> impl Strategy<Value = (LifSpec, Vec<Vec<i16>>)> {
     (1usize..=20, 1usize..=24).prop_flat_map(|(n, steps)| {
         (
@@ -114,8 +123,7 @@ proptest! {
     }
 
     #[test]
-    fn lif_reset_firmware_equals_golden((spec, a_in) in lif_case(), subtract in any::<bool>()) {
-        let reset = if subtract { ResetMode::Subtract } else { ResetMode::Zero };
+    fn lif_reset_firmware_equals_golden((spec, a_in) in lif_case(), reset in reset_mode()) {
         let golden = lif_reset::golden_run(&spec.config(), &a_in, reset);
         let (trace, _) = run_lif(&spec, &a_in, Some(reset));
         prop_assert_eq!(trace, golden);
@@ -125,13 +133,12 @@ proptest! {
     #[test]
     fn lif_reset_firmware_with_per_neuron_decays_equals_golden(
         ((spec, a_in), seed) in (lif_case(), any::<u64>()),
-        subtract in any::<bool>(),
+        reset in reset_mode(),
     ) {
         let n = spec.bias_mant.len();
         // Decays spread over the whole 12-bit range, drawn from the seed.
         let du: Vec<i64> = (0..n).map(|i| ((seed >> (i % 48)).wrapping_mul(2654435761).wrapping_add(i as u64 * 977) & 4095) as i64).collect();
         let dv: Vec<i64> = (0..n).map(|i| ((seed >> ((i + 7) % 48)).wrapping_mul(40503).wrapping_add(i as u64 * 331) & 4095) as i64).collect();
-        let reset = if subtract { ResetMode::Subtract } else { ResetMode::Zero };
         let config = firmware::loihi_lif::LoihiLifConfig::with_decays(
             &du, &dv, spec.vth, &spec.bias_mant, &spec.bias_exp,
         ).expect("valid decays");
@@ -141,8 +148,7 @@ proptest! {
     }
 
     #[test]
-    fn lif_reset_firmware_equals_golden_in_overflow((spec, a_in) in overflow_case(), subtract in any::<bool>()) {
-        let reset = if subtract { ResetMode::Subtract } else { ResetMode::Zero };
+    fn lif_reset_firmware_equals_golden_in_overflow((spec, a_in) in overflow_case(), reset in reset_mode()) {
         let golden = lif_reset::golden_run(&spec.config(), &a_in, reset);
         let (trace, _) = run_lif(&spec, &a_in, Some(reset));
         prop_assert_eq!(trace, golden);

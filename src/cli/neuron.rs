@@ -281,10 +281,13 @@ impl Job {
             .map(|r| r.into_iter().map(|x| x as i16).collect())
             .collect();
         let reset = if with_reset {
-            Some(match word(obj, "reset", "zero", &["zero", "subtract"])? {
-                "subtract" => ResetMode::Subtract,
-                _ => ResetMode::Zero,
-            })
+            Some(
+                match word(obj, "reset", "zero", &["zero", "subtract", "subtract-next"])? {
+                    "subtract" => ResetMode::Subtract,
+                    "subtract-next" => ResetMode::SubtractNext,
+                    _ => ResetMode::Zero,
+                },
+            )
         } else {
             None
         };

@@ -16,9 +16,12 @@ use std::path::PathBuf;
 pub enum ResetArg {
     /// As NIR says: to `v_reset`, which must be 0.
     Nir,
-    /// Subtract the threshold (models trained with reset by subtraction, e.g. snnTorch's
-    /// default; NIR does not record it).
+    /// Subtract the threshold in the spike's step (models trained with reset by subtraction;
+    /// NIR does not record it).
     Subtract,
+    /// Subtract the threshold in the step after the spike, as snnTorch's `Leaky`, `Synaptic`
+    /// and their recurrent forms do by default (`reset_delay=True`).
+    SubtractNext,
 }
 
 /// Import a NIR file (HDF5) as a multi-spike LIF network for the chip.
@@ -62,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         reset: match args.reset {
             ResetArg::Nir => None,
             ResetArg::Subtract => Some(LifReset::Subtract),
+            ResetArg::SubtractNext => Some(LifReset::SubtractNext),
         },
         encoding: Some(RateCode::Regular),
     };

@@ -362,6 +362,9 @@ pub struct LoihiLifState {
     pub u: Current24,
     /// Membrane voltage, 24-bit saturating.
     pub v: Voltage24,
+    /// Whether the neuron spiked in the previous step (what [`ResetMode::SubtractNext`]
+    /// subtracts for).
+    pub spiked: bool,
 }
 
 /// What a spike does to the voltage.
@@ -373,6 +376,10 @@ pub enum ResetMode {
     /// `v <- v - (vth << 6)` (multi-spike LIF imported from NIR: the excess above threshold is
     /// kept). After a spike `v > vth << 6`, so the result is in `[1, 2^23 - 1]`: no overflow.
     Subtract,
+    /// Subtraction one step late, as snnTorch's `Leaky` does by default (`reset_delay`): the
+    /// spike's step keeps `v`; the next step subtracts `vth << 6` inside its saturating sum,
+    /// `v <- sat24(decay(v) + u + bias - (vth << 6))`.
+    SubtractNext,
 }
 
 /// One timestep of Lava's `PyLifModelBitAcc`, bit for bit; returns whether the neuron spiked.
@@ -388,7 +395,8 @@ pub fn step(params: &LoihiLifParams, state: &mut LoihiLifState, a_in: i16) -> bo
 
 /// [`step`] with a choice of reset: identical arithmetic, then on a spike `v <- 0`
 /// ([`ResetMode::Zero`], which is exactly [`step`]) or `v <- v - (vth << 6)`
-/// ([`ResetMode::Subtract`]).
+/// ([`ResetMode::Subtract`]); or the subtraction in the next step's sum
+/// ([`ResetMode::SubtractNext`]).
 #[inline]
 pub fn step_with_reset(
     params: &LoihiLifParams,
@@ -396,15 +404,20 @@ pub fn step_with_reset(
     a_in: i16,
     reset: ResetMode,
 ) -> bool {
-    integrate(params, state, a_in);
+    let pending = match reset {
+        ResetMode::SubtractNext if state.spiked => params.effective_vth,
+        _ => 0,
+    };
+    integrate_less(params, state, a_in, pending);
     let v = state.v.get();
     let spiked = v > params.effective_vth;
     let v = match (spiked, reset) {
-        (false, _) => v,
+        (false, _) | (true, ResetMode::SubtractNext) => v,
         (true, ResetMode::Zero) => 0,
         (true, ResetMode::Subtract) => v - params.effective_vth,
     };
     state.v = Voltage24(v);
+    state.spiked = spiked;
     spiked
 }
 
@@ -413,6 +426,12 @@ pub fn step_with_reset(
 /// leaky integrator read out by its voltage (NIR's `LI`) — steps by this alone.
 #[inline]
 pub fn integrate(params: &LoihiLifParams, state: &mut LoihiLifState, a_in: i16) {
+    integrate_less(params, state, a_in, 0);
+}
+
+/// [`integrate`] with `less` subtracted inside the voltage's saturating sum.
+#[inline]
+fn integrate_less(params: &LoihiLifParams, state: &mut LoihiLifState, a_in: i16, less: i32) {
     // Current: decay toward zero, add the shifted input, wrap (Lava's literal rule; its
     // argument lies in (-2^23 - 2^21, 2^23 + 2^21], where it is the modular wrap).
     let decayed_u = decay12(state.u.get(), params.decay_u) as i64;
@@ -421,7 +440,9 @@ pub fn integrate(params: &LoihiLifParams, state: &mut LoihiLifState, a_in: i16) 
     state.u = Current24(u);
     // Voltage: decay toward zero, add the new current and the bias, saturate.
     let decayed_v = decay12(state.v.get(), params.decay_v) as i64;
-    state.v = Voltage24(sat24(decayed_v + u as i64 + params.effective_bias as i64));
+    state.v = Voltage24(sat24(
+        decayed_v + u as i64 + params.effective_bias as i64 - less as i64,
+    ));
 }
 
 /// One golden vector of `reference/hardware.md` §1.3 (computed there by re-implementing
