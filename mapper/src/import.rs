@@ -492,7 +492,18 @@ fn decay_field(
     node_err: &dyn Fn(String, String) -> ImportError,
 ) -> Result<u16, ImportError> {
     if !(tau.is_finite() && tau > 0.0) {
-        return Err(node_err(field.into(), format!("must be > 0, found {tau}")));
+        return Err(node_err(
+            field.into(),
+            format!(
+                "must be > 0, found {tau}{}",
+                if tau < 0.0 {
+                    " (a per-step decay factor above 1 exported as dt/(1 − β) gives a negative τ: \
+                     clamp β to at most 1 before exporting, as the framework's own forward pass does)"
+                } else {
+                    ""
+                }
+            ),
+        ));
     }
     let d = (4096.0 * dt / tau).round();
     if !(0.0..=4095.0).contains(&d) {

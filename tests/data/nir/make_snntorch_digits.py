@@ -1,0 +1,149 @@
+"""Train two small spiking networks on the embedded 8x8 digits with snnTorch itself and export
+them with snnTorch's own NIR exporter (`snntorch.export_nir.export_to_nir`), as a user would
+hand them to spikemesh:
+
+  snntorch_leaky.nir  Linear(64, 64) -> Leaky -> Linear(64, 10) -> Leaky
+                      per-neuron learned beta (learn_beta=True on a vector beta), so the
+                      hidden and output neurons have their own time constants (a vector
+                      threshold of ones, which snnTorch's exporter needs with a vector beta;
+                      betas learned above 1 clamped before export, see clamp_beta)
+  snntorch_rleaky.nir Linear(64, 64) -> RLeaky (all-to-all recurrent Linear(64, 64))
+                      -> Linear(64, 10) -> Leaky
+
+Both use snnTorch's defaults otherwise: threshold 1, reset by subtraction one step after the
+spike (`reset_delay=True`), the surrogate gradient `atan`. Inputs are spikemesh's regular rate
+code over 32 steps (intensity p spikes at step t iff floor((t+1)p/255) > floor(tp/255)); the
+class is the output with the most spikes (ties to the lowest index, as torch.argmax).
+Training: Adam (lr 5e-3), cross-entropy on the spike counts, 40 epochs of mini-batches of 64,
+torch.manual_seed(0), CPU.
+
+Each network's snnTorch test accuracy and per-image predictions (snnTorch's own forward
+pass) are written to `snntorch_digits.json`, so spikemesh's result can be compared decision by
+decision (`tests/cli_nir.rs`). snnTorch's exporter writes tau = dt/(1 - beta) and r = tau/dt
+with dt = 1e-4, so the files import with `spikemesh nir FILE --dt 1e-4 --reset subtract-next`.
+
+Run with a Python that has torch and snntorch (CPU is enough; PyPI's torch wheel works):
+
+    python3 -m venv /tmp/snnvenv && /tmp/snnvenv/bin/pip install torch snntorch
+    /tmp/snnvenv/bin/python tests/data/nir/make_snntorch_digits.py
+"""
+
+import json
+import pathlib
+import sys
+
+import nir
+import numpy as np
+import snntorch as snn
+from snntorch import utils as snn_utils
+import torch
+from snntorch.export_nir import export_to_nir
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from make_digits_lif import digits  # noqa: E402  (the project's train/test split)
+
+STEPS = 32
+
+
+def rate_code(x):
+    """(N, 64) intensities in [0, 1] -> (STEPS, N, 64) spikes of spikemesh's regular code."""
+    p = np.rint(x * 255).astype(np.int64)
+    t = np.arange(STEPS)[:, None, None]
+    return torch.tensor((((t + 1) * p) // 255 > (t * p) // 255).astype(np.float32))
+
+
+def leaky(n, **kw):
+    # Vector beta and threshold: snnTorch's exporter needs the threshold's shape to match a
+    # per-neuron beta's (nir checks that every parameter has one shape).
+    return snn.Leaky(beta=torch.full((n,), 0.9), threshold=torch.ones(n), init_hidden=True, **kw)
+
+
+def leaky_net():
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64),
+        leaky(64, learn_beta=True),
+        torch.nn.Linear(64, 10),
+        leaky(10, learn_beta=True, output=True),
+    )
+
+
+def rleaky_net():
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64),
+        snn.RLeaky(beta=0.9, linear_features=64, init_hidden=True),
+        torch.nn.Linear(64, 10),
+        leaky(10, output=True),
+    )
+
+
+def run(net, spikes):
+    """Spike counts (N, 10) of the output layer over the window."""
+    snn_utils.reset(net)
+    counts = 0
+    for t in range(spikes.shape[0]):
+        out = net(spikes[t])
+        spk = out[0] if isinstance(out, tuple) else out
+        counts = counts + spk
+    return counts
+
+
+def train(net, x, y, epochs=40, seed=0):
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
+    spikes = rate_code(x)
+    labels = torch.tensor(y)
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        order = rng.permutation(len(y))
+        for b in range(0, len(y), 64):
+            idx = order[b : b + 64]
+            counts = run(net, spikes[:, idx])
+            loss = torch.nn.functional.cross_entropy(counts, labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net
+
+
+def clamp_beta(net):
+    """Clamp every learned beta into [0, 1 - 1e-4] in place.
+
+    snnTorch's forward pass uses beta.clamp(0, 1), but its exporter writes tau = dt/(1 - beta)
+    from the raw value: negative above 1 (some hidden neurons learn beta > 1), infinite at 1.
+    At 1 - 1e-4 (tau = 1 s) the decay rounds to 0 on the chip's 12-bit decay, i.e. exactly the
+    non-leaky neuron the clamped forward pass computes; the accuracy below is measured after
+    the clamp, on the network that is exported.
+    """
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, snn.Leaky):
+                m.beta.clamp_(0.0, 1.0 - 1e-4)
+
+
+def evaluate(net, x, y):
+    with torch.no_grad():
+        counts = run(net, rate_code(x))
+    pred = counts.argmax(1).numpy()
+    return float((pred == y).mean()), pred.tolist()
+
+
+def main():
+    x, y, xt, yt = digits()
+    report = {}
+    for name, make in [("snntorch_leaky", leaky_net), ("snntorch_rleaky", rleaky_net)]:
+        torch.manual_seed(0)
+        net = train(make(), x, y)
+        clamp_beta(net)
+        acc, pred = evaluate(net, xt, yt)
+        print(f"{name}: snnTorch test accuracy {100 * acc:.2f} %")
+        snn_utils.reset(net)
+        graph = export_to_nir(net, torch.zeros(1, 64), ignore_dims=[0])
+        nir.write(HERE / f"{name}.nir", graph)
+        report[name] = {"accuracy": acc, "predictions": pred}
+    (HERE / "snntorch_digits.json").write_text(json.dumps(report) + "\n")
+    print("wrote", ", ".join(f"{n}.nir" for n in report), "and snntorch_digits.json")
+
+
+if __name__ == "__main__":
+    main()
