@@ -377,14 +377,19 @@ fn recurrent_nir_layer_in_snntorchs_nested_form_runs_on_the_chip() {
 fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
     // make_snntorch_digits.py: trained with snnTorch on the digits, exported by snnTorch's own
     // exporter (dt = 1e-4, delayed subtraction); snnTorch's own test predictions are in
-    // snntorch_digits.json. The Leaky network has a learned beta per neuron (per-neuron
-    // decays); the RLeaky one a recurrent hidden layer.
+    // snntorch_digits.json. Leaky with a learned beta per neuron (per-neuron decays); RLeaky
+    // (a recurrent hidden layer); Synaptic (current-based, CubaLIF); a Conv2d + Leaky CNN.
     let dir = scratch_dir("cli-nir-snntorch");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("snntorch_digits.json")).unwrap())
             .unwrap();
     let test = model::data::digits().unwrap().test;
-    for name in ["snntorch_leaky", "snntorch_rleaky"] {
+    for name in [
+        "snntorch_leaky",
+        "snntorch_rleaky",
+        "snntorch_synaptic",
+        "snntorch_conv",
+    ] {
         let model = dir.join(format!("{name}.json"));
         let file = fixture(&format!("{name}.nir"));
         let o = spikemesh(&[
@@ -407,7 +412,10 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
             .all(|l| l.neuron.reset == model::lif::LifReset::SubtractNext));
         match name {
             "snntorch_leaky" => assert!(net.layers.iter().all(|l| l.has_per_neuron_decays())),
-            _ => assert!(net.layers[0].is_recurrent()),
+            "snntorch_rleaky" => assert!(net.layers[0].is_recurrent()),
+            // A synaptic current that lasts (du < 4095: α = 0.5 gives du + 1 = 2048).
+            "snntorch_synaptic" => assert_eq!(net.layers[0].neuron.du, 2047),
+            _ => assert!(net.layers[0].conv.is_some()),
         }
         let image = dir.join(format!("{name}.img"));
         map(&model, &image, &[]);

@@ -46,17 +46,23 @@ from make_digits_lif import digits  # noqa: E402  (the project's train/test spli
 STEPS = 32
 
 
-def rate_code(x):
-    """(N, 64) intensities in [0, 1] -> (STEPS, N, 64) spikes of spikemesh's regular code."""
+def rate_code(x, shape):
+    """(N, 64) intensities in [0, 1] -> (STEPS, N, *shape) spikes of spikemesh's regular
+    code (shape (64,) or the (1, 8, 8) map)."""
     p = np.rint(x * 255).astype(np.int64)
     t = np.arange(STEPS)[:, None, None]
-    return torch.tensor((((t + 1) * p) // 255 > (t * p) // 255).astype(np.float32))
+    spikes = (((t + 1) * p) // 255 > (t * p) // 255).astype(np.float32)
+    return torch.tensor(spikes.reshape(STEPS, len(x), *shape))
 
 
 def leaky(n, **kw):
-    # Vector beta and threshold: snnTorch's exporter needs the threshold's shape to match a
-    # per-neuron beta's (nir checks that every parameter has one shape).
-    return snn.Leaky(beta=torch.full((n,), 0.9), threshold=torch.ones(n), init_hidden=True, **kw)
+    # Parameters of the layer's shape (n, or a map's (c, h, w)): with scalars snnTorch's
+    # exporter writes 0-d arrays that nir's type inference rejects, and with a per-neuron beta
+    # the threshold must have its shape too.
+    shape = n if isinstance(n, tuple) else (n,)
+    return snn.Leaky(
+        beta=torch.full(shape, 0.9), threshold=torch.ones(shape), init_hidden=True, **kw
+    )
 
 
 def leaky_net():
@@ -65,6 +71,38 @@ def leaky_net():
         leaky(64, learn_beta=True),
         torch.nn.Linear(64, 10),
         leaky(10, learn_beta=True, output=True),
+    )
+
+
+def synaptic(n, **kw):
+    # Vector parameters: with scalars snnTorch's exporter writes 0-d arrays that nir's type
+    # inference rejects.
+    return snn.Synaptic(
+        alpha=torch.full((n,), 0.5),
+        beta=torch.full((n,), 0.9),
+        threshold=torch.ones(n),
+        init_hidden=True,
+        **kw,
+    )
+
+
+def synaptic_net():
+    # No bias: the chip adds bias to the voltage, snnTorch's Synaptic to the current.
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64, bias=False),
+        synaptic(64),
+        torch.nn.Linear(64, 10, bias=False),
+        synaptic(10, output=True),
+    )
+
+
+def conv_net():
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, stride=2, padding=1),
+        leaky((8, 4, 4)),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 4 * 4, 10),
+        leaky(10, output=True),
     )
 
 
@@ -88,10 +126,10 @@ def run(net, spikes):
     return counts
 
 
-def train(net, x, y, epochs=40, seed=0):
+def train(net, x, y, shape, epochs=40, seed=0):
     torch.manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=5e-3)
-    spikes = rate_code(x)
+    spikes = rate_code(x, shape)
     labels = torch.tensor(y)
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):
@@ -121,9 +159,9 @@ def clamp_beta(net):
                 m.beta.clamp_(0.0, 1.0 - 1e-4)
 
 
-def evaluate(net, x, y):
+def evaluate(net, x, y, shape):
     with torch.no_grad():
-        counts = run(net, rate_code(x))
+        counts = run(net, rate_code(x, shape))
     pred = counts.argmax(1).numpy()
     return float((pred == y).mean()), pred.tolist()
 
@@ -131,14 +169,20 @@ def evaluate(net, x, y):
 def main():
     x, y, xt, yt = digits()
     report = {}
-    for name, make in [("snntorch_leaky", leaky_net), ("snntorch_rleaky", rleaky_net)]:
+    nets = [
+        ("snntorch_leaky", leaky_net, (64,)),
+        ("snntorch_rleaky", rleaky_net, (64,)),
+        ("snntorch_synaptic", synaptic_net, (64,)),
+        ("snntorch_conv", conv_net, (1, 8, 8)),
+    ]
+    for name, make, shape in nets:
         torch.manual_seed(0)
-        net = train(make(), x, y)
+        net = train(make(), x, y, shape)
         clamp_beta(net)
-        acc, pred = evaluate(net, xt, yt)
+        acc, pred = evaluate(net, xt, yt, shape)
         print(f"{name}: snnTorch test accuracy {100 * acc:.2f} %")
         snn_utils.reset(net)
-        graph = export_to_nir(net, torch.zeros(1, 64), ignore_dims=[0])
+        graph = export_to_nir(net, torch.zeros(1, *shape), ignore_dims=[0])
         nir.write(HERE / f"{name}.nir", graph)
         report[name] = {"accuracy": acc, "predictions": pred}
     (HERE / "snntorch_digits.json").write_text(json.dumps(report) + "\n")
