@@ -172,7 +172,8 @@ fn every_point_equals_map_then_run_on_its_chip() {
         "one dot per point that ran"
     );
 
-    // The Pareto column is the front of the rows' own cycles and energy.
+    // The Pareto column is the front of the rows' own cycles and energy (every point has the
+    // same accuracy: chip settings do not change what the network computes).
     let pts: Vec<(f64, f64, bool)> = rows
         .iter()
         .filter(|r| cell(&header, r, "status") == "ran")
@@ -184,6 +185,15 @@ fn every_point_equals_map_then_run_on_its_chip() {
             )
         })
         .collect();
+    let accuracies: Vec<&str> = rows
+        .iter()
+        .filter(|r| cell(&header, r, "status") == "ran")
+        .map(|r| cell(&header, r, "accuracy"))
+        .collect();
+    assert!(
+        accuracies.iter().all(|a| *a == accuracies[0]),
+        "{accuracies:?}"
+    );
     for &(c, e, star) in &pts {
         let dominated = pts
             .iter()
@@ -227,4 +237,83 @@ fn bad_settings_fail_before_running_and_write_nothing() {
         assert!(stderr(&o).contains(expect), "{vary:?}: {}", stderr(&o));
         assert!(!csv.exists(), "{vary:?} wrote a CSV");
     }
+}
+
+#[test]
+fn a_lif_models_window_is_an_axis_that_trades_accuracy() {
+    // The converted digits perceptron (tests/data/nir/digits_if.nir) over 4 and 32 steps on
+    // two core sizes: every point golden-checked, over the window it was given; the longer
+    // window costs cycles and energy and buys accuracy.
+    let dir = scratch_dir("cli-explore-steps");
+    let model = dir.join("lif.json");
+    let nir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nir/digits_if.nir");
+    let o = spikemesh(&[
+        "nir",
+        s(&nir),
+        "--dt",
+        "1",
+        "--reset",
+        "subtract",
+        "-o",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = dir.join("steps.csv");
+    let o = spikemesh(&[
+        "explore",
+        s(&model),
+        "--vary",
+        "steps=4,32",
+        "--vary",
+        "core.neurons=32,64",
+        "--limit",
+        "60",
+        "--csv",
+        s(&csv),
+        "--plot",
+        s(&dir.join("steps.svg")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (header, rows) = read_csv(&csv);
+    assert_eq!(rows.len(), 4);
+    let row = |steps: &str, neurons: &str| {
+        rows.iter()
+            .find(|r| r[0] == steps && r[1] == neurons)
+            .unwrap()
+            .clone()
+    };
+    for r in &rows {
+        assert_eq!(num(&header, r, "golden_agreement"), 60.0, "{r:?}");
+        assert_eq!(
+            num(&header, r, "timesteps_mean"),
+            r[0].parse::<f64>().unwrap()
+        );
+    }
+    let (short, long) = (row("4", "64"), row("32", "64"));
+    for column in ["cycles_per_inference_mean", "energy_per_inference_j"] {
+        assert!(
+            num(&header, &long, column) > 4.0 * num(&header, &short, column),
+            "{column}"
+        );
+    }
+    assert!(num(&header, &long, "accuracy") > num(&header, &short, "accuracy"));
+    // Whatever else is on the 3-way front, a most accurate point is (nothing beats it there).
+    let best = rows
+        .iter()
+        .map(|r| num(&header, r, "accuracy"))
+        .fold(0.0, f64::max);
+    assert!(rows
+        .iter()
+        .any(|r| num(&header, r, "accuracy") == best && cell(&header, r, "pareto") == "true"));
+
+    // A single-spike model has no steps to vary.
+    let ttfs = dir.join("ttfs.json");
+    random_net().save(&ttfs).unwrap();
+    let o = spikemesh(&["explore", s(&ttfs), "--vary", "steps=4,8", "--csv", s(&csv)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("single-spike (TTFS) model"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -18,6 +18,7 @@ use indicatif::ProgressBar;
 use isa::chip::ChipDescription;
 use mapper::place::AnnealOptions;
 use mapper::{MapOptions, PlacementKind};
+use model::lif::LifNetwork;
 use model::{DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder};
 use rayon::prelude::*;
 use sim::chip::StopRule;
@@ -36,8 +37,9 @@ pub struct Args {
     model: PathBuf,
     /// An axis of the grid: a chip-file key and its values, e.g. `router.buffer_depth=2,4,8`,
     /// `core.neurons=64,128,256`, `energy.profile=loihi-datasheet,loihi-calibrated`; also
-    /// `mesh=2x2,4x4` (width and height) and `placement=optimised,naive`. Repeat for more
-    /// axes; the grid is every combination, the first axis varying slowest.
+    /// `mesh=2x2,4x4` (width and height), `placement=optimised,naive`, and for a multi-spike
+    /// LIF model `steps=8,16,32` (its window). Repeat for more axes; the grid is every
+    /// combination, the first axis varying slowest.
     #[arg(long = "vary", value_name = "KEY=V1,V2,…", required = true)]
     vary: Vec<String>,
     /// The chip every point starts from (TOML) [the default 4x4 chip].
@@ -67,7 +69,8 @@ pub struct Args {
     plot: PathBuf,
 }
 
-/// One value of an axis: the chip-file keys it sets (two for `mesh`), or the placement.
+/// One value of an axis: the chip-file keys it sets (two for `mesh`), the placement, or the
+/// timesteps of a multi-spike LIF model.
 #[derive(Clone, Debug, PartialEq)]
 struct AxisValue {
     /// The value as written on the command line (table and CSV cell, chart label).
@@ -76,6 +79,8 @@ struct AxisValue {
     settings: Vec<(String, String)>,
     /// The placement, on a `placement` axis.
     placement: Option<PlacementKind>,
+    /// A LIF model's timesteps per sample, on a `steps` axis.
+    steps: Option<u32>,
 }
 
 /// One `--vary` axis.
@@ -87,10 +92,11 @@ struct Axis {
 }
 
 impl Axis {
-    /// What the axis sets: its chip-file keys, or `placement`.
+    /// What the axis sets: its chip-file keys, `placement` or `steps`.
     fn keys(&self) -> Vec<&str> {
         match self.values.first() {
             Some(v) if v.placement.is_some() => vec!["placement"],
+            Some(v) if v.steps.is_some() => vec!["steps"],
             Some(v) => v.settings.iter().map(|(k, _)| k.as_str()).collect(),
             None => Vec::new(),
         }
@@ -124,6 +130,7 @@ fn parse_axis(spec: &str) -> anyhow::Result<Axis> {
                         ("mesh.height".into(), h.to_string()),
                     ],
                     placement: None,
+                    steps: None,
                 }
             }
             "placement" => AxisValue {
@@ -136,11 +143,29 @@ fn parse_axis(spec: &str) -> anyhow::Result<Axis> {
                         bail!("--vary `{spec}`: placement `{v}` is neither `optimised` nor `naive`")
                     }
                 }),
+                steps: None,
+            },
+            "steps" => AxisValue {
+                label: v.to_string(),
+                settings: Vec::new(),
+                placement: None,
+                steps: Some(
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|s| (1..=model::lif::MAX_STEPS).contains(s))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "--vary `{spec}`: steps `{v}` is not a number in 1..={}",
+                                model::lif::MAX_STEPS
+                            )
+                        })?,
+                ),
             },
             _ => AxisValue {
                 label: v.to_string(),
                 settings: vec![(key.to_string(), v.to_string())],
                 placement: None,
+                steps: None,
             },
         };
         if values.iter().any(|x: &AxisValue| x.label == value.label) {
@@ -173,11 +198,12 @@ fn grid(sizes: &[usize]) -> Vec<Vec<usize>> {
     points
 }
 
-/// A grid point made concrete: its chip and placement.
+/// A grid point made concrete: its chip, placement and (LIF models) timesteps.
 struct Point {
     labels: Vec<String>,
     chip: ChipDescription,
     placement: PlacementKind,
+    steps: Option<u32>,
 }
 
 /// What one point measured.
@@ -205,15 +231,17 @@ impl Measured {
     }
 }
 
-/// Indices of the points not dominated in (cycles per inference, energy per inference): no
-/// other point is at most as slow and at most as costly and better in one of the two.
-fn pareto(points: &[(f64, f64)]) -> Vec<bool> {
+/// Which points are not dominated in (cycles per inference, energy per inference, accuracy):
+/// no other point is at most as slow, at most as costly and at least as accurate, and better
+/// in one of the three. (Chip settings leave the accuracy alone, so it usually decides nothing;
+/// a `steps` axis trades it.)
+fn pareto(points: &[(f64, f64, f64)]) -> Vec<bool> {
     points
         .iter()
-        .map(|&(c, e)| {
+        .map(|&(c, e, a)| {
             !points
                 .iter()
-                .any(|&(c2, e2)| c2 <= c && e2 <= e && (c2 < c || e2 < e))
+                .any(|&(c2, e2, a2)| c2 <= c && e2 <= e && a2 >= a && (c2 < c || e2 < e || a2 > a))
         })
         .collect()
 }
@@ -265,6 +293,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for idx in grid(&sizes) {
         let mut chip = base.clone();
         let mut placement = default_placement;
+        let mut steps = None;
         let mut labels = Vec::with_capacity(axes.len());
         for (a, &k) in axes.iter().zip(&idx) {
             let v = &a.values[k];
@@ -274,6 +303,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if let Some(p) = v.placement {
                 placement = p;
             }
+            steps = v.steps.or(steps);
             labels.push(v.label.clone());
         }
         CostProfile::resolve(&chip.energy.profile).with_context(|| {
@@ -287,6 +317,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             labels,
             chip,
             placement,
+            steps,
         });
     }
 
@@ -301,21 +332,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         ModelFile::Lif(_) => None,
     };
-    let workload = match &model {
-        ModelFile::Ttfs(net) => Workload::Ttfs {
-            encoder: LatencyEncoder {
-                rule: net.encoding.unwrap_or(EncodingRule::S4nn),
-                t_max: net.t_max,
-            },
-            golden: golden.as_ref(),
-        },
-        ModelFile::Lif(net) => {
-            if net.encoding.is_none() {
-                bail!("the LIF model records no input rate code (`encoding`): it cannot run on images");
-            }
-            Workload::Lif(net)
+    match &model {
+        ModelFile::Ttfs(_) if axes.iter().any(|a| a.keys() == ["steps"]) => bail!(
+            "--vary steps=…: {} is a single-spike (TTFS) model, whose window t_max is part of \
+             its training; steps vary the window of multi-spike LIF models",
+            args.model.display()
+        ),
+        ModelFile::Lif(net) if net.encoding.is_none() => {
+            bail!("the LIF model records no input rate code (`encoding`): it cannot run on images")
         }
-    };
+        _ => {}
+    }
     let stop = if args.full_window {
         StopRule::FullWindow
     } else {
@@ -337,7 +364,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let outcomes: Vec<Outcome> = points
         .par_iter()
         .map(|p| {
-            let out = run_point(p, &model, &args, set, limit, workload, stop);
+            let out = run_point(p, &model, golden.as_ref(), &args, set, limit, stop);
             pb.inc(1);
             out
         })
@@ -355,7 +382,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let front = pareto(
         &measured
             .iter()
-            .map(|(_, m)| (m.figures.cycles_per_inference_mean, m.energy_j))
+            .map(|(_, m)| {
+                (
+                    m.figures.cycles_per_inference_mean,
+                    m.energy_j,
+                    m.figures.accuracy,
+                )
+            })
             .collect::<Vec<_>>(),
     );
     let mut on_front = vec![false; points.len()];
@@ -375,7 +408,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )
     .with_context(|| format!("{}: cannot write the chart", args.plot.display()))?;
     say!(
-        "wrote {} and {} (* = Pareto front of cycles and energy per inference)",
+        "wrote {} and {} (* = Pareto front of cycles, energy per inference and accuracy)",
         args.csv.display(),
         args.plot.display()
     );
@@ -415,12 +448,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn run_point(
     p: &Point,
     model: &ModelFile,
+    golden: Option<&GoldenNetwork>,
     args: &Args,
     set: &model::Dataset,
     limit: usize,
-    workload: Workload<'_>,
     stop: StopRule,
 ) -> Outcome {
+    // A `steps` axis runs the LIF model over another window (same weights and neurons).
+    let lif = match (model, p.steps) {
+        (ModelFile::Lif(net), Some(steps)) => Some(LifNetwork {
+            steps,
+            ..net.clone()
+        }),
+        (ModelFile::Lif(net), None) => Some(net.clone()),
+        (ModelFile::Ttfs(_), _) => None,
+    };
+    let workload = match (&lif, model) {
+        (Some(net), _) | (None, ModelFile::Lif(net)) => Workload::Lif(net),
+        (None, ModelFile::Ttfs(net)) => Workload::Ttfs {
+            encoder: LatencyEncoder {
+                rule: net.encoding.unwrap_or(EncodingRule::S4nn),
+                t_max: net.t_max,
+            },
+            golden,
+        },
+    };
     let opts = MapOptions {
         placement: p.placement,
         anneal: AnnealOptions {
@@ -429,9 +481,9 @@ fn run_point(
         },
         ..MapOptions::default()
     };
-    let mapped = match model {
-        ModelFile::Ttfs(net) => mapper::map(net, &p.chip, &opts),
-        ModelFile::Lif(net) => mapper::map_lif(net, &p.chip, &opts),
+    let mapped = match (&lif, model) {
+        (Some(net), _) | (None, ModelFile::Lif(net)) => mapper::map_lif(net, &p.chip, &opts),
+        (None, ModelFile::Ttfs(net)) => mapper::map(net, &p.chip, &opts),
     };
     let mapping = match mapped {
         Ok(m) => m,
@@ -727,7 +779,7 @@ fn svg(
     );
     let _ = writeln!(
         s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#d62728\">red: Pareto front (no point is faster and cheaper)</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#d62728\">red: Pareto front (no point is faster, cheaper and as accurate)</text>",
         frame.right(),
         frame.top() + 14.0
     );
@@ -798,13 +850,16 @@ mod tests {
     #[test]
     fn the_pareto_front_keeps_undominated_points() {
         let pts = [
-            (10.0, 5.0),
-            (8.0, 6.0),
-            (12.0, 4.0),
-            (11.0, 6.0),
-            (10.0, 5.0),
+            (10.0, 5.0, 0.9),
+            (8.0, 6.0, 0.9),
+            (12.0, 4.0, 0.9),
+            (11.0, 6.0, 0.9),
+            (10.0, 5.0, 0.9),
+            (13.0, 7.0, 0.95),
+            (13.0, 7.0, 0.8),
         ];
-        // (11, 6) is dominated by (10, 5); equal points do not dominate each other.
-        assert_eq!(pareto(&pts), [true, true, true, false, true]);
+        // (11, 6) is dominated by (10, 5); equal points do not dominate each other; a slower,
+        // costlier point survives by its accuracy, and one that is worse in all three does not.
+        assert_eq!(pareto(&pts), [true, true, true, false, true, true, false]);
     }
 }
