@@ -677,14 +677,23 @@ fn svg(
     outcomes: &[Outcome],
     front: &[bool],
 ) -> String {
-    let ran: Vec<(usize, f64, f64)> = outcomes
+    // (point, cycles, nJ, accuracy) of every point that ran.
+    let ran: Vec<(usize, f64, f64, f64)> = outcomes
         .iter()
         .enumerate()
         .filter_map(|(k, o)| match o {
-            Outcome::Ran(m) => Some((k, m.figures.cycles_per_inference_mean, m.energy_j * 1e9)),
+            Outcome::Ran(m) => Some((
+                k,
+                m.figures.cycles_per_inference_mean,
+                m.energy_j * 1e9,
+                m.figures.accuracy,
+            )),
             _ => None,
         })
         .collect();
+    // One accuracy for all (chip settings only): the front is a staircase in the plane,
+    // drawn as a line. Otherwise it is a 3-way front: dots only, accuracies in the labels.
+    let one_accuracy = ran.iter().all(|r| r.3 == ran[0].3);
     let span = |v: Vec<f64>| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -733,7 +742,7 @@ fn svg(
         .map(|r| (r.1, r.2))
         .collect();
     line.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if line.len() > 1 {
+    if one_accuracy && line.len() > 1 {
         let pts: Vec<String> = line
             .iter()
             .map(|&(c, e)| format!("{:.1},{:.1}", frame.px(c), frame.py(e)))
@@ -746,19 +755,23 @@ fn svg(
     }
     // Labels: the front's first, then the others where they do not cover a label already
     // drawn (every dot carries its values as a tooltip either way).
-    let mut order: Vec<&(usize, f64, f64)> = ran.iter().collect();
+    let mut order: Vec<&(usize, f64, f64, f64)> = ran.iter().collect();
     order.sort_by_key(|r| !front[r.0]);
     let mut placed: Vec<(f64, f64, f64)> = Vec::new();
-    for &&(k, c, e) in &order {
+    for &&(k, c, e, acc) in &order {
         let (cx, cy) = (frame.px(c), frame.py(e));
         let colour = if front[k] { "#d62728" } else { "#1f77b4" };
-        let label = points[k].labels.join(",");
+        let label = if one_accuracy {
+            points[k].labels.join(",")
+        } else {
+            format!("{}: {:.2} %", points[k].labels.join(","), 100.0 * acc)
+        };
         let _ = writeln!(
             s,
             "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"4\" fill=\"{colour}\"><title>{}</title></circle>",
             xml_escape(&points[k].labels.join(", "))
         );
-        let (lx, ly, lw) = (cx + 6.0, cy - 5.0, 5.2 * label.chars().count() as f64);
+        let (lx, ly, lw) = (cx + 6.0, cy - 5.0, 6.0 * label.chars().count() as f64);
         let covers =
             |&(x, y, w): &(f64, f64, f64)| lx < x + w && x < lx + lw && (ly - y).abs() < 10.0;
         if !placed.iter().any(covers) {
