@@ -191,24 +191,27 @@ fn random_recurrent_lif(seed: u64, hidden: u32, span: i16, output_too: bool) -> 
     net
 }
 
-/// The recurrent weights change what the network computes on the test images (so agreeing
-/// with the golden model says something about them).
-fn assert_recurrence_matters(net: &LifNetwork) {
+/// Asserts that `net` and `other` (the same network without the feature under test) differ
+/// in some layer's spike counts on at least 15 of the first 20 digits test images, so that
+/// the chip agreeing with `net`'s golden model says something about `what`.
+fn assert_feature_matters(net: &LifNetwork, other: &LifNetwork, what: &str) {
     let test = model::data::digits().expect("embedded digits").test;
+    let differ = (0..20)
+        .filter(|&k| {
+            let spikes = RateCode::Regular.encode(test.image(k), net.steps);
+            net.forward(&spikes).layer_counts != other.forward(&spikes).layer_counts
+        })
+        .count();
+    assert!(differ >= 15, "{what} changes only {differ} of 20 samples");
+}
+
+/// [`assert_feature_matters`] for the recurrent weights.
+fn assert_recurrence_matters(net: &LifNetwork) {
     let mut plain = net.clone();
     for l in &mut plain.layers {
         l.recurrent.clear();
     }
-    let differ = (0..20)
-        .filter(|&k| {
-            let spikes = RateCode::Regular.encode(test.image(k), net.steps);
-            net.forward(&spikes).layer_counts != plain.forward(&spikes).layer_counts
-        })
-        .count();
-    assert!(
-        differ >= 15,
-        "recurrence changes only {differ} of 20 samples"
-    );
+    assert_feature_matters(net, &plain, "recurrence");
 }
 
 #[test]
@@ -287,23 +290,13 @@ fn per_neuron_decays_match_golden_split_across_cores() {
     }
     net.validate().unwrap();
     // The decays matter: the same network with every neuron on neuron 0's decays differs.
-    let test = model::data::digits().expect("embedded digits").test;
     let mut shared = net.clone();
     for l in &mut shared.layers {
         l.du_per_neuron.clear();
         l.dv_per_neuron.clear();
         l.neuron.du = net.layers[0].du_per_neuron[0];
     }
-    let differ = (0..20)
-        .filter(|&k| {
-            let spikes = RateCode::Regular.encode(test.image(k), net.steps);
-            net.forward(&spikes).layer_counts != shared.forward(&spikes).layer_counts
-        })
-        .count();
-    assert!(
-        differ >= 15,
-        "per-neuron decays change only {differ} of 20 samples"
-    );
+    assert_feature_matters(&net, &shared, "per-neuron decays");
     let chip = small_core_chip(8);
     for placement in [PlacementKind::Optimised, PlacementKind::Naive] {
         let spikes = check(&net, &chip, placement, 30);
@@ -324,17 +317,7 @@ fn delayed_subtraction_network_matches_golden() {
         l.neuron.reset = LifReset::Subtract;
     }
     // The delay changes the spike counts (so agreeing with the golden model tests it).
-    let test = model::data::digits().expect("embedded digits").test;
-    let differ = (0..20)
-        .filter(|&k| {
-            let spikes = RateCode::Regular.encode(test.image(k), net.steps);
-            net.forward(&spikes).layer_counts != now.forward(&spikes).layer_counts
-        })
-        .count();
-    assert!(
-        differ >= 15,
-        "the delayed reset changes only {differ} of 20 samples"
-    );
+    assert_feature_matters(&net, &now, "the delayed reset");
     for chip in [ChipDescription::default(), small_core_chip(8)] {
         let spikes = check(&net, &chip, PlacementKind::Optimised, 30);
         assert!(spikes > 100, "only {spikes} output spikes");

@@ -5,11 +5,8 @@
 
 mod cli_support;
 
-use cli_support::{scratch_dir, spikemesh, stderr};
-use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
-use model::EncodingRule;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use cli_support::{random_binary_net, run_with_report, scratch_dir, spikemesh, stderr};
+use model::network::Network;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -17,28 +14,9 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A random binary 64-100-10 network (BS4NN encoding) that spikes on the digits.
+/// A random binary 64-100-10 network that spikes on the digits.
 fn random_net() -> Network {
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let mut dense = |name: &str, inputs: u32, outputs: u32, theta: i32| Layer {
-        name: name.into(),
-        kind: LayerKind::Dense(Dense {
-            inputs,
-            outputs,
-            neuron: NeuronModel::S4NN,
-            weights: Weights::random_signs((inputs * outputs) as usize, 0.4, &mut rng),
-            threshold: Threshold::Layer(theta),
-            scale: None,
-        }),
-    };
-    Network {
-        format_version: model::FORMAT_VERSION,
-        input: Shape::Flat { size: 64 },
-        t_max: 64,
-        encoding: Some(EncodingRule::Bs4nn),
-        fallback_offset: 3,
-        layers: vec![dense("hidden", 64, 100, 3), dense("output", 100, 10, 2)],
-    }
+    random_binary_net(7, &[100, 10], &[3, 2], 0.4, 64)
 }
 
 /// The CSV as a header and rows of cells (no quoted commas in these tests' values).
@@ -130,20 +108,7 @@ fn every_point_equals_map_then_run_on_its_chip() {
         let image = dir.join("point.img");
         let m = spikemesh(&["map", s(&model), "--chip", s(&chip), "-o", s(&image)]);
         assert!(m.status.success(), "{}", stderr(&m));
-        let report = dir.join("point.json");
-        let r = spikemesh(&[
-            "run",
-            s(&image),
-            "--model",
-            s(&model),
-            "--limit",
-            "40",
-            "--report",
-            s(&report),
-        ]);
-        assert!(r.status.success(), "{}", stderr(&r));
-        let rep: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let (_, rep) = run_with_report(&image, &model, "40", &dir.join("point.json"));
         let f = &rep["figures"];
         for (column, json) in [
             ("accuracy", &f["accuracy"]),

@@ -7,10 +7,9 @@
 
 mod cli_support;
 
-use cli_support::spikemesh;
+use cli_support::{random_binary_net, spikemesh};
 use isa::ChipImage;
-use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
-use model::EncodingRule;
+use model::network::{LayerKind, Weights};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -46,37 +45,6 @@ fn fails(o: &Output, what: &str) -> String {
     err
 }
 
-/// A random binary digits network `64 → sizes…` (S4NN neuron, BS4NN encoding).
-fn random_net(seed: u64, sizes: &[u32], thetas: &[i32], t_max: u16) -> Network {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut inputs = 64;
-    let mut layers = Vec::new();
-    for (l, (&outputs, &theta)) in sizes.iter().zip(thetas).enumerate() {
-        layers.push(Layer {
-            name: format!("fc{l}"),
-            kind: LayerKind::Dense(Dense {
-                inputs,
-                outputs,
-                neuron: NeuronModel::S4NN,
-                weights: Weights::random_signs((inputs * outputs) as usize, 0.5, &mut rng),
-                threshold: Threshold::Layer(theta),
-                scale: None,
-            }),
-        });
-        inputs = outputs;
-    }
-    let net = Network {
-        format_version: model::FORMAT_VERSION,
-        input: Shape::Flat { size: 64 },
-        t_max,
-        encoding: Some(EncodingRule::Bs4nn),
-        fallback_offset: 3,
-        layers,
-    };
-    net.validate().expect("valid network");
-    net
-}
-
 /// The `(correct, total)` of the last `label … (c/n)` figure on a line starting with `prefix`.
 fn count_after(out: &str, prefix: &str, label: &str) -> (usize, usize) {
     let line = out
@@ -98,7 +66,9 @@ fn learned_image_runs_with_the_reported_accuracy_and_matches_the_golden() {
     let image = dir.join("learn.img");
     let trained = dir.join("trained.img");
     let report = dir.join("report.json");
-    random_net(5, &[10], &[20], 64).save(&model).unwrap();
+    random_binary_net(5, &[10], &[20], 0.5, 64)
+        .save(&model)
+        .unwrap();
     ok(
         &spikemesh(&[
             "map",
@@ -226,7 +196,7 @@ fn check_passes_with_hidden_layer_learning_over_two_cores() {
     // squares, over the whole layer; the golden follows both, chunk by chunk.
     let dir = scratch_dir("hidden");
     let model = dir.join("net.json");
-    random_net(9, &[300, 10], &[6, 10], 64)
+    random_binary_net(9, &[300, 10], &[6, 10], 0.5, 64)
         .save(&model)
         .unwrap();
     for normalisation in ["core", "layer"] {
@@ -291,7 +261,7 @@ fn check_passes_from_real_latent_start_weights() {
     // here, not the default 1024) or it refuses before the first sample.
     let dir = scratch_dir("latent");
     let model = dir.join("net.json");
-    let mut net = random_net(4, &[40, 10], &[6, 10], 64);
+    let mut net = random_binary_net(4, &[40, 10], &[6, 10], 0.5, 64);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     for layer in &mut net.layers {
         if let LayerKind::Dense(d) = &mut layer.kind {
@@ -344,8 +314,12 @@ fn check_refuses_a_model_the_image_was_not_mapped_from() {
     let model = dir.join("net.json");
     let other = dir.join("other.json");
     let image = dir.join("learn.img");
-    random_net(5, &[10], &[20], 64).save(&model).unwrap();
-    random_net(6, &[10], &[20], 64).save(&other).unwrap();
+    random_binary_net(5, &[10], &[20], 0.5, 64)
+        .save(&model)
+        .unwrap();
+    random_binary_net(6, &[10], &[20], 0.5, 64)
+        .save(&other)
+        .unwrap();
     ok(
         &spikemesh(&["map", s(&model), "--learning", "-o", s(&image)]),
         "map --learning",
@@ -376,7 +350,9 @@ fn bad_inputs_are_errors_not_panics() {
     let inference = dir.join("inference.img");
     let learning = dir.join("learning.img");
     let out = dir.join("t.img");
-    random_net(5, &[10], &[20], 64).save(&model).unwrap();
+    random_binary_net(5, &[10], &[20], 0.5, 64)
+        .save(&model)
+        .unwrap();
     ok(&spikemesh(&["map", s(&model), "-o", s(&inference)]), "map");
     ok(
         &spikemesh(&["map", s(&model), "--learning", "-o", s(&learning)]),

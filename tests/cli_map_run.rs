@@ -5,9 +5,9 @@
 
 mod cli_support;
 
-use cli_support::{spikemesh, stderr};
-use model::network::{Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights};
-use model::{EncodingRule, GoldenNetwork, LatencyEncoder};
+use cli_support::{random_binary_net, spikemesh, stderr};
+use model::network::Network;
+use model::{GoldenNetwork, LatencyEncoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -23,34 +23,6 @@ fn s(p: &Path) -> &str {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A random binary 64-h-10 network (BS4NN encoding) with layer thresholds `thetas`.
-fn random_net(seed: u64, hidden: u32, thetas: [i32; 2], t_max: u16) -> Network {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut dense = |name: &str, inputs: u32, outputs: u32, theta: i32| Layer {
-        name: name.into(),
-        kind: LayerKind::Dense(Dense {
-            inputs,
-            outputs,
-            neuron: NeuronModel::S4NN,
-            weights: Weights::random_signs((inputs * outputs) as usize, 0.4, &mut rng),
-            threshold: Threshold::Layer(theta),
-            scale: None,
-        }),
-    };
-    let layers = vec![
-        dense("hidden", 64, hidden, thetas[0]),
-        dense("output", hidden, 10, thetas[1]),
-    ];
-    Network {
-        format_version: model::FORMAT_VERSION,
-        input: Shape::Flat { size: 64 },
-        t_max,
-        encoding: Some(EncodingRule::Bs4nn),
-        fallback_offset: 3,
-        layers,
-    }
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -79,7 +51,7 @@ fn golden_figures(net: &Network, n: usize) -> (usize, Vec<model::ForwardTrace>) 
 fn map_then_run_matches_the_golden_model() {
     let dir = scratch_dir("match");
     // Low thresholds: every sample has an output spike, so no decoding fallback is involved.
-    let net = random_net(21, 40, [2, 0], 32);
+    let net = random_binary_net(21, &[40, 10], &[2, 0], 0.4, 32);
     let model = dir.join("model.json");
     net.save(&model).unwrap();
     let n = 120;
@@ -177,7 +149,7 @@ fn map_then_run_matches_the_golden_model() {
 #[test]
 fn raster_vcd_and_plots_agree_with_the_golden_hidden_layer() {
     let dir = scratch_dir("traces");
-    let net = random_net(5, 30, [3, 1], 24);
+    let net = random_binary_net(5, &[30, 10], &[3, 1], 0.4, 24);
     let model = dir.join("model.json");
     net.save(&model).unwrap();
     let img = dir.join("net.img");
@@ -260,7 +232,7 @@ fn samples_without_output_spikes_decode_like_the_golden_fallback() {
     let dir = scratch_dir("fallback");
     // A high output threshold: some samples end with no output spike, and the class comes
     // from the potentials at t_max - fallback_offset.
-    let net = random_net(5, 40, [2, 12], 32);
+    let net = random_binary_net(5, &[40, 10], &[2, 12], 0.4, 32);
     let model = dir.join("model.json");
     net.save(&model).unwrap();
     let n = 120;
@@ -327,7 +299,9 @@ fn demo_trains_maps_and_runs_with_chip_equal_to_host() {
 fn model_too_large_for_the_chip_names_layer_and_limit() {
     let dir = scratch_dir("too-large");
     let model = dir.join("model.json");
-    random_net(1, 40, [2, 1], 16).save(&model).unwrap();
+    random_binary_net(1, &[40, 10], &[2, 1], 0.4, 16)
+        .save(&model)
+        .unwrap();
     let chip = dir.join("small.toml");
     std::fs::write(
         &chip,
@@ -355,7 +329,9 @@ fn model_too_large_for_the_chip_names_layer_and_limit() {
 
     let big = dir.join("big.json");
     // 600 hidden neurons need 3 cores of 256, the output one more: 4 cores on a 2x1 mesh.
-    random_net(1, 600, [2, 1], 16).save(&big).unwrap();
+    random_binary_net(1, &[600, 10], &[2, 1], 0.4, 16)
+        .save(&big)
+        .unwrap();
     let tiny = dir.join("tiny.toml");
     std::fs::write(
         &tiny,
@@ -383,7 +359,9 @@ fn model_too_large_for_the_chip_names_layer_and_limit() {
 fn chip_file_with_unknown_key_is_refused_by_map() {
     let dir = scratch_dir("unknown-key");
     let model = dir.join("model.json");
-    random_net(1, 20, [2, 1], 16).save(&model).unwrap();
+    random_binary_net(1, &[20, 10], &[2, 1], 0.4, 16)
+        .save(&model)
+        .unwrap();
     let chip = dir.join("typo.toml");
     std::fs::write(
         &chip,
@@ -410,7 +388,9 @@ fn chip_file_with_unknown_key_is_refused_by_map() {
 fn image_of_another_format_version_is_refused_by_run() {
     let dir = scratch_dir("version");
     let model = dir.join("model.json");
-    random_net(1, 20, [2, 1], 16).save(&model).unwrap();
+    random_binary_net(1, &[20, 10], &[2, 1], 0.4, 16)
+        .save(&model)
+        .unwrap();
     let img = dir.join("net.img");
     let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -427,7 +407,9 @@ fn image_of_another_format_version_is_refused_by_run() {
 fn run_needs_the_encoding_and_a_matching_window() {
     let dir = scratch_dir("window");
     let model = dir.join("model.json");
-    random_net(1, 20, [2, 1], 16).save(&model).unwrap();
+    random_binary_net(1, &[20, 10], &[2, 1], 0.4, 16)
+        .save(&model)
+        .unwrap();
     let img = dir.join("net.img");
     assert!(spikemesh(&["map", s(&model), "-o", s(&img)])
         .status
@@ -464,7 +446,9 @@ fn run_needs_the_encoding_and_a_matching_window() {
 fn junk_files_never_panic() {
     let dir = scratch_dir("junk");
     let model = dir.join("model.json");
-    random_net(1, 20, [2, 1], 16).save(&model).unwrap();
+    random_binary_net(1, &[20, 10], &[2, 1], 0.4, 16)
+        .save(&model)
+        .unwrap();
     let img = dir.join("net.img");
     assert!(spikemesh(&["map", s(&model), "-o", s(&img)])
         .status
@@ -529,8 +513,8 @@ fn junk_files_never_panic() {
 fn run_against_another_model_fails_naming_the_first_mismatching_sample() {
     let dir = scratch_dir("mismatch");
     let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-    let net_a = random_net(31, 30, [2, 0], 24);
-    let net_b = random_net(32, 30, [2, 0], 24);
+    let net_a = random_binary_net(31, &[30, 10], &[2, 0], 0.4, 24);
+    let net_b = random_binary_net(32, &[30, 10], &[2, 0], 0.4, 24);
     net_a.save(&a).unwrap();
     net_b.save(&b).unwrap();
     let img = dir.join("a.img");
@@ -570,7 +554,9 @@ fn run_against_another_model_fails_naming_the_first_mismatching_sample() {
 fn map_and_run_are_deterministic() {
     let dir = scratch_dir("determinism");
     let model = dir.join("model.json");
-    random_net(41, 60, [3, 1], 32).save(&model).unwrap();
+    random_binary_net(41, &[60, 10], &[3, 1], 0.4, 32)
+        .save(&model)
+        .unwrap();
     let mut images = Vec::new();
     let mut reports = Vec::new();
     for i in 0..2 {

@@ -6,7 +6,7 @@
 
 mod cli_support;
 
-use cli_support::{scratch_dir, spikemesh, stderr};
+use cli_support::{run_with_report, scratch_dir, spikemesh, stderr};
 use model::lif::{LifNetwork, RateCode};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -30,8 +30,13 @@ fn s(p: &Path) -> &str {
 /// `spikemesh nir FIXTURE --dt 1 --reset subtract EXTRA -o OUT` (the converted digits networks
 /// were trained with a unit step and reset by subtraction), asserting success.
 fn nir_import(file: &str, out: &Path, extra: &[&str]) -> Output {
+    nir_import_as(file, "1", "subtract", out, extra)
+}
+
+/// `spikemesh nir FIXTURE --dt DT --reset RESET EXTRA -o OUT`, asserting success.
+fn nir_import_as(file: &str, dt: &str, reset: &str, out: &Path, extra: &[&str]) -> Output {
     let fixture = fixture(file);
-    let mut args = vec!["nir", &fixture, "--dt", "1", "--reset", "subtract"];
+    let mut args = vec!["nir", &fixture, "--dt", dt, "--reset", reset];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["-o", s(out)]);
     let o = spikemesh(&args);
@@ -101,22 +106,9 @@ fn nir_import_maps_runs_on_the_chip_and_evaluates() {
     assert_eq!(lines, golden as usize);
     assert!(lines > 100, "only {lines} spikes in 5 samples");
 
-    let report = dir.join("run.json");
-    let o = spikemesh(&[
-        "run",
-        s(&image),
-        "--model",
-        s(&model),
-        "--limit",
-        "40",
-        "--report",
-        s(&report),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, json) = run_with_report(&image, &model, "40", &dir.join("run.json"));
     let out = stdout(&o);
     assert!(out.contains("chip agrees on 40/40 samples"), "{out}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(json["lif_steps"], 24);
     assert_eq!(json["t_max"], serde_json::Value::Null);
     assert_eq!(json["stop_rule"], "full-window");
@@ -226,17 +218,7 @@ fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
     }
     // Per-neuron time constants import as per-neuron decays, shown as a range.
     let out = dir.join("lif_mlp.json");
-    let o = spikemesh(&[
-        "nir",
-        &fixture("lif_mlp.nir"),
-        "--dt",
-        "0.001",
-        "--reset",
-        "subtract",
-        "-o",
-        s(&out),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = nir_import_as("lif_mlp.nir", "0.001", "subtract", &out, &[]);
     let net = LifNetwork::load(&out).unwrap();
     let dv = &net.layers[0].dv_per_neuron;
     let (lo, hi) = (dv.iter().min().unwrap(), dv.iter().max().unwrap());
@@ -391,20 +373,8 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
         "snntorch_conv",
     ] {
         let model = dir.join(format!("{name}.json"));
-        let file = fixture(&format!("{name}.nir"));
-        let o = spikemesh(&[
-            "nir",
-            &file,
-            "--dt",
-            "1e-4",
-            "--reset",
-            "subtract-next",
-            "--steps",
-            "32",
-            "-o",
-            s(&model),
-        ]);
-        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let file = format!("{name}.nir");
+        nir_import_as(&file, "1e-4", "subtract-next", &model, &["--steps", "32"]);
         let net = LifNetwork::load(&model).unwrap();
         assert!(net
             .layers

@@ -39,6 +39,31 @@ fn unit_if() -> NirNode {
     }
 }
 
+/// LIF neurons with time constants `tau`, `R = 1`, `θ = 1`, no leak, reset to 0.
+fn unit_lif(tau: Vec<f64>) -> NirNode {
+    NirNode::Lif {
+        tau,
+        r: vec![1.0],
+        v_leak: vec![0.0],
+        v_threshold: vec![1.0],
+        v_reset: vec![0.0],
+    }
+}
+
+/// CubaLIF neurons with time constants `tau_syn`, `tau_mem`, `R = 1`, `w_in = 1`, `θ = 1`, no
+/// leak, reset to 0.
+fn unit_cuba_lif(tau_syn: Vec<f64>, tau_mem: Vec<f64>) -> NirNode {
+    NirNode::CubaLif {
+        tau_syn,
+        tau_mem,
+        r: vec![1.0],
+        v_leak: vec![0.0],
+        v_threshold: vec![1.0],
+        v_reset: vec![0.0],
+        w_in: vec![1.0],
+    }
+}
+
 fn input(shape: &[usize]) -> NirNode {
     NirNode::Input {
         shape: shape.to_vec(),
@@ -183,13 +208,7 @@ fn per_neuron_time_constants_become_per_neuron_decays() {
                 values: vec![2.0, 2.0, 4.0],
             },
         },
-        NirNode::Lif {
-            tau: vec![4.0, 2.0, 4.0],
-            r: vec![1.0],
-            v_leak: vec![0.0],
-            v_threshold: vec![1.0],
-            v_reset: vec![0.0],
-        },
+        unit_lif(vec![4.0, 2.0, 4.0]),
         3,
     );
     let imp = lower_nir(&g, "tau.nir", &opts(1.0, None)).unwrap();
@@ -221,15 +240,7 @@ fn per_neuron_time_constants_become_per_neuron_decays() {
                 values: vec![1.0, 1.0],
             },
         },
-        NirNode::CubaLif {
-            tau_syn: vec![2.0, 4.0],
-            tau_mem: vec![4.0],
-            r: vec![1.0],
-            v_leak: vec![0.0],
-            v_threshold: vec![1.0],
-            v_reset: vec![0.0],
-            w_in: vec![1.0],
-        },
+        unit_cuba_lif(vec![2.0, 4.0], vec![4.0]),
         2,
     );
     let imp = lower_nir(&g, "cuba.nir", &opts(1.0, None)).unwrap();
@@ -291,15 +302,7 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
                     },
                     bias: vec![0.0, 0.5],
                 },
-                NirNode::CubaLif {
-                    tau_syn: vec![2.0],
-                    tau_mem: vec![4.0],
-                    r: vec![1.0],
-                    v_leak: vec![0.0],
-                    v_threshold: vec![1.0],
-                    v_reset: vec![0.0],
-                    w_in: vec![1.0],
-                },
+                unit_cuba_lif(vec![2.0], vec![4.0]),
                 2,
             ),
             opts(1.0, None),
@@ -819,13 +822,7 @@ mod no_panic {
                     },
                 ));
                 let neuron = if leaky {
-                    NirNode::Lif {
-                        tau: vec![4.0],
-                        r: vec![1.0],
-                        v_leak: vec![0.0],
-                        v_threshold: vec![1.0],
-                        v_reset: vec![0.0],
-                    }
+                    unit_lif(vec![4.0])
                 } else {
                     unit_if()
                 };
@@ -1179,18 +1176,8 @@ fn recurrent_nodes_the_chip_cannot_run_are_refused_by_name() {
         weight: matrix(2, 2, vec![0.0; 4]),
         bias: vec![0.0, 0.5],
     });
-    g.nodes.insert(
-        "n".into(),
-        NirNode::CubaLif {
-            tau_syn: vec![2.0],
-            tau_mem: vec![4.0],
-            r: vec![1.0],
-            v_leak: vec![0.0],
-            v_threshold: vec![1.0],
-            v_reset: vec![0.0],
-            w_in: vec![1.0],
-        },
-    );
+    g.nodes
+        .insert("n".into(), unit_cuba_lif(vec![2.0], vec![4.0]));
     let m = err(&g);
     assert!(
         m.contains("node `rec` (Affine): bias[1]") && m.contains("CubaLIF"),
