@@ -454,25 +454,6 @@ fn run_point(
     limit: usize,
     stop: StopRule,
 ) -> Outcome {
-    // A `steps` axis runs the LIF model over another window (same weights and neurons).
-    let lif = match (model, p.steps) {
-        (ModelFile::Lif(net), Some(steps)) => Some(LifNetwork {
-            steps,
-            ..net.clone()
-        }),
-        (ModelFile::Lif(net), None) => Some(net.clone()),
-        (ModelFile::Ttfs(_), _) => None,
-    };
-    let workload = match (&lif, model) {
-        (Some(net), _) | (None, ModelFile::Lif(net)) => Workload::Lif(net),
-        (None, ModelFile::Ttfs(net)) => Workload::Ttfs {
-            encoder: LatencyEncoder {
-                rule: net.encoding.unwrap_or(EncodingRule::S4nn),
-                t_max: net.t_max,
-            },
-            golden,
-        },
-    };
     let opts = MapOptions {
         placement: p.placement,
         anneal: AnnealOptions {
@@ -481,9 +462,26 @@ fn run_point(
         },
         ..MapOptions::default()
     };
-    let mapped = match (&lif, model) {
-        (Some(net), _) | (None, ModelFile::Lif(net)) => mapper::map_lif(net, &p.chip, &opts),
-        (None, ModelFile::Ttfs(net)) => mapper::map(net, &p.chip, &opts),
+    // A `steps` axis runs a LIF model over another window (same weights and neurons).
+    let lif;
+    let (workload, mapped) = match model {
+        ModelFile::Lif(net) => {
+            lif = LifNetwork {
+                steps: p.steps.unwrap_or(net.steps),
+                ..net.clone()
+            };
+            (Workload::Lif(&lif), mapper::map_lif(&lif, &p.chip, &opts))
+        }
+        ModelFile::Ttfs(net) => (
+            Workload::Ttfs {
+                encoder: LatencyEncoder {
+                    rule: net.encoding.unwrap_or(EncodingRule::S4nn),
+                    t_max: net.t_max,
+                },
+                golden,
+            },
+            mapper::map(net, &p.chip, &opts),
+        ),
     };
     let mapping = match mapped {
         Ok(m) => m,
