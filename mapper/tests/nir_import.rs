@@ -272,6 +272,12 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
             "node `n` (LIF): tau[1]: dt/tau[1] = 100 gives the decay field 409600",
         ),
         (
+            // What snnTorch's exporter writes for a β learned above 1.
+            chain(2, w(), lif(vec![2.0, -0.5], vec![0.0]), 2),
+            opts(1.0, None),
+            "node `n` (LIF): tau[1]: must be > 0, found -0.5 (a per-step decay factor above 1",
+        ),
+        (
             chain(2, w(), lif(vec![1.0], vec![0.0, 0.5]), 2),
             opts(0.1, None),
             "node `n` (LIF): v_reset[1]: 0.5: the chip resets to 0 or subtracts the threshold",
