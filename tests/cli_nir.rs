@@ -371,21 +371,25 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
         "snntorch_rleaky",
         "snntorch_synaptic",
         "snntorch_conv",
+        "snntorch_zero",
     ] {
         let model = dir.join(format!("{name}.json"));
         let file = format!("{name}.nir");
-        nir_import_as(&file, "1e-4", "subtract-next", &model, &["--steps", "32"]);
+        // reset_mechanism="zero" is NIR's own reset to v_reset = 0.
+        let (reset, want) = match name {
+            "snntorch_zero" => ("nir", model::lif::LifReset::Zero),
+            _ => ("subtract-next", model::lif::LifReset::SubtractNext),
+        };
+        nir_import_as(&file, "1e-4", reset, &model, &["--steps", "32"]);
         let net = LifNetwork::load(&model).unwrap();
-        assert!(net
-            .layers
-            .iter()
-            .all(|l| l.neuron.reset == model::lif::LifReset::SubtractNext));
+        assert!(net.layers.iter().all(|l| l.neuron.reset == want));
         match name {
             "snntorch_leaky" => assert!(net.layers.iter().all(|l| l.has_per_neuron_decays())),
             "snntorch_rleaky" => assert!(net.layers[0].is_recurrent()),
             // A synaptic current that lasts (du < 4095: α = 0.5 gives du + 1 = 2048).
             "snntorch_synaptic" => assert_eq!(net.layers[0].neuron.du, 2047),
-            _ => assert!(net.layers[0].conv.is_some()),
+            "snntorch_conv" => assert!(net.layers[0].conv.is_some()),
+            _ => {}
         }
         let image = dir.join(format!("{name}.img"));
         map(&model, &image, &[]);

@@ -1,4 +1,4 @@
-"""Train two small spiking networks on the embedded 8x8 digits with snnTorch itself and export
+"""Train small spiking networks on the embedded 8x8 digits with snnTorch itself and export
 them with snnTorch's own NIR exporter (`snntorch.export_nir.export_to_nir`), as a user would
 hand them to spikemesh:
 
@@ -9,8 +9,14 @@ hand them to spikemesh:
                       betas learned above 1 clamped before export, see clamp_beta)
   snntorch_rleaky.nir Linear(64, 64) -> RLeaky (all-to-all recurrent Linear(64, 64))
                       -> Linear(64, 10) -> Leaky
+  snntorch_synaptic.nir  Linear -> Synaptic -> Linear -> Synaptic (no bias)
+  snntorch_conv.nir   Conv2d(1, 8, 3, stride 2, padding 1) -> Leaky -> Flatten
+                      -> Linear(128, 10) -> Leaky
+  snntorch_zero.nir   as snntorch_leaky with reset_mechanism="zero" (imported with NIR's own
+                      reset: snnTorch zeroes the voltage before the next step's decay, which
+                      equals zeroing it at the spike)
 
-Both use snnTorch's defaults otherwise: threshold 1, reset by subtraction one step after the
+They use snnTorch's defaults otherwise: threshold 1, reset by subtraction one step after the
 spike (`reset_delay=True`), the surrogate gradient `atan`. Inputs are spikemesh's regular rate
 code over 32 steps (intensity p spikes at step t iff floor((t+1)p/255) > floor(tp/255)); the
 class is the output with the most spikes (ties to the lowest index, as torch.argmax).
@@ -106,6 +112,15 @@ def conv_net():
     )
 
 
+def zero_reset_net():
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64),
+        leaky(64, reset_mechanism="zero"),
+        torch.nn.Linear(64, 10),
+        leaky(10, reset_mechanism="zero", output=True),
+    )
+
+
 def rleaky_net():
     return torch.nn.Sequential(
         torch.nn.Linear(64, 64),
@@ -174,6 +189,7 @@ def main():
         ("snntorch_rleaky", rleaky_net, (64,)),
         ("snntorch_synaptic", synaptic_net, (64,)),
         ("snntorch_conv", conv_net, (1, 8, 8)),
+        ("snntorch_zero", zero_reset_net, (64,)),
     ]
     for name, make, shape in nets:
         torch.manual_seed(0)
