@@ -132,6 +132,18 @@ fn ttfs_and_lif_reset_check() {
     // Step 0: u = 3 << 6 = 192, v = 192 > 64 -> spike, v = 192 - 64 = 128.
     assert_eq!(v["v"][0][0], 128);
     assert_eq!(v["s"][0][0], 1);
+    // The delayed subtraction (snnTorch's): the spike's step keeps v, the next step subtracts.
+    let next = json!({
+        "model": "lif-reset", "reset": "subtract-next", "du": 4095, "dv": 0, "vth": 100,
+        "bias_mant": [0], "bias_exp": 0, "a_in": [[200], [200], [0], [0]],
+    });
+    let v = stdout_json(&run(&["--check"], &next.to_string()));
+    // vth << 6 = 6400, input 200 << 6 = 12800 (du = 4095: the current lasts one step):
+    // 12800 spike; 12800 + 12800 - 6400 = 19200 spike; 19200 + 0 - 6400 = 12800 spike;
+    // 12800 - 6400 = 6400, not above 6400: no spike. (Subtracting at once gives the same
+    // spikes here, but v = 6400, 12800, 6400, 6400.)
+    assert_eq!(v["v"], json!([[12800], [19200], [12800], [6400]]));
+    assert_eq!(v["s"], json!([[1], [1], [1], [0]]));
 }
 
 fn error_of(input: &str) -> String {

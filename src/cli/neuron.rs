@@ -21,7 +21,8 @@ const HELP: &str = r#"INPUT (JSON object; unknown keys are refused):
     Output: {"u": [[..]], "v": [[..]], "s": [[0/1..]], "cycles": [..]}, one row per step.
 
   LIF with reset (multi-spike networks): as loihi-lif, plus
-    {"model": "lif-reset", ..., "reset": "zero" | "subtract"}   (default "zero")
+    {"model": "lif-reset", ..., "reset": "zero" | "subtract" | "subtract-next"}
+    (default "zero"; "subtract-next" subtracts in the step after the spike, as snnTorch)
     Output as loihi-lif.
 
   TTFS integrate-and-fire (S4NN / BS4NN / STiDi-BP), binary weights:
