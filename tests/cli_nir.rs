@@ -412,12 +412,48 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
             same += usize::from(their.as_u64() == Some(ours as u64));
             correct += usize::from(ours == test.label(k));
         }
+        // The import's float model run with snnTorch's timing (no delay between layers) and
+        // unquantised weights is snnTorch's network: it must take snnTorch's decisions (up to
+        // the 12-bit rounding of the decays).
+        let graph = mapper::read_nir(Path::new(&fixture(&file))).unwrap();
+        let imported = mapper::import::lower_nir(
+            &graph,
+            &file,
+            &mapper::import::ImportOptions {
+                dt: 1e-4,
+                steps: 32,
+                weight_bits: 8,
+                reset: Some(want),
+                encoding: Some(RateCode::Regular),
+            },
+        )
+        .unwrap();
+        let float_same = theirs
+            .iter()
+            .enumerate()
+            .filter(|(k, their)| {
+                let spikes = RateCode::Regular.encode(test.image(*k), 32);
+                let class = mapper::import::euler_forward_timed(
+                    &imported.float,
+                    64,
+                    &spikes,
+                    32,
+                    mapper::import::LayerTiming::SameStep,
+                )
+                .class(net.readout);
+                their.as_u64() == Some(class as u64)
+            })
+            .count();
         let snntorch = report[name]["accuracy"].as_f64().unwrap();
         let ours = correct as f64 / 360.0;
         eprintln!(
-            "{name}: snnTorch {:.2} %, chip {:.2} %, same decision on {same}/360",
+            "{name}: snnTorch {:.2} %, chip {:.2} %, same decision on {same}/360; float model with snnTorch's timing: same decision on {float_same}/360",
             100.0 * snntorch,
             100.0 * ours
+        );
+        assert_eq!(
+            float_same, 360,
+            "{name}: the float model with snnTorch's timing differs from snnTorch"
         );
         assert!(
             same >= 345,

@@ -1422,6 +1422,16 @@ impl EulerRecord {
     }
 }
 
+/// When a layer's spikes reach the next layer in the float per-step model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerTiming {
+    /// In the next step, as on the chip (and in Loihi and Lava).
+    Chip,
+    /// In the same step, as per-step frameworks (snnTorch, Norse) run a sequential network;
+    /// recurrent weights still carry the previous step's spikes.
+    SameStep,
+}
+
 /// The float per-step model (threshold 1 per neuron) on input spikes `(channel, step)`, with
 /// the chip's timing (a layer's spikes at `t` act on the next layer at `t + 1`): the reference
 /// the quantised network is compared against.
@@ -1430,6 +1440,19 @@ pub fn euler_forward(
     inputs: usize,
     spikes: &[(u32, u32)],
     steps: u32,
+) -> EulerRecord {
+    euler_forward_timed(layers, inputs, spikes, steps, LayerTiming::Chip)
+}
+
+/// [`euler_forward`] with a choice of [`LayerTiming`]: with `SameStep` it is the float network
+/// as the framework that trained it ran it, which isolates what the chip's one-step delay per
+/// layer changes from what quantisation changes.
+pub fn euler_forward_timed(
+    layers: &[FloatLayer],
+    inputs: usize,
+    spikes: &[(u32, u32)],
+    steps: u32,
+    timing: LayerTiming,
 ) -> EulerRecord {
     let mut by_step: Vec<Vec<usize>> = vec![Vec::new(); steps as usize];
     for &(c, t) in spikes {
@@ -1443,9 +1466,13 @@ pub fn euler_forward(
     let mut prev: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
     let mut counts = vec![0u32; sizes.last().copied().unwrap_or(0)];
     for now_in in &by_step {
-        let mut now = Vec::with_capacity(layers.len());
+        let mut now: Vec<Vec<usize>> = Vec::with_capacity(layers.len());
         for (l, layer) in layers.iter().enumerate() {
-            let src: &[usize] = if l == 0 { now_in } else { &prev[l - 1] };
+            let src: &[usize] = match (l, timing) {
+                (0, _) => now_in,
+                (_, LayerTiming::Chip) => &prev[l - 1],
+                (_, LayerTiming::SameStep) => &now[l - 1],
+            };
             let mut fired = Vec::new();
             let mut input = vec![0.0f64; sizes[l]];
             let mut input_less = vec![0.0f64; sizes[l]];
