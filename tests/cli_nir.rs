@@ -360,7 +360,8 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
     // make_snntorch_digits.py: trained with snnTorch on the digits, exported by snnTorch's own
     // exporter (dt = 1e-4, delayed subtraction); snnTorch's own test predictions are in
     // snntorch_digits.json. Leaky with a learned beta per neuron (per-neuron decays); RLeaky
-    // (a recurrent hidden layer); Synaptic (current-based, CubaLIF); a Conv2d + Leaky CNN.
+    // (a recurrent hidden layer); Synaptic (current-based, CubaLIF); a Conv2d + Leaky CNN;
+    // Leaky reset to zero; RSynaptic (recurrent and current-based).
     let dir = scratch_dir("cli-nir-snntorch");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("snntorch_digits.json")).unwrap())
@@ -372,6 +373,7 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
         "snntorch_synaptic",
         "snntorch_conv",
         "snntorch_zero",
+        "snntorch_rsynaptic",
     ] {
         let model = dir.join(format!("{name}.json"));
         let file = format!("{name}.nir");
@@ -389,6 +391,10 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
             // A synaptic current that lasts (du < 4095: α = 0.5 gives du + 1 = 2048).
             "snntorch_synaptic" => assert_eq!(net.layers[0].neuron.du, 2047),
             "snntorch_conv" => assert!(net.layers[0].conv.is_some()),
+            "snntorch_rsynaptic" => {
+                assert!(net.layers[0].is_recurrent());
+                assert_eq!(net.layers[0].neuron.du, 2047);
+            }
             _ => {}
         }
         let image = dir.join(format!("{name}.img"));

@@ -15,6 +15,8 @@ hand them to spikemesh:
   snntorch_zero.nir   as snntorch_leaky with reset_mechanism="zero" (imported with NIR's own
                       reset: snnTorch zeroes the voltage before the next step's decay, which
                       equals zeroing it at the spike)
+  snntorch_rsynaptic.nir  Linear -> RSynaptic (recurrent, current-based) -> Linear
+                      -> Synaptic (no bias)
 
 They use snnTorch's defaults otherwise: threshold 1, reset by subtraction one step after the
 spike (`reset_delay=True`), the surrogate gradient `atan`. Inputs are spikemesh's regular rate
@@ -121,6 +123,19 @@ def zero_reset_net():
     )
 
 
+def rsynaptic_net():
+    rsyn = snn.RSynaptic(alpha=0.5, beta=0.9, linear_features=64, init_hidden=True)
+    # Its recurrent Linear has a bias, which would add to the synaptic current (the chip adds
+    # bias to the voltage): train without it.
+    rsyn.recurrent.register_parameter("bias", None)
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64, bias=False),
+        rsyn,
+        torch.nn.Linear(64, 10, bias=False),
+        synaptic(10, output=True),
+    )
+
+
 def rleaky_net():
     return torch.nn.Sequential(
         torch.nn.Linear(64, 64),
@@ -133,6 +148,10 @@ def rleaky_net():
 def run(net, spikes):
     """Spike counts (N, 10) of the output layer over the window."""
     snn_utils.reset(net)
+    for m in net.modules():
+        # RSynaptic's reset leaves its recurrent spike state (and its graph) in place.
+        if isinstance(m, snn.RSynaptic):
+            m.reset_mem()
     counts = 0
     for t in range(spikes.shape[0]):
         out = net(spikes[t])
@@ -190,6 +209,7 @@ def main():
         ("snntorch_synaptic", synaptic_net, (64,)),
         ("snntorch_conv", conv_net, (1, 8, 8)),
         ("snntorch_zero", zero_reset_net, (64,)),
+        ("snntorch_rsynaptic", rsynaptic_net, (64,)),
     ]
     for name, make, shape in nets:
         torch.manual_seed(0)
