@@ -365,23 +365,20 @@ pub(crate) fn map_with(
                         let row_base = j as usize * feed;
                         for a in 0..axons as usize {
                             // A learning layer's forward weight is the sign of its latent.
-                            let w = match &latents[li] {
-                                _ if a >= feed => match firmware {
-                                    // Recurrent axons exist only for LIF layers.
-                                    CoreFirmware::Lif(lif) => lif.layers[li]
-                                        .recurrent
-                                        .get(j as usize * lowered.neurons as usize + (a - feed))
-                                        .map_or(0, |&w| i32::from(w)),
-                                    CoreFirmware::Ttfs => 0,
-                                },
-                                Some(l) => {
+                            let w = match (&latents[li], firmware) {
+                                // Recurrent axons exist only for LIF layers.
+                                (_, CoreFirmware::Lif(lif)) if a >= feed => lif.layers[li]
+                                    .recurrent
+                                    .get(j as usize * lowered.neurons as usize + (a - feed))
+                                    .map_or(0, |&w| i32::from(w)),
+                                (Some(l), _) => {
                                     if l.get(row_base + a).is_some_and(|&x| x >= 0) {
                                         1
                                     } else {
                                         -1
                                     }
                                 }
-                                None => d.weights.int_at(row_base + a).unwrap_or(0),
+                                (None, _) => d.weights.int_at(row_base + a).unwrap_or(0),
                             };
                             if w > 0 {
                                 sign[a * words + n / 64] |= 1u64 << (n % 64);

@@ -420,9 +420,8 @@ impl Neurocore {
                     Err(_) => self.vop1(fi(fd), fi(fa), mi(m), move |a| decay(a, d)),
                 }
             }
-            VDecayF { fd, fa, fk, m } => self.vop2(fi(fd), fi(fa), fi(fk), mi(m), |a, d| {
-                decay(a, d.clamp(0, 4096))
-            }),
+            // `decay` clamps each lane's constant to 0..=4096.
+            VDecayF { fd, fa, fk, m } => self.vop2(fi(fd), fi(fa), fi(fk), mi(m), decay),
             VMulShift {
                 fd,
                 fa,
