@@ -355,48 +355,54 @@ fn recurrent_nir_layer_in_snntorchs_nested_form_runs_on_the_chip() {
     assert!(correct >= 335, "only {correct}/360");
 }
 
-#[test]
-fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
-    // make_snntorch_digits.py: trained with snnTorch on the digits, exported by snnTorch's own
-    // exporter (dt = 1e-4, delayed subtraction); snnTorch's own test predictions are in
-    // snntorch_digits.json. Leaky with a learned beta per neuron (per-neuron decays); RLeaky
-    // (a recurrent hidden layer); Synaptic (current-based, CubaLIF); a Conv2d + Leaky CNN;
-    // Leaky reset to zero; RSynaptic (recurrent and current-based).
-    let dir = scratch_dir("cli-nir-snntorch");
+/// One network a framework trained and exported: its name (the fixture `NAME.nir` and the
+/// key of the framework's predictions), the `--reset` it imports with and the reset that gives.
+struct Export {
+    name: &'static str,
+    reset: &'static str,
+    want: model::lif::LifReset,
+}
+
+/// Imports each of a framework's exports (`--dt DT --convention CONVENTION`), runs it on the
+/// chip (== golden on all 360 test digits) and compares it decision by decision with the
+/// framework's own forward pass (`REPORT`: accuracy and predictions per network): the import's
+/// float model run with the framework's timing (no delay between layers) and unquantised
+/// weights is the framework's network and must take its decisions on every image (up to the
+/// 12-bit rounding of the decays); the chip adds one step of delay per layer and quantises to
+/// 8-bit weights, so a few decisions may differ. `check` asserts what each network must have
+/// become.
+fn runs_like_the_framework(
+    framework: &str,
+    report: &str,
+    dt: &str,
+    convention: mapper::import::Convention,
+    exports: &[Export],
+    check: impl Fn(&str, &LifNetwork),
+) {
+    let dir = scratch_dir(&format!("cli-nir-{framework}"));
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("snntorch_digits.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture(report)).unwrap()).unwrap();
     let test = model::data::digits().unwrap().test;
-    for name in [
-        "snntorch_leaky",
-        "snntorch_rleaky",
-        "snntorch_synaptic",
-        "snntorch_conv",
-        "snntorch_zero",
-        "snntorch_rsynaptic",
-    ] {
+    let convention_arg = match convention {
+        mapper::import::Convention::Nir => "nir",
+        mapper::import::Convention::Norse => "norse",
+    };
+    for &Export { name, reset, want } in exports {
         let model = dir.join(format!("{name}.json"));
         let file = format!("{name}.nir");
-        // reset_mechanism="zero" is NIR's own reset to v_reset = 0.
-        let (reset, want) = match name {
-            "snntorch_zero" => ("nir", model::lif::LifReset::Zero),
-            _ => ("subtract-next", model::lif::LifReset::SubtractNext),
-        };
-        nir_import_as(&file, "1e-4", reset, &model, &["--steps", "32"]);
+        nir_import_as(
+            &file,
+            dt,
+            reset,
+            &model,
+            &["--steps", "32", "--convention", convention_arg],
+        );
         let net = LifNetwork::load(&model).unwrap();
-        assert!(net.layers.iter().all(|l| l.neuron.reset == want));
-        match name {
-            "snntorch_leaky" => assert!(net.layers.iter().all(|l| l.has_per_neuron_decays())),
-            "snntorch_rleaky" => assert!(net.layers[0].is_recurrent()),
-            // A synaptic current that lasts (du < 4095: α = 0.5 gives du + 1 = 2048).
-            "snntorch_synaptic" => assert_eq!(net.layers[0].neuron.du, 2047),
-            "snntorch_conv" => assert!(net.layers[0].conv.is_some()),
-            "snntorch_rsynaptic" => {
-                assert!(net.layers[0].is_recurrent());
-                assert_eq!(net.layers[0].neuron.du, 2047);
-            }
-            _ => {}
-        }
+        assert!(net
+            .layers
+            .iter()
+            .all(|l| l.neuron.reset == want || l.silent()));
+        check(name, &net);
         let image = dir.join(format!("{name}.img"));
         map(&model, &image, &[]);
         let o = spikemesh(&["run", s(&image), "--model", s(&model)]);
@@ -406,8 +412,6 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
             "{name}: {}",
             stdout(&o)
         );
-        // Decision by decision against snnTorch's own forward pass: the chip adds one step of
-        // delay per layer and quantises to 8-bit weights, so a few decisions may differ.
         let theirs = report[name]["predictions"].as_array().unwrap();
         let (mut same, mut correct) = (0, 0);
         assert_eq!(theirs.len(), test.len());
@@ -418,19 +422,16 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
             same += usize::from(their.as_u64() == Some(ours as u64));
             correct += usize::from(ours == test.label(k));
         }
-        // The import's float model run with snnTorch's timing (no delay between layers) and
-        // unquantised weights is snnTorch's network: it must take snnTorch's decisions (up to
-        // the 12-bit rounding of the decays).
         let graph = mapper::read_nir(Path::new(&fixture(&file))).unwrap();
         let imported = mapper::import::lower_nir(
             &graph,
             &file,
             &mapper::import::ImportOptions {
-                dt: 1e-4,
+                dt: dt.parse().unwrap(),
                 steps: 32,
-                weight_bits: 8,
                 reset: Some(want),
-                encoding: Some(RateCode::Regular),
+                convention,
+                ..mapper::import::ImportOptions::default()
             },
         )
         .unwrap();
@@ -450,24 +451,112 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
                 their.as_u64() == Some(class as u64)
             })
             .count();
-        let snntorch = report[name]["accuracy"].as_f64().unwrap();
+        let accuracy = report[name]["accuracy"].as_f64().unwrap();
         let ours = correct as f64 / 360.0;
         eprintln!(
-            "{name}: snnTorch {:.2} %, chip {:.2} %, same decision on {same}/360; float model with snnTorch's timing: same decision on {float_same}/360",
-            100.0 * snntorch,
+            "{name}: {framework} {:.2} %, chip {:.2} %, same decision on {same}/360; float model with {framework}'s timing: same decision on {float_same}/360",
+            100.0 * accuracy,
             100.0 * ours
         );
         assert_eq!(
             float_same, 360,
-            "{name}: the float model with snnTorch's timing differs from snnTorch"
+            "{name}: the float model with {framework}'s timing differs from {framework}"
         );
         assert!(
             same >= 345,
-            "{name}: same decision as snnTorch on only {same}/360"
+            "{name}: same decision as {framework} on only {same}/360"
         );
         assert!(
-            (ours - snntorch).abs() <= 0.02,
-            "{name}: chip {ours} vs snnTorch {snntorch}"
+            (ours - accuracy).abs() <= 0.02,
+            "{name}: chip {ours} vs {framework} {accuracy}"
         );
     }
+}
+
+#[test]
+fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
+    // make_snntorch_digits.py: trained with snnTorch on the digits, exported by snnTorch's own
+    // exporter (dt = 1e-4, delayed subtraction). Leaky with a learned beta per neuron
+    // (per-neuron decays); RLeaky (a recurrent hidden layer); Synaptic (current-based,
+    // CubaLIF); a Conv2d + Leaky CNN; Leaky reset to zero (NIR's own reset to v_reset = 0);
+    // RSynaptic (recurrent and current-based).
+    use model::lif::LifReset::{SubtractNext, Zero};
+    let next = |name| Export {
+        name,
+        reset: "subtract-next",
+        want: SubtractNext,
+    };
+    runs_like_the_framework(
+        "snnTorch",
+        "snntorch_digits.json",
+        "1e-4",
+        mapper::import::Convention::Nir,
+        &[
+            next("snntorch_leaky"),
+            next("snntorch_rleaky"),
+            next("snntorch_synaptic"),
+            next("snntorch_conv"),
+            Export {
+                name: "snntorch_zero",
+                reset: "nir",
+                want: Zero,
+            },
+            next("snntorch_rsynaptic"),
+        ],
+        |name, net| match name {
+            "snntorch_leaky" => assert!(net.layers.iter().all(|l| l.has_per_neuron_decays())),
+            "snntorch_rleaky" => assert!(net.layers[0].is_recurrent()),
+            // A synaptic current that lasts (du < 4095: α = 0.5 gives du + 1 = 2048).
+            "snntorch_synaptic" => assert_eq!(net.layers[0].neuron.du, 2047),
+            "snntorch_conv" => assert!(net.layers[0].conv.is_some()),
+            "snntorch_rsynaptic" => {
+                assert!(net.layers[0].is_recurrent());
+                assert_eq!(net.layers[0].neuron.du, 2047);
+            }
+            _ => {}
+        },
+    );
+}
+
+#[test]
+fn networks_trained_and_exported_by_norse_run_on_the_chip_like_norse() {
+    // make_norse_digits.py: trained with Norse on the digits (dt = 1e-3, reset to 0 in the
+    // spike's step), exported by Norse's own `to_nir`, which writes dt·τ as tau and leaves out
+    // w_in: imported with `--convention norse`. LIFBox with per-neuron time constants;
+    // LIF (current-based, CubaLIF); an LI read-out (final voltage); a Conv2d + LIFBox CNN; IAF.
+    let zero = |name| Export {
+        name,
+        reset: "nir",
+        want: model::lif::LifReset::Zero,
+    };
+    runs_like_the_framework(
+        "Norse",
+        "norse_digits.json",
+        "1e-3",
+        mapper::import::Convention::Norse,
+        &[
+            zero("norse_lif"),
+            zero("norse_cuba"),
+            zero("norse_li"),
+            zero("norse_conv"),
+            zero("norse_if"),
+        ],
+        |name, net| {
+            let hidden = &net.layers[0].neuron;
+            match name {
+                // 1/τ from 50 to 200 per second at dt = 1 ms: dt/τ from 0.05 to 0.2.
+                "norse_lif" => {
+                    assert!(net.layers[0].has_per_neuron_decays());
+                    let dv = &net.layers[0].dv_per_neuron;
+                    assert!(dv.iter().all(|&d| (205..=819).contains(&d)), "{dv:?}");
+                }
+                // 1/τ_syn = 200, 1/τ_mem = 100 per second: du + 1 = 819, dv = 410.
+                "norse_cuba" => assert_eq!((hidden.du, hidden.dv), (818, 410)),
+                "norse_li" => assert_eq!(net.readout, model::lif::Readout::FinalVoltage),
+                "norse_conv" => assert!(net.layers[0].conv.is_some()),
+                "norse_if" => assert_eq!((hidden.du, hidden.dv), (4095, 0)),
+                _ => {}
+            }
+        },
+    );
 }

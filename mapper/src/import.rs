@@ -36,6 +36,10 @@
 //! | `IF` | `v ← v + dt R I` | `du = 4095`, `dv = 0` |
 //! | `CubaLIF` | `I_s ← (1 − dt/τ_s) I_s + (dt/τ_s) w_in I`; `v ← (1 − dt/τ_m) v + (dt/τ_m)(v_leak + R I_s)` | `du = round(4096 dt/τ_s) − 1`, `dv = round(4096 dt/τ_m)` |
 //!
+//! Norse 1.x's exporter writes other quantities under NIR's names (`tau` = `dt·τ`, no `w_in`
+//! for a current its cells feed unscaled, `r = 1` for an `IF` that adds its input unscaled);
+//! [`Convention::Norse`] reads them as Norse means them ([`norse_as_nir`]).
+//!
 //! # Quantisation
 //!
 //! Neuron `j`'s voltage is scaled by `V / θ_j` (θ its threshold, `V` the layer's integer
@@ -80,6 +84,23 @@ pub struct ImportOptions {
     pub reset: Option<LifReset>,
     /// The input code images get.
     pub encoding: Option<RateCode>,
+    /// Whose conventions the file's neuron parameters follow.
+    pub convention: Convention,
+}
+
+/// Whose conventions a file's neuron parameters follow: NIR's equations, or an exporter that
+/// writes something else under NIR's names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Convention {
+    /// NIR's own equations (snnTorch's exporter writes these, for its `dt`).
+    #[default]
+    Nir,
+    /// Norse 1.x's `to_nir`: `tau = dt / tau_inv` (the time constant times `dt`, where `dt`
+    /// is the one given to `to_nir` and to the cells), `r = 1` and no `w_in`, for cells that
+    /// add a `LIF`'s input with the factor `dt/τ` (as NIR), a `CubaLIF`'s input to its current
+    /// with the factor 1 (NIR: `dt/τ_syn · w_in`) and an `IF`'s input with the factor 1 (NIR:
+    /// `dt · r`). [`norse_as_nir`] rewrites such a graph in NIR's terms.
+    Norse,
 }
 
 impl Default for ImportOptions {
@@ -90,6 +111,7 @@ impl Default for ImportOptions {
             weight_bits: 8,
             reset: None,
             encoding: Some(RateCode::Regular),
+            convention: Convention::Nir,
         }
     }
 }
@@ -312,6 +334,56 @@ fn inline_graphs(graph: &NirGraph, source: &str) -> Result<NirGraph, ImportError
 }
 
 /// Whether `node` is a neuron population (a layer's second node).
+/// Rewrites the neuron nodes of a graph that Norse 1.x's `to_nir` wrote (with step `dt`) in
+/// NIR's own terms, so that the lowering's forward Euler with the same `dt` is Norse's update:
+/// each `tau` in the file is `dt · τ`, so `τ = tau / dt`; a `CubaLIF`'s current takes the
+/// input with the factor 1, which under NIR's `dt/τ_syn · w_in` is `w_in · τ_syn / dt`; an
+/// `IF` adds its input with the factor 1, which under NIR's `dt · r` is `r / dt`.
+pub fn norse_as_nir(mut graph: NirGraph, dt: f64, source: &str) -> Result<NirGraph, ImportError> {
+    let time = |tau: &mut Vec<f64>| tau.iter_mut().for_each(|t| *t /= dt);
+    for (name, node) in graph.nodes.iter_mut() {
+        let kind = kind_of(node);
+        match node {
+            NirNode::Lif { tau, .. } | NirNode::Li { tau, .. } => time(tau),
+            NirNode::If { r, .. } => r.iter_mut().for_each(|r| *r /= dt),
+            NirNode::CubaLif {
+                tau_syn,
+                tau_mem,
+                w_in,
+                ..
+            }
+            | NirNode::CubaLi {
+                tau_syn,
+                tau_mem,
+                w_in,
+                ..
+            } => {
+                time(tau_syn);
+                time(tau_mem);
+                // w_in · τ_syn / dt, broadcasting a single value against per-neuron ones.
+                let n = w_in.len().max(tau_syn.len());
+                if w_in.len() != tau_syn.len() && w_in.len() != 1 && tau_syn.len() != 1 {
+                    return Err(ImportError::Node {
+                        source_name: source.to_string(),
+                        node: name.clone(),
+                        kind,
+                        field: "w_in".into(),
+                        rule: format!(
+                            "has {} values and tau_syn {}: they must have one per neuron or one for all",
+                            w_in.len(),
+                            tau_syn.len()
+                        ),
+                    });
+                }
+                let at = |v: &[f64], j: usize| v[if v.len() == 1 { 0 } else { j }];
+                *w_in = (0..n).map(|j| at(w_in, j) * at(tau_syn, j) / dt).collect();
+            }
+            _ => {}
+        }
+    }
+    Ok(graph)
+}
+
 fn is_neuron(node: &NirNode) -> bool {
     matches!(
         node,
@@ -510,8 +582,13 @@ fn decay_field(
         return Err(node_err(
             field.into(),
             format!(
-                "dt/{field} = {} gives the decay field {d}, outside 0..=4095 (12 bits): choose dt below {field}",
-                dt / tau
+                "dt/{field} = {} gives the decay field {d}, outside 0..=4095 (12 bits): choose dt below {field}{}",
+                dt / tau,
+                if dt / tau > 10.0 {
+                    " (Norse's exporter writes dt·τ as tau: read its files with Norse's conventions)"
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -864,6 +941,10 @@ pub fn lower_nir(
         });
     }
     let flat = inline_graphs(graph, source)?;
+    let flat = match opts.convention {
+        Convention::Nir => flat,
+        Convention::Norse => norse_as_nir(flat, opts.dt, source)?,
+    };
     let Chain {
         nodes,
         recurrent: recurrent_nodes,
@@ -1378,8 +1459,14 @@ pub fn lower_nir(
         encoding: opts.encoding,
         layers,
         provenance: format!(
-            "imported from NIR {source} (nir {}), dt = {}, {}-bit weights",
-            graph.version, opts.dt, opts.weight_bits
+            "imported from NIR {source} (nir {}{}), dt = {}, {}-bit weights",
+            graph.version,
+            match opts.convention {
+                Convention::Nir => "",
+                Convention::Norse => ", read with Norse's conventions",
+            },
+            opts.dt,
+            opts.weight_bits
         ),
     };
     network.validate().map_err(|v| {

@@ -3,7 +3,7 @@
 //! the rule), and a converted digits network whose quantised form keeps the float model's
 //! decisions.
 
-use mapper::import::{euler_forward, lower_nir, ImportError, ImportOptions};
+use mapper::import::{euler_forward, lower_nir, Convention, ImportError, ImportOptions};
 use mapper::nir::{Matrix, NirGraph, NirNode, Tensor4};
 use model::lif::{LifReset, RateCode};
 use std::path::Path;
@@ -91,6 +91,7 @@ fn opts(dt: f64, reset: Option<LifReset>) -> ImportOptions {
         weight_bits: 8,
         reset,
         encoding: Some(RateCode::Regular),
+        ..ImportOptions::default()
     }
 }
 
@@ -192,6 +193,75 @@ fn cuba_lif_and_if_layers_by_hand() {
     assert_eq!((l.neuron.du, l.neuron.dv), (4095, 0));
     // 0.5 threshold units per spike, cap 127 → V = 254, weight 127.
     assert_eq!((l.neuron.vth, l.weights[0]), (254, 127));
+}
+
+/// `Input(1) → Linear(0.5) → neuron → Output(1)`.
+fn one_neuron(neuron: NirNode) -> NirGraph {
+    chain(
+        1,
+        NirNode::Linear {
+            weight: matrix(1, 1, vec![0.5]),
+        },
+        neuron,
+        1,
+    )
+}
+
+#[test]
+fn norse_exports_lower_as_norse_steps_its_cells() {
+    // Norse 1.x writes dt·τ as `tau`, r = 1 and no w_in. Its cells, per step (dt = 1e-3):
+    //   LIFBox: v ← v + (dt/τ)(v_leak − v + x)        (NIR's LIF, τ = tau/dt)
+    //   LIF:    i ← i + x; v ← v + (dt/τ_m)(v_leak − v + i); i ← (1 − dt/τ_s) i
+    //           (NIR's CubaLIF with τ = tau/dt and w_in = τ_s/dt: the input enters the current
+    //           with the factor 1, not dt/τ_s)
+    //   IAF:    v ← v + x                              (NIR's IF with r = 1/dt)
+    let dt = 1e-3;
+    let norse = ImportOptions {
+        convention: Convention::Norse,
+        ..opts(dt, None)
+    };
+    // τ_m = 10 ms → dt/τ_m = 0.1, τ_s = 5 ms → dt/τ_s = 0.2.
+    let cases = [
+        (unit_lif(vec![dt * 0.01]), 0.1 * 0.5, 0.0, 0.9, 410),
+        (
+            unit_cuba_lif(vec![dt * 0.005], vec![dt * 0.01]),
+            0.1 * 0.5,
+            0.8,
+            0.9,
+            410,
+        ),
+        (unit_if(), 0.5, 0.0, 1.0, 0),
+    ];
+    for (neuron, increment, current_keep, voltage_keep, dv) in cases {
+        let imp = lower_nir(&one_neuron(neuron.clone()), "norse.nir", &norse).unwrap();
+        let f = &imp.float[0];
+        // The voltage (current) increment of one input spike, in threshold units, and the
+        // decays (to their 12-bit rounding) are Norse's own.
+        assert!(
+            (f.weights[0] - increment).abs() < 1e-12,
+            "{neuron:?}: {f:?}"
+        );
+        assert!((f.current_keep[0] - current_keep).abs() < 1e-3, "{f:?}");
+        assert!((f.voltage_keep[0] - voltage_keep).abs() < 1e-3, "{f:?}");
+        assert_eq!(imp.network.layers[0].neuron.dv, dv);
+        assert!(imp.network.provenance.contains("Norse"));
+        // The same file read as NIR is another network (a LIF's dt/τ of 100 is refused).
+        match lower_nir(&one_neuron(neuron), "norse.nir", &opts(dt, None)) {
+            Ok(nir) => assert_ne!(nir.float, imp.float),
+            Err(e) => assert!(e.to_string().contains("Norse's conventions"), "{e}"),
+        }
+    }
+    // w_in and tau_syn of different per-neuron lengths cannot be combined.
+    let mut odd = unit_cuba_lif(vec![dt * 0.005; 3], vec![dt * 0.01]);
+    if let NirNode::CubaLif { w_in, .. } = &mut odd {
+        *w_in = vec![1.0, 2.0];
+    }
+    let e = lower_nir(&one_neuron(odd), "norse.nir", &norse).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("node `n` (CubaLIF): w_in: has 2 values and tau_syn 3"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -380,6 +450,7 @@ fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
             weight_bits: 8,
             reset: Some(LifReset::Subtract),
             encoding: Some(RateCode::Regular),
+            ..ImportOptions::default()
         };
         let imp = lower_nir(&g, file, &o).unwrap();
         assert_eq!(imp.layers[0].neuron_kind, kind);

@@ -5,7 +5,9 @@
 
 use super::run::{progress_bar, say};
 use anyhow::{bail, Context};
-use mapper::import::{euler_forward, euler_forward_timed, lower_nir, ImportOptions, LayerTiming};
+use mapper::import::{
+    euler_forward, euler_forward_timed, lower_nir, Convention, ImportOptions, LayerTiming,
+};
 use model::lif::{LifReset, RateCode, Readout, NEVER_FIRES};
 use model::DatasetSpec;
 use rayon::prelude::*;
@@ -22,6 +24,16 @@ pub enum ResetArg {
     /// Subtract the threshold in the step after the spike, as snnTorch's `Leaky`, `Synaptic`
     /// and their recurrent forms do by default (`reset_delay=True`).
     SubtractNext,
+}
+
+/// Whose conventions the file's neuron parameters follow, on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ConventionArg {
+    /// NIR's own equations (snnTorch's exporter, Lava-DL, hand-written graphs).
+    Nir,
+    /// Norse 1.x's `to_nir`, which writes `dt · τ` as `tau` and leaves out `w_in` (give the
+    /// `dt` the network was trained and exported with).
+    Norse,
 }
 
 /// Import a NIR file (HDF5) as a multi-spike LIF network for the chip.
@@ -42,6 +54,9 @@ pub struct Args {
     /// The reset after a spike.
     #[arg(long, value_enum, default_value = "nir")]
     reset: ResetArg,
+    /// Whose conventions the file's neuron parameters follow.
+    #[arg(long, value_enum, default_value = "nir")]
+    convention: ConventionArg,
     /// Compare the quantised network with the float per-step model on this data set's test
     /// images (rate-coded): `digits`, `mnist:DIR` or `fashion:DIR`; also prints both
     /// accuracies.
@@ -68,13 +83,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ResetArg::SubtractNext => Some(LifReset::SubtractNext),
         },
         encoding: Some(RateCode::Regular),
+        convention: match args.convention {
+            ConventionArg::Nir => Convention::Nir,
+            ConventionArg::Norse => Convention::Norse,
+        },
     };
     let source = args.file.display().to_string();
     // The importer's errors name the file and the node.
     let imported = lower_nir(&graph, &source, &opts)?;
     let net = &imported.network;
     say!(
-        "{source}: nir {}, {} inputs, {} layers, {} steps per sample, dt = {}",
+        "{source}: nir {}, {} inputs, {} layers, {} steps per sample, dt = {}{}",
         if graph.version.is_empty() {
             "(no version)"
         } else {
@@ -83,7 +102,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         net.inputs,
         net.layers.len(),
         net.steps,
-        args.dt
+        args.dt,
+        match opts.convention {
+            Convention::Nir => "",
+            Convention::Norse => " (Norse's conventions)",
+        }
     );
     say!(
         "{:<24} {:<8} {:>11} {:>9} {:>9} {:>7} {:>9} {:>10} {:>12}",
