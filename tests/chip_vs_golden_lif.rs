@@ -8,8 +8,8 @@
 use isa::chip::ChipDescription;
 use mapper::{map_lif, MapOptions, PlacementKind};
 use model::lif::{
-    decode_counts, decode_voltage, LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode,
-    Readout, NEVER_FIRES,
+    decode_counts, decode_voltage, BiasTarget, LifConv, LifLayer, LifNetwork, LifNeuron, LifReset,
+    RateCode, Readout, NEVER_FIRES,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,6 +40,7 @@ fn random_lif(
             neuron,
             bias_mant,
             bias_exp,
+            bias_target: Default::default(),
             recurrent: vec![],
             du_per_neuron: vec![],
             dv_per_neuron: vec![],
@@ -336,6 +337,22 @@ fn delayed_subtraction_network_matches_golden() {
 }
 
 #[test]
+fn bias_into_the_current_matches_golden() {
+    // Current-based neurons whose bias feeds the synaptic current (a biased Linear before
+    // snnTorch's Synaptic or Norse's LIFCell): the firmware's `bias_current` mode.
+    let net = random_lif(51, 40, 24, CUBA_ZERO, CUBA_ZERO);
+    let mut current = net.clone();
+    for l in &mut current.layers {
+        l.bias_target = BiasTarget::Current;
+    }
+    current.validate().unwrap();
+    assert_feature_matters(&current, &net, "the bias target");
+    for chip in [ChipDescription::default(), small_core_chip(8)] {
+        check_busy(&current, &chip, &[PlacementKind::Optimised], 30, 100);
+    }
+}
+
+#[test]
 fn lif_networks_refuse_on_chip_learning() {
     let net = random_lif(5, 16, 8, LIF_SUBTRACT, LIF_SUBTRACT);
     let opts = MapOptions {
@@ -384,6 +401,7 @@ fn random_conv_lif(seed: u64, steps: u32) -> LifNetwork {
             neuron,
             bias_mant: (0..outputs).map(|_| rng.gen_range(-100..=300)).collect(),
             bias_exp: vec![0; outputs as usize],
+            bias_target: Default::default(),
             recurrent: vec![],
             du_per_neuron: vec![],
             dv_per_neuron: vec![],
@@ -458,8 +476,9 @@ fn leaky_integrator_read_out_matches_golden_voltages() {
 }
 
 mod random_networks {
-    //! Chip against golden model on random small LIF networks: random sizes, weights, biases,
-    //! per-neuron decays, recurrence, reset modes and core sizes (so layers split at random
+    //! Chip against golden model on random small LIF networks: random sizes, weights, biases
+    //! (into the voltage or the current), per-neuron decays, recurrence, reset modes and core
+    //! sizes (so layers split at random
     //! places), on random input spike trains. 24 networks by default; CI's `PROPTEST_CASES`
     //! (10,000) runs that many, in about 100 s.
 
@@ -495,6 +514,11 @@ mod random_networks {
             },
             bias_mant: (0..n).map(|_| rng.gen_range(-300..=300)).collect(),
             bias_exp: (0..n).map(|_| rng.gen_range(-2..=1)).collect(),
+            bias_target: if rng.gen_bool(0.5) {
+                BiasTarget::Current
+            } else {
+                BiasTarget::Voltage
+            },
             recurrent: if recurrent {
                 (0..n * n).map(|_| rng.gen_range(-60..=60)).collect()
             } else {

@@ -144,6 +144,22 @@ fn ttfs_and_lif_reset_check() {
     // spikes here, but v = 6400, 12800, 6400, 6400.)
     assert_eq!(v["v"], json!([[12800], [19200], [12800], [6400]]));
     assert_eq!(v["s"], json!([[1], [1], [1], [0]]));
+    // The bias into the current: du = 2047 halves u each step, dv = 4095 keeps nothing of v,
+    // so v = u: u = 100, 50 + 100 = 150, 75 + 100 = 175; into the voltage v would stay 100.
+    let biased = |to: &str| {
+        json!({
+            "model": "lif-reset", "du": 2047, "dv": 4095, "vth": 100, "bias_to": to,
+            "bias_mant": [100], "bias_exp": 0, "a_in": [[0], [0], [0]],
+        })
+        .to_string()
+    };
+    let v = stdout_json(&run(&["--check"], &biased("current")));
+    assert_eq!(v["u"], json!([[100], [150], [175]]));
+    assert_eq!(v["v"], json!([[100], [150], [175]]));
+    let v = stdout_json(&run(&["--check"], &biased("voltage")));
+    assert_eq!(v["u"], json!([[0], [0], [0]]));
+    assert_eq!(v["v"], json!([[100], [100], [100]]));
+    assert!(error_of(&biased("axon")).contains("bias_to"));
 }
 
 fn error_of(input: &str) -> String {

@@ -7,7 +7,7 @@
 mod cli_support;
 
 use cli_support::{run_with_report, scratch_dir, spikemesh, stderr};
-use model::lif::{LifNetwork, RateCode};
+use model::lif::{BiasTarget, LifNetwork, RateCode};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -479,7 +479,8 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
     // exporter (dt = 1e-4, delayed subtraction). Leaky with a learned beta per neuron
     // (per-neuron decays); RLeaky (a recurrent hidden layer); Synaptic (current-based,
     // CubaLIF); a Conv2d + Leaky CNN; Leaky reset to zero (NIR's own reset to v_reset = 0);
-    // RSynaptic (recurrent and current-based).
+    // RSynaptic (recurrent and current-based); Synaptic and RSynaptic with every Linear
+    // biased (a constant input to the synaptic current).
     use model::lif::LifReset::{SubtractNext, Zero};
     let next = |name| Export {
         name,
@@ -502,6 +503,8 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
                 want: Zero,
             },
             next("snntorch_rsynaptic"),
+            next("snntorch_synaptic_bias"),
+            next("snntorch_rsynaptic_bias"),
         ],
         |name, net| match name {
             "snntorch_leaky" => assert!(net.layers.iter().all(|l| l.has_per_neuron_decays())),
@@ -513,6 +516,18 @@ fn networks_trained_and_exported_by_snntorch_run_on_the_chip_like_snntorch() {
                 assert!(net.layers[0].is_recurrent());
                 assert_eq!(net.layers[0].neuron.du, 2047);
             }
+            // Biased Linear layers before Synaptic neurons: the bias feeds the current.
+            "snntorch_synaptic_bias" | "snntorch_rsynaptic_bias" => {
+                assert!(net
+                    .layers
+                    .iter()
+                    .all(|l| l.bias_target == BiasTarget::Current
+                        && l.bias_mant.iter().any(|&m| m != 0)));
+                assert_eq!(
+                    net.layers[0].is_recurrent(),
+                    name == "snntorch_rsynaptic_bias"
+                );
+            }
             _ => {}
         },
     );
@@ -523,7 +538,8 @@ fn networks_trained_and_exported_by_norse_run_on_the_chip_like_norse() {
     // make_norse_digits.py: trained with Norse on the digits (dt = 1e-3, reset to 0 in the
     // spike's step), exported by Norse's own `to_nir`, which writes dt·τ as tau and leaves out
     // w_in: imported with `--convention norse`. LIFBox with per-neuron time constants;
-    // LIF (current-based, CubaLIF); an LI read-out (final voltage); a Conv2d + LIFBox CNN; IAF.
+    // LIF (current-based, CubaLIF); an LI read-out (final voltage); a Conv2d + LIFBox CNN; IAF;
+    // LIF after biased Linear layers (the bias feeds the current).
     let zero = |name| Export {
         name,
         reset: "nir",
@@ -540,6 +556,7 @@ fn networks_trained_and_exported_by_norse_run_on_the_chip_like_norse() {
             zero("norse_li"),
             zero("norse_conv"),
             zero("norse_if"),
+            zero("norse_cuba_bias"),
         ],
         |name, net| {
             let hidden = &net.layers[0].neuron;
@@ -555,6 +572,10 @@ fn networks_trained_and_exported_by_norse_run_on_the_chip_like_norse() {
                 "norse_li" => assert_eq!(net.readout, model::lif::Readout::FinalVoltage),
                 "norse_conv" => assert!(net.layers[0].conv.is_some()),
                 "norse_if" => assert_eq!((hidden.du, hidden.dv), (4095, 0)),
+                "norse_cuba_bias" => assert!(net
+                    .layers
+                    .iter()
+                    .all(|l| l.bias_target == BiasTarget::Current)),
                 _ => {}
             }
         },

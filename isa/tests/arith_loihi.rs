@@ -4,8 +4,8 @@
 //! random parameters and inputs, in both reset modes.
 
 use isa::arith::loihi::{
-    step, step_with_reset, validate_a_in, LoihiLifParams, LoihiLifState, ResetMode, MAX_UV, V_MAX,
-    V_MIN,
+    step, step_with_reset, validate_a_in, BiasTarget, LoihiLifParams, LoihiLifState, ResetMode,
+    MAX_UV, V_MAX, V_MIN,
 };
 use isa::arith::ArithError;
 use proptest::prelude::*;
@@ -254,4 +254,51 @@ proptest! {
             (u, v, pending) = (u_new, v_new, spiked);
         }
     }
+
+    #[test]
+    fn bias_into_the_current_matches_an_i128_transcription(
+        f in field_values(),
+        inputs in prop::collection::vec(prop_oneof![any::<i16>(), Just(i16::MAX), Just(i16::MIN)], 1..60),
+        reset in prop_oneof![Just(ResetMode::Zero), Just(ResetMode::Subtract), Just(ResetMode::SubtractNext)],
+    ) {
+        // The bias joins the input in the current's sum, reduced modulo 2^24 into
+        // (−2^23, 2^23]; the voltage gets the current and no bias.
+        let np_decay = |x: i128, d: i128| -> i128 {
+            let p = x * (4096 - d);
+            p.signum() * (p.abs() >> 12)
+        };
+        let bias: i128 = if f.4 >= 0 { (f.3 as i128) << f.4 } else { (f.3 as i128) >> (-f.4) };
+        let vth_s = (f.2 as i128) << 6;
+        let p = LoihiLifParams::new(f.0, f.1, f.2, f.3, f.4)
+            .unwrap()
+            .with_bias_target(BiasTarget::Current);
+        let mut s = LoihiLifState::default();
+        let (mut u, mut v, mut pending) = (0i128, 0i128, false);
+        for &x in &inputs {
+            let sum = np_decay(u, f.0 as i128 + 1) + ((x as i128) << 6) + bias;
+            let u_new = (sum + (1 << 23) - 1).rem_euclid(1 << 24) - (1 << 23) + 1;
+            let less = if pending { vth_s } else { 0 };
+            let v_sum = (np_decay(v, f.1 as i128) + u_new - less).clamp(-(1 << 23) + 1, (1 << 23) - 1);
+            let spiked = v_sum > vth_s;
+            let v_new = match (spiked, reset) {
+                (true, ResetMode::Zero) => 0,
+                (true, ResetMode::Subtract) => v_sum - vth_s,
+                _ => v_sum,
+            };
+            prop_assert_eq!(step_with_reset(&p, &mut s, x, reset), spiked);
+            prop_assert_eq!((s.u.get() as i128, s.v.get() as i128), (u_new, v_new));
+            (u, v, pending) = (u_new, v_new, spiked && reset == ResetMode::SubtractNext);
+        }
+        // With no bias both targets are the same neuron.
+        let q = LoihiLifParams::new(f.0, f.1, f.2, 0, 0).unwrap();
+        let (mut a, mut b) = (LoihiLifState::default(), LoihiLifState::default());
+        for &x in &inputs {
+            prop_assert_eq!(
+                step_with_reset(&q, &mut a, x, reset),
+                step_with_reset(&q.with_bias_target(BiasTarget::Current), &mut b, x, reset)
+            );
+            prop_assert_eq!(a, b);
+        }
+    }
+
 }

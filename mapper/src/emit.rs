@@ -577,8 +577,9 @@ fn ttfs_params(
     (params, fields)
 }
 
-/// The LIF-reset firmware's data parameters (`du`, `dv`, `vth`, `reset_mode`) and the
-/// per-neuron bias fields for the neurons `neurons` of a LIF layer.
+/// The LIF-reset firmware's data parameters (`du`, `dv`, `vth`, `reset_mode`, `decay_fields`,
+/// `bias_current`) and the per-neuron bias (and decay) fields for the neurons `neurons` of a
+/// LIF layer.
 fn lif_params(
     layer: &model::lif::LifLayer,
     neurons: std::ops::Range<u32>,
@@ -593,6 +594,10 @@ fn lif_params(
             firmware::lif_reset::reset_mode_word(n.reset.into()),
         ),
         ("decay_fields", i32::from(layer.has_per_neuron_decays())),
+        (
+            "bias_current",
+            firmware::lif_reset::bias_current_word(layer.bias_target),
+        ),
     ];
     let range = neurons.start as usize..neurons.end as usize;
     let mut fields = Vec::new();

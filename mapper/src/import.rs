@@ -52,8 +52,9 @@
 //! `|w_ji| ≤ min(2^(bits−1) − 1, ⌊32767 / fan_in⌋)` (recurrent weights and fan-in included) (the weight width and the 16-bit `a_in`
 //! bound of `model::lif`), at most 131071 (17-bit `vth`). A constant per-step increment
 //! (`v_leak`, or `b` of an `Affine` into `LIF`/`IF`) becomes the bias `64 · V · increment / θ_j`
-//! as `mant · 2^exp` (13-bit mantissa, exponent 0..=3). The chip adds bias to `v`, not to the
-//! synaptic current, so a bias into a `CubaLIF` is refused.
+//! as `mant · 2^exp` (13-bit mantissa, exponent 0..=3). A bias `b` into a `CubaLIF` is a
+//! constant input current: it becomes the bias `64 · V · g_j · b_j / θ_j` added to the current
+//! ([`BiasTarget::Current`], scaled like a weight), and cannot be combined with a `v_leak`.
 //!
 //! Time constants may differ between a layer's neurons (snnTorch's learned per-neuron `β`):
 //! the decays are then per neuron ([`model::lif::LifLayer::du_per_neuron`], the firmware's
@@ -62,8 +63,8 @@
 
 use crate::nir::{Matrix, NirGraph, NirNode};
 use model::lif::{
-    LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout, LIF_FORMAT_VERSION,
-    NEVER_FIRES,
+    BiasTarget, LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout,
+    LIF_FORMAT_VERSION, NEVER_FIRES,
 };
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -189,8 +190,10 @@ pub struct FloatLayer {
     pub conv: Option<LifConv>,
     /// Fan-in.
     pub inputs: usize,
-    /// Per-neuron constant voltage increment per step.
+    /// Per-neuron constant increment per step, of the voltage or of the current.
     pub bias: Vec<f64>,
+    /// What [`FloatLayer::bias`] increments.
+    pub bias_target: BiasTarget,
     /// Recurrent increments, `outputs × outputs` (from the layer's own spikes of the previous
     /// step); empty when the layer is not recurrent.
     pub recurrent: Vec<f64>,
@@ -1119,14 +1122,6 @@ pub fn lower_nir(
                 }
                 if let Some(b) = &rl.bias {
                     let b = per_neuron(b, n, None, "bias", &rnode_err)?;
-                    if let (NirNode::CubaLif { .. }, Some((j, x))) =
-                        (nnode, b.iter().enumerate().find(|(_, x)| **x != 0.0))
-                    {
-                        return Err(rnode_err(
-                            format!("bias[{j}]"),
-                            format!("{x} feeds a CubaLIF node (`{nname}`): the chip adds bias to the voltage, not to the synaptic current"),
-                        ));
-                    }
                     for (acc, x) in bias.iter_mut().zip(b) {
                         *acc += x;
                     }
@@ -1226,14 +1221,6 @@ pub fn lower_nir(
                 v_reset,
                 w_in,
             } => {
-                if let Some((j, b)) = bias.iter().enumerate().find(|(_, b)| **b != 0.0) {
-                    return Err(wnode_err(
-                        format!("bias[{j}]"),
-                        format!(
-                            "{b} feeds a CubaLIF node (`{nname}`): the chip adds bias to the voltage, not to the synaptic current; export the layer without bias"
-                        ),
-                    ));
-                }
                 let ts = per_neuron(tau_syn, n, channels, "tau_syn", &node_err)?;
                 let tm = per_neuron(tau_mem, n, channels, "tau_mem", &node_err)?;
                 let ds = decay_fields(dt, &ts, "tau_syn", &node_err)?;
@@ -1250,7 +1237,32 @@ pub fn lower_nir(
                 let gain: Vec<f64> = (0..n)
                     .map(|j| (dt / tm[j]) * r[j] * (dt / ts[j]) * w_in[j])
                     .collect();
-                let constant: Vec<f64> = (0..n).map(|j| (dt / tm[j]) * leak[j]).collect();
+                // A bias of the weight node is a constant input current: the chip adds it to
+                // the current (scaled like a weight); v_leak adds to the voltage. A neuron has
+                // one bias, so not both.
+                let constant: Vec<f64> = if bias.iter().any(|b| *b != 0.0) {
+                    if let Some(j) = (0..n).find(|&j| leak[j] != 0.0 && bias[j] != 0.0) {
+                        return Err(node_err(
+                            format!("v_leak[{j}]"),
+                            format!(
+                                "{} with a bias of {} into the current: the chip's neuron has one bias, added to the voltage or to the current",
+                                leak[j], bias[j]
+                            ),
+                        ));
+                    }
+                    if let Some(j) = (0..n).find(|&j| leak[j] != 0.0) {
+                        return Err(node_err(
+                            format!("v_leak[{j}]"),
+                            format!(
+                                "{} while the layer's other neurons take a bias into the current: the chip adds a layer's biases to one place",
+                                leak[j]
+                            ),
+                        ));
+                    }
+                    (0..n).map(|j| gain[j] * bias[j]).collect()
+                } else {
+                    (0..n).map(|j| (dt / tm[j]) * leak[j]).collect()
+                };
                 (
                     ds.iter().map(|d| d - 1).collect(),
                     dv.clone(),
@@ -1268,6 +1280,10 @@ pub fn lower_nir(
                     type_name(other)
                 )))
             }
+        };
+        let bias_target = match effective {
+            NirNode::CubaLif { .. } if bias.iter().any(|b| *b != 0.0) => BiasTarget::Current,
+            _ => BiasTarget::Voltage,
         };
         if let Some((j, t)) = threshold
             .iter()
@@ -1373,7 +1389,11 @@ pub fn lower_nir(
                 return Err(node_err(
                     format!("bias of neuron {j}"),
                     format!(
-                        "a constant input of {chip:.0} voltage units per step exceeds the chip's bias range (4095 · 2^3)"
+                        "a constant input of {chip:.0} {} units per step exceeds the chip's bias range (4095 · 2^3)",
+                        match bias_target {
+                            BiasTarget::Voltage => "voltage",
+                            BiasTarget::Current => "current",
+                        }
                     ),
                 ));
             };
@@ -1402,6 +1422,7 @@ pub fn lower_nir(
             conv: layer.conv,
             inputs: fan_in,
             bias: b_norm,
+            bias_target,
             recurrent: r_norm,
             current_keep,
             voltage_keep,
@@ -1422,6 +1443,7 @@ pub fn lower_nir(
             },
             bias_mant: if has_bias { bias_mant } else { Vec::new() },
             bias_exp: if has_bias { bias_exp } else { Vec::new() },
+            bias_target,
             recurrent,
             du_per_neuron: if per_neuron_decays { du } else { Vec::new() },
             dv_per_neuron: if per_neuron_decays { dv } else { Vec::new() },
@@ -1592,9 +1614,13 @@ pub fn euler_forward_timed(
                     input_less[j] = 1.0;
                 }
             }
+            let (bias_u, bias_v) = match layer.bias_target {
+                BiasTarget::Voltage => (0.0, 1.0),
+                BiasTarget::Current => (1.0, 0.0),
+            };
             for j in 0..sizes[l] {
-                u[l][j] = layer.current_keep[j] * u[l][j] + input[j];
-                v[l][j] = layer.voltage_keep[j] * v[l][j] + u[l][j] + layer.bias[j]
+                u[l][j] = layer.current_keep[j] * u[l][j] + input[j] + bias_u * layer.bias[j];
+                v[l][j] = layer.voltage_keep[j] * v[l][j] + u[l][j] + bias_v * layer.bias[j]
                     - std::mem::take(&mut input_less[j]);
                 if !layer.silent && v[l][j] > 1.0 {
                     v[l][j] = match layer.reset {

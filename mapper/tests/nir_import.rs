@@ -265,6 +265,65 @@ fn norse_exports_lower_as_norse_steps_its_cells() {
 }
 
 #[test]
+fn a_bias_into_a_cuba_lif_feeds_its_current() {
+    // CubaLIF, dt = 1, τ_s = 2, τ_m = 4, R = 4: gain (1/4)·4·(1/2) = 0.5 on weights and bias
+    // alike. Weights diag(1, 1) → 0.5 threshold units, V = ⌊127/0.5⌋ = 254; the bias
+    // [0, 0.5] plus the recurrent node's [0.25, 0] is [0.25, 0.5] → 0.5·b = [0.125, 0.25]
+    // per step into the current, 64·254·that = [2032, 4064] on the chip.
+    let g = recurrent_graph(NirNode::Affine {
+        weight: matrix(2, 2, vec![0.0; 4]),
+        bias: vec![0.25, 0.0],
+    });
+    let mut g = g;
+    g.nodes.insert(
+        "fc".into(),
+        NirNode::Affine {
+            weight: matrix(2, 2, vec![1.0, 0.0, 0.0, 1.0]),
+            bias: vec![0.0, 0.5],
+        },
+    );
+    g.nodes.insert(
+        "n".into(),
+        NirNode::CubaLif {
+            tau_syn: vec![2.0],
+            tau_mem: vec![4.0],
+            r: vec![4.0],
+            v_leak: vec![0.0],
+            v_threshold: vec![1.0],
+            v_reset: vec![0.0],
+            w_in: vec![1.0],
+        },
+    );
+    let four = ImportOptions {
+        steps: 4,
+        ..opts(1.0, None)
+    };
+    let imp = lower_nir(&g, "cuba_bias.nir", &four).unwrap();
+    let l = &imp.network.layers[0];
+    assert_eq!(l.bias_target, model::lif::BiasTarget::Current);
+    assert_eq!(l.neuron.vth, 254);
+    assert_eq!(l.bias_mant, [2032, 4064]);
+    assert_eq!(l.bias_exp, [0, 0]);
+    let f = &imp.float[0];
+    assert_eq!(f.bias_target, model::lif::BiasTarget::Current);
+    assert_eq!(f.bias, [0.125, 0.25]);
+    // With no input the current climbs to b/(1 − 1/2) = 2b and the voltage follows it: after
+    // steps 0, 1, 2 neuron 1 has u = 0.25, 0.375, 0.4375 and v = 0.25, 0.5625, 0.859375; the
+    // float model crosses θ = 1 at step 3 (u = 0.46875, v = 1.11328125), the chip at the same
+    // step (in its units: u = 4064, 6096, 7112, 7620; v = 4064, 9144, 13970, 18097 > 254 << 6).
+    let rec = euler_forward(&imp.float, 2, &[], 4);
+    assert_eq!(rec.counts, [0, 1]);
+    let out = imp.network.forward(&[]);
+    assert_eq!(out.output_counts, [0, 1]);
+    assert_eq!(out.first_output_spike, [None, Some(3)]);
+    // The same bias into the voltage alone climbs towards b/(1 − 3/4) = θ from below and never
+    // crosses (chip: v = 4064, 7112, 9398, 11112).
+    let mut voltage = imp.network.clone();
+    voltage.layers[0].bias_target = model::lif::BiasTarget::Voltage;
+    assert_eq!(voltage.forward(&[]).first_output_spike, [None, None]);
+}
+
+#[test]
 fn per_neuron_time_constants_become_per_neuron_decays() {
     // LIF, dt = 1, τ = [4, 2, 4]: dv = 4096/τ = [1024, 2048, 1024], the gain dt/τ·R differs
     // too (R = 1, θ = 1): increments [0.25, 0.5, 0.25]·W. CubaLIF with τ_s = [2, 4]: du + 1 =
@@ -378,11 +437,19 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
                     },
                     bias: vec![0.0, 0.5],
                 },
-                unit_cuba_lif(vec![2.0], vec![4.0]),
+                NirNode::CubaLif {
+                    tau_syn: vec![2.0],
+                    tau_mem: vec![4.0],
+                    r: vec![1.0],
+                    v_leak: vec![0.0, 0.25],
+                    v_threshold: vec![1.0],
+                    v_reset: vec![0.0],
+                    w_in: vec![1.0],
+                },
                 2,
             ),
             opts(1.0, None),
-            "node `fc` (Affine): bias[1]: 0.5 feeds a CubaLIF node",
+            "node `n` (CubaLIF): v_leak[1]: 0.25 with a bias of 0.5 into the current",
         ),
         (
             chain(
@@ -1246,18 +1313,6 @@ fn recurrent_nodes_the_chip_cannot_run_are_refused_by_name() {
     let m = err(&g);
     assert!(
         m.contains("node `rec`") && m.contains("leaky integrator"),
-        "{m}"
-    );
-    // A bias into a CubaLIF through the recurrent node.
-    let mut g = recurrent_graph(NirNode::Affine {
-        weight: matrix(2, 2, vec![0.0; 4]),
-        bias: vec![0.0, 0.5],
-    });
-    g.nodes
-        .insert("n".into(), unit_cuba_lif(vec![2.0], vec![4.0]));
-    let m = err(&g);
-    assert!(
-        m.contains("node `rec` (Affine): bias[1]") && m.contains("CubaLIF"),
         "{m}"
     );
     // A weight node that leads elsewhere is a branch, not a recurrence.

@@ -31,6 +31,7 @@
 //! TTFS [`crate::Network`] format, whose key is `format_version`).
 
 use crate::error::{ModelError, Violation};
+pub use isa::arith::loihi::BiasTarget;
 use isa::arith::loihi::{integrate, step_with_reset, LoihiLifParams, LoihiLifState, ResetMode};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -222,6 +223,10 @@ impl LifConv {
     }
 }
 
+fn is_voltage(t: &BiasTarget) -> bool {
+    *t == BiasTarget::Voltage
+}
+
 /// One layer of LIF neurons: fully connected, or convolutional when [`LifLayer::conv`] is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -249,6 +254,10 @@ pub struct LifLayer {
     /// Per-neuron bias exponent (−4..=3); empty = 0.
     #[serde(default)]
     pub bias_exp: Vec<i8>,
+    /// Where the bias is added each step: to the voltage (Loihi's LIF, the default) or to the
+    /// synaptic current (a biased weight layer before current-based neurons).
+    #[serde(default, skip_serializing_if = "is_voltage")]
+    pub bias_target: BiasTarget,
     /// Recurrent weights of a dense layer onto itself, `outputs × outputs`, output-major
     /// (`recurrent[j · outputs + k]`: from the layer's own neuron `k` to its neuron `j`), of
     /// the same width as [`LifLayer::weights`]. A spike at step `t` acts at `t + 1`, like a
@@ -343,13 +352,14 @@ impl LifLayer {
         // A silent layer's threshold is never compared; its other fields are checked as usual.
         let vth = if self.silent() { 0 } else { self.neuron.vth };
         let (du, dv) = self.decays(j);
-        LoihiLifParams::new(
+        Ok(LoihiLifParams::new(
             i64::from(du),
             i64::from(dv),
             i64::from(vth),
             i64::from(self.bias_mant.get(j).copied().unwrap_or(0)),
             i64::from(self.bias_exp.get(j).copied().unwrap_or(0)),
-        )
+        )?
+        .with_bias_target(self.bias_target))
     }
 }
 
@@ -800,6 +810,7 @@ mod tests {
                 },
                 bias_mant: vec![],
                 bias_exp: vec![],
+                bias_target: Default::default(),
                 recurrent: vec![],
                 du_per_neuron: vec![],
                 dv_per_neuron: vec![],

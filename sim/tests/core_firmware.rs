@@ -5,10 +5,12 @@
 
 mod core_support;
 
-use core_support::{run_lif, run_lif_with_decays, run_ttfs, run_ttfs_thresholds, LifSpec};
+use core_support::{
+    run_lif, run_lif_biased, run_lif_with_decays, run_ttfs, run_ttfs_thresholds, LifSpec,
+};
 use firmware::ttfs::{self, Compare, Psp, TtfsParams};
 use firmware::{lif_reset, loihi_lif};
-use isa::arith::loihi::ResetMode;
+use isa::arith::loihi::{BiasTarget, ResetMode};
 use proptest::prelude::*;
 use sim::core::NO_SPIKE;
 
@@ -152,6 +154,25 @@ proptest! {
         let golden = lif_reset::golden_run(&spec.config(), &a_in, reset);
         let (trace, _) = run_lif(&spec, &a_in, Some(reset));
         prop_assert_eq!(trace, golden);
+    }
+
+    /// The bias into the current (`bias_current` = 1), in the normal and the overflow ranges.
+    #[test]
+    fn lif_reset_firmware_with_current_bias_equals_golden(
+        (spec, a_in) in prop_oneof![lif_case(), overflow_case()],
+        reset in reset_mode(),
+    ) {
+        let mut config = spec.config();
+        for p in &mut config.neurons {
+            *p = p.with_bias_target(BiasTarget::Current);
+        }
+        let golden = lif_reset::golden_run(&config, &a_in, reset);
+        let (trace, _) = run_lif_biased(&spec, None, BiasTarget::Current, &a_in, Some(reset));
+        prop_assert_eq!(&trace, &golden);
+        // Where there is a bias, the target makes a difference (to u from the first step).
+        if config.neurons.iter().any(|p| p.effective_bias() != 0) {
+            prop_assert_ne!(trace, lif_reset::golden_run(&spec.config(), &a_in, reset));
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use firmware::loihi_lif::LoihiLifConfig;
 use firmware::ttfs::{Compare, Psp, TtfsParams};
 use firmware::{lif_reset, loihi_lif, ttfs, LifTrace, NeuronModel};
-use isa::arith::loihi::ResetMode;
+use isa::arith::loihi::{BiasTarget, ResetMode};
 use serde_json::{json, Map, Value};
 use sim::core::{CoreConfig, Neurocore, SynapseMemory};
 use std::io::Read;
@@ -21,8 +21,10 @@ const HELP: &str = r#"INPUT (JSON object; unknown keys are refused):
     Output: {"u": [[..]], "v": [[..]], "s": [[0/1..]], "cycles": [..]}, one row per step.
 
   LIF with reset (multi-spike networks): as loihi-lif, plus
-    {"model": "lif-reset", ..., "reset": "zero" | "subtract" | "subtract-next"}
-    (default "zero"; "subtract-next" subtracts in the step after the spike, as snnTorch)
+    {"model": "lif-reset", ..., "reset": "zero" | "subtract" | "subtract-next",
+     "bias_to": "voltage" | "current"}
+    (default "zero"; "subtract-next" subtracts in the step after the spike, as snnTorch;
+    "bias_to" default "voltage", "current" adds the bias to u as a constant input current)
     Output as loihi-lif.
 
   TTFS integrate-and-fire (S4NN / BS4NN / STiDi-BP), binary weights:
@@ -110,6 +112,7 @@ struct LifRaw {
     vth: i64,
     bias_mant: Vec<i64>,
     bias_exp: Vec<i64>,
+    bias_target: BiasTarget,
 }
 
 /// A traced quantity by name, one row per step.
@@ -229,7 +232,7 @@ impl Job {
     fn parse_lif(obj: &Map<String, Value>, with_reset: bool) -> Result<Job> {
         let mut known = vec!["model", "du", "dv", "vth", "bias_mant", "bias_exp", "a_in"];
         if with_reset {
-            known.push("reset");
+            known.extend(["reset", "bias_to"]);
         }
         refuse_unknown(obj, &known)?;
         let du = int(field(obj, "du")?, "du", 0, 4095, "12-bit unsigned")?;
@@ -292,7 +295,17 @@ impl Job {
         } else {
             None
         };
-        let config = LoihiLifConfig::new(du, dv, vth, &bias_mant, &bias_exp)?;
+        let bias_target = if with_reset
+            && word(obj, "bias_to", "voltage", &["voltage", "current"])? == "current"
+        {
+            BiasTarget::Current
+        } else {
+            BiasTarget::Voltage
+        };
+        let mut config = LoihiLifConfig::new(du, dv, vth, &bias_mant, &bias_exp)?;
+        for p in &mut config.neurons {
+            *p = p.with_bias_target(bias_target);
+        }
         Ok(Job::Lif {
             raw: LifRaw {
                 du,
@@ -300,6 +313,7 @@ impl Job {
                 vth,
                 bias_mant,
                 bias_exp,
+                bias_target,
             },
             config,
             a_in,
@@ -473,6 +487,10 @@ fn run_lif(raw: &LifRaw, a_in: &[Vec<i16>], reset: Option<ResetMode>) -> Result<
     core.set_param("vth", raw.vth as i32)?;
     if let Some(r) = reset {
         core.set_param("reset_mode", lif_reset::reset_mode_word(r))?;
+        core.set_param(
+            "bias_current",
+            lif_reset::bias_current_word(raw.bias_target),
+        )?;
     }
     let mant: Vec<i32> = raw.bias_mant.iter().map(|&x| x as i32).collect();
     let exp: Vec<i32> = raw.bias_exp.iter().map(|&x| x as i32).collect();

@@ -8,6 +8,7 @@
 //! networks imported from NIR.
 
 use super::ArithError;
+use serde::{Deserialize, Serialize};
 
 /// Width of `u` and `v` in bits.
 pub const UV_BITS: u32 = 24;
@@ -270,6 +271,20 @@ pub struct LoihiLifParams {
     decay_v: Decay12,
     effective_vth: i32,
     effective_bias: i32,
+    bias_target: BiasTarget,
+}
+
+/// Where a neuron's constant bias is added each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BiasTarget {
+    /// To the voltage, `v <- sat24(decay(v) + u + bias)` (Lava's LIF).
+    #[default]
+    Voltage,
+    /// To the synaptic current, `u <- wrap24(decay(u) + (a_in << 6) + bias)`: a constant input
+    /// that the current integrates, as a biased `Linear` before a current-based neuron
+    /// (snnTorch's `Synaptic`, Norse's `LIFCell`) gives.
+    Current,
 }
 
 impl LoihiLifParams {
@@ -314,7 +329,14 @@ impl LoihiLifParams {
             decay_v,
             effective_vth: shl6(vth as i32),
             effective_bias,
+            bias_target: BiasTarget::Voltage,
         })
+    }
+
+    /// The same parameters with the bias added to `target` (the voltage unless set).
+    pub const fn with_bias_target(mut self, target: BiasTarget) -> Self {
+        self.bias_target = target;
+        self
     }
 
     /// The current decay field `du`.
@@ -349,9 +371,14 @@ impl LoihiLifParams {
     pub const fn effective_vth(&self) -> i32 {
         self.effective_vth
     }
-    /// `bias_mant << bias_exp` (or `>> -bias_exp`, flooring), added to `v` every step.
+    /// `bias_mant << bias_exp` (or `>> -bias_exp`, flooring), added every step to `v` (or to
+    /// `u`, see [`bias_target`](Self::bias_target)).
     pub const fn effective_bias(&self) -> i32 {
         self.effective_bias
+    }
+    /// Where the bias is added.
+    pub const fn bias_target(&self) -> BiasTarget {
+        self.bias_target
     }
 }
 
@@ -436,13 +463,15 @@ fn integrate_less(params: &LoihiLifParams, state: &mut LoihiLifState, a_in: i16,
     // argument lies in (-2^23 - 2^21, 2^23 + 2^21], where it is the modular wrap).
     let decayed_u = decay12(state.u.get(), params.decay_u) as i64;
     let summed_u = decayed_u + shl6(a_in as i32) as i64;
-    let u = wrap24_lava(summed_u as i32);
+    let (u, bias_v) = match params.bias_target {
+        BiasTarget::Voltage => (wrap24_lava(summed_u as i32), params.effective_bias),
+        // The bias joins the input in the current's modular sum (the firmware's one `vaddw24`).
+        BiasTarget::Current => (wrap24(summed_u + params.effective_bias as i64), 0),
+    };
     state.u = Current24(u);
     // Voltage: decay toward zero, add the new current and the bias, saturate.
     let decayed_v = decay12(state.v.get(), params.decay_v) as i64;
-    state.v = Voltage24(sat24(
-        decayed_v + u as i64 + params.effective_bias as i64 - less as i64,
-    ));
+    state.v = Voltage24(sat24(decayed_v + u as i64 + bias_v as i64 - less as i64));
 }
 
 /// One golden vector of `reference/hardware.md` §1.3 (computed there by re-implementing

@@ -5,7 +5,7 @@
 use firmware::loihi_lif::LoihiLifConfig;
 use firmware::ttfs::{TtfsParams, TtfsTrace};
 use firmware::{lif_reset, loihi_lif, ttfs, LifTrace, NeuronModel};
-use isa::arith::loihi::ResetMode;
+use isa::arith::loihi::{BiasTarget, ResetMode};
 use sim::core::{CoreConfig, Neurocore, SynapseMemory};
 
 /// Raw LIF parameters (shared decays and threshold, per-neuron bias).
@@ -43,6 +43,18 @@ pub fn run_lif_with_decays(
     a_in: &[Vec<i16>],
     reset: Option<ResetMode>,
 ) -> (LifTrace, Vec<u64>) {
+    run_lif_biased(spec, decays, BiasTarget::Voltage, a_in, reset)
+}
+
+/// [`run_lif_with_decays`] with the bias added to `bias` (the LIF-reset firmware's
+/// `bias_current`; only set when it is the current).
+pub fn run_lif_biased(
+    spec: &LifSpec,
+    decays: Option<(&[i64], &[i64])>,
+    bias: BiasTarget,
+    a_in: &[Vec<i16>],
+    reset: Option<ResetMode>,
+) -> (LifTrace, Vec<u64>) {
     let n = spec.bias_mant.len();
     let model = if reset.is_some() {
         NeuronModel::LifReset
@@ -56,6 +68,10 @@ pub fn run_lif_with_decays(
     core.set_param("vth", spec.vth as i32).unwrap();
     if let Some(r) = reset {
         core.set_param("reset_mode", lif_reset::reset_mode_word(r))
+            .unwrap();
+    }
+    if bias == BiasTarget::Current {
+        core.set_param("bias_current", lif_reset::bias_current_word(bias))
             .unwrap();
     }
     if let Some((du, dv)) = decays {

@@ -5,13 +5,15 @@ with Norse's own NIR exporter (`norse.torch.to_nir`), as a user would hand them 
                   (the hidden neurons have their own fixed membrane time constants, 1/tau
                   drawn from 50..200 per second, so the per-neuron mapping is exercised)
   norse_cuba.nir  Linear -> LIFCell (current-based, NIR's CubaLIF) -> Linear -> LIFCell,
-                  no bias (Norse adds a bias to the synaptic current, the chip to the voltage)
+                  no bias
   norse_li.nir    Linear -> LIFBoxCell -> Linear -> LIBoxCell (a leaky-integrator read-out:
                   the class is the output with the highest voltage after the last step)
   norse_conv.nir  Conv2d(1, 8, 3, stride 2, padding 1) -> LIFBoxCell -> Flatten
                   -> Linear(128, 10) -> LIFBoxCell (Norse's exporter leaves the Flatten
                   node empty and the Conv2d's input_shape unset; complete_export fills them)
   norse_if.nir    Linear -> IAFCell -> Linear -> IAFCell (non-leaky)
+  norse_cuba_bias.nir  as norse_cuba with biased Linear layers (torch's default): the bias is
+                  a constant input to the synaptic current
 
 Norse's defaults otherwise: dt = 1e-3, threshold 1, reset to 0 in the spike's step, the
 surrogate gradient `super`. Inputs are spikemesh's regular rate code over 32 steps (intensity p
@@ -33,7 +35,10 @@ files that way.
 Run with a Python that has torch and norse (CPU is enough; PyPI's wheels work):
 
     python3 -m venv /tmp/snnvenv && /tmp/snnvenv/bin/pip install torch norse
-    /tmp/snnvenv/bin/python tests/data/nir/make_norse_digits.py
+    /tmp/snnvenv/bin/python tests/data/nir/make_norse_digits.py [NAME ...]
+
+With names, only those networks are trained and exported, and their entries in
+`norse_digits.json` replaced.
 """
 
 import json
@@ -102,6 +107,15 @@ def cuba_net():
         torch.nn.Linear(64, 64, bias=False),
         lif_cuba(64),
         torch.nn.Linear(64, 10, bias=False),
+        lif_cuba(10),
+    )
+
+
+def cuba_bias_net():
+    return norse.SequentialState(
+        torch.nn.Linear(64, 64),
+        lif_cuba(64),
+        torch.nn.Linear(64, 10),
         lif_cuba(10),
     )
 
@@ -201,7 +215,15 @@ def main():
         ("norse_li", li_net, (64,), "voltage"),
         ("norse_conv", conv_net, (1, 8, 8), "count"),
         ("norse_if", if_net, (64,), "count"),
+        ("norse_cuba_bias", cuba_bias_net, (64,), "count"),
     ]
+    only = set(sys.argv[1:])
+    unknown = only - {n[0] for n in nets}
+    if unknown:
+        sys.exit(f"unknown network(s): {', '.join(sorted(unknown))}")
+    if only:
+        nets = [n for n in nets if n[0] in only]
+        report = json.loads((HERE / "norse_digits.json").read_text())
     for name, make, shape, readout in nets:
         torch.manual_seed(0)
         net = train(make(), x, y, shape, readout)

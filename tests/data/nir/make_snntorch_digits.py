@@ -17,6 +17,10 @@ hand them to spikemesh:
                       equals zeroing it at the spike)
   snntorch_rsynaptic.nir  Linear -> RSynaptic (recurrent, current-based) -> Linear
                       -> Synaptic (no bias)
+  snntorch_synaptic_bias.nir  as snntorch_synaptic with biased Linear layers (torch's
+                      default), whose bias is a constant input to the synaptic current
+  snntorch_rsynaptic_bias.nir  as snntorch_rsynaptic with every bias, the recurrent
+                      Linear's included
 
 They use snnTorch's defaults otherwise: threshold 1, reset by subtraction one step after the
 spike (`reset_delay=True`), the surrogate gradient `atan`. Inputs are spikemesh's regular rate
@@ -33,7 +37,11 @@ with dt = 1e-4, so the files import with `spikemesh nir FILE --dt 1e-4 --reset s
 Run with a Python that has torch and snntorch (CPU is enough; PyPI's torch wheel works):
 
     python3 -m venv /tmp/snnvenv && /tmp/snnvenv/bin/pip install torch snntorch
-    /tmp/snnvenv/bin/python tests/data/nir/make_snntorch_digits.py
+    /tmp/snnvenv/bin/python tests/data/nir/make_snntorch_digits.py [NAME ...]
+
+With names, only those networks are trained and exported, and their entries in
+`snntorch_digits.json` replaced (each network is trained from its own seed, so the others do
+not change).
 """
 
 import json
@@ -136,6 +144,24 @@ def rsynaptic_net():
     )
 
 
+def synaptic_bias_net():
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64),
+        synaptic(64),
+        torch.nn.Linear(64, 10),
+        synaptic(10, output=True),
+    )
+
+
+def rsynaptic_bias_net():
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64),
+        snn.RSynaptic(alpha=0.5, beta=0.9, linear_features=64, init_hidden=True),
+        torch.nn.Linear(64, 10),
+        synaptic(10, output=True),
+    )
+
+
 def rleaky_net():
     return torch.nn.Sequential(
         torch.nn.Linear(64, 64),
@@ -210,7 +236,16 @@ def main():
         ("snntorch_conv", conv_net, (1, 8, 8)),
         ("snntorch_zero", zero_reset_net, (64,)),
         ("snntorch_rsynaptic", rsynaptic_net, (64,)),
+        ("snntorch_synaptic_bias", synaptic_bias_net, (64,)),
+        ("snntorch_rsynaptic_bias", rsynaptic_bias_net, (64,)),
     ]
+    only = set(sys.argv[1:])
+    unknown = only - {n for n, _, _ in nets}
+    if unknown:
+        sys.exit(f"unknown network(s): {', '.join(sorted(unknown))}")
+    if only:
+        nets = [n for n in nets if n[0] in only]
+        report = json.loads((HERE / "snntorch_digits.json").read_text())
     for name, make, shape in nets:
         torch.manual_seed(0)
         net = train(make(), x, y, shape)
