@@ -29,6 +29,8 @@ enum Command {
     Train(Box<cli::train::Args>),
     /// Import a NIR graph (multi-spike LIF network trained elsewhere) as a chip LIF network.
     Nir(cli::nir::Args),
+    /// Import a Lava-DL network (netx .net) as a chip LIF network that runs as Lava runs it.
+    Netx(cli::netx::Args),
     /// Evaluate a model file with the golden forward pass.
     Eval(cli::eval::Args),
     /// Assemble a neurocore source file (.s) into a program file (.bin).
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Train(args) => cli::train::run(*args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Nir(args) => cli::nir::run(args),
+        Command::Netx(args) => cli::netx::run(args),
         Command::Asm(args) => cli::asm::run(args),
         Command::Disasm(args) => cli::disasm::run(args),
         Command::Map(args) => cli::map::run(args),

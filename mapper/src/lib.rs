@@ -7,12 +7,14 @@
 pub mod emit;
 pub mod import;
 pub mod lif;
+pub mod netx;
 pub mod nir;
 pub mod partition;
 pub mod place;
 
 pub use emit::{map, MapOptions, MapReport, Mapping, PlacementKind};
 pub use lif::map_lif;
+pub use netx::{lower_netx, read_netx};
 pub use nir::{read_nir, Matrix, NirError, NirGraph, NirNode};
 
 use thiserror::Error;

@@ -399,26 +399,7 @@ const MAX_DEPTH: usize = 32;
 /// [`NirError`] when the file cannot be read, is not HDF5, or breaks the NIR layout; the
 /// message names the file, the object and what is wrong.
 pub fn read_nir(path: &Path) -> Result<NirGraph, NirError> {
-    let bytes = std::fs::read(path).map_err(|source| NirError::Io {
-        file: path.to_path_buf(),
-        source,
-    })?;
-    // A dataset cannot unpack to more than gzip's ~1032:1 ratio of the whole file: a larger
-    // declared size is a damaged header, refused before anything is allocated for it.
-    let max_bytes = u64::try_from(bytes.len())
-        .unwrap_or(u64::MAX)
-        .saturating_mul(1100)
-        .saturating_add(1 << 20);
-    let file_len = bytes.len();
-    let h5 = File::from_bytes(bytes).map_err(|e| NirError::NotHdf5 {
-        file: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let reader = Reader {
-        file: path,
-        max_bytes,
-        max_string_bytes: file_len,
-    };
+    let (h5, reader) = open_hdf5(path)?;
     let root = h5.root();
     let version = if reader.has_dataset(&root, "", "version")? {
         reader.read_string(&root, "", "version")?
@@ -443,8 +424,33 @@ pub fn read_nir(path: &Path) -> Result<NirGraph, NirError> {
     reader.graph(&node, "node", &version, 0)
 }
 
-/// The file being read and its limits.
-struct Reader<'a> {
+/// Opens an HDF5 file with the reader's limits (the NIR reader's and [`crate::netx`]'s).
+pub(crate) fn open_hdf5(path: &Path) -> Result<(File, Reader<'_>), NirError> {
+    let bytes = std::fs::read(path).map_err(|source| NirError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    // A dataset cannot unpack to more than gzip's ~1032:1 ratio of the whole file: a larger
+    // declared size is a damaged header, refused before anything is allocated for it.
+    let max_bytes = u64::try_from(bytes.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(1100)
+        .saturating_add(1 << 20);
+    let file_len = bytes.len();
+    let h5 = File::from_bytes(bytes).map_err(|e| NirError::NotHdf5 {
+        file: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let reader = Reader {
+        file: path,
+        max_bytes,
+        max_string_bytes: file_len,
+    };
+    Ok((h5, reader))
+}
+
+/// The file being read and its limits (also [`crate::netx`]'s reader).
+pub(crate) struct Reader<'a> {
     file: &'a Path,
     /// The most bytes one dataset may unpack to.
     max_bytes: u64,
@@ -467,7 +473,7 @@ fn node_name(path: &str) -> &str {
 }
 
 impl Reader<'_> {
-    fn unreadable(&self, path: &str, e: &hdf5_pure::Error) -> NirError {
+    pub(crate) fn unreadable(&self, path: &str, e: &hdf5_pure::Error) -> NirError {
         NirError::Unreadable {
             file: self.file.to_path_buf(),
             path: path.to_string(),
@@ -475,7 +481,7 @@ impl Reader<'_> {
         }
     }
 
-    fn bad_value(&self, path: &str, dataset: &str, what: String) -> NirError {
+    pub(crate) fn bad_value(&self, path: &str, dataset: &str, what: String) -> NirError {
         NirError::BadValue {
             file: self.file.to_path_buf(),
             path: path.to_string(),
@@ -484,21 +490,31 @@ impl Reader<'_> {
         }
     }
 
-    fn has_dataset(&self, group: &Group, path: &str, name: &str) -> Result<bool, NirError> {
+    pub(crate) fn has_dataset(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+    ) -> Result<bool, NirError> {
         let names = group
             .datasets()
             .map_err(|e| self.unreadable(if path.is_empty() { "/" } else { path }, &e))?;
         Ok(names.iter().any(|n| n == name))
     }
 
-    fn has_group(&self, group: &Group, path: &str, name: &str) -> Result<bool, NirError> {
+    pub(crate) fn has_group(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+    ) -> Result<bool, NirError> {
         let names = group
             .groups()
             .map_err(|e| self.unreadable(if path.is_empty() { "/" } else { path }, &e))?;
         Ok(names.iter().any(|n| n == name))
     }
 
-    fn group(&self, parent: &Group, path: &str, name: &str) -> Result<Group, NirError> {
+    pub(crate) fn group(&self, parent: &Group, path: &str, name: &str) -> Result<Group, NirError> {
         parent
             .group(name)
             .map_err(|e| self.unreadable(&join(path, name), &e))
@@ -506,7 +522,7 @@ impl Reader<'_> {
 
     /// Opens `name` in `group` and checks that reading it all stays within the limits.
     /// Returns the dataset, its shape and its element count.
-    fn dataset(
+    pub(crate) fn dataset(
         &self,
         group: &Group,
         path: &str,
@@ -538,7 +554,12 @@ impl Reader<'_> {
     }
 
     /// Reads a string dataset of any shape (variable-length or fixed-length), row-major.
-    fn read_strings(&self, group: &Group, path: &str, name: &str) -> Result<Vec<String>, NirError> {
+    pub(crate) fn read_strings(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+    ) -> Result<Vec<String>, NirError> {
         let full = join(path, name);
         let (ds, _shape, elements) = self.dataset(group, path, name)?;
         let dtype = ds.dtype().map_err(|e| self.unreadable(&full, &e))?;
@@ -562,7 +583,12 @@ impl Reader<'_> {
     }
 
     /// Reads a scalar (or one-element) string dataset.
-    fn read_string(&self, group: &Group, path: &str, name: &str) -> Result<String, NirError> {
+    pub(crate) fn read_string(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+    ) -> Result<String, NirError> {
         let mut strings = self.read_strings(group, path, name)?;
         if strings.len() != 1 {
             return Err(self.bad_value(
@@ -575,7 +601,7 @@ impl Reader<'_> {
     }
 
     /// Reads a numeric dataset of any shape as `f64`, row-major, with its shape.
-    fn read_numbers(
+    pub(crate) fn read_numbers(
         &self,
         group: &Group,
         path: &str,

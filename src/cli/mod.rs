@@ -11,6 +11,7 @@ pub mod explore;
 pub mod image;
 pub mod learn;
 pub mod map;
+pub mod netx;
 pub mod neuron;
 pub mod nir;
 pub mod noc;

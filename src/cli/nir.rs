@@ -1,5 +1,5 @@
 //! `spikemesh nir`: import a NIR graph (a multi-spike LIF network trained elsewhere —
-//! snnTorch, Norse, Lava-DL…) as a chip LIF network: discretise with an explicit `dt`,
+//! snnTorch, Norse…; Lava-DL's own format is `spikemesh netx`) as a chip LIF network: discretise with an explicit `dt`,
 //! quantise, print how each layer was quantised, compare the quantised network with the float
 //! per-step model on a data set, and write the model `spikemesh map` / `run` / `eval` take.
 

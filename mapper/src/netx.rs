@@ -1,0 +1,635 @@
+//! Lava-DL import: reading a netx network (`.net`, HDF5, as SLAYER's `export_hdf5` writes it
+//! and Lava-DL's `netx.hdf5.Network` loads it) and lowering it to a chip LIF network, exactly
+//! as Lava runs it.
+//!
+//! # The file (lava-dl 0.6, `slayer/block/base.py` and `netx/hdf5.py`)
+//!
+//! ```text
+//! /layer/<i>/type          "dense" (bytes, shape (1,)); also "input", "conv", "flatten", …
+//! /layer/<i>/shape         the layer's neurons, (1,) for dense
+//! /layer/<i>/weight        float (out, in): integer values in Loihi's weight units
+//! /layer/<i>/bias          optional, one per neuron: Lava's bias_mant (bias_exp 6)
+//! /layer/<i>/delay         optional axonal delays (refused: the chip has none)
+//! /layer/<i>/neuron/type   "CUBA" (or "LOIHI"): Loihi's current-based LIF
+//! /layer/<i>/neuron/iDecay, vDecay, vThMant, refDelay, gradedSpike
+//! ```
+//!
+//! # What Lava runs (and so the chip)
+//!
+//! netx builds, per layer, a `Dense` process into a `LIF` with `du = iDecay − 1`,
+//! `dv = vDecay`, `vth = vThMant`, `bias_mant = bias`, `bias_exp = 6` (`refDelay` is not used).
+//! Its `Dense` reads the weights as integers (numpy's `astype(int)`: truncation toward zero),
+//! fits them to Loihi's synapse (`optimize_weight_bits`: a left shift by `scale_bits` and the
+//! weight exponent `−scale_bits`, then `truncate_weights` drops the low bits its bit count does
+//! not keep) and sends `(Σ w·s) << weight_exp` (or `>>`, flooring) one step later: one step of
+//! delay per layer, as the chip. [`lava_weights`] transcribes that and keeps a layer only when
+//! the sum equals `Σ w_eff·s` for integer weights `w_eff` (which the chip then stores), so the
+//! lowered network is Lava's bit for bit; Lava's `LIF` is the chip's Loihi LIF
+//! (`isa::arith::loihi`, reset to 0). One timing difference is Lava's, not the network's: the
+//! first `Dense` also delays the input spikes by a step, where the chip's first layer reads
+//! them in their own step, so Lava's step `t + 1` is the chip's step `t`.
+
+use crate::import::ImportError;
+use crate::nir::{open_hdf5, NirError, Reader};
+use hdf5_pure::{DType, Group};
+use model::lif::{
+    BiasTarget, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout, LIF_FORMAT_VERSION,
+};
+use std::path::Path;
+
+/// A netx network: its layers in file order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetxNetwork {
+    /// Input features, when the file declares them (an `input` layer's `shape`).
+    pub input: Option<usize>,
+    /// The layers after the input, in order.
+    pub layers: Vec<NetxLayer>,
+}
+
+/// One netx layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetxLayer {
+    /// Its key under `/layer` (`"0"`, `"1"`, …).
+    pub key: String,
+    /// Its `type` (`dense`, `conv`, …).
+    pub kind: String,
+    /// Neurons (the product of `shape`).
+    pub neurons: usize,
+    /// `weight` as stored, `neurons × inputs` row-major, and the input count.
+    pub weight: Option<(Vec<f64>, usize)>,
+    /// `bias` as stored (one per neuron).
+    pub bias: Option<Vec<f64>>,
+    /// Whether the layer has axonal delays (`delay`).
+    pub has_delay: bool,
+    /// The neuron description (`None` when the layer has no `neuron` group).
+    pub neuron: Option<NetxNeuron>,
+}
+
+/// A layer's `neuron` group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetxNeuron {
+    /// `type` (`CUBA`, `LOIHI`, `SDNN`, …).
+    pub kind: String,
+    /// `iDecay` (current decay, 12-bit; Lava's `du + 1`).
+    pub i_decay: f64,
+    /// `vDecay` (voltage decay, 12-bit).
+    pub v_decay: f64,
+    /// `vThMant` (threshold mantissa).
+    pub v_th_mant: f64,
+    /// `gradedSpike` (absent: false).
+    pub graded_spike: bool,
+    /// `messageBits` (absent: 0, binary spikes).
+    pub message_bits: f64,
+}
+
+/// Reads a netx `.net` file. Errors name the file and the HDF5 object.
+pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
+    let (h5, r) = match open_hdf5(file) {
+        Err(NirError::NotHdf5 { file, reason }) => {
+            return Err(NirError::Unreadable {
+                file,
+                path: "/".into(),
+                reason: format!(
+                    "not an HDF5 file (a netx .net file is HDF5, as SLAYER's export_hdf5 writes it): {reason}"
+                ),
+            })
+        }
+        other => other?,
+    };
+    let root = h5.root();
+    if !r.has_group(&root, "", "layer")? {
+        return Err(NirError::MissingGroup {
+            file: file.to_path_buf(),
+            path: "layer".into(),
+            what: "the netx layers",
+        });
+    }
+    let layers = r.group(&root, "", "layer")?;
+    let mut keys: Vec<(usize, String)> = Vec::new();
+    for k in layers.groups().map_err(|e| r.unreadable("layer", &e))? {
+        match k.parse::<usize>() {
+            Ok(i) => keys.push((i, k)),
+            Err(_) => {
+                return Err(r.bad_value(
+                    "layer",
+                    &k,
+                    "is not a layer index (netx numbers its layers 0, 1, …)".into(),
+                ))
+            }
+        }
+    }
+    keys.sort();
+    if let Some((pos, (i, _))) = keys.iter().enumerate().find(|(pos, (i, _))| pos != i) {
+        return Err(r.bad_value(
+            "layer",
+            &i.to_string(),
+            format!("layers must be numbered 0, 1, … without gaps; layer {pos} is missing"),
+        ));
+    }
+    let mut net = NetxNetwork {
+        input: None,
+        layers: Vec::new(),
+    };
+    for (_, key) in keys {
+        let path = format!("layer/{key}");
+        let g = r.group(&layers, "layer", &key)?;
+        let kind = r.read_string(&g, &path, "type")?;
+        let shape = if r.has_dataset(&g, &path, "shape")? {
+            let (v, _) = r.read_numbers(&g, &path, "shape")?;
+            Some(size_product(&r, &path, &v)?)
+        } else {
+            None
+        };
+        let has_neuron = r.has_group(&g, &path, "neuron")?;
+        if kind == "input" && !has_neuron && net.layers.is_empty() {
+            net.input = shape;
+            continue;
+        }
+        let weight = if r.has_dataset(&g, &path, "weight")? {
+            let (w, dims) = r.read_numbers(&g, &path, "weight")?;
+            let rows = match dims.first() {
+                Some(&d) => usize::try_from(d).unwrap_or(usize::MAX),
+                None => 1,
+            };
+            let rows = shape.unwrap_or(rows).max(1);
+            if w.len() % rows != 0 {
+                return Err(r.bad_value(
+                    &path,
+                    "weight",
+                    format!(
+                        "{} values do not make {rows} rows (one per neuron)",
+                        w.len()
+                    ),
+                ));
+            }
+            let cols = w.len() / rows;
+            Some((w, cols))
+        } else {
+            None
+        };
+        let bias = if r.has_dataset(&g, &path, "bias")? {
+            Some(r.read_numbers(&g, &path, "bias")?.0)
+        } else {
+            None
+        };
+        let neuron = if has_neuron {
+            let npath = format!("{path}/neuron");
+            let n = r.group(&g, &path, "neuron")?;
+            let number = |name: &str, default: Option<f64>| -> Result<f64, NirError> {
+                if !r.has_dataset(&n, &npath, name)? {
+                    return default.ok_or_else(|| NirError::MissingGroup {
+                        file: file.to_path_buf(),
+                        path: format!("{npath}/{name}"),
+                        what: "a netx neuron parameter",
+                    });
+                }
+                let (v, _) = r.read_numbers(&n, &npath, name)?;
+                match v.as_slice() {
+                    [x] => Ok(*x),
+                    _ => Err(r.bad_value(
+                        &npath,
+                        name,
+                        format!("expected one value (the layer's), found {}", v.len()),
+                    )),
+                }
+            };
+            Some(NetxNeuron {
+                kind: r.read_string(&n, &npath, "type")?,
+                i_decay: number("iDecay", None)?,
+                v_decay: number("vDecay", None)?,
+                v_th_mant: number("vThMant", None)?,
+                graded_spike: read_bool(&r, &n, &npath, "gradedSpike")?,
+                message_bits: number("messageBits", Some(0.0))?,
+            })
+        } else {
+            None
+        };
+        net.layers.push(NetxLayer {
+            neurons: shape
+                .or(weight.as_ref().map(|(w, cols)| w.len() / (*cols).max(1)))
+                .unwrap_or(0),
+            key,
+            kind,
+            weight,
+            bias,
+            has_delay: r.has_dataset(&g, &path, "delay")?,
+            neuron,
+        });
+    }
+    Ok(net)
+}
+
+/// The product of a `shape` dataset's values (non-negative integers).
+fn size_product(r: &Reader<'_>, path: &str, v: &[f64]) -> Result<usize, NirError> {
+    v.iter().try_fold(1usize, |acc, &d| {
+        if d >= 0.0 && d.fract() == 0.0 && d < 1e12 {
+            acc.checked_mul(d as usize)
+                .ok_or_else(|| r.bad_value(path, "shape", format!("{v:?} overflows")))
+        } else {
+            Err(r.bad_value(path, "shape", format!("{d} is not a size")))
+        }
+    })
+}
+
+/// A boolean dataset (h5py writes numpy bools as an HDF5 enum of FALSE/TRUE over 8 bits);
+/// absent: false.
+fn read_bool(r: &Reader<'_>, g: &Group, path: &str, name: &str) -> Result<bool, NirError> {
+    if !r.has_dataset(g, path, name)? {
+        return Ok(false);
+    }
+    let (ds, _, elements) = r.dataset(g, path, name)?;
+    let full = format!("{path}/{name}");
+    let dtype = ds.dtype().map_err(|e| r.unreadable(&full, &e))?;
+    let values: Vec<u8> = match dtype {
+        DType::Enum(_) | DType::U8 | DType::I8 => {
+            ds.read_raw().map_err(|e| r.unreadable(&full, &e))?
+        }
+        _ => r
+            .read_numbers(g, path, name)?
+            .0
+            .iter()
+            .map(|&x| u8::from(x != 0.0))
+            .collect(),
+    };
+    match (elements, values.as_slice()) {
+        (1, [x]) => Ok(*x != 0),
+        _ => Err(r.bad_value(
+            path,
+            name,
+            format!("expected one boolean, found {} values", values.len()),
+        )),
+    }
+}
+
+/// What Lava-DL's netx and Lava's bit-accurate `Dense` make of a layer's integer weights
+/// (`optimize_weight_bits`, then `truncate_weights`, then the exponent shift of the sum): the
+/// per-synapse integers `w_eff` with `a = Σ w_eff·s` for every spike pattern `s`, or why no
+/// such integers exist (the rule broken).
+pub fn lava_weights(w: &[i64]) -> Result<Vec<i64>, String> {
+    let (Some(&max), Some(&min)) = (w.iter().max(), w.iter().min()) else {
+        return Ok(Vec::new());
+    };
+    if (max > 254 && min < 0) || (min < -256 && max > 0) {
+        return Err(format!(
+            "weights {min}..={max} are beyond Loihi's mixed-sign synapse (-256..=254), which netx clips"
+        ));
+    }
+    // Sign mode and the scale to 8 bits, as `optimize_weight_bits`.
+    let (mixed, scale) = if max < 0 {
+        (false, -256.0 / min as f64)
+    } else if min >= 0 {
+        (false, 255.0 / max.max(1) as f64)
+    } else {
+        (true, (127.0 / max as f64).min(-128.0 / min as f64))
+    };
+    let scale_bits = scale.log2().floor() as i64 + i64::from(mixed);
+    if scale_bits < 0 {
+        return Err(format!(
+            "weights {min}..={max} need a negative scale (scale_bits {scale_bits}), which netx's left shift does not do"
+        ));
+    }
+    // The largest n ≤ 8 with every weight a multiple of 2^n.
+    let n_found = (0..=8u32)
+        .rev()
+        .find(|&n| w.iter().all(|&x| x.rem_euclid(1 << n) == 0))
+        .unwrap_or(0) as i64;
+    let n = n_found - i64::from(mixed);
+    let num_weight_bits = 8 - scale_bits - n;
+    let weight_exp = -scale_bits;
+    let truncate = 8 - num_weight_bits + i64::from(mixed);
+    if !(0..32).contains(&truncate) || scale_bits > 24 {
+        return Err(format!(
+            "weights {min}..={max} give {num_weight_bits} weight bits, which Lava's synapse cannot hold"
+        ));
+    }
+    let inhibitory = max < 0;
+    let mut out = Vec::with_capacity(w.len());
+    for &x in w {
+        let shifted = x << scale_bits;
+        // `truncate_weights`: inhibitory weights are negated, truncated (arithmetic shifts)
+        // and negated back.
+        let t = if inhibitory {
+            -(((-shifted) >> truncate) << truncate)
+        } else {
+            (shifted >> truncate) << truncate
+        };
+        // The sum is shifted by the exponent; per synapse that is exact only for multiples.
+        let eff = if weight_exp >= 0 {
+            t << weight_exp
+        } else {
+            let k = -weight_exp;
+            if t.rem_euclid(1 << k) != 0 {
+                return Err(format!(
+                    "weight {x} becomes {t} in Lava's synapse, not a multiple of 2^{k}: the floor of the shifted sum is not a sum of integer weights"
+                ));
+            }
+            t >> k
+        };
+        out.push(eff);
+    }
+    Ok(out)
+}
+
+/// Lowers a netx network to the chip's LIF network, Lava's semantics bit for bit (module
+/// documentation). `steps` is the chip's window; images are rate-coded with `encoding`.
+pub fn lower_netx(
+    net: &NetxNetwork,
+    source: &str,
+    steps: u32,
+    encoding: Option<RateCode>,
+) -> Result<LifNetwork, ImportError> {
+    let graph_err = |what: String| ImportError::Graph {
+        source_name: source.to_string(),
+        what,
+    };
+    if net.layers.is_empty() {
+        return Err(graph_err("the file has no layer after its input".into()));
+    }
+    let mut inputs = net.input;
+    let mut layers = Vec::new();
+    for l in &net.layers {
+        let err = |field: &str, rule: String| ImportError::Node {
+            source_name: source.to_string(),
+            node: format!("layer/{}", l.key),
+            kind: "netx layer",
+            field: field.to_string(),
+            rule,
+        };
+        if l.kind != "dense" {
+            return Err(err(
+                "type",
+                format!(
+                    "`{}`: the chip maps netx's dense layers (convolution, pooling, recurrent and other layers are not imported)",
+                    l.kind
+                ),
+            ));
+        }
+        if l.has_delay {
+            return Err(err(
+                "delay",
+                "axonal delays: the chip's synapses have none (train with delay=False)".into(),
+            ));
+        }
+        let Some(n) = &l.neuron else {
+            return Err(err(
+                "neuron",
+                "missing: netx's default integrator (iDecay 0) keeps its current forever, which the chip's 12-bit decays cannot express".into(),
+            ));
+        };
+        if n.kind != "CUBA" && n.kind != "LOIHI" {
+            return Err(err(
+                "neuron/type",
+                format!(
+                    "`{}`: the chip runs netx's CUBA (Loihi LIF) neurons",
+                    n.kind
+                ),
+            ));
+        }
+        if n.graded_spike || n.message_bits != 0.0 {
+            return Err(err(
+                "neuron/gradedSpike",
+                "graded spikes: the chip's spikes are binary".into(),
+            ));
+        }
+        let int = |field: &str, x: f64, lo: i64, hi: i64, what: &str| -> Result<i64, ImportError> {
+            if x.fract() == 0.0 && x >= lo as f64 && x <= hi as f64 {
+                Ok(x as i64)
+            } else {
+                Err(err(field, format!("{x} is outside {lo}..={hi} ({what})")))
+            }
+        };
+        let du = int(
+            "neuron/iDecay",
+            n.i_decay,
+            1,
+            4096,
+            "Lava's du + 1; 0 would keep the current forever",
+        )? - 1;
+        let dv = int("neuron/vDecay", n.v_decay, 0, 4095, "12-bit decay")?;
+        let vth = int(
+            "neuron/vThMant",
+            n.v_th_mant,
+            0,
+            131_071,
+            "17-bit threshold",
+        )?;
+        let Some((w, cols)) = &l.weight else {
+            return Err(err("weight", "missing".into()));
+        };
+        if l.neurons == 0 || w.len() != l.neurons * cols {
+            return Err(err(
+                "weight",
+                format!(
+                    "{} values for {} neurons of {cols} inputs",
+                    w.len(),
+                    l.neurons
+                ),
+            ));
+        }
+        match inputs {
+            Some(i) if i != *cols => {
+                return Err(err(
+                    "weight",
+                    format!("{cols} inputs per neuron, the layer before has {i} outputs"),
+                ))
+            }
+            _ => {}
+        }
+        if let Some((k, x)) = w.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(err(
+                &format!("weight[{}][{}]", k / cols, k % cols),
+                format!("{x} is not a number"),
+            ));
+        }
+        // numpy's astype(int): truncation toward zero.
+        let ints: Vec<i64> = w.iter().map(|&x| x.trunc() as i64).collect();
+        let eff = lava_weights(&ints).map_err(|rule| err("weight", rule))?;
+        let max_abs = eff.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0);
+        let bits = (2..=16u8)
+            .find(|&b| max_abs < 1u64 << (b - 1))
+            .ok_or_else(|| err("weight", format!("|w| = {max_abs} needs more than 16 bits")))?;
+        // Lava's bias_mant with bias_exp 6 is the chip's mantissa · 2^3 with the mantissa
+        // scaled by 8 (the chip's exponent is 3-bit signed, at most 3).
+        let (bias_mant, bias_exp) = match &l.bias {
+            None => (Vec::new(), Vec::new()),
+            Some(b) => {
+                if b.len() != l.neurons {
+                    return Err(err(
+                        "bias",
+                        format!("{} values for {} neurons", b.len(), l.neurons),
+                    ));
+                }
+                let mut m = Vec::with_capacity(b.len());
+                for (j, &x) in b.iter().enumerate() {
+                    let v = x.trunc() * 8.0;
+                    if !(x.is_finite() && (-4096.0..=4095.0).contains(&v)) {
+                        return Err(err(
+                            &format!("bias[{j}]"),
+                            format!(
+                                "{x} · 2^6 is beyond the chip's bias range (13-bit mantissa · 2^3)"
+                            ),
+                        ));
+                    }
+                    m.push(v as i16);
+                }
+                (m, vec![3i8; b.len()])
+            }
+        };
+        layers.push(LifLayer {
+            name: format!("layer{}", l.key),
+            inputs: *cols as u32,
+            outputs: l.neurons as u32,
+            conv: None,
+            weight_bits: bits,
+            weights: eff.iter().map(|&x| x as i16).collect(),
+            neuron: LifNeuron {
+                du: du as u16,
+                dv: dv as u16,
+                vth: vth as u32,
+                reset: LifReset::Zero,
+            },
+            bias_mant,
+            bias_exp,
+            bias_target: BiasTarget::Voltage,
+            recurrent: Vec::new(),
+            du_per_neuron: Vec::new(),
+            dv_per_neuron: Vec::new(),
+        });
+        inputs = Some(l.neurons);
+    }
+    let network = LifNetwork {
+        lif_format_version: LIF_FORMAT_VERSION,
+        inputs: layers[0].inputs,
+        steps,
+        encoding,
+        layers,
+        readout: Readout::SpikeCount,
+        provenance: format!("imported from Lava-DL netx {source}"),
+    };
+    network.validate().map_err(|v| {
+        graph_err(format!(
+            "the network breaks a rule of the chip's LIF layers: {v}"
+        ))
+    })?;
+    Ok(network)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lava_weights, lower_netx, NetxLayer, NetxNetwork, NetxNeuron};
+
+    fn cuba() -> NetxNeuron {
+        NetxNeuron {
+            kind: "CUBA".into(),
+            i_decay: 1024.0,
+            v_decay: 123.0,
+            v_th_mant: 80.0,
+            graded_spike: false,
+            message_bits: 0.0,
+        }
+    }
+
+    fn dense(key: &str, neurons: usize, cols: usize) -> NetxLayer {
+        NetxLayer {
+            key: key.into(),
+            kind: "dense".into(),
+            neurons,
+            weight: Some((
+                (0..neurons * cols)
+                    .map(|k| (k % 5) as f64 * 2.0 - 4.0)
+                    .collect(),
+                cols,
+            )),
+            bias: None,
+            has_delay: false,
+            neuron: Some(cuba()),
+        }
+    }
+
+    #[test]
+    fn a_dense_cuba_network_lowers_to_lavas_fields() {
+        let mut l0 = dense("0", 3, 2);
+        l0.bias = Some(vec![1.0, -2.0, 0.0]);
+        let net = NetxNetwork {
+            input: Some(2),
+            layers: vec![l0, dense("1", 2, 3)],
+        };
+        let lif = lower_netx(&net, "t.net", 8, None).unwrap();
+        let l = &lif.layers[0];
+        assert_eq!((l.neuron.du, l.neuron.dv, l.neuron.vth), (1023, 123, 80));
+        assert_eq!(l.weights, [-4, -2, 0, 2, 4, -4]);
+        assert_eq!(l.weight_bits, 4);
+        // Lava's bias_mant · 2^6 is the chip's (8 · mant) · 2^3.
+        assert_eq!(
+            (l.bias_mant.as_slice(), l.bias_exp.as_slice()),
+            ([8, -16, 0].as_slice(), [3, 3, 3].as_slice())
+        );
+        assert_eq!(lif.inputs, 2);
+    }
+
+    #[test]
+    fn what_lava_runs_differently_from_the_chip_is_refused_by_layer() {
+        let err = |edit: &dyn Fn(&mut NetxLayer)| {
+            let mut l = dense("1", 2, 2);
+            edit(&mut l);
+            let net = NetxNetwork {
+                input: None,
+                layers: vec![dense("0", 2, 2), l],
+            };
+            lower_netx(&net, "t.net", 8, None).unwrap_err().to_string()
+        };
+        type Edit<'a> = &'a dyn Fn(&mut NetxLayer);
+        let cases: [(Edit, &str); 8] = [
+            (
+                &|l| l.kind = "conv".into(),
+                "layer/1` (netx layer): type: `conv`",
+            ),
+            (&|l| l.has_delay = true, "delay: axonal delays"),
+            (&|l| l.neuron = None, "neuron: missing"),
+            (
+                &|l| l.neuron.as_mut().unwrap().i_decay = 0.0,
+                "neuron/iDecay: 0 is outside 1..=4096",
+            ),
+            (
+                &|l| l.neuron.as_mut().unwrap().graded_spike = true,
+                "graded spikes",
+            ),
+            (
+                &|l| l.neuron.as_mut().unwrap().kind = "SDNN".into(),
+                "`SDNN`",
+            ),
+            (&|l| l.bias = Some(vec![600.0, 0.0]), "bias[0]: 600"),
+            (
+                &|l| l.weight = Some((vec![1.0; 6], 3)),
+                "3 inputs per neuron, the layer before has 2",
+            ),
+        ];
+        for (edit, want) in cases {
+            let e = err(edit);
+            assert!(e.contains("t.net") && e.contains(want), "{e}\nwant {want}");
+        }
+    }
+
+    /// Lava's effective sum for one spike pattern, transcribed from netx + `Dense`.
+    #[test]
+    fn slayer_style_even_weights_pass_through_unchanged() {
+        // Mixed signs within ±22, all even: scale_bits 3, n 0, 5 weight bits, exponent −3,
+        // truncation by 4 bits of w·8 (lossless), the sum shifted back by 3.
+        let w = vec![-22, 14, -10, 0, 22, 2];
+        assert_eq!(lava_weights(&w).unwrap(), w);
+        // Excitatory only and odd: kept exactly too.
+        let w = vec![0, 1, 3, 255];
+        assert_eq!(lava_weights(&w).unwrap(), w);
+        // Inhibitory only.
+        let w = vec![-1, -7, -256];
+        assert_eq!(lava_weights(&w).unwrap(), w);
+    }
+
+    #[test]
+    fn weights_lava_would_clip_are_refused() {
+        let e = lava_weights(&[-3, 300]).unwrap_err();
+        assert!(e.contains("-256..=254"), "{e}");
+        let e = lava_weights(&[0, 300]).unwrap_err();
+        assert!(e.contains("negative scale"), "{e}");
+    }
+}

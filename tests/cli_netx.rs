@@ -1,0 +1,109 @@
+//! Lava-DL's netx format through the command line: `spikemesh netx` imports a network that
+//! SLAYER trained and exported (`tests/data/netx/make_lavadl_digits.py`), `map` and `run` put
+//! it on the chip, and its output spike counts equal those Lava itself computed for the same
+//! file (netx + Lava's bit-accurate LIF and Dense) on every test image; bad files exit 1 with
+//! a message naming the file.
+
+mod cli_support;
+
+use cli_support::{scratch_dir, spikemesh, stderr};
+use model::lif::{LifNetwork, RateCode};
+use std::path::Path;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/netx")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_lava_dl_network_runs_on_the_chip_spike_for_spike_as_in_lava() {
+    let dir = scratch_dir("cli-netx");
+    let model = dir.join("lavadl.json");
+    let o = spikemesh(&[
+        "netx",
+        &fixture("lavadl_digits.net"),
+        "--dataset",
+        "digits",
+        "-o",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("layer0") && out.contains("1023"), "{out}");
+    let net = LifNetwork::load(&model).unwrap();
+    // SLAYER's CUBA neurons (current decay 0.25, voltage decay 0.03, threshold 1.25) as netx
+    // gives them to Lava's LIF: du = iDecay − 1, dv = vDecay, vth = vThMant.
+    assert!(net
+        .layers
+        .iter()
+        .all(|l| (l.neuron.du, l.neuron.dv, l.neuron.vth) == (1023, 123, 80)));
+    // Lava's output spike counts, image by image (its steps 2..33 are the chip's 0..31).
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lavadl_digits.json")).unwrap())
+            .unwrap();
+    let lava = report["lava_counts"].as_array().unwrap();
+    let test = model::data::digits().unwrap().test;
+    assert_eq!(lava.len(), test.len());
+    let mut spikes_total = 0;
+    for (k, theirs) in lava.iter().enumerate() {
+        let ours = net
+            .forward(&RateCode::Regular.encode(test.image(k), 32))
+            .output_counts;
+        let theirs: Vec<u32> = theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(ours, theirs, "test image {k}: chip model vs Lava");
+        spikes_total += ours.iter().sum::<u32>();
+    }
+    assert!(
+        spikes_total > 360 * 10,
+        "{spikes_total} output spikes: too quiet to say much"
+    );
+    let accuracy = report["lava_accuracy"].as_f64().unwrap();
+    assert!(
+        out.contains(&format!("{:.2} %", 100.0 * accuracy)),
+        "Lava's accuracy {accuracy}: {out}"
+    );
+    // The chip itself (cycle-accurate) agrees with that model on every image.
+    let image = dir.join("lavadl.img");
+    let o = spikemesh(&["map", s(&model), "-o", s(&image)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = spikemesh(&["run", s(&image), "--model", s(&model)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("chip agrees on 360/360 samples"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn files_that_are_not_netx_networks_are_refused_by_name() {
+    let dir = scratch_dir("cli-netx-bad");
+    let out = dir.join("x.json");
+    let text = dir.join("not.net");
+    std::fs::write(&text, "not hdf5").unwrap();
+    let nir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nir/digits_lif.nir");
+    for (file, want) in [
+        (s(&text).to_string(), "a netx .net file is HDF5"),
+        (nir.display().to_string(), "missing group `layer`"),
+        (dir.join("absent.net").display().to_string(), "cannot read"),
+    ] {
+        let o = spikemesh(&["netx", &file, "-o", s(&out)]);
+        assert_eq!(o.status.code(), Some(1), "{file}");
+        let e = stderr(&o);
+        assert!(e.contains(&file) && e.contains(want), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+        assert!(!out.exists(), "a partial output was left");
+    }
+}

@@ -1,0 +1,154 @@
+"""Train a small CUBA network on the embedded 8x8 digits with Lava-DL's SLAYER, export it with
+SLAYER's own `export_hdf5` (the netx format Lava-DL's `netx.hdf5.Network` loads), and run the
+exported file in Lava itself (netx + Lava's bit-accurate fixed-point LIF and Dense models on
+the CPU), as a user would before handing the file to spikemesh:
+
+  lavadl_digits.net   Dense(64, 64) -> CUBA -> Dense(64, 10) -> CUBA, SLAYER's defaults for
+                      the synapse (8-bit weights, no bias, no axonal delay) and one step of
+                      delay per layer (delay_shift), as Loihi.
+
+Inputs are spikemesh's regular rate code over 32 steps (intensity p spikes at step t iff
+floor((t+1)p/255) > floor(tp/255)); the class is the output with the most spikes (ties to the
+lowest index). Training: Adam (lr 1e-3), cross-entropy on the spike counts, 30 epochs of
+mini-batches of 32, torch.manual_seed(0), CPU.
+
+Lava runs each test image from a fresh network for 33 steps: its input Dense delivers a
+step's spikes one step later than the chip's first layer reads them (the chip reads input
+spikes in their own step), so Lava's steps 2..33 are the chip's 0..31, and Lava's step 1 does
+nothing (no bias, u = v = 0). `lavadl_digits.json` holds SLAYER's test accuracy, Lava's output
+spike counts for every test image and Lava's accuracy, so that spikemesh's result can be
+compared count for count (`tests/cli_netx.rs`).
+
+Lava-DL 0.6 and Lava 0.10 need Python 3.10 (Lava's dataclasses fail on 3.11) and numpy < 2;
+PyPI's wheels work with a newer torch when installed without their pins:
+
+    python3.10 -m venv /tmp/lava && /tmp/lava/bin/pip install lava-nc h5py "numpy<2" torch \
+        torchvision matplotlib scipy opencv-python-headless "pillow<11"
+    /tmp/lava/bin/pip install --no-deps lava-dl
+    /tmp/lava/bin/python tests/data/netx/make_lavadl_digits.py
+"""
+
+import json
+import pathlib
+import sys
+
+import h5py
+import numpy as np
+import torch
+
+import lava.lib.dl.slayer as slayer
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "nir"))
+from make_digits_lif import digits  # noqa: E402  (the project's train/test split)
+
+STEPS = 32
+HIDDEN = 64
+
+
+def rate_code(x):
+    """(N, 64) intensities in [0, 1] -> (N, 64, STEPS) spikes of spikemesh's regular code."""
+    p = np.rint(x * 255).astype(np.int64)
+    t = np.arange(STEPS)[None, None, :]
+    return (((t + 1) * p[:, :, None]) // 255 > (t * p[:, :, None]) // 255).astype(np.float32)
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        neuron = {
+            "threshold": 1.25,
+            "current_decay": 0.25,
+            "voltage_decay": 0.03,
+            "tau_grad": 0.03,
+            "scale_grad": 3,
+            "requires_grad": False,
+        }
+        self.blocks = torch.nn.ModuleList(
+            [
+                slayer.block.cuba.Dense(neuron, 64, HIDDEN, weight_norm=False, weight_scale=2),
+                slayer.block.cuba.Dense(neuron, HIDDEN, 10, weight_norm=False, weight_scale=2),
+            ]
+        )
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+    def export_hdf5(self, path):
+        with h5py.File(path, "w") as h:
+            layer = h.create_group("layer")
+            for i, b in enumerate(self.blocks):
+                b.export_hdf5(layer.create_group(f"{i}"))
+
+
+def train(x, y, epochs=30):
+    torch.manual_seed(0)
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    spikes = torch.tensor(rate_code(x))
+    labels = torch.tensor(y)
+    rng = np.random.default_rng(0)
+    for epoch in range(epochs):
+        order = rng.permutation(len(y))
+        for b in range(0, len(y), 32):
+            idx = order[b : b + 32]
+            counts = net(spikes[idx]).sum(-1)
+            loss = torch.nn.functional.cross_entropy(counts, labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net
+
+
+def lava_counts(path, spikes):
+    """Output spike counts of the exported network run in Lava, one fresh run per image."""
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    counts = []
+    for k, s in enumerate(spikes):
+        net = netx.hdf5.Network(net_config=str(path))
+        data = np.zeros((s.shape[0], STEPS + 1), dtype=np.int32)
+        data[:, :STEPS] = s.astype(np.int32)
+        src = Source(data=data)
+        sink = Sink(shape=net.out.shape, buffer=STEPS + 1)
+        src.s_out.connect(net.inp)
+        net.out.connect(sink.a_in)
+        net.run(condition=RunSteps(num_steps=STEPS + 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        out = sink.data.get()
+        net.stop()
+        counts.append(out.sum(axis=1).astype(int).tolist())
+        if k % 60 == 0:
+            print(f"lava: {k}/{len(spikes)}", flush=True)
+    return counts
+
+
+def main():
+    x, y, xt, yt = digits()
+    net = train(x, y)
+    with torch.no_grad():
+        slayer_counts = net(torch.tensor(rate_code(xt))).sum(-1).numpy()
+    slayer_acc = float((slayer_counts.argmax(1) == yt).mean())
+    print(f"SLAYER test accuracy {100 * slayer_acc:.2f} %")
+    path = HERE / "lavadl_digits.net"
+    net.export_hdf5(path)
+    counts = lava_counts(path, rate_code(xt))
+    pred = [int(np.argmax(c)) for c in counts]
+    lava_acc = float(np.mean(np.array(pred) == yt))
+    print(f"Lava (netx, fixed point) test accuracy {100 * lava_acc:.2f} %")
+    report = {
+        "slayer_accuracy": slayer_acc,
+        "lava_accuracy": lava_acc,
+        "lava_counts": counts,
+    }
+    (HERE / "lavadl_digits.json").write_text(json.dumps(report) + "\n")
+    print("wrote lavadl_digits.net and lavadl_digits.json")
+
+
+if __name__ == "__main__":
+    main()
