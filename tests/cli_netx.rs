@@ -1,8 +1,8 @@
-//! Lava-DL's netx format through the command line: `spikemesh netx` imports a network that
-//! SLAYER trained and exported (`tests/data/netx/make_lavadl_digits.py`), `map` and `run` put
-//! it on the chip, and its output spike counts equal those Lava itself computed for the same
-//! file (netx + Lava's bit-accurate LIF and Dense) on every test image; bad files exit 1 with
-//! a message naming the file.
+//! Lava-DL's netx format through the command line: `spikemesh netx` imports networks that
+//! SLAYER trained and exported (`tests/data/netx/make_lavadl_digits.py`: a dense one and a
+//! convolutional one), `map` and `run` put them on the chip, and their output spike counts
+//! equal those Lava itself computed for the same files (netx + Lava's bit-accurate LIF, Dense
+//! and Conv) on every test image; bad files exit 1 with a message naming the file.
 
 mod cli_support;
 
@@ -23,68 +23,73 @@ fn s(p: &Path) -> &str {
 }
 
 #[test]
-fn a_lava_dl_network_runs_on_the_chip_spike_for_spike_as_in_lava() {
-    let dir = scratch_dir("cli-netx");
-    let model = dir.join("lavadl.json");
-    let o = spikemesh(&[
-        "netx",
-        &fixture("lavadl_digits.net"),
-        "--dataset",
-        "digits",
-        "-o",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(out.contains("layer0") && out.contains("1023"), "{out}");
-    let net = LifNetwork::load(&model).unwrap();
-    // SLAYER's CUBA neurons (current decay 0.25, voltage decay 0.03, threshold 1.25) as netx
-    // gives them to Lava's LIF: du = iDecay − 1, dv = vDecay, vth = vThMant.
-    assert!(net
-        .layers
-        .iter()
-        .all(|l| (l.neuron.du, l.neuron.dv, l.neuron.vth) == (1023, 123, 80)));
-    // Lava's output spike counts, image by image (its steps 2..33 are the chip's 0..31).
+fn lava_dl_networks_run_on_the_chip_spike_for_spike_as_in_lava() {
+    // Lava's output spike counts per network and test image (its steps 2..33 are the chip's
+    // 0..31).
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("lavadl_digits.json")).unwrap())
             .unwrap();
-    let lava = report["lava_counts"].as_array().unwrap();
     let test = model::data::digits().unwrap().test;
-    assert_eq!(lava.len(), test.len());
-    let mut spikes_total = 0;
-    for (k, theirs) in lava.iter().enumerate() {
-        let ours = net
-            .forward(&RateCode::Regular.encode(test.image(k), 32))
-            .output_counts;
-        let theirs: Vec<u32> = theirs
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_u64().unwrap() as u32)
-            .collect();
-        assert_eq!(ours, theirs, "test image {k}: chip model vs Lava");
-        spikes_total += ours.iter().sum::<u32>();
+    let dir = scratch_dir("cli-netx");
+    for name in ["lavadl_digits", "lavadl_conv"] {
+        let model = dir.join(format!("{name}.json"));
+        let o = spikemesh(&[
+            "netx",
+            &fixture(&format!("{name}.net")),
+            "--dataset",
+            "digits",
+            "-o",
+            s(&model),
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let net = LifNetwork::load(&model).unwrap();
+        // SLAYER's CUBA neurons (current decay 0.25, voltage decay 0.03, threshold 1.25) as
+        // netx gives them to Lava's LIF: du = iDecay − 1, dv = vDecay, vth = vThMant.
+        assert!(
+            net.layers
+                .iter()
+                .all(|l| (l.neuron.du, l.neuron.dv, l.neuron.vth) == (1023, 123, 80)),
+            "{name}: {out}"
+        );
+        assert_eq!(net.layers[0].conv.is_some(), name == "lavadl_conv");
+        let lava = report[name]["lava_counts"].as_array().unwrap();
+        assert_eq!(lava.len(), test.len());
+        let mut spikes_total = 0;
+        for (k, theirs) in lava.iter().enumerate() {
+            let ours = net
+                .forward(&RateCode::Regular.encode(test.image(k), 32))
+                .output_counts;
+            let theirs: Vec<u32> = theirs
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(ours, theirs, "{name}, test image {k}: chip model vs Lava");
+            spikes_total += ours.iter().sum::<u32>();
+        }
+        assert!(
+            spikes_total > 360 * 10,
+            "{name}: {spikes_total} output spikes: too quiet to say much"
+        );
+        let accuracy = report[name]["lava_accuracy"].as_f64().unwrap();
+        assert!(
+            out.contains(&format!("{:.2} %", 100.0 * accuracy)),
+            "{name}: Lava's accuracy {accuracy}: {out}"
+        );
+        // The chip itself (cycle-accurate) agrees with that model on every image.
+        let image = dir.join(format!("{name}.img"));
+        let o = spikemesh(&["map", s(&model), "-o", s(&image)]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let o = spikemesh(&["run", s(&image), "--model", s(&model)]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("chip agrees on 360/360 samples"),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
-    assert!(
-        spikes_total > 360 * 10,
-        "{spikes_total} output spikes: too quiet to say much"
-    );
-    let accuracy = report["lava_accuracy"].as_f64().unwrap();
-    assert!(
-        out.contains(&format!("{:.2} %", 100.0 * accuracy)),
-        "Lava's accuracy {accuracy}: {out}"
-    );
-    // The chip itself (cycle-accurate) agrees with that model on every image.
-    let image = dir.join("lavadl.img");
-    let o = spikemesh(&["map", s(&model), "-o", s(&image)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = spikemesh(&["run", s(&image), "--model", s(&model)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("chip agrees on 360/360 samples"),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
 }
 
 #[test]

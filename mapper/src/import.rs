@@ -606,16 +606,16 @@ fn bias_field(x: f64) -> Option<(i16, i8)> {
     })
 }
 
-/// The activation flowing along the chain: a vector, or a `channels × height × width` map in
-/// raster order.
-#[derive(Clone, Copy, Debug)]
-enum Act {
+/// The activation flowing along a chain of layers: a vector, or a `channels × height ×
+/// width` map in raster order (also the order of netx's flatten, [`crate::netx`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Act {
     Flat(usize),
     Map(usize, usize, usize),
 }
 
 impl Act {
-    fn len(self) -> usize {
+    pub(crate) fn len(self) -> usize {
         match self {
             Act::Flat(n) => n,
             Act::Map(c, h, w) => c * h * w,

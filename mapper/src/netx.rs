@@ -5,9 +5,14 @@
 //! # The file (lava-dl 0.6, `slayer/block/base.py` and `netx/hdf5.py`)
 //!
 //! ```text
-//! /layer/<i>/type          "dense" (bytes, shape (1,)); also "input", "conv", "flatten", …
-//! /layer/<i>/shape         the layer's neurons, (1,) for dense
-//! /layer/<i>/weight        float (out, in): integer values in Loihi's weight units
+//! /layer/<i>/type          "dense", "conv", "flatten" or "input" (bytes, shape (1,)); netx
+//!                          knows more ("pool", "dense_rec", …), which are refused
+//! /layer/<i>/shape         the layer's neurons: (n,) for dense, (channels, height, width)
+//!                          for conv; an "input" layer without a neuron declares the input
+//! /layer/<i>/kernelSize, stride, padding, dilation   conv: (height, width) pairs
+//! /layer/<i>/inChannels, outChannels, groups          conv
+//! /layer/<i>/weight        float (out, in), conv (out, in, kh, kw[, 1]): integer values in
+//!                          Loihi's weight units
 //! /layer/<i>/bias          optional, one per neuron: Lava's bias_mant (bias_exp 6)
 //! /layer/<i>/delay         optional axonal delays (refused: the chip has none)
 //! /layer/<i>/neuron/type   "CUBA" (or "LOIHI"): Loihi's current-based LIF
@@ -23,25 +28,30 @@
 //! weight exponent `−scale_bits`, then `truncate_weights` drops the low bits its bit count does
 //! not keep) and sends `(Σ w·s) << weight_exp` (or `>>`, flooring) one step later: one step of
 //! delay per layer, as the chip. [`lava_weights`] transcribes that and keeps a layer only when
-//! the sum equals `Σ w_eff·s` for integer weights `w_eff` (which the chip then stores), so the
-//! lowered network is Lava's bit for bit; Lava's `LIF` is the chip's Loihi LIF
+//! the sum equals `Σ w_eff·s` for integer weights `w_eff` (which the chip then stores). Lava's
+//! `Conv` takes the integer weights as they are (netx flips the kernel and Lava's convolution
+//! flips it back: PyTorch's cross-correlation, the chip's) and lays maps out as `(x, y,
+//! channel)`; netx's flatten before a dense layer transposes to `(channel, y, x)`, the chip's
+//! raster order. So the lowered network is Lava's bit for bit; Lava's `LIF` is the chip's Loihi LIF
 //! (`isa::arith::loihi`, reset to 0). One timing difference is Lava's, not the network's: the
 //! first `Dense` also delays the input spikes by a step, where the chip's first layer reads
 //! them in their own step, so Lava's step `t + 1` is the chip's step `t`.
 
-use crate::import::ImportError;
+use crate::import::{Act, ImportError};
 use crate::nir::{open_hdf5, NirError, Reader};
 use hdf5_pure::{DType, Group};
 use model::lif::{
-    BiasTarget, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout, LIF_FORMAT_VERSION,
+    BiasTarget, LifConv, LifLayer, LifNetwork, LifNeuron, LifReset, RateCode, Readout,
+    LIF_FORMAT_VERSION,
 };
 use std::path::Path;
 
 /// A netx network: its layers in file order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetxNetwork {
-    /// Input features, when the file declares them (an `input` layer's `shape`).
-    pub input: Option<usize>,
+    /// The input's shape, when the file declares it (an `input` layer without a neuron):
+    /// `(features)`, `(height, width)` or `(channels, height, width)`.
+    pub input: Option<Vec<usize>>,
     /// The layers after the input, in order.
     pub layers: Vec<NetxLayer>,
 }
@@ -55,14 +65,38 @@ pub struct NetxLayer {
     pub kind: String,
     /// Neurons (the product of `shape`).
     pub neurons: usize,
-    /// `weight` as stored, `neurons × inputs` row-major, and the input count.
-    pub weight: Option<(Vec<f64>, usize)>,
+    /// `shape` as stored (a map's `(channels, height, width)`).
+    pub shape: Vec<usize>,
+    /// `weight` as stored, row-major, and its dimensions (dense `(out, in)`, convolution
+    /// `(out, in, kernel height, kernel width[, 1])`).
+    pub weight: Option<(Vec<f64>, Vec<usize>)>,
+    /// A convolution's geometry.
+    pub conv: Option<NetxConv>,
     /// `bias` as stored (one per neuron).
     pub bias: Option<Vec<f64>>,
     /// Whether the layer has axonal delays (`delay`).
     pub has_delay: bool,
     /// The neuron description (`None` when the layer has no `neuron` group).
     pub neuron: Option<NetxNeuron>,
+}
+
+/// A `conv` layer's geometry, `(height, width)` pairs as SLAYER writes them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetxConv {
+    /// `inChannels`.
+    pub in_channels: usize,
+    /// `outChannels`.
+    pub out_channels: usize,
+    /// `kernelSize`.
+    pub kernel: [usize; 2],
+    /// `stride`.
+    pub stride: [usize; 2],
+    /// `padding`.
+    pub padding: [usize; 2],
+    /// `dilation`.
+    pub dilation: [usize; 2],
+    /// `groups`.
+    pub groups: usize,
 }
 
 /// A layer's `neuron` group.
@@ -136,34 +170,56 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
         let kind = r.read_string(&g, &path, "type")?;
         let shape = if r.has_dataset(&g, &path, "shape")? {
             let (v, _) = r.read_numbers(&g, &path, "shape")?;
-            Some(size_product(&r, &path, &v)?)
+            sizes(&r, &path, "shape", &v)?
         } else {
-            None
+            Vec::new()
         };
         let has_neuron = r.has_group(&g, &path, "neuron")?;
         if kind == "input" && !has_neuron && net.layers.is_empty() {
-            net.input = shape;
+            net.input = Some(shape);
             continue;
         }
         let weight = if r.has_dataset(&g, &path, "weight")? {
             let (w, dims) = r.read_numbers(&g, &path, "weight")?;
-            let rows = match dims.first() {
-                Some(&d) => usize::try_from(d).unwrap_or(usize::MAX),
-                None => 1,
+            let dims = dims
+                .iter()
+                .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+                .collect();
+            Some((w, dims))
+        } else {
+            None
+        };
+        let conv = if kind == "conv" {
+            let pair = |name: &str| -> Result<[usize; 2], NirError> {
+                let (v, _) = r.read_numbers(&g, &path, name)?;
+                match sizes(&r, &path, name, &v)?.as_slice() {
+                    [x] => Ok([*x, *x]),
+                    [y, x] => Ok([*y, *x]),
+                    other => Err(r.bad_value(
+                        &path,
+                        name,
+                        format!("{other:?}: expected one value or a (height, width) pair"),
+                    )),
+                }
             };
-            let rows = shape.unwrap_or(rows).max(1);
-            if w.len() % rows != 0 {
-                return Err(r.bad_value(
-                    &path,
-                    "weight",
-                    format!(
-                        "{} values do not make {rows} rows (one per neuron)",
-                        w.len()
-                    ),
-                ));
-            }
-            let cols = w.len() / rows;
-            Some((w, cols))
+            let one = |name: &str| -> Result<usize, NirError> {
+                let (v, _) = r.read_numbers(&g, &path, name)?;
+                match sizes(&r, &path, name, &v)?.as_slice() {
+                    [x] => Ok(*x),
+                    other => {
+                        Err(r.bad_value(&path, name, format!("{other:?}: expected one value")))
+                    }
+                }
+            };
+            Some(NetxConv {
+                in_channels: one("inChannels")?,
+                out_channels: one("outChannels")?,
+                kernel: pair("kernelSize")?,
+                stride: pair("stride")?,
+                padding: pair("padding")?,
+                dilation: pair("dilation")?,
+                groups: one("groups")?,
+            })
         } else {
             None
         };
@@ -205,12 +261,19 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
             None
         };
         net.layers.push(NetxLayer {
-            neurons: shape
-                .or(weight.as_ref().map(|(w, cols)| w.len() / (*cols).max(1)))
-                .unwrap_or(0),
+            neurons: if shape.is_empty() {
+                weight
+                    .as_ref()
+                    .and_then(|(_, d): &(Vec<f64>, Vec<usize>)| d.first().copied())
+                    .unwrap_or(0)
+            } else {
+                shape.iter().product()
+            },
+            shape,
             key,
             kind,
             weight,
+            conv,
             bias,
             has_delay: r.has_dataset(&g, &path, "delay")?,
             neuron,
@@ -219,16 +282,17 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
     Ok(net)
 }
 
-/// The product of a `shape` dataset's values (non-negative integers).
-fn size_product(r: &Reader<'_>, path: &str, v: &[f64]) -> Result<usize, NirError> {
-    v.iter().try_fold(1usize, |acc, &d| {
-        if d >= 0.0 && d.fract() == 0.0 && d < 1e12 {
-            acc.checked_mul(d as usize)
-                .ok_or_else(|| r.bad_value(path, "shape", format!("{v:?} overflows")))
-        } else {
-            Err(r.bad_value(path, "shape", format!("{d} is not a size")))
-        }
-    })
+/// A dataset of sizes (non-negative integers below 2^32).
+fn sizes(r: &Reader<'_>, path: &str, name: &str, v: &[f64]) -> Result<Vec<usize>, NirError> {
+    v.iter()
+        .map(|&d| {
+            if d >= 0.0 && d.fract() == 0.0 && d < 4_294_967_296.0 {
+                Ok(d as usize)
+            } else {
+                Err(r.bad_value(path, name, format!("{d} is not a size")))
+            }
+        })
+        .collect()
 }
 
 /// A boolean dataset (h5py writes numpy bools as an HDF5 enum of FALSE/TRUE over 8 bits);
@@ -342,10 +406,17 @@ pub fn lower_netx(
         source_name: source.to_string(),
         what,
     };
-    if net.layers.is_empty() {
-        return Err(graph_err("the file has no layer after its input".into()));
-    }
-    let mut inputs = net.input;
+    let mut act = match net.input.as_deref() {
+        None => None,
+        Some([n]) => Some(Act::Flat(*n)),
+        Some([h, w]) => Some(Act::Map(1, *h, *w)),
+        Some([c, h, w]) => Some(Act::Map(*c, *h, *w)),
+        Some(other) => {
+            return Err(graph_err(format!(
+                "the input layer's shape {other:?} is not (features), (height, width) or (channels, height, width)"
+            )))
+        }
+    };
     let mut layers = Vec::new();
     for l in &net.layers {
         let err = |field: &str, rule: String| ImportError::Node {
@@ -355,11 +426,15 @@ pub fn lower_netx(
             field: field.to_string(),
             rule,
         };
-        if l.kind != "dense" {
+        if l.kind == "flatten" {
+            act = act.map(|a| Act::Flat(a.len()));
+            continue;
+        }
+        if l.kind != "dense" && l.kind != "conv" {
             return Err(err(
                 "type",
                 format!(
-                    "`{}`: the chip maps netx's dense layers (convolution, pooling, recurrent and other layers are not imported)",
+                    "`{}`: the chip maps netx's dense and conv layers (pooling, recurrent and other layers are not imported)",
                     l.kind
                 ),
             ));
@@ -413,37 +488,121 @@ pub fn lower_netx(
             131_071,
             "17-bit threshold",
         )?;
-        let Some((w, cols)) = &l.weight else {
+        let Some((w, dims)) = &l.weight else {
             return Err(err("weight", "missing".into()));
         };
-        if l.neurons == 0 || w.len() != l.neurons * cols {
-            return Err(err(
-                "weight",
-                format!(
-                    "{} values for {} neurons of {cols} inputs",
-                    w.len(),
-                    l.neurons
-                ),
-            ));
-        }
-        match inputs {
-            Some(i) if i != *cols => {
-                return Err(err(
-                    "weight",
-                    format!("{cols} inputs per neuron, the layer before has {i} outputs"),
-                ))
-            }
-            _ => {}
-        }
         if let Some((k, x)) = w.iter().enumerate().find(|(_, x)| !x.is_finite()) {
             return Err(err(
-                &format!("weight[{}][{}]", k / cols, k % cols),
+                &format!("weight (value {k})"),
                 format!("{x} is not a number"),
             ));
         }
         // numpy's astype(int): truncation toward zero.
         let ints: Vec<i64> = w.iter().map(|&x| x.trunc() as i64).collect();
-        let eff = lava_weights(&ints).map_err(|rule| err("weight", rule))?;
+        let (conv, fan_in, eff, next) = match &l.conv {
+            None => {
+                let cols = w.len().checked_div(l.neurons).unwrap_or(0);
+                if l.neurons == 0 || cols == 0 || w.len() != l.neurons * cols {
+                    return Err(err(
+                        "weight",
+                        format!(
+                            "{} values (dimensions {dims:?}) for {} neurons",
+                            w.len(),
+                            l.neurons
+                        ),
+                    ));
+                }
+                match act {
+                    Some(Act::Map(c, h, wd)) => {
+                        return Err(err(
+                            "type",
+                            format!("a dense layer reads the {c}×{h}×{wd} map of the layer before without a flatten layer"),
+                        ))
+                    }
+                    Some(Act::Flat(i)) if i != cols => {
+                        return Err(err(
+                            "weight",
+                            format!("{cols} inputs per neuron, the layer before has {i} outputs"),
+                        ))
+                    }
+                    _ => {}
+                }
+                // Lava's Dense fits the weights to its synapse first.
+                let eff = lava_weights(&ints).map_err(|rule| err("weight", rule))?;
+                (None, cols, eff, Act::Flat(l.neurons))
+            }
+            Some(c) => {
+                let Some(Act::Map(ic, ih, iw)) = act else {
+                    return Err(err(
+                        "type",
+                        "a convolution needs a map: give the file an input layer with the (channels, height, width) shape".into(),
+                    ));
+                };
+                if c.groups != 1 || c.dilation != [1, 1] {
+                    return Err(err(
+                        "groups, dilation",
+                        format!(
+                            "{} and {:?}: only groups 1 and dilation 1 map",
+                            c.groups, c.dilation
+                        ),
+                    ));
+                }
+                if c.kernel[0] != c.kernel[1]
+                    || c.stride[0] != c.stride[1]
+                    || c.padding[0] != c.padding[1]
+                {
+                    return Err(err(
+                        "kernelSize, stride, padding",
+                        format!(
+                            "{:?}, {:?}, {:?}: the chip's convolutions have square kernels and equal strides and paddings",
+                            c.kernel, c.stride, c.padding
+                        ),
+                    ));
+                }
+                if c.in_channels != ic {
+                    return Err(err(
+                        "inChannels",
+                        format!(
+                            "{}, but the map feeding it has {ic} channels",
+                            c.in_channels
+                        ),
+                    ));
+                }
+                let k = c.kernel[0];
+                if w.len() != c.out_channels * ic * k * k {
+                    return Err(err(
+                        "weight",
+                        format!(
+                            "{} values (dimensions {dims:?}), expected {}×{ic}×{k}×{k}",
+                            w.len(),
+                            c.out_channels
+                        ),
+                    ));
+                }
+                let lc = LifConv {
+                    in_channels: ic as u32,
+                    in_height: ih as u32,
+                    in_width: iw as u32,
+                    out_channels: c.out_channels as u32,
+                    kernel: k as u32,
+                    stride: c.stride[0] as u32,
+                    padding: c.padding[0] as u32,
+                };
+                let (oh, ow) = (lc.out_height() as usize, lc.out_width() as usize);
+                if l.neurons != c.out_channels * oh * ow {
+                    return Err(err(
+                        "shape",
+                        format!(
+                            "{:?} ({} neurons), but a {k}×{k} convolution of stride {} and padding {} makes {}×{oh}×{ow} of the {ic}×{ih}×{iw} map",
+                            l.shape, l.neurons, c.stride[0], c.padding[0], c.out_channels
+                        ),
+                    ));
+                }
+                // Lava's Conv takes the integer weights as they are (no fitting) and sums
+                // them into a 24-bit value; the chip's 16-bit a_in bound is checked below.
+                (Some(lc), ic * k * k, ints, Act::Map(c.out_channels, oh, ow))
+            }
+        };
         let max_abs = eff.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0);
         let bits = (2..=16u8)
             .find(|&b| max_abs < 1u64 << (b - 1))
@@ -475,11 +634,12 @@ pub fn lower_netx(
                 (m, vec![3i8; b.len()])
             }
         };
+        let inputs = act.map_or(fan_in, Act::len);
         layers.push(LifLayer {
             name: format!("layer{}", l.key),
-            inputs: *cols as u32,
+            inputs: inputs as u32,
             outputs: l.neurons as u32,
-            conv: None,
+            conv,
             weight_bits: bits,
             weights: eff.iter().map(|&x| x as i16).collect(),
             neuron: LifNeuron {
@@ -495,11 +655,14 @@ pub fn lower_netx(
             du_per_neuron: Vec::new(),
             dv_per_neuron: Vec::new(),
         });
-        inputs = Some(l.neurons);
+        act = Some(next);
     }
+    let Some(first) = layers.first() else {
+        return Err(graph_err("the file has no dense or conv layer".into()));
+    };
     let network = LifNetwork {
         lif_format_version: LIF_FORMAT_VERSION,
-        inputs: layers[0].inputs,
+        inputs: first.inputs,
         steps,
         encoding,
         layers,
@@ -534,12 +697,14 @@ mod tests {
             key: key.into(),
             kind: "dense".into(),
             neurons,
+            shape: vec![neurons],
             weight: Some((
                 (0..neurons * cols)
                     .map(|k| (k % 5) as f64 * 2.0 - 4.0)
                     .collect(),
-                cols,
+                vec![neurons, cols],
             )),
+            conv: None,
             bias: None,
             has_delay: false,
             neuron: Some(cuba()),
@@ -551,7 +716,7 @@ mod tests {
         let mut l0 = dense("0", 3, 2);
         l0.bias = Some(vec![1.0, -2.0, 0.0]);
         let net = NetxNetwork {
-            input: Some(2),
+            input: Some(vec![2]),
             layers: vec![l0, dense("1", 2, 3)],
         };
         let lif = lower_netx(&net, "t.net", 8, None).unwrap();
@@ -581,8 +746,8 @@ mod tests {
         type Edit<'a> = &'a dyn Fn(&mut NetxLayer);
         let cases: [(Edit, &str); 8] = [
             (
-                &|l| l.kind = "conv".into(),
-                "layer/1` (netx layer): type: `conv`",
+                &|l| l.kind = "pool".into(),
+                "layer/1` (netx layer): type: `pool`",
             ),
             (&|l| l.has_delay = true, "delay: axonal delays"),
             (&|l| l.neuron = None, "neuron: missing"),
@@ -600,7 +765,7 @@ mod tests {
             ),
             (&|l| l.bias = Some(vec![600.0, 0.0]), "bias[0]: 600"),
             (
-                &|l| l.weight = Some((vec![1.0; 6], 3)),
+                &|l| l.weight = Some((vec![1.0; 6], vec![2, 3])),
                 "3 inputs per neuron, the layer before has 2",
             ),
         ];

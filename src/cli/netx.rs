@@ -4,9 +4,8 @@
 //! take.
 
 use super::run::{progress_bar, say};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use model::lif::RateCode;
-use model::DatasetSpec;
 use rayon::prelude::*;
 use std::path::PathBuf;
 
@@ -75,16 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if let Some(ds) = &args.dataset {
-        let spec: DatasetSpec = ds.parse()?;
-        let data = spec.load()?;
-        let set = &data.test;
-        if set.image_len() != net.inputs as usize {
-            bail!(
-                "--dataset {ds}: images have {} pixels, the network {} inputs",
-                set.image_len(),
-                net.inputs
-            );
-        }
+        let set = &super::nir::test_images(ds, net.inputs)?;
         let n = set.len().min(args.limit.unwrap_or(usize::MAX));
         let pb = progress_bar(n, "evaluate");
         let correct: usize = (0..n)

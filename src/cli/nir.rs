@@ -166,16 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if let Some(ds) = &args.dataset {
-        let spec: DatasetSpec = ds.parse()?;
-        let data = spec.load()?;
-        let set = &data.test;
-        if set.image_len() != net.inputs as usize {
-            bail!(
-                "--dataset {ds}: images have {} pixels, the network {} inputs",
-                set.image_len(),
-                net.inputs
-            );
-        }
+        let set = &test_images(ds, net.inputs)?;
         let n = set.len().min(args.limit.unwrap_or(usize::MAX));
         let pb = progress_bar(n, "compare");
         // (chip correct, float correct, same class, |count difference| sum, float correct
@@ -251,4 +242,18 @@ fn decay_column(layer: &model::lif::LifLayer, shared: u16, of: impl Fn(usize) ->
     } else {
         format!("{lo}-{hi}")
     }
+}
+
+/// The test images of `--dataset DS` for a network of `inputs` inputs (an image must have one
+/// pixel per input).
+pub(super) fn test_images(ds: &str, inputs: u32) -> anyhow::Result<model::data::Dataset> {
+    let spec: DatasetSpec = ds.parse()?;
+    let set = spec.load()?.test;
+    if set.image_len() != inputs as usize {
+        bail!(
+            "--dataset {ds}: images have {} pixels, the network {inputs} inputs",
+            set.image_len()
+        );
+    }
+    Ok(set)
 }

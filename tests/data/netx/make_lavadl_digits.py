@@ -6,6 +6,9 @@ the CPU), as a user would before handing the file to spikemesh:
   lavadl_digits.net   Dense(64, 64) -> CUBA -> Dense(64, 10) -> CUBA, SLAYER's defaults for
                       the synapse (8-bit weights, no bias, no axonal delay) and one step of
                       delay per layer (delay_shift), as Loihi.
+  lavadl_conv.net     an input layer (1, 8, 8) -> Conv(1, 8, 3, stride 2, padding 1) -> CUBA
+                      -> Flatten -> Dense(128, 10) -> CUBA (netx has no pooling layer; a
+                      strided convolution downsamples instead)
 
 Inputs are spikemesh's regular rate code over 32 steps (intensity p spikes at step t iff
 floor((t+1)p/255) > floor(tp/255)); the class is the output with the most spikes (ties to the
@@ -15,9 +18,10 @@ mini-batches of 32, torch.manual_seed(0), CPU.
 Lava runs each test image from a fresh network for 33 steps: its input Dense delivers a
 step's spikes one step later than the chip's first layer reads them (the chip reads input
 spikes in their own step), so Lava's steps 2..33 are the chip's 0..31, and Lava's step 1 does
-nothing (no bias, u = v = 0). `lavadl_digits.json` holds SLAYER's test accuracy, Lava's output
-spike counts for every test image and Lava's accuracy, so that spikemesh's result can be
-compared count for count (`tests/cli_netx.rs`).
+nothing (no bias, u = v = 0). `lavadl_digits.json` holds, per network, SLAYER's test
+accuracy, Lava's output spike counts for every test image and Lava's accuracy, so that
+spikemesh's result can be compared count for count (`tests/cli_netx.rs`). With names as
+arguments only those networks are made and their entries replaced.
 
 Lava-DL 0.6 and Lava 0.10 need Python 3.10 (Lava's dataclasses fail on 3.11) and numpy < 2;
 PyPI's wheels work with a newer torch when installed without their pins:
@@ -40,36 +44,33 @@ import lava.lib.dl.slayer as slayer
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "nir"))
-from make_digits_lif import digits  # noqa: E402  (the project's train/test split)
+from make_digits_lif import digits, regular_code  # noqa: E402  (the project's split and code)
 
 STEPS = 32
 HIDDEN = 64
 
 
-def rate_code(x):
-    """(N, 64) intensities in [0, 1] -> (N, 64, STEPS) spikes of spikemesh's regular code."""
-    p = np.rint(x * 255).astype(np.int64)
-    t = np.arange(STEPS)[None, None, :]
-    return (((t + 1) * p[:, :, None]) // 255 > (t * p[:, :, None]) // 255).astype(np.float32)
+def rate_code(x, shape=(64,)):
+    """(N, 64) intensities in [0, 1] -> (N, *shape, STEPS) spikes of spikemesh's regular code
+    (shape (64,), or the (1, 8, 8) map)."""
+    return np.moveaxis(regular_code(x, STEPS), 0, -1).reshape(len(x), *shape, STEPS)
+
+
+NEURON = {
+    "threshold": 1.25,
+    "current_decay": 0.25,
+    "voltage_decay": 0.03,
+    "tau_grad": 0.03,
+    "scale_grad": 3,
+    "requires_grad": False,
+}
 
 
 class Net(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, blocks, input_shape=None):
         super().__init__()
-        neuron = {
-            "threshold": 1.25,
-            "current_decay": 0.25,
-            "voltage_decay": 0.03,
-            "tau_grad": 0.03,
-            "scale_grad": 3,
-            "requires_grad": False,
-        }
-        self.blocks = torch.nn.ModuleList(
-            [
-                slayer.block.cuba.Dense(neuron, 64, HIDDEN, weight_norm=False, weight_scale=2),
-                slayer.block.cuba.Dense(neuron, HIDDEN, 10, weight_norm=False, weight_scale=2),
-            ]
-        )
+        self.blocks = torch.nn.ModuleList(blocks)
+        self.input_shape = input_shape
 
     def forward(self, x):
         for b in self.blocks:
@@ -79,15 +80,45 @@ class Net(torch.nn.Module):
     def export_hdf5(self, path):
         with h5py.File(path, "w") as h:
             layer = h.create_group("layer")
+            offset = 0
+            if self.input_shape is not None:
+                # An input layer without a neuron: netx reads the input map's shape from it
+                # (channels, height, width; netx reverses it to its x, y, z order).
+                g = layer.create_group("0")
+                g.create_dataset("type", (1,), "S10", [b"input"])
+                g.create_dataset("shape", data=np.array(self.input_shape))
+                offset = 1
             for i, b in enumerate(self.blocks):
-                b.export_hdf5(layer.create_group(f"{i}"))
+                b.export_hdf5(layer.create_group(f"{i + offset}"))
 
 
-def train(x, y, epochs=30):
+def dense_net():
+    return Net(
+        [
+            slayer.block.cuba.Dense(NEURON, 64, HIDDEN, weight_norm=False, weight_scale=2),
+            slayer.block.cuba.Dense(NEURON, HIDDEN, 10, weight_norm=False, weight_scale=2),
+        ]
+    )
+
+
+def conv_net():
+    return Net(
+        [
+            slayer.block.cuba.Conv(
+                NEURON, 1, 8, 3, stride=2, padding=1, weight_norm=False, weight_scale=2
+            ),
+            slayer.block.cuba.Flatten(),
+            slayer.block.cuba.Dense(NEURON, 8 * 4 * 4, 10, weight_norm=False, weight_scale=2),
+        ],
+        input_shape=(1, 8, 8),
+    )
+
+
+def train(make, x, y, shape, epochs=30):
     torch.manual_seed(0)
-    net = Net()
+    net = make()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    spikes = torch.tensor(rate_code(x))
+    spikes = torch.tensor(rate_code(x, shape))
     labels = torch.tensor(y)
     rng = np.random.default_rng(0)
     for epoch in range(epochs):
@@ -103,7 +134,8 @@ def train(x, y, epochs=30):
 
 
 def lava_counts(path, spikes):
-    """Output spike counts of the exported network run in Lava, one fresh run per image."""
+    """Output spike counts of the exported network run in Lava, one fresh run per image.
+    `spikes` is (N, 64, STEPS) or (N, C, H, W, STEPS); Lava takes a map as (x, y, c)."""
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -112,9 +144,11 @@ def lava_counts(path, spikes):
 
     counts = []
     for k, s in enumerate(spikes):
+        if s.ndim == 4:
+            s = s.transpose(2, 1, 0, 3)  # (C, H, W, T) -> (W, H, C, T)
         net = netx.hdf5.Network(net_config=str(path))
-        data = np.zeros((s.shape[0], STEPS + 1), dtype=np.int32)
-        data[:, :STEPS] = s.astype(np.int32)
+        data = np.zeros((*s.shape[:-1], STEPS + 1), dtype=np.int32)
+        data[..., :STEPS] = s.astype(np.int32)
         src = Source(data=data)
         sink = Sink(shape=net.out.shape, buffer=STEPS + 1)
         src.s_out.connect(net.inp)
@@ -130,24 +164,38 @@ def lava_counts(path, spikes):
 
 def main():
     x, y, xt, yt = digits()
-    net = train(x, y)
-    with torch.no_grad():
-        slayer_counts = net(torch.tensor(rate_code(xt))).sum(-1).numpy()
-    slayer_acc = float((slayer_counts.argmax(1) == yt).mean())
-    print(f"SLAYER test accuracy {100 * slayer_acc:.2f} %")
-    path = HERE / "lavadl_digits.net"
-    net.export_hdf5(path)
-    counts = lava_counts(path, rate_code(xt))
-    pred = [int(np.argmax(c)) for c in counts]
-    lava_acc = float(np.mean(np.array(pred) == yt))
-    print(f"Lava (netx, fixed point) test accuracy {100 * lava_acc:.2f} %")
-    report = {
-        "slayer_accuracy": slayer_acc,
-        "lava_accuracy": lava_acc,
-        "lava_counts": counts,
-    }
-    (HERE / "lavadl_digits.json").write_text(json.dumps(report) + "\n")
-    print("wrote lavadl_digits.net and lavadl_digits.json")
+    nets = [
+        ("lavadl_digits", dense_net, (64,)),
+        ("lavadl_conv", conv_net, (1, 8, 8)),
+    ]
+    only = set(sys.argv[1:])
+    unknown = only - {n for n, _, _ in nets}
+    if unknown:
+        sys.exit(f"unknown network(s): {', '.join(sorted(unknown))}")
+    report_path = HERE / "lavadl_digits.json"
+    report = {}
+    if only:
+        nets = [n for n in nets if n[0] in only]
+        report = json.loads(report_path.read_text())
+    for name, make, shape in nets:
+        net = train(make, x, y, shape)
+        with torch.no_grad():
+            slayer_counts = net(torch.tensor(rate_code(xt, shape))).sum(-1).numpy()
+        slayer_acc = float((slayer_counts.argmax(1) == yt).mean())
+        print(f"{name}: SLAYER test accuracy {100 * slayer_acc:.2f} %")
+        path = HERE / f"{name}.net"
+        net.export_hdf5(path)
+        counts = lava_counts(path, rate_code(xt, shape))
+        pred = [int(np.argmax(c)) for c in counts]
+        lava_acc = float(np.mean(np.array(pred) == yt))
+        print(f"{name}: Lava (netx, fixed point) test accuracy {100 * lava_acc:.2f} %")
+        report[name] = {
+            "slayer_accuracy": slayer_acc,
+            "lava_accuracy": lava_acc,
+            "lava_counts": counts,
+        }
+    report_path.write_text(json.dumps(report) + "\n")
+    print("wrote", ", ".join(f"{n}.net" for n in report), "and lavadl_digits.json")
 
 
 if __name__ == "__main__":

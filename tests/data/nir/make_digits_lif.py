@@ -61,6 +61,14 @@ def digits():
     return pixels[tr] / 255.0, labels[tr], pixels[te] / 255.0, labels[te]
 
 
+def regular_code(x, steps):
+    """(N, 64) intensities in [0, 1] -> (steps, N, 64) spikes (0/1 floats) of spikemesh's
+    regular rate code: intensity p spikes at step t iff floor((t+1)p/255) > floor(tp/255)."""
+    p = np.rint(x * 255).astype(np.int64)
+    t = np.arange(steps)[:, None, None]
+    return (((t + 1) * p) // 255 > (t * p) // 255).astype(np.float32)
+
+
 def train(x, y, hidden=64, epochs=3000, lr=0.5, seed=0):
     rng = np.random.default_rng(seed)
     w1 = rng.normal(0, np.sqrt(2 / 64), (hidden, 64))

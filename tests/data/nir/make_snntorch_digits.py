@@ -57,7 +57,7 @@ from snntorch.export_nir import export_to_nir
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_digits_lif import digits  # noqa: E402  (the project's train/test split)
+from make_digits_lif import digits, regular_code  # noqa: E402  (the project's split and code)
 
 STEPS = 32
 
@@ -65,10 +65,7 @@ STEPS = 32
 def rate_code(x, shape):
     """(N, 64) intensities in [0, 1] -> (STEPS, N, *shape) spikes of spikemesh's regular
     code (shape (64,) or the (1, 8, 8) map)."""
-    p = np.rint(x * 255).astype(np.int64)
-    t = np.arange(STEPS)[:, None, None]
-    spikes = (((t + 1) * p) // 255 > (t * p) // 255).astype(np.float32)
-    return torch.tensor(spikes.reshape(STEPS, len(x), *shape))
+    return torch.tensor(regular_code(x, STEPS).reshape(STEPS, len(x), *shape))
 
 
 def leaky(n, **kw):
