@@ -1,6 +1,6 @@
 //! Lava-DL's netx format through the command line: `spikemesh netx` imports networks that
-//! SLAYER trained and exported (`tests/data/netx/make_lavadl_digits.py`: a dense one and a
-//! convolutional one), `map` and `run` put them on the chip, and their output spike counts
+//! SLAYER trained and exported (`tests/data/netx/make_lavadl_digits.py`: a dense one, a
+//! convolutional one and a recurrent one), `map` and `run` put them on the chip, and their output spike counts
 //! equal those Lava itself computed for the same files (netx + Lava's bit-accurate LIF, Dense
 //! and Conv) on every test image; bad files exit 1 with a message naming the file.
 
@@ -31,7 +31,7 @@ fn lava_dl_networks_run_on_the_chip_spike_for_spike_as_in_lava() {
             .unwrap();
     let test = model::data::digits().unwrap().test;
     let dir = scratch_dir("cli-netx");
-    for name in ["lavadl_digits", "lavadl_conv"] {
+    for name in ["lavadl_digits", "lavadl_conv", "lavadl_rnn"] {
         let model = dir.join(format!("{name}.json"));
         let o = spikemesh(&[
             "netx",
@@ -53,6 +53,7 @@ fn lava_dl_networks_run_on_the_chip_spike_for_spike_as_in_lava() {
             "{name}: {out}"
         );
         assert_eq!(net.layers[0].conv.is_some(), name == "lavadl_conv");
+        assert_eq!(net.layers[0].is_recurrent(), name == "lavadl_rnn");
         let lava = report[name]["lava_counts"].as_array().unwrap();
         assert_eq!(lava.len(), test.len());
         let mut spikes_total = 0;

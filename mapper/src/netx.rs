@@ -5,14 +5,15 @@
 //! # The file (lava-dl 0.6, `slayer/block/base.py` and `netx/hdf5.py`)
 //!
 //! ```text
-//! /layer/<i>/type          "dense", "conv", "flatten" or "input" (bytes, shape (1,)); netx
-//!                          knows more ("pool", "dense_rec", …), which are refused
+//! /layer/<i>/type          "dense", "dense_rec", "conv", "flatten" or "input" (bytes, shape
+//!                          (1,)); netx knows more ("pool", "average", …), which are refused
 //! /layer/<i>/shape         the layer's neurons: (n,) for dense, (channels, height, width)
 //!                          for conv; an "input" layer without a neuron declares the input
 //! /layer/<i>/kernelSize, stride, padding, dilation   conv: (height, width) pairs
 //! /layer/<i>/inChannels, outChannels, groups          conv
 //! /layer/<i>/weight        float (out, in), conv (out, in, kh, kw[, 1]): integer values in
 //!                          Loihi's weight units
+//! /layer/<i>/weight_rec    dense_rec: (n, n), the layer's own spikes of step t at t + 1
 //! /layer/<i>/bias          optional, one per neuron: Lava's bias_mant (bias_exp 6)
 //! /layer/<i>/delay         optional axonal delays (refused: the chip has none)
 //! /layer/<i>/neuron/type   "CUBA" (or "LOIHI"): Loihi's current-based LIF
@@ -70,6 +71,9 @@ pub struct NetxLayer {
     /// `weight` as stored, row-major, and its dimensions (dense `(out, in)`, convolution
     /// `(out, in, kernel height, kernel width[, 1])`).
     pub weight: Option<(Vec<f64>, Vec<usize>)>,
+    /// `weight_rec` of a `dense_rec` layer as stored, `neurons × neurons` row-major (from
+    /// neuron `k` to neuron `j` at `j · neurons + k`).
+    pub weight_rec: Option<Vec<f64>>,
     /// A convolution's geometry.
     pub conv: Option<NetxConv>,
     /// `bias` as stored (one per neuron).
@@ -189,6 +193,11 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
         } else {
             None
         };
+        let weight_rec = if r.has_dataset(&g, &path, "weight_rec")? {
+            Some(r.read_numbers(&g, &path, "weight_rec")?.0)
+        } else {
+            None
+        };
         let conv = if kind == "conv" {
             let pair = |name: &str| -> Result<[usize; 2], NirError> {
                 let (v, _) = r.read_numbers(&g, &path, name)?;
@@ -273,6 +282,7 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
             key,
             kind,
             weight,
+            weight_rec,
             conv,
             bias,
             has_delay: r.has_dataset(&g, &path, "delay")?,
@@ -430,11 +440,11 @@ pub fn lower_netx(
             act = act.map(|a| Act::Flat(a.len()));
             continue;
         }
-        if l.kind != "dense" && l.kind != "conv" {
+        if !matches!(l.kind.as_str(), "dense" | "dense_rec" | "conv") {
             return Err(err(
                 "type",
                 format!(
-                    "`{}`: the chip maps netx's dense and conv layers (pooling, recurrent and other layers are not imported)",
+                    "`{}`: the chip maps netx's dense, dense_rec and conv layers (pooling and other layers are not imported)",
                     l.kind
                 ),
             ));
@@ -499,6 +509,7 @@ pub fn lower_netx(
         }
         // numpy's astype(int): truncation toward zero.
         let ints: Vec<i64> = w.iter().map(|&x| x.trunc() as i64).collect();
+        let mut recurrent = Vec::new();
         let (conv, fan_in, eff, next) = match &l.conv {
             None => {
                 let cols = w.len().checked_div(l.neurons).unwrap_or(0);
@@ -527,8 +538,30 @@ pub fn lower_netx(
                     }
                     _ => {}
                 }
-                // Lava's Dense fits the weights to its synapse first.
-                let eff = lava_weights(&ints).map_err(|rule| err("weight", rule))?;
+                // Lava's Dense fits the weights to its synapse first; a recurrent layer's input
+                // and recurrent weights together (netx fits `hstack((weight, weight_rec))`).
+                let mut all = ints;
+                if l.kind == "dense_rec" {
+                    let Some(wr) = &l.weight_rec else {
+                        return Err(err("weight_rec", "missing in a dense_rec layer".into()));
+                    };
+                    if wr.len() != l.neurons * l.neurons {
+                        return Err(err(
+                            "weight_rec",
+                            format!(
+                                "{} values, but {n}×{n} for the layer's {n} neurons",
+                                wr.len(),
+                                n = l.neurons
+                            ),
+                        ));
+                    }
+                    if let Some(x) = wr.iter().find(|x| !x.is_finite()) {
+                        return Err(err("weight_rec", format!("{x} is not a number")));
+                    }
+                    all.extend(wr.iter().map(|&x| x.trunc() as i64));
+                }
+                let mut eff = lava_weights(&all).map_err(|rule| err("weight", rule))?;
+                recurrent = eff.split_off(w.len());
                 (None, cols, eff, Act::Flat(l.neurons))
             }
             Some(c) => {
@@ -603,7 +636,12 @@ pub fn lower_netx(
                 (Some(lc), ic * k * k, ints, Act::Map(c.out_channels, oh, ow))
             }
         };
-        let max_abs = eff.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0);
+        let max_abs = eff
+            .iter()
+            .chain(&recurrent)
+            .map(|x| x.unsigned_abs())
+            .max()
+            .unwrap_or(0);
         let bits = (2..=16u8)
             .find(|&b| max_abs < 1u64 << (b - 1))
             .ok_or_else(|| err("weight", format!("|w| = {max_abs} needs more than 16 bits")))?;
@@ -651,7 +689,7 @@ pub fn lower_netx(
             bias_mant,
             bias_exp,
             bias_target: BiasTarget::Voltage,
-            recurrent: Vec::new(),
+            recurrent: recurrent.iter().map(|&x| x as i16).collect(),
             du_per_neuron: Vec::new(),
             dv_per_neuron: Vec::new(),
         });
@@ -704,6 +742,7 @@ mod tests {
                     .collect(),
                 vec![neurons, cols],
             )),
+            weight_rec: None,
             conv: None,
             bias: None,
             has_delay: false,

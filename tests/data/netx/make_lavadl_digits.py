@@ -9,6 +9,8 @@ the CPU), as a user would before handing the file to spikemesh:
   lavadl_conv.net     an input layer (1, 8, 8) -> Conv(1, 8, 3, stride 2, padding 1) -> CUBA
                       -> Flatten -> Dense(128, 10) -> CUBA (netx has no pooling layer; a
                       strided convolution downsamples instead)
+  lavadl_rnn.net      Recurrent(64, 64) -> CUBA (all-to-all recurrent: a hidden spike of
+                      step t reaches the hidden layer at t + 1) -> Dense(64, 10) -> CUBA
 
 Inputs are spikemesh's regular rate code over 32 steps (intensity p spikes at step t iff
 floor((t+1)p/255) > floor(tp/255)); the class is the output with the most spikes (ties to the
@@ -56,6 +58,9 @@ def rate_code(x, shape=(64,)):
     return np.moveaxis(regular_code(x, STEPS), 0, -1).reshape(len(x), *shape, STEPS)
 
 
+# Each block gets its own copy: SLAYER's Recurrent block sets `persistent_state` in the dict
+# it is given (its state then carries over from one batch to the next in SLAYER; Lava and the
+# chip start every image from rest).
 NEURON = {
     "threshold": 1.25,
     "current_decay": 0.25,
@@ -95,8 +100,8 @@ class Net(torch.nn.Module):
 def dense_net():
     return Net(
         [
-            slayer.block.cuba.Dense(NEURON, 64, HIDDEN, weight_norm=False, weight_scale=2),
-            slayer.block.cuba.Dense(NEURON, HIDDEN, 10, weight_norm=False, weight_scale=2),
+            slayer.block.cuba.Dense(dict(NEURON), 64, HIDDEN, weight_norm=False, weight_scale=2),
+            slayer.block.cuba.Dense(dict(NEURON), HIDDEN, 10, weight_norm=False, weight_scale=2),
         ]
     )
 
@@ -105,12 +110,21 @@ def conv_net():
     return Net(
         [
             slayer.block.cuba.Conv(
-                NEURON, 1, 8, 3, stride=2, padding=1, weight_norm=False, weight_scale=2
+                dict(NEURON), 1, 8, 3, stride=2, padding=1, weight_norm=False, weight_scale=2
             ),
             slayer.block.cuba.Flatten(),
-            slayer.block.cuba.Dense(NEURON, 8 * 4 * 4, 10, weight_norm=False, weight_scale=2),
+            slayer.block.cuba.Dense(dict(NEURON), 8 * 4 * 4, 10, weight_norm=False, weight_scale=2),
         ],
         input_shape=(1, 8, 8),
+    )
+
+
+def rnn_net():
+    return Net(
+        [
+            slayer.block.cuba.Recurrent(dict(NEURON), 64, HIDDEN, weight_norm=False, weight_scale=2),
+            slayer.block.cuba.Dense(dict(NEURON), HIDDEN, 10, weight_norm=False, weight_scale=2),
+        ]
     )
 
 
@@ -167,6 +181,7 @@ def main():
     nets = [
         ("lavadl_digits", dense_net, (64,)),
         ("lavadl_conv", conv_net, (1, 8, 8)),
+        ("lavadl_rnn", rnn_net, (64,)),
     ]
     only = set(sys.argv[1:])
     unknown = only - {n for n, _, _ in nets}
@@ -195,7 +210,7 @@ def main():
             "lava_counts": counts,
         }
     report_path.write_text(json.dumps(report) + "\n")
-    print("wrote", ", ".join(f"{n}.net" for n in report), "and lavadl_digits.json")
+    print("wrote", ", ".join(f"{n}.net" for n, _, _ in nets), "and lavadl_digits.json")
 
 
 if __name__ == "__main__":
