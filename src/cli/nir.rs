@@ -1,7 +1,8 @@
 //! `spikemesh nir`: import a NIR graph (a multi-spike LIF network trained elsewhere —
-//! snnTorch, Norse…; Lava-DL's own format is `spikemesh netx`) as a chip LIF network: discretise with an explicit `dt`,
-//! quantise, print how each layer was quantised, compare the quantised network with the float
-//! per-step model on a data set, and write the model `spikemesh map` / `run` / `eval` take.
+//! snnTorch, Norse…; Lava-DL's own format is `spikemesh netx`) as a chip LIF network:
+//! discretise with an explicit `dt`, quantise, print how each layer was quantised, compare the
+//! quantised network with the float per-step model on a data set, and write the model
+//! `spikemesh map` / `run` / `eval` take.
 
 use super::run::{progress_bar, say};
 use anyhow::{bail, Context};
@@ -29,7 +30,7 @@ pub enum ResetArg {
 /// Whose conventions the file's neuron parameters follow, on the command line.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ConventionArg {
-    /// NIR's own equations (snnTorch's exporter, Lava-DL, hand-written graphs).
+    /// NIR's own equations (snnTorch's exporter, graphs built with the nir package).
     Nir,
     /// Norse 1.x's `to_nir`, which writes `dt · τ` as `tau` and leaves out `w_in` (give the
     /// `dt` the network was trained and exported with).
