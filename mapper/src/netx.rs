@@ -829,6 +829,61 @@ mod tests {
         assert_eq!(lava_weights(&w).unwrap(), w);
     }
 
+    proptest::proptest! {
+        /// Whatever weights Lava-DL writes, the chip's weights give Lava's `Dense` output for
+        /// every spike pattern — or the layer is refused. The reference is netx's and Lava's
+        /// code transcribed step by step: the sum of the fitted, truncated weights over the
+        /// spiking inputs, shifted by the weight exponent (floor for a right shift).
+        #[test]
+        fn lava_weights_reproduce_lavas_dense_sum(
+            w in proptest::collection::vec(-300i64..=300, 1..40),
+            spikes in proptest::collection::vec(proptest::bool::ANY, 40),
+            scale in 0u32..4,
+        ) {
+            let w: Vec<i64> = w.iter().map(|&x| x << scale).collect();
+            let (max, min) = (*w.iter().max().unwrap(), *w.iter().min().unwrap());
+            let mixed = min < 0 && max >= 0;
+            let fits = !((max > 254 && min < 0) || (min < -256 && max > 0)) && (max <= 255 || min < 0);
+            match lava_weights(&w) {
+                Err(_) => proptest::prop_assert!(!fits || max.max(-min) > 254),
+                Ok(eff) => {
+                    // netx: scale_bits and n as optimize_weight_bits finds them.
+                    let scale_f = if max < 0 {
+                        -256.0 / min as f64
+                    } else if min >= 0 {
+                        255.0 / max.max(1) as f64
+                    } else {
+                        (127.0 / max as f64).min(-128.0 / min as f64)
+                    };
+                    let sb = scale_f.log2().floor() as i64 + i64::from(mixed);
+                    let mut n = 8;
+                    while n > 0 && w.iter().any(|&x| x % (1 << n) != 0) {
+                        n -= 1;
+                    }
+                    let bits = 8 - sb - (n - i64::from(mixed));
+                    let trunc = 8 - bits + i64::from(mixed);
+                    let lava_w: Vec<i64> = w
+                        .iter()
+                        .map(|&x| {
+                            let y = x << sb;
+                            if max < 0 {
+                                -(((-y) >> trunc) << trunc)
+                            } else {
+                                (y >> trunc) << trunc
+                            }
+                        })
+                        .collect();
+                    let acc: i64 = lava_w.iter().zip(&spikes).filter(|(_, &s)| s).map(|(x, _)| x).sum();
+                    let lava = if sb <= 0 { acc << (-sb) } else { acc >> sb };
+                    let chip: i64 = eff.iter().zip(&spikes).filter(|(_, &s)| s).map(|(x, _)| x).sum();
+                    proptest::prop_assert_eq!(chip, lava);
+                    // And the fitting loses nothing: the chip's weights are the file's.
+                    proptest::prop_assert_eq!(&eff, &w);
+                }
+            }
+        }
+    }
+
     #[test]
     fn weights_lava_would_clip_are_refused() {
         let e = lava_weights(&[-3, 300]).unwrap_err();
