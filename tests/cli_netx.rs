@@ -100,10 +100,24 @@ fn files_that_are_not_netx_networks_are_refused_by_name() {
     let text = dir.join("not.net");
     std::fs::write(&text, "not hdf5").unwrap();
     let nir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nir/digits_lif.nir");
+    // make_bad_netx.py: one broken rule each.
     for (file, want) in [
         (s(&text).to_string(), "a netx .net file is HDF5"),
         (nir.display().to_string(), "missing group `layer`"),
         (dir.join("absent.net").display().to_string(), "cannot read"),
+        (
+            fixture("bad_missing_vdecay.net"),
+            "missing dataset `vDecay` in node `layer/0`",
+        ),
+        (fixture("bad_gap.net"), "missing group `layer/1`"),
+        (
+            fixture("bad_pool.net"),
+            "node `layer/1` (netx layer): type: `pool`",
+        ),
+        (
+            fixture("bad_delay.net"),
+            "node `layer/0` (netx layer): delay",
+        ),
     ] {
         let o = spikemesh(&["netx", &file, "-o", s(&out)]);
         assert_eq!(o.status.code(), Some(1), "{file}");

@@ -157,12 +157,12 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
         }
     }
     keys.sort();
-    if let Some((pos, (i, _))) = keys.iter().enumerate().find(|(pos, (i, _))| pos != i) {
-        return Err(r.bad_value(
-            "layer",
-            &i.to_string(),
-            format!("layers must be numbered 0, 1, … without gaps; layer {pos} is missing"),
-        ));
+    if let Some((pos, _)) = keys.iter().enumerate().find(|(pos, (i, _))| pos != i) {
+        return Err(NirError::MissingGroup {
+            file: file.to_path_buf(),
+            path: format!("layer/{pos}"),
+            what: "a layer: netx numbers its layers 0, 1, … without gaps",
+        });
     }
     let mut net = NetxNetwork {
         input: None,
@@ -240,12 +240,15 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
         let neuron = if has_neuron {
             let npath = format!("{path}/neuron");
             let n = r.group(&g, &path, "neuron")?;
-            let number = |name: &str, default: Option<f64>| -> Result<f64, NirError> {
+            let kind = r.read_string(&n, &npath, "type")?;
+            let number = |name: &'static str, default: Option<f64>| -> Result<f64, NirError> {
                 if !r.has_dataset(&n, &npath, name)? {
-                    return default.ok_or_else(|| NirError::MissingGroup {
+                    return default.ok_or_else(|| NirError::MissingDataset {
                         file: file.to_path_buf(),
-                        path: format!("{npath}/{name}"),
-                        what: "a netx neuron parameter",
+                        path: npath.clone(),
+                        node: format!("layer/{key}"),
+                        type_name: format!("{kind} neuron"),
+                        dataset: name,
                     });
                 }
                 let (v, _) = r.read_numbers(&n, &npath, name)?;
@@ -259,12 +262,12 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
                 }
             };
             Some(NetxNeuron {
-                kind: r.read_string(&n, &npath, "type")?,
                 i_decay: number("iDecay", None)?,
                 v_decay: number("vDecay", None)?,
                 v_th_mant: number("vThMant", None)?,
                 graded_spike: read_bool(&r, &n, &npath, "gradedSpike")?,
                 message_bits: number("messageBits", Some(0.0))?,
+                kind,
             })
         } else {
             None
