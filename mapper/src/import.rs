@@ -336,7 +336,6 @@ fn inline_graphs(graph: &NirGraph, source: &str) -> Result<NirGraph, ImportError
     })
 }
 
-/// Whether `node` is a neuron population (a layer's second node).
 /// Rewrites the neuron nodes of a graph that Norse 1.x's `to_nir` wrote (with step `dt`) in
 /// NIR's own terms, so that the lowering's forward Euler with the same `dt` is Norse's update:
 /// each `tau` in the file is `dt · τ`, so `τ = tau / dt`; a `CubaLIF`'s current takes the
@@ -387,6 +386,7 @@ pub fn norse_as_nir(mut graph: NirGraph, dt: f64, source: &str) -> Result<NirGra
     Ok(graph)
 }
 
+/// Whether `node` is a neuron population (a layer's second node).
 fn is_neuron(node: &NirNode) -> bool {
     matches!(
         node,
@@ -1240,22 +1240,13 @@ pub fn lower_nir(
                 // A bias of the weight node is a constant input current: the chip adds it to
                 // the current (scaled like a weight); v_leak adds to the voltage. A neuron has
                 // one bias, so not both.
-                let constant: Vec<f64> = if bias.iter().any(|b| *b != 0.0) {
-                    if let Some(j) = (0..n).find(|&j| leak[j] != 0.0 && bias[j] != 0.0) {
-                        return Err(node_err(
-                            format!("v_leak[{j}]"),
-                            format!(
-                                "{} with a bias of {} into the current: the chip's neuron has one bias, added to the voltage or to the current",
-                                leak[j], bias[j]
-                            ),
-                        ));
-                    }
+                let constant: Vec<f64> = if let Some(k) = bias.iter().position(|b| *b != 0.0) {
                     if let Some(j) = (0..n).find(|&j| leak[j] != 0.0) {
                         return Err(node_err(
                             format!("v_leak[{j}]"),
                             format!(
-                                "{} while the layer's other neurons take a bias into the current: the chip adds a layer's biases to one place",
-                                leak[j]
+                                "{} with a bias into the current (bias[{k}] = {}): the chip adds a layer's biases to one place, the voltage or the current",
+                                leak[j], bias[k]
                             ),
                         ));
                     }

@@ -449,7 +449,7 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
                 2,
             ),
             opts(1.0, None),
-            "node `n` (CubaLIF): v_leak[1]: 0.25 with a bias of 0.5 into the current",
+            "node `n` (CubaLIF): v_leak[1]: 0.25 with a bias into the current (bias[1] = 0.5)",
         ),
         (
             chain(
