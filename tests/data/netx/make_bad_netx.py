@@ -48,6 +48,12 @@ def delayed(layer):
     dense(layer.create_group("0"), 4, 2, delay=np.zeros(2))
 
 
+def graded(layer):
+    dense(layer.create_group("0"), 4, 2)
+    del layer["0/neuron/gradedSpike"]
+    layer["0"].create_dataset("neuron/gradedSpike", data=True)
+
+
 def gap(layer):
     dense(layer.create_group("0"), 4, 2)
     dense(layer.create_group("2"), 2, 2)
@@ -57,4 +63,5 @@ write("bad_missing_vdecay.net", missing_vdecay)
 write("bad_pool.net", pooled)
 write("bad_delay.net", delayed)
 write("bad_gap.net", gap)
+write("bad_graded.net", graded)
 print("wrote bad_*.net")
