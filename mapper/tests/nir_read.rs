@@ -498,17 +498,38 @@ fn missing_file_is_an_io_error_naming_it() {
 /// Damaged copies of a real file (truncated, bytes overwritten) give errors, never a panic.
 #[test]
 fn damaged_files_give_errors_not_panics() {
-    damage(fixture!("lif_mlp.nir"), "lif_mlp");
+    damage(fixture!("lif_mlp.nir"), "lif_mlp", |p| {
+        let _ = read_nir(p);
+    });
 }
 
 /// The same for a file with convolution and pooling nodes (string and scalar paddings).
 #[test]
 fn damaged_conv_files_give_errors_not_panics() {
-    damage(fixture!("pool_net.nir"), "pool_net");
+    damage(fixture!("pool_net.nir"), "pool_net", |p| {
+        let _ = read_nir(p);
+    });
 }
 
-/// Reads 300 damaged copies of `fixture` (truncated, bytes overwritten): Ok or Err, no panic.
-fn damage(fixture: &Path, tag: &str) {
+/// The same for Lava-DL's netx files (the convolutional and the recurrent one), read and, when
+/// they still read, lowered.
+#[test]
+fn damaged_netx_files_give_errors_not_panics() {
+    for name in ["lavadl_conv.net", "lavadl_rnn.net"] {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/netx")
+            .join(name);
+        damage(&file, name, |p| {
+            if let Ok(net) = mapper::read_netx(p) {
+                let _ = mapper::lower_netx(&net, "damaged.net", 32, None);
+            }
+        });
+    }
+}
+
+/// Reads 300 damaged copies of `fixture` (truncated, bytes overwritten) with `read`: Ok or
+/// Err, no panic.
+fn damage(fixture: &Path, tag: &str, read: impl Fn(&Path)) {
     let good = std::fs::read(fixture).expect("the fixture is there");
     let dir = std::env::temp_dir().join(format!("nir_read_damaged_{tag}_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -533,7 +554,7 @@ fn damage(fixture: &Path, tag: &str) {
         }
         std::fs::write(&path, &bytes).expect("write the damaged copy");
         // Ok is fine too (a byte in unused space); only a panic fails.
-        let _ = read_nir(&path);
+        read(&path);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
