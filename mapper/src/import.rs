@@ -337,7 +337,8 @@ fn inline_graphs(graph: &NirGraph, source: &str) -> Result<NirGraph, ImportError
 }
 
 /// Rewrites the neuron nodes of a graph that Norse 1.x's `to_nir` wrote (with step `dt`) in
-/// NIR's own terms, so that the lowering's forward Euler with the same `dt` is Norse's update:
+/// NIR's own terms, so that the lowering's forward Euler with the same `dt` is Norse's update
+/// (Norse 1.1's `lif_box_feed_forward_step`, `lif_feed_forward_step`, `iaf_feed_forward_step`):
 /// each `tau` in the file is `dt · τ`, so `τ = tau / dt`; a `CubaLIF`'s current takes the
 /// input with the factor 1, which under NIR's `dt/τ_syn · w_in` is `w_in · τ_syn / dt`; an
 /// `IF` adds its input with the factor 1, which under NIR's `dt · r` is `r / dt`.
@@ -362,7 +363,11 @@ pub fn norse_as_nir(mut graph: NirGraph, dt: f64, source: &str) -> Result<NirGra
             } => {
                 time(tau_syn);
                 time(tau_mem);
-                // w_in · τ_syn / dt, broadcasting a single value against per-neuron ones.
+                // w_in · τ_syn / dt, broadcasting a single value against per-neuron ones (an
+                // empty parameter is left for the lowering to refuse by name).
+                if w_in.is_empty() || tau_syn.is_empty() {
+                    continue;
+                }
                 let n = w_in.len().max(tau_syn.len());
                 if w_in.len() != tau_syn.len() && w_in.len() != 1 && tau_syn.len() != 1 {
                     return Err(ImportError::Node {
@@ -588,7 +593,7 @@ fn decay_field(
                 "dt/{field} = {} gives the decay field {d}, outside 0..=4095 (12 bits): choose dt below {field}{}",
                 dt / tau,
                 if dt / tau > 10.0 {
-                    " (Norse's exporter writes dt·τ as tau: read its files with Norse's conventions)"
+                    " (Norse's exporter writes dt·τ as tau: its files need Norse's conventions and the dt they were exported with)"
                 } else {
                     ""
                 }
@@ -1164,6 +1169,11 @@ pub fn lower_nir(
             ),
             other => (other.clone(), false),
         };
+        // A bias before a current-based neuron is a constant input to its current.
+        let bias_target = match effective {
+            NirNode::CubaLif { .. } if bias.iter().any(|b| *b != 0.0) => BiasTarget::Current,
+            _ => BiasTarget::Voltage,
+        };
         let (du, dv, gain, constant, threshold, v_reset, current_keep, voltage_keep) = match &effective
         {
             NirNode::Lif {
@@ -1240,7 +1250,8 @@ pub fn lower_nir(
                 // A bias of the weight node is a constant input current: the chip adds it to
                 // the current (scaled like a weight); v_leak adds to the voltage. A neuron has
                 // one bias, so not both.
-                let constant: Vec<f64> = if let Some(k) = bias.iter().position(|b| *b != 0.0) {
+                let constant: Vec<f64> = if bias_target == BiasTarget::Current {
+                    let k = bias.iter().position(|b| *b != 0.0).unwrap_or(0);
                     if let Some(j) = (0..n).find(|&j| leak[j] != 0.0) {
                         return Err(node_err(
                             format!("v_leak[{j}]"),
@@ -1271,10 +1282,6 @@ pub fn lower_nir(
                     type_name(other)
                 )))
             }
-        };
-        let bias_target = match effective {
-            NirNode::CubaLif { .. } if bias.iter().any(|b| *b != 0.0) => BiasTarget::Current,
-            _ => BiasTarget::Voltage,
         };
         if let Some((j, t)) = threshold
             .iter()

@@ -251,6 +251,14 @@ fn norse_exports_lower_as_norse_steps_its_cells() {
             Err(e) => assert!(e.to_string().contains("Norse's conventions"), "{e}"),
         }
     }
+    // An empty tau_syn is left for the lowering to refuse by name (no panic).
+    let e = lower_nir(
+        &one_neuron(unit_cuba_lif(vec![], vec![dt * 0.01])),
+        "norse.nir",
+        &norse,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("tau_syn"), "{e}");
     // w_in and tau_syn of different per-neuron lengths cannot be combined.
     let mut odd = unit_cuba_lif(vec![dt * 0.005; 3], vec![dt * 0.01]);
     if let NirNode::CubaLif { w_in, .. } = &mut odd {

@@ -63,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             l.weight_bits,
             l.weights
                 .iter()
+                .chain(&l.recurrent)
                 .map(|w| w.unsigned_abs())
                 .max()
                 .unwrap_or(0),
@@ -71,6 +72,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 "no"
             }
+        );
+    }
+    if net
+        .layers
+        .iter()
+        .any(|l| l.bias_mant.iter().any(|&m| m != 0))
+    {
+        say!(
+            "note: the network has biases; a fresh Lava run also integrates them in its extra first step (its step t + 1 is the chip's t), so compare with Lava's state after that step"
         );
     }
     if let Some(ds) = &args.dataset {

@@ -4,8 +4,9 @@
 //! Everything here copies Lava's `PyLifModelBitAcc` (`lava-nc/lava@b6822fb:
 //! src/lava/proc/lif/models.py`, quoted in `reference/hardware.md` §1.3) operation for
 //! operation. The golden model [`step`] is the reference the neurocore firmware is checked
-//! against; [`step_with_reset`] adds the reset-by-subtraction variant used by multi-spike
-//! networks imported from NIR.
+//! against; [`step_with_reset`] adds the reset-by-subtraction variants used by multi-spike
+//! networks imported from NIR, and parameters built with [`BiasTarget::Current`] add the bias
+//! to the current instead of the voltage (both the chip's extensions, not Lava's).
 
 use super::ArithError;
 use serde::{Deserialize, Serialize};
@@ -414,7 +415,9 @@ pub enum ResetMode {
 /// Order (hardware.md §1.3): effective bias and `vth << 6` (precomputed in `params`);
 /// `u <- wrap24_lava(decay12(u, du + 1) + (a_in << 6))`;
 /// `v <- sat24(decay12(v, dv) + u + bias)`; spike iff `v > vth << 6` (strict); on a spike
-/// `v <- 0`. Every intermediate is exact in `i64`; no step can overflow or panic.
+/// `v <- 0`. Every intermediate is exact in `i64`; no step can overflow or panic. (With
+/// [`BiasTarget::Current`] parameters the bias goes into `u`'s sum instead, see
+/// [`LoihiLifParams::with_bias_target`]; Lava has no such mode.)
 #[inline]
 pub fn step(params: &LoihiLifParams, state: &mut LoihiLifState, a_in: i16) -> bool {
     step_with_reset(params, state, a_in, ResetMode::Zero)
