@@ -6,16 +6,12 @@
 
 mod cli_support;
 
-use cli_support::{scratch_dir, spikemesh, stderr};
+use cli_support::{scratch_dir, spikemesh, stderr, test_data};
 use model::lif::{LifNetwork, RateCode};
 use std::path::Path;
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/netx")
-        .join(name)
-        .display()
-        .to_string()
+    test_data("netx", name)
 }
 
 fn s(p: &Path) -> &str {

@@ -6,17 +6,13 @@
 
 mod cli_support;
 
-use cli_support::{run_with_report, scratch_dir, spikemesh, stderr};
+use cli_support::{run_with_report, scratch_dir, spikemesh, stderr, test_data};
 use model::lif::{BiasTarget, LifNetwork, RateCode};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/nir")
-        .join(name)
-        .display()
-        .to_string()
+    test_data("nir", name)
 }
 
 fn stdout(o: &Output) -> String {

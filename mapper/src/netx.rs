@@ -174,32 +174,27 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
         let path = format!("layer/{key}");
         let g = r.group(&layers, "layer", &key)?;
         let kind = r.read_string(&g, &path, "type")?;
-        let shape = if r.has_dataset(&g, &path, "shape")? {
-            let (v, _) = r.read_numbers(&g, &path, "shape")?;
-            sizes(&r, &path, "shape", &v)?
-        } else {
-            Vec::new()
+        let shape = match r.read_optional_numbers(&g, &path, "shape")? {
+            Some((v, _)) => sizes(&r, &path, "shape", &v)?,
+            None => Vec::new(),
         };
         let has_neuron = r.has_group(&g, &path, "neuron")?;
         if kind == "input" && !has_neuron && net.layers.is_empty() {
             net.input = Some(shape);
             continue;
         }
-        let weight = if r.has_dataset(&g, &path, "weight")? {
-            let (w, dims) = r.read_numbers(&g, &path, "weight")?;
-            let dims = dims
-                .iter()
-                .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
-                .collect();
-            Some((w, dims))
-        } else {
-            None
-        };
-        let weight_rec = if r.has_dataset(&g, &path, "weight_rec")? {
-            Some(r.read_numbers(&g, &path, "weight_rec")?.0)
-        } else {
-            None
-        };
+        let weight = r
+            .read_optional_numbers(&g, &path, "weight")?
+            .map(|(w, dims)| {
+                let dims = dims
+                    .iter()
+                    .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+                    .collect();
+                (w, dims)
+            });
+        let weight_rec = r
+            .read_optional_numbers(&g, &path, "weight_rec")?
+            .map(|(w, _)| w);
         let conv = if kind == "conv" {
             let pair = |name: &str| -> Result<[usize; 2], NirError> {
                 let (v, _) = r.read_numbers(&g, &path, name)?;
@@ -234,11 +229,7 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
         } else {
             None
         };
-        let bias = if r.has_dataset(&g, &path, "bias")? {
-            Some(r.read_numbers(&g, &path, "bias")?.0)
-        } else {
-            None
-        };
+        let bias = r.read_optional_numbers(&g, &path, "bias")?.map(|(b, _)| b);
         let neuron = if has_neuron {
             let npath = format!("{path}/neuron");
             let n = r.group(&g, &path, "neuron")?;
@@ -372,6 +363,200 @@ pub fn lava_synapse_fits(w: &[i64]) -> Result<(), String> {
     Ok(())
 }
 
+/// A layer's synapse as the chip stores it: the integer weights Lava runs, and what the layer
+/// makes of the activation flowing in.
+struct Synapse {
+    conv: Option<LifConv>,
+    fan_in: usize,
+    weights: Vec<i64>,
+    recurrent: Vec<i64>,
+    next: Act,
+}
+
+/// How a layer's error is made: the field and the rule broken.
+type LayerErr<'a> = &'a dyn Fn(&str, String) -> ImportError;
+
+/// numpy's `astype(int)`, as netx reads weights: truncation toward zero.
+fn ints(w: &[f64]) -> Vec<i64> {
+    w.iter().map(|&x| x.trunc() as i64).collect()
+}
+
+/// A `dense` or `dense_rec` layer's weights (`dims` as stored) reading `act`.
+fn dense_synapse(
+    l: &NetxLayer,
+    w: &[f64],
+    dims: &[usize],
+    act: Option<Act>,
+    err: LayerErr,
+) -> Result<Synapse, ImportError> {
+    // netx reshapes a 1-D weight to (neurons, -1); a 2-D one keeps its rows.
+    let cols = w.len().checked_div(l.neurons).unwrap_or(0);
+    let rows_ok = match dims {
+        [_] => true,
+        [rows, c] => *rows == l.neurons && *c == cols,
+        _ => false,
+    };
+    if l.neurons == 0 || cols == 0 || w.len() != l.neurons * cols || !rows_ok {
+        return Err(err(
+            "weight",
+            format!(
+                "{} values (dimensions {dims:?}) for {} neurons",
+                w.len(),
+                l.neurons
+            ),
+        ));
+    }
+    match act {
+            Some(Act::Map(c, h, wd)) => {
+                return Err(err(
+                    "type",
+                    format!("a dense layer reads the {c}×{h}×{wd} map of the layer before without a flatten layer"),
+                ))
+            }
+            Some(Act::Flat(i)) if i != cols => {
+                return Err(err(
+                    "weight",
+                    format!("{cols} inputs per neuron, the layer before has {i} outputs"),
+                ))
+            }
+            _ => {}
+        }
+    // Lava's Dense fits the weights to its synapse first; a recurrent layer's input
+    // and recurrent weights together (netx fits `hstack((weight, weight_rec))`).
+    let mut all = ints(w);
+    if l.kind == "dense_rec" {
+        let Some(wr) = &l.weight_rec else {
+            return Err(err("weight_rec", "missing in a dense_rec layer".into()));
+        };
+        if l.neurons.checked_mul(l.neurons) != Some(wr.len()) {
+            return Err(err(
+                "weight_rec",
+                format!(
+                    "{} values, but {n}×{n} for the layer's {n} neurons",
+                    wr.len(),
+                    n = l.neurons
+                ),
+            ));
+        }
+        if let Some(x) = wr.iter().find(|x| !x.is_finite()) {
+            return Err(err("weight_rec", format!("{x} is not a number")));
+        }
+        all.extend(ints(wr));
+    }
+    lava_synapse_fits(&all).map_err(|rule| err("weight", rule))?;
+    let recurrent = all.split_off(w.len());
+    Ok(Synapse {
+        conv: None,
+        fan_in: cols,
+        weights: all,
+        recurrent,
+        next: Act::Flat(l.neurons),
+    })
+}
+
+/// A `conv` layer's weights (`dims` as stored) reading the map `act`.
+fn conv_synapse(
+    l: &NetxLayer,
+    c: &NetxConv,
+    w: &[f64],
+    dims: &[usize],
+    act: Option<Act>,
+    err: LayerErr,
+) -> Result<Synapse, ImportError> {
+    let Some(Act::Map(ic, ih, iw)) = act else {
+        return Err(err(
+                "type",
+                "a convolution needs a map: give the file an input layer with the (channels, height, width) shape".into(),
+            ));
+    };
+    if c.groups != 1 || c.dilation != [1, 1] {
+        return Err(err(
+            "groups, dilation",
+            format!(
+                "{} and {:?}: only groups 1 and dilation 1 map",
+                c.groups, c.dilation
+            ),
+        ));
+    }
+    if c.kernel[0] != c.kernel[1] || c.stride[0] != c.stride[1] || c.padding[0] != c.padding[1] {
+        return Err(err(
+                "kernelSize, stride, padding",
+                format!(
+                    "{:?}, {:?}, {:?}: the chip's convolutions have square kernels and equal strides and paddings",
+                    c.kernel, c.stride, c.padding
+                ),
+            ));
+    }
+    if c.in_channels != ic {
+        return Err(err(
+            "inChannels",
+            format!(
+                "{}, but the map feeding it has {ic} channels",
+                c.in_channels
+            ),
+        ));
+    }
+    let k = c.kernel[0];
+    for (field, v) in [
+        ("inChannels", ic),
+        ("input height", ih),
+        ("input width", iw),
+        ("outChannels", c.out_channels),
+        ("kernelSize", k),
+        ("stride", c.stride[0]),
+        ("padding", c.padding[0]),
+    ] {
+        if v > LifConv::MAX_FIELD as usize {
+            return Err(err(
+                field,
+                format!("{v} is above the chip's {}", LifConv::MAX_FIELD),
+            ));
+        }
+    }
+    // (out, in, kh, kw), with SLAYER's trailing time dimension of 1.
+    let dims_ok = matches!(dims, [o, i, a, b] | [o, i, a, b, 1]
+            if (*o, *i, *a, *b) == (c.out_channels, ic, k, k));
+    if !dims_ok || w.len() != c.out_channels * ic * k * k {
+        return Err(err(
+            "weight",
+            format!(
+                "{} values (dimensions {dims:?}), expected {}×{ic}×{k}×{k}",
+                w.len(),
+                c.out_channels
+            ),
+        ));
+    }
+    let lc = LifConv {
+        in_channels: ic as u32,
+        in_height: ih as u32,
+        in_width: iw as u32,
+        out_channels: c.out_channels as u32,
+        kernel: k as u32,
+        stride: c.stride[0] as u32,
+        padding: c.padding[0] as u32,
+    };
+    let (oh, ow) = (lc.out_height() as usize, lc.out_width() as usize);
+    if l.neurons != c.out_channels * oh * ow {
+        return Err(err(
+                "shape",
+                format!(
+                    "{:?} ({} neurons), but a {k}×{k} convolution of stride {} and padding {} makes {}×{oh}×{ow} of the {ic}×{ih}×{iw} map",
+                    l.shape, l.neurons, c.stride[0], c.padding[0], c.out_channels
+                ),
+            ));
+    }
+    // Lava's Conv takes the integer weights as they are (no fitting) and sums
+    // them into a 24-bit value; the network's validation at the end holds them to
+    // the chip's 16-bit a_in.
+    Ok(Synapse {
+        conv: Some(lc),
+        fan_in: ic * k * k,
+        weights: ints(w),
+        recurrent: Vec::new(),
+        next: Act::Map(c.out_channels, oh, ow),
+    })
+}
+
 /// Lowers a netx network to the chip's LIF network, Lava's semantics bit for bit (module
 /// documentation). `steps` is the chip's window; images are rate-coded with `encoding`.
 pub fn lower_netx(
@@ -486,160 +671,15 @@ pub fn lower_netx(
                 format!("{x} is not a number"),
             ));
         }
-        // numpy's astype(int): truncation toward zero.
-        let ints: Vec<i64> = w.iter().map(|&x| x.trunc() as i64).collect();
-        let mut recurrent = Vec::new();
-        let (conv, fan_in, eff, next) = match &l.conv {
-            None => {
-                // netx reshapes a 1-D weight to (neurons, -1); a 2-D one keeps its rows.
-                let cols = w.len().checked_div(l.neurons).unwrap_or(0);
-                let rows_ok = match dims.as_slice() {
-                    [_] => true,
-                    [rows, c] => *rows == l.neurons && *c == cols,
-                    _ => false,
-                };
-                if l.neurons == 0 || cols == 0 || w.len() != l.neurons * cols || !rows_ok {
-                    return Err(err(
-                        "weight",
-                        format!(
-                            "{} values (dimensions {dims:?}) for {} neurons",
-                            w.len(),
-                            l.neurons
-                        ),
-                    ));
-                }
-                match act {
-                    Some(Act::Map(c, h, wd)) => {
-                        return Err(err(
-                            "type",
-                            format!("a dense layer reads the {c}×{h}×{wd} map of the layer before without a flatten layer"),
-                        ))
-                    }
-                    Some(Act::Flat(i)) if i != cols => {
-                        return Err(err(
-                            "weight",
-                            format!("{cols} inputs per neuron, the layer before has {i} outputs"),
-                        ))
-                    }
-                    _ => {}
-                }
-                // Lava's Dense fits the weights to its synapse first; a recurrent layer's input
-                // and recurrent weights together (netx fits `hstack((weight, weight_rec))`).
-                let mut all = ints;
-                if l.kind == "dense_rec" {
-                    let Some(wr) = &l.weight_rec else {
-                        return Err(err("weight_rec", "missing in a dense_rec layer".into()));
-                    };
-                    if l.neurons.checked_mul(l.neurons) != Some(wr.len()) {
-                        return Err(err(
-                            "weight_rec",
-                            format!(
-                                "{} values, but {n}×{n} for the layer's {n} neurons",
-                                wr.len(),
-                                n = l.neurons
-                            ),
-                        ));
-                    }
-                    if let Some(x) = wr.iter().find(|x| !x.is_finite()) {
-                        return Err(err("weight_rec", format!("{x} is not a number")));
-                    }
-                    all.extend(wr.iter().map(|&x| x.trunc() as i64));
-                }
-                lava_synapse_fits(&all).map_err(|rule| err("weight", rule))?;
-                recurrent = all.split_off(w.len());
-                (None, cols, all, Act::Flat(l.neurons))
-            }
-            Some(c) => {
-                let Some(Act::Map(ic, ih, iw)) = act else {
-                    return Err(err(
-                        "type",
-                        "a convolution needs a map: give the file an input layer with the (channels, height, width) shape".into(),
-                    ));
-                };
-                if c.groups != 1 || c.dilation != [1, 1] {
-                    return Err(err(
-                        "groups, dilation",
-                        format!(
-                            "{} and {:?}: only groups 1 and dilation 1 map",
-                            c.groups, c.dilation
-                        ),
-                    ));
-                }
-                if c.kernel[0] != c.kernel[1]
-                    || c.stride[0] != c.stride[1]
-                    || c.padding[0] != c.padding[1]
-                {
-                    return Err(err(
-                        "kernelSize, stride, padding",
-                        format!(
-                            "{:?}, {:?}, {:?}: the chip's convolutions have square kernels and equal strides and paddings",
-                            c.kernel, c.stride, c.padding
-                        ),
-                    ));
-                }
-                if c.in_channels != ic {
-                    return Err(err(
-                        "inChannels",
-                        format!(
-                            "{}, but the map feeding it has {ic} channels",
-                            c.in_channels
-                        ),
-                    ));
-                }
-                let k = c.kernel[0];
-                for (field, v) in [
-                    ("inChannels", ic),
-                    ("input height", ih),
-                    ("input width", iw),
-                    ("outChannels", c.out_channels),
-                    ("kernelSize", k),
-                    ("stride", c.stride[0]),
-                    ("padding", c.padding[0]),
-                ] {
-                    if v > LifConv::MAX_FIELD as usize {
-                        return Err(err(
-                            field,
-                            format!("{v} is above the chip's {}", LifConv::MAX_FIELD),
-                        ));
-                    }
-                }
-                // (out, in, kh, kw), with SLAYER's trailing time dimension of 1.
-                let dims_ok = matches!(dims.as_slice(), [o, i, a, b] | [o, i, a, b, 1]
-                    if (*o, *i, *a, *b) == (c.out_channels, ic, k, k));
-                if !dims_ok || w.len() != c.out_channels * ic * k * k {
-                    return Err(err(
-                        "weight",
-                        format!(
-                            "{} values (dimensions {dims:?}), expected {}×{ic}×{k}×{k}",
-                            w.len(),
-                            c.out_channels
-                        ),
-                    ));
-                }
-                let lc = LifConv {
-                    in_channels: ic as u32,
-                    in_height: ih as u32,
-                    in_width: iw as u32,
-                    out_channels: c.out_channels as u32,
-                    kernel: k as u32,
-                    stride: c.stride[0] as u32,
-                    padding: c.padding[0] as u32,
-                };
-                let (oh, ow) = (lc.out_height() as usize, lc.out_width() as usize);
-                if l.neurons != c.out_channels * oh * ow {
-                    return Err(err(
-                        "shape",
-                        format!(
-                            "{:?} ({} neurons), but a {k}×{k} convolution of stride {} and padding {} makes {}×{oh}×{ow} of the {ic}×{ih}×{iw} map",
-                            l.shape, l.neurons, c.stride[0], c.padding[0], c.out_channels
-                        ),
-                    ));
-                }
-                // Lava's Conv takes the integer weights as they are (no fitting) and sums
-                // them into a 24-bit value; the network's validation at the end holds them to
-                // the chip's 16-bit a_in.
-                (Some(lc), ic * k * k, ints, Act::Map(c.out_channels, oh, ow))
-            }
+        let Synapse {
+            conv,
+            fan_in,
+            weights: eff,
+            recurrent,
+            next,
+        } = match &l.conv {
+            None => dense_synapse(l, w, dims, act, &err)?,
+            Some(c) => conv_synapse(l, c, w, dims, act, &err)?,
         };
         let max_abs = eff
             .iter()

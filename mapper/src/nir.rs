@@ -449,6 +449,9 @@ pub(crate) fn open_hdf5(path: &Path) -> Result<(File, Reader<'_>), NirError> {
     Ok((h5, reader))
 }
 
+/// A numeric dataset's values (row-major, as `f64`) and its shape.
+pub(crate) type Numbers = (Vec<f64>, Vec<u64>);
+
 /// The file being read and its limits (also [`crate::netx`]'s reader).
 pub(crate) struct Reader<'a> {
     file: &'a Path,
@@ -643,6 +646,20 @@ impl Reader<'_> {
             ));
         }
         Ok((values, shape))
+    }
+
+    /// [`Reader::read_numbers`] of a dataset the group may lack (`None` then).
+    pub(crate) fn read_optional_numbers(
+        &self,
+        group: &Group,
+        path: &str,
+        name: &str,
+    ) -> Result<Option<Numbers>, NirError> {
+        if self.has_dataset(group, path, name)? {
+            self.read_numbers(group, path, name).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Reads a dataset of non-negative integers of at most `max_rank` dimensions, row-major,

@@ -128,3 +128,13 @@ pub fn run_with_report(
         .expect("the run report is JSON");
     (o, json)
 }
+
+/// A file of the repository's `tests/data/DIR/NAME`, as a string argument.
+pub fn test_data(dir: &str, name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(dir)
+        .join(name)
+        .display()
+        .to_string()
+}
