@@ -46,7 +46,7 @@ import lava.lib.dl.slayer as slayer
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "nir"))
-from make_digits_lif import digits, regular_code  # noqa: E402  (the project's split and code)
+from make_digits_lif import digits, regular_code, select  # noqa: E402  (the project's split and code)
 
 STEPS = 32
 HIDDEN = 64
@@ -183,15 +183,8 @@ def main():
         ("lavadl_conv", conv_net, (1, 8, 8)),
         ("lavadl_rnn", rnn_net, (64,)),
     ]
-    only = set(sys.argv[1:])
-    unknown = only - {n for n, _, _ in nets}
-    if unknown:
-        sys.exit(f"unknown network(s): {', '.join(sorted(unknown))}")
     report_path = HERE / "lavadl_digits.json"
-    report = {}
-    if only:
-        nets = [n for n in nets if n[0] in only]
-        report = json.loads(report_path.read_text())
+    nets, report = select(nets, report_path)
     for name, make, shape in nets:
         net = train(make, x, y, shape)
         with torch.no_grad():

@@ -27,7 +27,9 @@ Run with a Python that has `nir` (and so numpy and h5py):
 """
 
 import gzip
+import json
 import pathlib
+import sys
 
 import nir
 import numpy as np
@@ -67,6 +69,18 @@ def regular_code(x, steps):
     p = np.rint(x * 255).astype(np.int64)
     t = np.arange(steps)[:, None, None]
     return (((t + 1) * p) // 255 > (t * p) // 255).astype(np.float32)
+
+
+def select(nets, report_path):
+    """The networks named on the command line (all when none is) and the report to update:
+    empty when all are made, else the existing one, whose other entries stay as they are."""
+    only = set(sys.argv[1:])
+    unknown = only - {n[0] for n in nets}
+    if unknown:
+        sys.exit(f"unknown network(s): {', '.join(sorted(unknown))}")
+    if not only:
+        return nets, {}
+    return [n for n in nets if n[0] in only], json.loads(report_path.read_text())
 
 
 def train(x, y, hidden=64, epochs=3000, lr=0.5, seed=0):

@@ -41,6 +41,7 @@ With names, only those networks are trained and exported, and their entries in
 `norse_digits.json` replaced.
 """
 
+import functools
 import json
 import pathlib
 import sys
@@ -52,16 +53,8 @@ import torch
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_digits_lif import digits, regular_code  # noqa: E402  (the project's split and code)
-
-STEPS = 32
-
-
-def rate_code(x, shape):
-    """(N, 64) intensities in [0, 1] -> (STEPS, N, *shape) spikes of spikemesh's regular
-    code (shape (64,) or the (1, 8, 8) map)."""
-    return torch.tensor(regular_code(x, STEPS).reshape(STEPS, len(x), *shape))
-
+from framework_digits import evaluate, train  # noqa: E402
+from make_digits_lif import digits, select  # noqa: E402  (the project's split)
 
 # Every parameter gets the layer's shape: Norse's exporter writes each as it finds it, and
 # nir refuses a node whose parameters differ in shape (and 0-d arrays in type inference).
@@ -162,31 +155,6 @@ def run(net, spikes, readout):
     return counts if readout == "count" else out
 
 
-def train(net, x, y, shape, readout, epochs=40, seed=0):
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
-    spikes = rate_code(x, shape)
-    labels = torch.tensor(y)
-    rng = np.random.default_rng(seed)
-    for epoch in range(epochs):
-        order = rng.permutation(len(y))
-        for b in range(0, len(y), 64):
-            idx = order[b : b + 64]
-            scores = run(net, spikes[:, idx], readout)
-            loss = torch.nn.functional.cross_entropy(scores, labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net
-
-
-def evaluate(net, x, y, shape, readout):
-    with torch.no_grad():
-        scores = run(net, rate_code(x, shape), readout)
-    pred = scores.argmax(1).numpy()
-    return float((pred == y).mean()), pred.tolist()
-
-
 def complete_export(graph, net):
     """Fill in what Norse 1.1's exporter leaves out and nir cannot write without: it has no
     rule for torch.nn.Flatten (the node is None) and writes a Conv2d's input_shape as None.
@@ -205,7 +173,6 @@ def complete_export(graph, net):
 
 def main():
     x, y, xt, yt = digits()
-    report = {}
     nets = [
         ("norse_lif", lif_net, (64,), "count"),
         ("norse_cuba", cuba_net, (64,), "count"),
@@ -214,17 +181,12 @@ def main():
         ("norse_if", if_net, (64,), "count"),
         ("norse_cuba_bias", cuba_bias_net, (64,), "count"),
     ]
-    only = set(sys.argv[1:])
-    unknown = only - {n[0] for n in nets}
-    if unknown:
-        sys.exit(f"unknown network(s): {', '.join(sorted(unknown))}")
-    if only:
-        nets = [n for n in nets if n[0] in only]
-        report = json.loads((HERE / "norse_digits.json").read_text())
+    nets, report = select(nets, HERE / "norse_digits.json")
     for name, make, shape, readout in nets:
         torch.manual_seed(0)
-        net = train(make(), x, y, shape, readout)
-        acc, pred = evaluate(net, xt, yt, shape, readout)
+        scores = functools.partial(run, readout=readout)
+        net = train(make(), scores, x, y, shape)
+        acc, pred = evaluate(net, scores, xt, yt, shape)
         print(f"{name}: Norse test accuracy {100 * acc:.2f} %")
         graph = norse.to_nir(net, torch.zeros(1, *shape), model_name=name)
         complete_export(graph, net)

@@ -49,7 +49,6 @@ import pathlib
 import sys
 
 import nir
-import numpy as np
 import snntorch as snn
 from snntorch import utils as snn_utils
 import torch
@@ -57,16 +56,8 @@ from snntorch.export_nir import export_to_nir
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_digits_lif import digits, regular_code  # noqa: E402  (the project's split and code)
-
-STEPS = 32
-
-
-def rate_code(x, shape):
-    """(N, 64) intensities in [0, 1] -> (STEPS, N, *shape) spikes of spikemesh's regular
-    code (shape (64,) or the (1, 8, 8) map)."""
-    return torch.tensor(regular_code(x, STEPS).reshape(STEPS, len(x), *shape))
-
+from framework_digits import evaluate, train  # noqa: E402
+from make_digits_lif import digits, select  # noqa: E402  (the project's split)
 
 def leaky(n, **kw):
     # Parameters of the layer's shape (n, or a map's (c, h, w)): with scalars snnTorch's
@@ -169,7 +160,7 @@ def rleaky_net():
 
 
 def run(net, spikes):
-    """Spike counts (N, 10) of the output layer over the window."""
+    """Spike counts (N, 10) of the output layer over the window (the class scores)."""
     snn_utils.reset(net)
     for m in net.modules():
         # RSynaptic's reset leaves its recurrent spike state (and its graph) in place.
@@ -181,24 +172,6 @@ def run(net, spikes):
         spk = out[0] if isinstance(out, tuple) else out
         counts = counts + spk
     return counts
-
-
-def train(net, x, y, shape, epochs=40, seed=0):
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
-    spikes = rate_code(x, shape)
-    labels = torch.tensor(y)
-    rng = np.random.default_rng(seed)
-    for epoch in range(epochs):
-        order = rng.permutation(len(y))
-        for b in range(0, len(y), 64):
-            idx = order[b : b + 64]
-            counts = run(net, spikes[:, idx])
-            loss = torch.nn.functional.cross_entropy(counts, labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net
 
 
 def clamp_beta(net):
@@ -216,16 +189,8 @@ def clamp_beta(net):
                 m.beta.clamp_(0.0, 1.0 - 1e-4)
 
 
-def evaluate(net, x, y, shape):
-    with torch.no_grad():
-        counts = run(net, rate_code(x, shape))
-    pred = counts.argmax(1).numpy()
-    return float((pred == y).mean()), pred.tolist()
-
-
 def main():
     x, y, xt, yt = digits()
-    report = {}
     nets = [
         ("snntorch_leaky", leaky_net, (64,)),
         ("snntorch_rleaky", rleaky_net, (64,)),
@@ -236,18 +201,12 @@ def main():
         ("snntorch_synaptic_bias", synaptic_bias_net, (64,)),
         ("snntorch_rsynaptic_bias", rsynaptic_bias_net, (64,)),
     ]
-    only = set(sys.argv[1:])
-    unknown = only - {n for n, _, _ in nets}
-    if unknown:
-        sys.exit(f"unknown network(s): {', '.join(sorted(unknown))}")
-    if only:
-        nets = [n for n in nets if n[0] in only]
-        report = json.loads((HERE / "snntorch_digits.json").read_text())
+    nets, report = select(nets, HERE / "snntorch_digits.json")
     for name, make, shape in nets:
         torch.manual_seed(0)
-        net = train(make(), x, y, shape)
+        net = train(make(), run, x, y, shape)
         clamp_beta(net)
-        acc, pred = evaluate(net, xt, yt, shape)
+        acc, pred = evaluate(net, run, xt, yt, shape)
         print(f"{name}: snnTorch test accuracy {100 * acc:.2f} %")
         snn_utils.reset(net)
         graph = export_to_nir(net, torch.zeros(1, *shape), ignore_dims=[0])
