@@ -44,6 +44,7 @@ fn random_lif(
             recurrent: vec![],
             du_per_neuron: vec![],
             dv_per_neuron: vec![],
+            input_delays: vec![],
         }
     };
     let layers = vec![
@@ -318,6 +319,47 @@ fn per_neuron_decays_match_golden_split_across_cores() {
 }
 
 #[test]
+fn input_delays_match_golden_split_across_cores() {
+    // Every neuron its own input delay (the synapse unit's dendritic delay slots), the
+    // layers split over 8-neuron cores so that each core gets its slice of the delays; the
+    // hidden layer recurrent, whose own spikes wait the same delays.
+    let mut net = random_recurrent_lif(61, 40, 30, false);
+    let mut rng = ChaCha8Rng::seed_from_u64(62);
+    for l in &mut net.layers {
+        l.input_delays = (0..l.outputs).map(|_| rng.gen_range(0..=9)).collect();
+    }
+    net.validate().unwrap();
+    let mut undelayed = net.clone();
+    for l in &mut undelayed.layers {
+        l.input_delays.clear();
+    }
+    assert_feature_matters(&net, &undelayed, "the input delays");
+    for chip in [ChipDescription::default(), small_core_chip(8)] {
+        check_busy(&net, &chip, &BOTH, 30, 100);
+    }
+}
+
+#[test]
+fn a_delay_beyond_the_delay_slots_does_not_map() {
+    let mut net = random_lif(63, 16, 24, CUBA_ZERO, CUBA_ZERO);
+    net.layers[1].input_delays = vec![0; 10];
+    net.layers[1].input_delays[4] = 7;
+    let text = isa::chip::DEFAULT_CHIP_TOML.replace("delay_slots = 64", "delay_slots = 4");
+    let chip = ChipDescription::from_toml_str(&text, "4-slot chip").unwrap();
+    let e = map_lif(&net, &chip, &MapOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("fc2") && e.contains("core.delay_slots >= 8") && e.contains("has 4"),
+        "{e}"
+    );
+    net.layers[1].input_delays[4] = 3;
+    let mapping = map_lif(&net, &chip, &MapOptions::default()).expect("a delay of 3 fits 4 slots");
+    check(&net, &chip, PlacementKind::Optimised, 10);
+    assert!(mapping.image.cores.iter().any(|c| c.input_delays.is_some()));
+}
+
+#[test]
 fn delayed_subtraction_network_matches_golden() {
     // snnTorch's reset: the threshold is subtracted in the step after the spike.
     let next = LifNeuron {
@@ -405,6 +447,7 @@ fn random_conv_lif(seed: u64, steps: u32) -> LifNetwork {
             recurrent: vec![],
             du_per_neuron: vec![],
             dv_per_neuron: vec![],
+            input_delays: vec![],
         }
     };
     let layers = vec![
@@ -455,6 +498,14 @@ fn convolutional_lif_network_matches_golden_on_default_and_small_cores() {
         "the conv layers are not split over several cores"
     );
     check_busy(&net, &chip, &[PlacementKind::Naive], 30, 150);
+    // The same with an input delay per conv neuron (per position and channel).
+    let mut delayed = net.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    delayed.layers[0].input_delays = (0..net.layers[0].outputs)
+        .map(|_| rng.gen_range(0..=4))
+        .collect();
+    assert_feature_matters(&delayed, &net, "conv input delays");
+    check_busy(&delayed, &chip, &[PlacementKind::Optimised], 30, 100);
 }
 
 #[test]
@@ -531,6 +582,11 @@ mod random_networks {
             },
             dv_per_neuron: if per_neuron {
                 (0..n).map(|_| rng.gen_range(0..=600)).collect()
+            } else {
+                Vec::new()
+            },
+            input_delays: if rng.gen_bool(0.5) {
+                (0..n).map(|_| rng.gen_range(0..=5)).collect()
             } else {
                 Vec::new()
             },

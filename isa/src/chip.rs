@@ -108,6 +108,17 @@ pub struct CoreParams {
     pub data_words: u32,
     /// Vector lanes of the processor (neurons processed per cycle by a vector instruction).
     pub vector_lanes: u32,
+    /// Dendritic delay slots: input accumulators per neuron, one per step an input can still
+    /// be waiting, so a neuron's input delay is at most `delay_slots − 1` steps (Loihi 2's
+    /// six delay bits: 64). Absent from a chip file: 64.
+    #[serde(default = "CoreParams::default_delay_slots")]
+    pub delay_slots: u16,
+}
+
+impl CoreParams {
+    fn default_delay_slots() -> u16 {
+        64
+    }
 }
 
 /// Parameters of every router, named after BookSim2's input-queued router.
@@ -203,6 +214,7 @@ fanout_entries = 4096
 instruction_words = 1024
 data_words = 1024
 vector_lanes = 16
+delay_slots = 64             # input delays of 0..63 steps per neuron (Loihi 2's 6 bits)
 
 [router]
 virtual_channels = 2
@@ -292,6 +304,7 @@ impl ChipDescription {
         )?;
         range("core.data_words", c.data_words.into(), 0, 1 << 20)?;
         range("core.vector_lanes", c.vector_lanes.into(), 1, 4096)?;
+        range("core.delay_slots", c.delay_slots.into(), 1, 256)?;
         let r = &self.router;
         range("router.virtual_channels", r.virtual_channels.into(), 1, 16)?;
         range("router.buffer_depth", r.buffer_depth.into(), 1, 1024)?;
@@ -464,6 +477,27 @@ mod tests {
     }
 
     #[test]
+    fn delay_slots_default_to_loihis_64_and_are_range_checked() {
+        // Chip files written before the key existed still load.
+        let line = DEFAULT_CHIP_TOML
+            .lines()
+            .find(|l| l.starts_with("delay_slots"))
+            .unwrap();
+        let old = DEFAULT_CHIP_TOML.replace(&format!("{line}\n"), "");
+        let chip = ChipDescription::from_toml_str(&old, "old.toml").unwrap();
+        assert_eq!(chip.core.delay_slots, 64);
+        let err = ChipDescription::from_toml_str(
+            &DEFAULT_CHIP_TOML.replace(line, "delay_slots = 0"),
+            "c",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c: `core.delay_slots` = 0: must be in 1..=256"
+        );
+    }
+
+    #[test]
     fn io_port_must_sit_on_the_mesh_edge() {
         let text = DEFAULT_CHIP_TOML.replace("[io]\nx = 0\ny = 0", "[io]\nx = 1\ny = 1");
         let err = ChipDescription::from_toml_str(&text, "c").unwrap_err();
@@ -558,8 +592,8 @@ mod tests {
                 keys += 1;
             }
         }
-        // mesh 2, core 9, router 9, io 2, clock 1, energy 1.
-        assert_eq!(keys, 24);
+        // mesh 2, core 10, router 9, io 2, clock 1, energy 1.
+        assert_eq!(keys, 25);
     }
 
     #[test]

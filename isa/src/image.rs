@@ -1,7 +1,7 @@
 //! The chip image: everything the mapper emits and the simulator loads — the chip description,
 //! each core's program, memories and fan-out table, and the host I/O map — and its file format.
 //!
-//! # File format (version 3)
+//! # File format (version 4)
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
@@ -26,7 +26,7 @@ use thiserror::Error;
 /// The first eight bytes of every chip image file.
 pub const MAGIC: [u8; 8] = *b"SPKIMG\r\n";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 24;
 /// Largest payload a reader accepts (guards allocations against corrupted lengths).
@@ -142,6 +142,12 @@ pub struct CoreImage {
     /// so a chip run and `model::onchip::OnChipTrainer` draw the same random words.
     #[serde(default)]
     pub lfsr_seed: Option<u32>,
+    /// Per neuron, the steps its input waits in the dendritic delay slots before it reaches
+    /// `f0`, on top of the one-step synaptic delay every spike has (each `<
+    /// core.delay_slots`); `None`: no delay (all 0). Lava's `DelayDense` with one delay per
+    /// output neuron, what netx builds from SLAYER's axonal delays.
+    #[serde(default)]
+    pub input_delays: Option<Vec<u8>>,
 }
 
 impl CoreImage {
@@ -500,6 +506,21 @@ impl ChipImage {
                     return invalid(format!(
                         "core on {t}: {} latent weights, expected {syn_count}",
                         l.len()
+                    ));
+                }
+            }
+            if let Some(d) = &core.input_delays {
+                if d.len() != n {
+                    return invalid(format!(
+                        "core on {t}: {} input delays for {n} neurons",
+                        d.len()
+                    ));
+                }
+                if let Some(&bad) = d.iter().find(|&&x| u16::from(x) >= caps.delay_slots) {
+                    return invalid(format!(
+                        "core on {t}: input delay {bad} needs {} delay slots, more than the chip's core.delay_slots = {}",
+                        u16::from(bad) + 1,
+                        caps.delay_slots
                     ));
                 }
             }

@@ -45,6 +45,7 @@ fn core(tile: u16, neurons: u32, axons: u32, fanout: Vec<Vec<Destination>>) -> C
         fanout: FanoutTable::from_lists(&fanout),
         first_arrival_only: false,
         lfsr_seed: Some(0x1234_5678 ^ u32::from(tile)),
+        input_delays: None,
     }
 }
 
@@ -177,6 +178,28 @@ fn core_over_capacity_names_the_limit() {
     let msg = err.to_string();
     assert!(msg.contains("core.instruction_words = 1024"), "{msg}");
     assert!(msg.contains("tile 0"), "{msg}");
+}
+
+#[test]
+fn input_delays_must_fit_the_delay_slots_one_per_neuron() {
+    let img = sample_image();
+    let with = |delays: Vec<u8>| {
+        let mut cores = img.cores.clone();
+        cores[1].input_delays = Some(delays);
+        ChipImage::new(img.chip.clone(), cores, img.io.clone(), String::new())
+    };
+    // Delays 0..=63 fit the default chip's 64 slots, and survive a round trip.
+    let ok = with(vec![63, 0]).expect("fits 64 slots");
+    assert_eq!(ChipImage::from_bytes(&ok.to_bytes()).unwrap(), ok);
+    let msg = with(vec![64, 0]).unwrap_err().to_string();
+    assert!(
+        msg.contains("tile 1")
+            && msg.contains("input delay 64")
+            && msg.contains("core.delay_slots = 64"),
+        "{msg}"
+    );
+    let msg = with(vec![1]).unwrap_err().to_string();
+    assert!(msg.contains("1 input delays for 2 neurons"), "{msg}");
 }
 
 #[test]

@@ -448,6 +448,14 @@ pub(crate) fn map_with(
                 fanout,
                 first_arrival_only: lowered.first_arrival_only,
                 lfsr_seed: None,
+                input_delays: match firmware {
+                    CoreFirmware::Lif(lif) if !lif.layers[li].input_delays.is_empty() => Some(
+                        lif.layers[li].input_delays
+                            [part.neurons.start as usize..part.neurons.end as usize]
+                            .to_vec(),
+                    ),
+                    _ => None,
+                },
             };
             if let (Some(rule), Some(latent)) = (&opts.learning, &latents[li]) {
                 let prev = li.checked_sub(1).map(|p| &parts.layers[p]);

@@ -1445,6 +1445,7 @@ pub fn lower_nir(
             recurrent,
             du_per_neuron: if per_neuron_decays { du } else { Vec::new() },
             dv_per_neuron: if per_neuron_decays { dv } else { Vec::new() },
+            input_delays: Vec::new(),
         });
         act = match layer.conv {
             Some(c) => Act::Map(

@@ -9,7 +9,8 @@
 //! neurons are not in the skeleton (a TTFS network has no such layers): the partitioner gives
 //! each of its parts one more axon per neuron of the layer, the emitter fills those rows from
 //! [`model::lif::LifLayer::recurrent`] and sends every neuron's spikes to every part of its
-//! own layer as well. The chip then computes, per step, what
+//! own layer as well. A layer's input delays go into its cores' dendritic delay slots
+//! (`CoreImage::input_delays`; a delay needs `core.delay_slots` above it). The chip then computes, per step, what
 //! [`model::lif::LifNetwork::forward`] computes (tests: `tests/chip_vs_golden_lif.rs`).
 
 use crate::emit::{map_with, CoreFirmware, MapOptions, Mapping};
@@ -95,6 +96,19 @@ pub fn map_lif(
     opts: &MapOptions,
 ) -> Result<Mapping, MapError> {
     net.validate()?;
+    let slots = u64::from(chip.core.delay_slots);
+    for (li, l) in net.layers.iter().enumerate() {
+        let needed = u64::from(l.max_input_delay()) + 1;
+        if needed > slots {
+            return Err(MapError::LayerDoesNotFit {
+                layer: li,
+                name: l.name.clone(),
+                key: "core.delay_slots",
+                needed,
+                have: slots,
+            });
+        }
+    }
     let skeleton = skeleton(net);
     map_with(&skeleton, chip, opts, CoreFirmware::Lif(net))
 }

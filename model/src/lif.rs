@@ -271,6 +271,12 @@ pub struct LifLayer {
     /// Per-neuron voltage decays (12-bit); empty: every neuron decays by [`LifNeuron::dv`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dv_per_neuron: Vec<u16>,
+    /// Per-neuron input delays in steps, on top of the one-step synaptic delay: an input that
+    /// would reach neuron `j` at step `t` reaches it at `t + input_delays[j]` (Lava's
+    /// `DelayDense` with one delay per output neuron, which is how netx runs SLAYER's axonal
+    /// delays). Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_delays: Vec<u8>,
 }
 
 impl LifLayer {
@@ -301,6 +307,11 @@ impl LifLayer {
             self.du_per_neuron.get(j).copied().unwrap_or(self.neuron.du),
             self.dv_per_neuron.get(j).copied().unwrap_or(self.neuron.dv),
         )
+    }
+
+    /// The longest input delay of the layer's neurons ([`LifLayer::input_delays`]; 0: none).
+    pub fn max_input_delay(&self) -> u8 {
+        self.input_delays.iter().copied().max().unwrap_or(0)
     }
 
     /// Whether the layer has recurrent weights ([`LifLayer::recurrent`]).
@@ -577,6 +588,7 @@ impl LifNetwork {
                 ("bias_exp", l.bias_exp.len()),
                 ("du_per_neuron", l.du_per_neuron.len()),
                 ("dv_per_neuron", l.dv_per_neuron.len()),
+                ("input_delays", l.input_delays.len()),
             ] {
                 if len != 0 && len != l.outputs as usize {
                     return Err(v(
@@ -692,17 +704,27 @@ impl LifNetwork {
             .map(|l| vec![0; l.outputs as usize])
             .collect();
         let mut first_spike = vec![None; self.outputs()];
-        let mut acc: Vec<i32> = Vec::new();
+        // Per layer, the inputs of the last `max delay + 1` steps (a ring indexed by step):
+        // neuron `j` takes the sum of step `t − input_delays[j]`.
+        let mut history: Vec<Vec<Vec<i32>>> = self
+            .layers
+            .iter()
+            .map(|l| vec![vec![0; l.outputs as usize]; usize::from(l.max_input_delay()) + 1])
+            .collect();
         for (t, inputs_now) in by_step.iter().enumerate() {
             let mut now: Vec<Vec<u32>> = Vec::with_capacity(self.layers.len());
             for (l, layer) in self.layers.iter().enumerate() {
                 let sources: &[u32] = if l == 0 { inputs_now } else { &prev[l - 1] };
-                acc.clear();
-                acc.resize(layer.outputs as usize, 0);
-                layer.accumulate(sources, &mut acc);
-                layer.accumulate_recurrent(&prev[l], &mut acc);
+                let ring = &mut history[l];
+                let slots = ring.len();
+                let acc = &mut ring[t % slots];
+                acc.fill(0);
+                layer.accumulate(sources, acc);
+                layer.accumulate_recurrent(&prev[l], acc);
                 let mut fired = Vec::new();
-                for (j, &a) in acc.iter().enumerate() {
+                for j in 0..layer.outputs as usize {
+                    let d = usize::from(layer.input_delays.get(j).copied().unwrap_or(0));
+                    let a = if d > t { 0 } else { ring[(t - d) % slots][j] };
                     // The fan-in bound keeps `a` within i16 (validate).
                     let a_in = a as i16;
                     if layer.silent() {
@@ -814,6 +836,7 @@ mod tests {
                 recurrent: vec![],
                 du_per_neuron: vec![],
                 dv_per_neuron: vec![],
+                input_delays: vec![],
             }],
             provenance: String::new(),
         }

@@ -43,6 +43,7 @@ fn sample() -> LifNetwork {
                 recurrent: vec![],
                 du_per_neuron: vec![],
                 dv_per_neuron: vec![],
+                input_delays: vec![],
             },
             LifLayer {
                 name: "fc".into(),
@@ -63,6 +64,7 @@ fn sample() -> LifNetwork {
                 recurrent: vec![],
                 du_per_neuron: vec![],
                 dv_per_neuron: vec![],
+                input_delays: vec![0, 2, 5],
             },
         ],
         provenance: "test".into(),
@@ -112,4 +114,53 @@ proptest! {
 #[test]
 fn the_sample_network_is_valid() {
     sample().validate().unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// A neuron at rest whose input is delayed by `d` steps spikes as it would without the
+    /// delay, `d` steps later (what SLAYER's axonal delay does to its output): the golden
+    /// model's input delays, checked against the undelayed network's first spikes.
+    #[test]
+    fn an_input_delay_shifts_a_resting_neurons_spikes(
+        weights in proptest::collection::vec(-40i16..=60, 12 * 4),
+        delays in proptest::collection::vec(0u8..=6, 4),
+        spikes in proptest::collection::vec((0u32..12, 0u32..16), 0..60),
+        vth in 20u32..200,
+    ) {
+        let mut net = LifNetwork {
+            lif_format_version: model::lif::LIF_FORMAT_VERSION,
+            inputs: 12,
+            steps: 16,
+            encoding: None,
+            readout: Readout::SpikeCount,
+            layers: vec![LifLayer {
+                name: "fc".into(),
+                inputs: 12,
+                outputs: 4,
+                conv: None,
+                weight_bits: 8,
+                weights,
+                neuron: LifNeuron { du: 2000, dv: 300, vth, reset: LifReset::Subtract },
+                bias_mant: vec![],
+                bias_exp: vec![],
+                bias_target: Default::default(),
+                recurrent: vec![],
+                du_per_neuron: vec![],
+                dv_per_neuron: vec![],
+                input_delays: vec![],
+            }],
+            provenance: String::new(),
+        };
+        let plain = net.forward(&spikes).first_output_spike;
+        net.layers[0].input_delays = delays.clone();
+        net.validate().unwrap();
+        let delayed = net.forward(&spikes).first_output_spike;
+        for j in 0..4 {
+            let want = plain[j]
+                .map(|t| t + u32::from(delays[j]))
+                .filter(|&t| t < net.steps);
+            prop_assert_eq!(delayed[j], want, "neuron {}", j);
+        }
+    }
 }

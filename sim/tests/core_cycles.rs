@@ -412,6 +412,7 @@ fn a_core_builds_from_its_chip_image_entry() {
         fanout: fanout(neurons as usize, 1),
         first_arrival_only: false,
         lfsr_seed: None,
+        input_delays: None,
     };
     let mut c = Neurocore::from_image(&chip.core, &image).expect("valid image");
     assert_eq!(c.config().lanes, chip.core.vector_lanes);
@@ -549,6 +550,7 @@ fn first_arrival_only_mode_integrates_one_spike_per_axon_and_sample() {
         fanout: fanout(neurons as usize, 1),
         first_arrival_only: true,
         lfsr_seed: None,
+        input_delays: None,
     };
     let mut c = Neurocore::from_image(&chip.core, &image).expect("valid image");
     assert!(c.first_arrival_only());
@@ -571,4 +573,54 @@ fn first_arrival_only_mode_integrates_one_spike_per_axon_and_sample() {
     c.deliver_spike(0, Cycle(0)).unwrap();
     assert_eq!(c.pending()[0], 2);
     assert_eq!(c.counters().synapse_cycles, 2 * row_cycles);
+}
+
+#[test]
+fn input_delays_hold_each_neurons_input_in_its_delay_slot_at_no_extra_cycle() {
+    // Four neurons with delays 0, 1, 3, 0 (four slots); one axon, all weights +1. A spike
+    // arriving in step t reaches neuron j's f0 at step t + 1 + delay[j]. The synapse unit's
+    // cost is the delay-free one, and no barrier or release costs a cycle more.
+    let n = 4usize;
+    let src = "top:\nbarrier\nj top\n";
+    let mut c = core(src, n as u32, 1);
+    let mut plain = core(src, n as u32, 1);
+    c.set_input_delays(vec![0, 1, 3, 0]).unwrap();
+    assert_eq!(c.input_delays(), &[0, 1, 3, 0]);
+    assert!(matches!(
+        c.clone().set_input_delays(vec![1; 3]),
+        Err(CoreError::Shape { .. })
+    ));
+    // Spikes arrive in steps 0 and 2 (two in step 2).
+    let arrivals = [1usize, 0, 2, 0, 0, 0, 0];
+    let mut f0 = Vec::new();
+    for (step, &k) in arrivals.iter().enumerate() {
+        for core in [&mut c, &mut plain] {
+            let at = core.now();
+            for _ in 0..k {
+                core.deliver_spike(0, at).unwrap();
+            }
+        }
+        let (done, plain_done) = (run_to_done(&mut c), run_to_done(&mut plain));
+        assert_eq!(done, plain_done, "step {step}: delays cost no cycles");
+        assert_eq!(c.pending(), plain.pending(), "this step's arrivals");
+        c.release_barrier(done).unwrap();
+        plain.release_barrier(plain_done).unwrap();
+        f0.push(c.field(Field::ACC).to_vec());
+    }
+    // f0 after release r (step r + 1): arrivals of step r + 1 − 1 − delay.
+    let expected: Vec<Vec<i32>> = (0..arrivals.len())
+        .map(|r| {
+            [0usize, 1, 3, 0]
+                .iter()
+                .map(|&d| r.checked_sub(d).map_or(0, |s| arrivals[s] as i32))
+                .collect()
+        })
+        .collect();
+    assert_eq!(f0, expected);
+    // Counters: the same but for which neuron updates had input.
+    let active = f0.iter().flatten().filter(|&&x| x != 0).count() as u64;
+    assert_eq!(c.counters().active_neuron_updates, active);
+    let mut same = *c.counters();
+    same.active_neuron_updates = plain.counters().active_neuron_updates;
+    assert_eq!(&same, plain.counters());
 }

@@ -478,6 +478,9 @@ impl Neurocore {
         }
         core.set_fanout(image.fanout.clone())?;
         core.set_first_arrival_only(image.first_arrival_only);
+        if let Some(d) = &image.input_delays {
+            core.set_input_delays(d.clone())?;
+        }
         if let Some(seed) = image.lfsr_seed {
             core.lfsr = isa::arith::Lfsr::new(seed);
         }
@@ -494,6 +497,27 @@ impl Neurocore {
     /// Whether the synapse unit is in first-arrival-only mode.
     pub fn first_arrival_only(&self) -> bool {
         self.synapse.first_arrival_only
+    }
+
+    /// Sets each neuron's input delay: a spike arriving in step `t` reaches the neuron's `f0`
+    /// at step `t + 1 + delay` instead of `t + 1` (the dendritic delay slots; Lava's
+    /// `DelayDense` with one delay per output neuron). One delay per neuron; clears whatever
+    /// is pending. The chip image's `input_delays` are checked against `core.delay_slots`.
+    pub fn set_input_delays(&mut self, delays: Vec<u8>) -> Result<(), CoreError> {
+        if delays.len() != self.neurons {
+            return Err(CoreError::Shape {
+                what: "input delays (one per neuron)",
+                expected: self.neurons,
+                found: delays.len(),
+            });
+        }
+        self.synapse.set_delays(delays);
+        Ok(())
+    }
+
+    /// Each neuron's input delay in steps (empty: none).
+    pub fn input_delays(&self) -> &[u8] {
+        self.synapse.delays()
     }
 
     // ----- memories -----
@@ -745,9 +769,11 @@ impl Neurocore {
         self.synapse.free_at
     }
 
-    /// The pending accumulator (what `f0` becomes at the next release).
+    /// The spikes and currents that arrived in this step (the pending accumulator, which `f0`
+    /// becomes at the next release; with input delays, the delay plane of this step, which a
+    /// neuron's `f0` takes its delay later).
     pub fn pending(&self) -> &[i32] {
-        &self.synapse.pending
+        self.synapse.arrivals()
     }
 
     // ----- outbound -----
@@ -954,6 +980,8 @@ impl Neurocore {
             self.axon_first.fill(NO_ARRIVAL);
         }
         self.preloaded = false;
+        // Delayed arrivals of the last sample do not carry over; the preload does.
+        self.synapse.clear_delayed();
         self.swap_accumulator();
         self.start_step(at);
         match self.state {
@@ -1001,7 +1029,7 @@ impl Neurocore {
         self.now = at;
         self.lo = 0;
         self.hi = self.neurons;
-        self.synapse.pending.fill(0);
+        self.synapse.clear();
         self.synapse.free_at = self.synapse.free_at.max(at);
         self.spike_out.list.clear();
         self.spike_out.cursor = 0;
@@ -1079,10 +1107,8 @@ impl Neurocore {
         let n = self.neurons;
         // A neuron whose accumulator holds input this timestep counts as an active update
         // (the energy model charges active and idle neuron updates differently).
-        let active = self.synapse.pending.iter().filter(|&&x| x != 0).count();
+        let active = self.synapse.take_due(&mut self.fields[..n]);
         self.counters.active_neuron_updates += active as u64;
-        self.fields[..n].copy_from_slice(&self.synapse.pending);
-        self.synapse.pending.fill(0);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The synapse unit: the core's synapse memory (bit-packed sign rows, optional presence plane,
 //! optional multi-bit weights) and the integration of arriving spikes, row by row, into the
-//! pending accumulator that becomes `f0` at the barrier.
+//! pending accumulator that becomes `f0` at the barrier — through the dendritic delay slots
+//! when the core's neurons have input delays.
 
 use super::{CoreError, Cycle};
 use bitvec::prelude::{BitVec, Lsb0};
@@ -341,11 +342,26 @@ fn add_sparse_word(chunk: &mut [i32], s: u64, p: u64) {
 
 /// The synapse unit: integrates arriving spikes into the pending accumulator, one row per
 /// spike, and host-injected currents, one value per cycle.
+///
+/// Dendritic delays: with per-neuron input delays `d` the accumulator has `slots = max d + 1`
+/// planes, one per step of arrival (a ring). A step's arrivals go into the current plane, as
+/// vector adds of whole rows (a row's lanes all land in the same plane, so the cost is the
+/// delay-free one); at the barrier each neuron's lane takes its value from the plane of `d`
+/// steps ago and clears it (each lane selects its own plane: no extra cycles). A spike
+/// arriving in step `t` so reaches `f0` at `t + 1 + d` — Lava's `DelayDense`. Without delays
+/// there is one plane and the unit is exactly the delay-free one.
 #[derive(Debug, Clone)]
 pub struct SynapseUnit {
     pub(crate) memory: SynapseMemory,
-    /// The pending accumulator (one lane per neuron); becomes `f0` at the barrier.
-    pub(crate) pending: Vec<i32>,
+    /// The accumulator planes, `slots × neurons`; plane `current` receives this step's
+    /// arrivals.
+    pending: Vec<i32>,
+    /// Per neuron, its input delay in steps (empty: none).
+    delays: Vec<u8>,
+    /// Planes in the ring (`max delay + 1`; 1 without delays).
+    slots: usize,
+    /// The plane receiving this step's arrivals.
+    current: usize,
     /// First cycle at which the unit is free again.
     pub(crate) free_at: Cycle,
     /// First-arrival-only mode: a spike for an axon whose first-arrival latch is already set in
@@ -359,9 +375,72 @@ impl SynapseUnit {
         SynapseUnit {
             memory,
             pending: vec![0; n],
+            delays: Vec::new(),
+            slots: 1,
+            current: 0,
             free_at: Cycle(0),
             first_arrival_only: false,
         }
+    }
+
+    fn neurons(&self) -> usize {
+        self.memory.neurons
+    }
+
+    /// Sets the per-neuron input delays (one per neuron; all zero or empty: none) and clears
+    /// the accumulator.
+    pub(crate) fn set_delays(&mut self, delays: Vec<u8>) {
+        let n = self.neurons();
+        let max = delays.iter().copied().max().unwrap_or(0);
+        self.slots = usize::from(max) + 1;
+        self.delays = if max == 0 { Vec::new() } else { delays };
+        self.pending = vec![0; self.slots * n];
+        self.current = 0;
+    }
+
+    /// The per-neuron input delays (empty: none).
+    pub(crate) fn delays(&self) -> &[u8] {
+        &self.delays
+    }
+
+    /// This step's arrivals (the plane the synapse unit integrates into now).
+    pub(crate) fn arrivals(&self) -> &[i32] {
+        let n = self.neurons();
+        &self.pending[self.current * n..(self.current + 1) * n]
+    }
+
+    /// Moves what is due at the next step into `f0` (each neuron's lane from the plane of its
+    /// delay), clears those lanes and advances the ring; returns the neurons given a non-zero
+    /// input.
+    pub(crate) fn take_due(&mut self, f0: &mut [i32]) -> usize {
+        let n = self.neurons();
+        if self.slots == 1 {
+            f0.copy_from_slice(&self.pending);
+            self.pending.fill(0);
+        } else {
+            for (j, (a, &d)) in f0.iter_mut().zip(&self.delays).enumerate() {
+                let plane = (self.current + self.slots - usize::from(d)) % self.slots;
+                *a = std::mem::take(&mut self.pending[plane * n + j]);
+            }
+            self.current = (self.current + 1) % self.slots;
+        }
+        f0.iter().filter(|&&x| x != 0).count()
+    }
+
+    /// Discards every delayed arrival, keeping this step's (a new sample begins: its preload
+    /// is in the current plane, anything older belongs to the last sample).
+    pub(crate) fn clear_delayed(&mut self) {
+        let n = self.neurons();
+        for (p, plane) in self.pending.chunks_mut(n.max(1)).enumerate() {
+            if p != self.current {
+                plane.fill(0);
+            }
+        }
+    }
+
+    /// Discards everything pending (the core's reset line).
+    pub(crate) fn clear(&mut self) {
+        self.pending.fill(0);
     }
 
     /// Integrates one spike on `axon` arriving at `at`; returns (busy cycles, synaptic events).
@@ -369,7 +448,9 @@ impl SynapseUnit {
         let cost = self.memory.row_cycles();
         let start = self.free_at.0.max(at.0);
         self.free_at = Cycle(start.saturating_add(cost));
-        let events = self.memory.integrate_row(axon, &mut self.pending);
+        let n = self.neurons();
+        let plane = &mut self.pending[self.current * n..(self.current + 1) * n];
+        let events = self.memory.integrate_row(axon, plane);
         (cost, events)
     }
 
@@ -385,6 +466,8 @@ impl SynapseUnit {
     pub(crate) fn inject(&mut self, neuron: usize, value: i32, at: Cycle) {
         let start = self.free_at.0.max(at.0);
         self.free_at = Cycle(start.saturating_add(1));
-        self.pending[neuron] = self.pending[neuron].wrapping_add(value);
+        let index = self.current * self.neurons() + neuron;
+        let slot = &mut self.pending[index];
+        *slot = slot.wrapping_add(value);
     }
 }
