@@ -1,6 +1,6 @@
 //! Lava-DL's netx format through the command line: `spikemesh netx` imports networks that
 //! SLAYER trained and exported (`tests/data/netx/make_lavadl_digits.py`: a dense one, a
-//! convolutional one and a recurrent one), `map` and `run` put them on the chip, and their output spike counts
+//! convolutional one, a recurrent one and a dense one with learned axonal delays), `map` and `run` put them on the chip, and their output spike counts
 //! equal those Lava itself computed for the same files (netx + Lava's bit-accurate LIF, Dense
 //! and Conv) on every test image; bad files exit 1 with a message naming the file.
 
@@ -27,7 +27,7 @@ fn lava_dl_networks_run_on_the_chip_spike_for_spike_as_in_lava() {
             .unwrap();
     let test = model::data::digits().unwrap().test;
     let dir = scratch_dir("cli-netx");
-    for name in ["lavadl_digits", "lavadl_conv", "lavadl_rnn"] {
+    for name in ["lavadl_digits", "lavadl_conv", "lavadl_rnn", "lavadl_delay"] {
         let model = dir.join(format!("{name}.json"));
         let o = spikemesh(&[
             "netx",
@@ -50,6 +50,13 @@ fn lava_dl_networks_run_on_the_chip_spike_for_spike_as_in_lava() {
         );
         assert_eq!(net.layers[0].conv.is_some(), name == "lavadl_conv");
         assert_eq!(net.layers[0].is_recurrent(), name == "lavadl_rnn");
+        // SLAYER's learned delays, several steps long in both layers (DelayDense in Lava,
+        // the dendritic delay slots on the chip).
+        assert_eq!(
+            net.layers.iter().all(|l| l.max_input_delay() >= 5),
+            name == "lavadl_delay",
+            "{name}: {out}"
+        );
         let lava = report[name]["lava_counts"].as_array().unwrap();
         assert_eq!(lava.len(), test.len());
         let mut spikes_total = 0;
@@ -112,7 +119,11 @@ fn files_that_are_not_netx_networks_are_refused_by_name() {
         ),
         (
             fixture("bad_delay.net"),
-            "node `layer/0` (netx layer): delay",
+            "node `layer/0` (netx layer): delay[0]: 70 is outside 0..=62",
+        ),
+        (
+            fixture("bad_conv_delay.net"),
+            "node `layer/1` (netx layer): delay: axonal delays on a conv layer",
         ),
     ] {
         let o = spikemesh(&["netx", &file, "-o", s(&out)]);

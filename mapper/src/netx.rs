@@ -15,7 +15,8 @@
 //!                          Loihi's weight units
 //! /layer/<i>/weight_rec    dense_rec: (n, n), the layer's own spikes of step t at t + 1
 //! /layer/<i>/bias          optional, one per neuron: Lava's bias_mant (bias_exp 6)
-//! /layer/<i>/delay         optional axonal delays (refused: the chip has none)
+//! /layer/<i>/delay         optional axonal delays: one per neuron (SLAYER's `delay=True`,
+//!                          floored), or one for the layer
 //! /layer/<i>/neuron/type   "CUBA" (or "LOIHI"): Loihi's current-based LIF
 //! /layer/<i>/neuron/iDecay, vDecay, vThMant, refDelay, gradedSpike
 //! ```
@@ -39,6 +40,17 @@
 //! them in their own step, so Lava's step `t + 1` is the chip's step `t` — for a network
 //! without biases, where Lava's step 1 does nothing; with biases, Lava's neurons integrate
 //! them in that extra step too, so a fresh Lava run is the chip's shifted by one step of bias.
+//!
+//! # Delays
+//!
+//! SLAYER's axonal delays (`delay=True`) delay a neuron's output spikes; its `export_hdf5`
+//! writes them, floored, as the layer's `delay`, and netx builds that dense layer's synapse
+//! as a `DelayDense` whose row for neuron `j` waits `delay[j]` steps more (a neuron whose
+//! input is delayed by `d` spikes as one whose output is). That is the chip's dendritic delay
+//! slots: [`LifLayer::input_delays`]. netx gives a recurrent layer's `weight_rec` the same
+//! rows' delays. It ignores a conv layer's `delay` (Lava would run the layer without the
+//! delays it was trained with), clamps delays above 62, and reads a delay per *input* when
+//! the count matches the layer's inputs and not its neurons; those are refused here.
 
 use crate::import::{Act, ImportError};
 use crate::nir::{open_hdf5, NirError, Reader};
@@ -80,8 +92,8 @@ pub struct NetxLayer {
     pub conv: Option<NetxConv>,
     /// `bias` as stored (one per neuron).
     pub bias: Option<Vec<f64>>,
-    /// Whether the layer has axonal delays (`delay`).
-    pub has_delay: bool,
+    /// `delay` as stored (SLAYER: one per neuron) and its dimensions.
+    pub delay: Option<(Vec<f64>, Vec<usize>)>,
     /// The neuron description (`None` when the layer has no `neuron` group).
     pub neuron: Option<NetxNeuron>,
 }
@@ -183,15 +195,14 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
             net.input = Some(shape);
             continue;
         }
-        let weight = r
-            .read_optional_numbers(&g, &path, "weight")?
-            .map(|(w, dims)| {
-                let dims = dims
-                    .iter()
-                    .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
-                    .collect();
-                (w, dims)
-            });
+        let with_dims = |(v, dims): (Vec<f64>, Vec<u64>)| {
+            let dims = dims
+                .iter()
+                .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+                .collect();
+            (v, dims)
+        };
+        let weight = r.read_optional_numbers(&g, &path, "weight")?.map(with_dims);
         let weight_rec = r
             .read_optional_numbers(&g, &path, "weight_rec")?
             .map(|(w, _)| w);
@@ -285,7 +296,7 @@ pub fn read_netx(file: &Path) -> Result<NetxNetwork, NirError> {
             weight_rec,
             conv,
             bias,
-            has_delay: r.has_dataset(&g, &path, "delay")?,
+            delay: r.read_optional_numbers(&g, &path, "delay")?.map(with_dims),
             neuron,
         });
     }
@@ -333,6 +344,71 @@ fn read_bool(r: &Reader<'_>, g: &Group, path: &str, name: &str) -> Result<bool, 
             format!("expected one boolean, found {} values", values.len()),
         )),
     }
+}
+
+/// The largest delay netx passes to Lava unchanged (it clamps larger ones, with a warning).
+pub const NETX_MAX_DELAY: u8 = 62;
+
+/// A layer's `delay` as the chip's per-neuron input delays, as netx hands them to Lava's
+/// `DelayDense`: one value for the layer, one per neuron, or a `(neurons, inputs)` matrix
+/// whose rows are constant; refused where netx would change them (clamping above
+/// [`NETX_MAX_DELAY`], ignoring a conv layer's) or read them per input.
+fn input_delays(
+    l: &NetxLayer,
+    d: &[f64],
+    dims: &[usize],
+    fan_in: usize,
+    err: &dyn Fn(&str, String) -> ImportError,
+) -> Result<Vec<u8>, ImportError> {
+    if l.conv.is_some() {
+        return Err(err(
+            "delay",
+            "axonal delays on a conv layer: netx ignores them, so Lava would run another network than the one SLAYER trained (train the conv blocks with delay=False)".into(),
+        ));
+    }
+    let n = l.neurons;
+    let per_neuron: Vec<f64> = match (d.len(), dims) {
+        (1, _) => vec![d[0]; n],
+        (len, [_]) if len == n => d.to_vec(),
+        (len, [_]) if len == fan_in => {
+            return Err(err(
+                "delay",
+                format!("{len} delays, one per input: the chip delays a neuron's whole input (one delay per neuron, {n} here)"),
+            ))
+        }
+        (_, [rows, cols]) if *rows == n && *cols == fan_in && n > 0 => {
+            let rows: Vec<&[f64]> = d.chunks(fan_in.max(1)).collect();
+            if let Some(j) = rows.iter().position(|r| r.iter().any(|&x| x != r[0])) {
+                return Err(err(
+                    &format!("delay[{j}]"),
+                    "delays that differ between one neuron's synapses: the chip delays a neuron's whole input".into(),
+                ));
+            }
+            rows.iter().map(|r| r[0]).collect()
+        }
+        (len, _) => {
+            return Err(err(
+                "delay",
+                format!("{len} values of shape {dims:?}: expected one, or one per neuron ({n})"),
+            ))
+        }
+    };
+    per_neuron
+        .iter()
+        .enumerate()
+        .map(|(j, &x)| {
+            if x.fract() == 0.0 && (0.0..=f64::from(NETX_MAX_DELAY)).contains(&x) {
+                Ok(x as u8)
+            } else {
+                Err(err(
+                    &format!("delay[{j}]"),
+                    format!(
+                        "{x} is outside 0..={NETX_MAX_DELAY} whole steps (netx clamps larger delays, which changes the network SLAYER trained)"
+                    ),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Whether Lava-DL's netx and Lava's bit-accurate `Dense` run a layer's integer weights
@@ -604,12 +680,6 @@ pub fn lower_netx(
                 ),
             ));
         }
-        if l.has_delay {
-            return Err(err(
-                "delay",
-                "axonal delays: the chip's synapses have none (train with delay=False)".into(),
-            ));
-        }
         let Some(n) = &l.neuron else {
             return Err(err(
                 "neuron",
@@ -717,6 +787,10 @@ pub fn lower_netx(
                 (m, vec![3i8; b.len()])
             }
         };
+        let input_delays = match &l.delay {
+            None => Vec::new(),
+            Some((d, dims)) => input_delays(l, d, dims, fan_in, &err)?,
+        };
         let inputs = act.map_or(fan_in, Act::len);
         layers.push(LifLayer {
             name: format!("layer{}", l.key),
@@ -737,6 +811,7 @@ pub fn lower_netx(
             recurrent: recurrent.iter().map(|&x| x as i16).collect(),
             du_per_neuron: Vec::new(),
             dv_per_neuron: Vec::new(),
+            input_delays,
         });
         act = Some(next);
     }
@@ -790,7 +865,7 @@ mod tests {
             weight_rec: None,
             conv: None,
             bias: None,
-            has_delay: false,
+            delay: None,
             neuron: Some(cuba()),
         }
     }
@@ -833,7 +908,10 @@ mod tests {
                 &|l| l.kind = "pool".into(),
                 "layer/1` (netx layer): type: `pool`",
             ),
-            (&|l| l.has_delay = true, "delay: axonal delays"),
+            (
+                &|l| l.delay = Some((vec![63.0, 0.0], vec![2])),
+                "delay[0]: 63 is outside 0..=62",
+            ),
             (&|l| l.neuron = None, "neuron: missing"),
             (
                 &|l| l.neuron.as_mut().unwrap().i_decay = 0.0,
@@ -867,6 +945,39 @@ mod tests {
         };
         let e = lower_netx(&net, "t.net", 8, None).unwrap_err().to_string();
         assert!(e.contains("of a size that fits"), "{e}");
+    }
+
+    #[test]
+    fn delays_lower_to_one_input_delay_per_neuron_as_netx_reads_them() {
+        let lower = |delay: (Vec<f64>, Vec<usize>)| {
+            let mut l = dense("1", 3, 2);
+            l.delay = Some(delay);
+            let net = NetxNetwork {
+                input: None,
+                layers: vec![dense("0", 2, 2), l],
+            };
+            lower_netx(&net, "t.net", 8, None).map(|n| n.layers[1].input_delays.clone())
+        };
+        // SLAYER's one per neuron; one for the layer; netx's (neurons, inputs) matrix.
+        assert_eq!(lower((vec![4.0, 0.0, 62.0], vec![3])).unwrap(), [4, 0, 62]);
+        assert_eq!(lower((vec![2.0], vec![1])).unwrap(), [2, 2, 2]);
+        let rows = vec![1.0, 1.0, 5.0, 5.0, 0.0, 0.0];
+        assert_eq!(lower((rows, vec![3, 2])).unwrap(), [1, 5, 0]);
+        let refused = |delay, want: &str| {
+            let e = lower(delay).unwrap_err().to_string();
+            assert!(
+                e.contains("layer/1") && e.contains(want),
+                "{e}\nwant {want}"
+            );
+        };
+        refused((vec![1.0, 2.0], vec![2]), "one per input");
+        refused((vec![1.0, 2.0, 5.0, 5.0, 0.0, 0.0], vec![3, 2]), "delay[0]");
+        refused((vec![1.5, 0.0, 0.0], vec![3]), "delay[0]: 1.5");
+        refused((vec![0.0, -1.0, 0.0], vec![3]), "delay[1]: -1");
+        refused(
+            (vec![0.0; 4], vec![4]),
+            "expected one, or one per neuron (3)",
+        );
     }
 
     /// Lava's input to a neuron from a `Dense` layer's integer weights `w` and one spike

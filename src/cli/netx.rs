@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         net.steps
     );
     say!(
-        "{:<10} {:>9} {:>6} {:>6} {:>7} {:>9} {:>8} {:>6}",
+        "{:<10} {:>9} {:>6} {:>6} {:>7} {:>9} {:>8} {:>6} {:>10}",
         "layer",
         "size",
         "du",
@@ -50,11 +50,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "vth",
         "w bits",
         "max |w|",
-        "bias"
+        "bias",
+        "delays"
     );
     for l in &net.layers {
         say!(
-            "{:<10} {:>9} {:>6} {:>6} {:>7} {:>9} {:>8} {:>6}",
+            "{:<10} {:>9} {:>6} {:>6} {:>7} {:>9} {:>8} {:>6} {:>10}",
             l.name,
             format!("{}x{}", l.outputs, l.inputs),
             l.neuron.du,
@@ -71,6 +72,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "yes"
             } else {
                 "no"
+            },
+            match l.max_input_delay() {
+                0 => "none".to_string(),
+                d => format!("0..={d}"),
             }
         );
     }

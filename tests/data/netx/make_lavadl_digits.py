@@ -11,6 +11,9 @@ the CPU), as a user would before handing the file to spikemesh:
                       strided convolution downsamples instead)
   lavadl_rnn.net      Recurrent(64, 64) -> CUBA (all-to-all recurrent: a hidden spike of
                       step t reaches the hidden layer at t + 1) -> Dense(64, 10) -> CUBA
+  lavadl_delay.net    the dense network with SLAYER's learnable axonal delays on both
+                      layers (delay=True; the delays learn at a rate of 0.1, the weights at
+                      Adam's 1e-3), which netx runs as DelayDense synapses
 
 Inputs are spikemesh's regular rate code over 32 steps (intensity p spikes at step t iff
 floor((t+1)p/255) > floor(tp/255)); the class is the output with the most spikes (ties to the
@@ -128,10 +131,28 @@ def rnn_net():
     )
 
 
+def delay_net():
+    return Net(
+        [
+            slayer.block.cuba.Dense(
+                dict(NEURON), 64, HIDDEN, weight_norm=False, weight_scale=2, delay=True
+            ),
+            slayer.block.cuba.Dense(
+                dict(NEURON), HIDDEN, 10, weight_norm=False, weight_scale=2, delay=True
+            ),
+        ]
+    )
+
+
 def train(make, x, y, shape, epochs=30):
     torch.manual_seed(0)
     net = make()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    # SLAYER's axonal delays (initialised in [0, 1) at the first forward pass) learn at
+    # their own, higher rate, so that they grow to whole steps within the epochs here.
+    delays = [p for n, p in net.named_parameters() if n.endswith("delay.delay")]
+    others = [p for n, p in net.named_parameters() if not n.endswith("delay.delay")]
+    groups = [{"params": others}] + ([{"params": delays, "lr": 0.1}] if delays else [])
+    opt = torch.optim.Adam(groups, lr=1e-3)
     spikes = torch.tensor(rate_code(x, shape))
     labels = torch.tensor(y)
     rng = np.random.default_rng(0)
@@ -182,6 +203,7 @@ def main():
         ("lavadl_digits", dense_net, (64,)),
         ("lavadl_conv", conv_net, (1, 8, 8)),
         ("lavadl_rnn", rnn_net, (64,)),
+        ("lavadl_delay", delay_net, (64,)),
     ]
     report_path = HERE / "lavadl_digits.json"
     nets, report = select(nets, report_path)
@@ -193,6 +215,11 @@ def main():
         print(f"{name}: SLAYER test accuracy {100 * slayer_acc:.2f} %")
         path = HERE / f"{name}.net"
         net.export_hdf5(path)
+        with h5py.File(path) as h:
+            for key in sorted(h["layer"]):
+                if "delay" in h["layer"][key]:
+                    d = h["layer"][key]["delay"][()]
+                    print(f"{name}: layer {key} delays {np.bincount(d.astype(int)).tolist()} (count per step)")
         counts = lava_counts(path, rate_code(xt, shape))
         pred = [int(np.argmax(c)) for c in counts]
         lava_acc = float(np.mean(np.array(pred) == yt))
