@@ -12,17 +12,21 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 
 
+def cuba(g):
+    g.create_dataset("neuron/type", data="CUBA")
+    g.create_dataset("neuron/iDecay", data=1024)
+    g.create_dataset("neuron/vDecay", data=123)
+    g.create_dataset("neuron/vThMant", data=80)
+    g.create_dataset("neuron/refDelay", data=1)
+    g.create_dataset("neuron/gradedSpike", data=False)
+
+
 def dense(g, n_in, n_out, neuron=True, **extra):
     g.create_dataset("type", (1,), "S10", [b"dense"])
     g.create_dataset("shape", data=np.array([n_out]))
     g.create_dataset("weight", data=np.full((n_out, n_in), 2.0, dtype=np.float32))
     if neuron:
-        g.create_dataset("neuron/type", data="CUBA")
-        g.create_dataset("neuron/iDecay", data=1024)
-        g.create_dataset("neuron/vDecay", data=123)
-        g.create_dataset("neuron/vThMant", data=80)
-        g.create_dataset("neuron/refDelay", data=1)
-        g.create_dataset("neuron/gradedSpike", data=False)
+        cuba(g)
     for k, v in extra.items():
         g.create_dataset(k, data=v)
 
@@ -65,12 +69,7 @@ def conv_delayed(layer):
     g.create_dataset("outChannels", data=2)
     g.create_dataset("groups", data=1)
     g.create_dataset("delay", data=np.array([1.0, 2.0]))
-    g.create_dataset("neuron/type", data="CUBA")
-    g.create_dataset("neuron/iDecay", data=1024)
-    g.create_dataset("neuron/vDecay", data=123)
-    g.create_dataset("neuron/vThMant", data=80)
-    g.create_dataset("neuron/refDelay", data=1)
-    g.create_dataset("neuron/gradedSpike", data=False)
+    cuba(g)
 
 
 def graded(layer):
