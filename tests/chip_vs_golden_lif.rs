@@ -344,6 +344,8 @@ fn a_delay_beyond_the_delay_slots_does_not_map() {
     let mut net = random_lif(63, 16, 24, CUBA_ZERO, CUBA_ZERO);
     net.layers[1].input_delays = vec![0; 10];
     net.layers[1].input_delays[4] = 7;
+    // Both layers too long: the error names the one that needs the most slots.
+    net.layers[0].input_delays = vec![5; 16];
     let text = isa::chip::DEFAULT_CHIP_TOML.replace("delay_slots = 64", "delay_slots = 4");
     let chip = ChipDescription::from_toml_str(&text, "4-slot chip").unwrap();
     let e = map_lif(&net, &chip, &MapOptions::default())
@@ -354,6 +356,7 @@ fn a_delay_beyond_the_delay_slots_does_not_map() {
         "{e}"
     );
     net.layers[1].input_delays[4] = 3;
+    net.layers[0].input_delays = vec![2; 16];
     let mapping = map_lif(&net, &chip, &MapOptions::default()).expect("a delay of 3 fits 4 slots");
     check(&net, &chip, PlacementKind::Optimised, 10);
     assert!(mapping.image.cores.iter().any(|c| c.input_delays.is_some()));

@@ -96,8 +96,15 @@ pub fn map_lif(
     opts: &MapOptions,
 ) -> Result<Mapping, MapError> {
     net.validate()?;
+    // The layer with the longest delay, so that the slots the error names hold every layer.
     let slots = u64::from(chip.core.delay_slots);
-    for (li, l) in net.layers.iter().enumerate() {
+    if let Some((li, l)) = net
+        .layers
+        .iter()
+        .enumerate()
+        .rev()
+        .max_by_key(|(_, l)| l.max_input_delay())
+    {
         let needed = u64::from(l.max_input_delay()) + 1;
         if needed > slots {
             return Err(MapError::LayerDoesNotFit {
