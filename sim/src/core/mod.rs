@@ -944,8 +944,9 @@ impl Neurocore {
     }
 
     /// Releases the barrier at cycle `at` (≥ the done cycle): the pending accumulator becomes
-    /// `f0` (and is cleared), the timestep counter increments, the active range resets to all
-    /// neurons and a processor waiting at `barrier` resumes at `at`.
+    /// `f0` (and is cleared; with input delays, each neuron's lane from the plane of its delay),
+    /// the timestep counter increments, the active range resets to all neurons and a processor
+    /// waiting at `barrier` resumes at `at`.
     pub fn release_barrier(&mut self, at: Cycle) -> Result<(), CoreError> {
         let done = self.done_at().ok_or(CoreError::Protocol(
             "barrier released while the core is not done",
