@@ -134,21 +134,14 @@ proptest! {
             steps: 16,
             encoding: None,
             readout: Readout::SpikeCount,
+            // The sample's dense layer (no bias, no recurrence), resized and undelayed.
             layers: vec![LifLayer {
-                name: "fc".into(),
                 inputs: 12,
                 outputs: 4,
-                conv: None,
-                weight_bits: 8,
                 weights,
                 neuron: LifNeuron { du: 2000, dv: 300, vth, reset: LifReset::Subtract },
-                bias_mant: vec![],
-                bias_exp: vec![],
-                bias_target: Default::default(),
-                recurrent: vec![],
-                du_per_neuron: vec![],
-                dv_per_neuron: vec![],
                 input_delays: vec![],
+                ..sample().layers[1].clone()
             }],
             provenance: String::new(),
         };
