@@ -186,6 +186,34 @@ fn leaky_integrator_read_out_runs_on_the_chip_like_the_golden_model() {
 }
 
 #[test]
+fn nir_delay_nodes_run_on_the_chip_like_the_golden_model() {
+    // digits_delay.nir: digits_lif.nir with a Delay of 2 steps on every input spike and one of
+    // j mod 5 steps on output neuron j's input current (make_fixtures.py `digits_delay`).
+    let dir = scratch_dir("cli-nir-delay");
+    let model = dir.join("delay.json");
+    let o = nir_import("digits_delay.nir", &model, &["--steps", "32"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("input delays of fc1+n1: 2-2 steps")
+            && out.contains("input delays of fc2+n2: 0-4 steps (Delay nodes; the chip needs core.delay_slots >= 5)"),
+        "{out}"
+    );
+    let net = LifNetwork::load(&model).unwrap();
+    assert_eq!(net.layers[0].input_delays, [2; 64]);
+    let want: Vec<u8> = (0..10).map(|j| j % 5).collect();
+    assert_eq!(net.layers[1].input_delays, want);
+    let image = dir.join("delay.img");
+    map(&model, &image, &[]);
+    let o = spikemesh(&["run", s(&image), "--model", s(&model), "--limit", "60"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("chip agrees on 60/60 samples (output spike counts, first spikes and class)"),
+        "{out}"
+    );
+}
+
+#[test]
 fn bad_nir_files_and_mismatched_pairs_exit_1_with_a_message() {
     let dir = scratch_dir("cli-nir-bad");
     for (file, want) in [

@@ -24,6 +24,16 @@
 //! a recurrent layer) are inlined first (`inline_graphs`). Anything else (overlapping pools,
 //! branches, `Scale`, …) is refused with the node's name and type.
 //!
+//! `Delay` nodes (`y(t) = x(t − τ)`) become the layer's input delays
+//! ([`model::lif::LifLayer::input_delays`], the chip's dendritic delay slots), `τ` in whole
+//! steps of `dt`: between a weight node and its neuron node, a delay per neuron (or per channel
+//! after a convolution, or one for all) of that neuron's input current; before a weight node
+//! (on the spikes it receives), one delay that every spike must share, since the chip delays a
+//! neuron's whole input. Both add up. Refused: delays off the step grid, above
+//! [`MAX_DELAY_STEPS`], on a recurrent layer (the chip would delay its recurrent input too),
+//! after a weight node with a bias (the chip adds the bias every step, undelayed), or before
+//! the `Output`.
+//!
 //! # Discretisation (forward Euler, step `dt`, input current `I[t] = W s[t] + b`)
 //!
 //! NIR's neuron equations are continuous-time; frameworks that export per-step models choose
@@ -203,6 +213,9 @@ pub struct FloatLayer {
     pub voltage_keep: Vec<f64>,
     /// Reset.
     pub reset: LifReset,
+    /// Per-neuron input delays in steps (`Delay` nodes): neuron `j` takes at step `t` the
+    /// weighted input of step `t − input_delays[j]`. Empty: none.
+    pub input_delays: Vec<u8>,
 }
 
 /// What [`lower_nir`] produces.
@@ -232,6 +245,7 @@ fn kind_of(node: &NirNode) -> &'static str {
         NirNode::SumPool2d { .. } => "SumPool2d",
         NirNode::AvgPool2d { .. } => "AvgPool2d",
         NirNode::Scale { .. } => "Scale",
+        NirNode::Delay { .. } => "Delay",
         NirNode::Graph(_) => "NIRGraph",
         NirNode::Other { .. } => "other",
     }
@@ -979,6 +993,8 @@ pub fn lower_nir(
     };
     let inputs = act.len();
     let mut pending: Option<PendingPool> = None;
+    // A `Delay` before a weight node (on the spikes it receives), waiting for that layer.
+    let mut pending_delay: Option<(&str, u8)> = None;
     let mut layers = Vec::new();
     let mut report = Vec::new();
     let mut float = Vec::new();
@@ -1018,6 +1034,15 @@ pub fn lower_nir(
                 k += 1;
                 continue;
             }
+            NirNode::Delay { delay } => {
+                let d = spike_delay(delay, act.len(), opts.dt, &wnode_err)?;
+                pending_delay = match pending_delay {
+                    None => Some((wname, d)),
+                    Some((first, d0)) => Some((first, add_delays(d0, d, &wnode_err)?)),
+                };
+                k += 1;
+                continue;
+            }
             NirNode::Affine { weight, bias } => dense_weights(weight, Some(bias), fan_in, &wnode_err)?,
             NirNode::Linear { weight } => dense_weights(weight, None, fan_in, &wnode_err)?,
             NirNode::Conv2d { .. } => conv_weights(wnode, act, &wnode_err)?,
@@ -1026,6 +1051,11 @@ pub fn lower_nir(
                 if pending.is_some() {
                     return Err(graph_err(format!(
                         "a pooling node feeds the Output node `{wname}`: pooling is folded into the next weight node, and there is none"
+                    )));
+                }
+                if let Some((dname, _)) = pending_delay {
+                    return Err(graph_err(format!(
+                        "the Delay node `{dname}` feeds the Output node `{wname}`: the chip delays a layer's input, and no layer follows"
                     )));
                 }
                 if layers.is_empty() {
@@ -1055,7 +1085,13 @@ pub fn lower_nir(
             }
             None => layer,
         };
-        let Some(&(nname, nnode)) = nodes.get(k + 1) else {
+        // A `Delay` between the weight node and the neuron node delays each neuron's input.
+        let post_delay = match nodes.get(k + 1) {
+            Some(&(dname, NirNode::Delay { delay })) => Some((dname, delay)),
+            _ => None,
+        };
+        let neuron_at = k + 1 + usize::from(post_delay.is_some());
+        let Some(&(nname, nnode)) = nodes.get(neuron_at) else {
             return Err(graph_err(format!("weight node `{wname}` is last")));
         };
         let kind = kind_of(nnode);
@@ -1134,6 +1170,22 @@ pub fn lower_nir(
                 Some(rl.weights)
             }
         };
+        let input_delays = layer_delays(
+            pending_delay.take(),
+            post_delay,
+            DelayContext {
+                neurons: n,
+                channels,
+                dt: opts.dt,
+                source,
+                layer: nname,
+                recurrent: rec.is_some(),
+                biased: layer
+                    .bias
+                    .as_ref()
+                    .is_some_and(|b| b.iter().any(|&x| x != 0.0)),
+            },
+        )?;
         let dt = opts.dt;
         // Per neuron: the factor g_j on W and the constant per-step voltage increment.
         // A leaky integrator (LI, CubaLI) is a LIF (CubaLIF) neuron that never spikes: lowered
@@ -1425,6 +1477,7 @@ pub fn lower_nir(
             current_keep,
             voltage_keep,
             reset,
+            input_delays: input_delays.clone(),
         });
         layers.push(LifLayer {
             name,
@@ -1445,7 +1498,7 @@ pub fn lower_nir(
             recurrent,
             du_per_neuron: if per_neuron_decays { du } else { Vec::new() },
             dv_per_neuron: if per_neuron_decays { dv } else { Vec::new() },
-            input_delays: Vec::new(),
+            input_delays,
         });
         act = match layer.conv {
             Some(c) => Act::Map(
@@ -1455,7 +1508,7 @@ pub fn lower_nir(
             ),
             None => Act::Flat(n),
         };
-        k += 2;
+        k = neuron_at + 1;
     }
     if let Some(layer) = layers
         .iter()
@@ -1500,6 +1553,166 @@ pub fn lower_nir(
         layers: report,
         float,
     })
+}
+
+/// The longest delay a layer's input can wait, in steps: the most the chip's delay slots
+/// (`core.delay_slots` ≤ 256) can hold; the mapper checks the chip's own limit.
+pub const MAX_DELAY_STEPS: u8 = 255;
+
+/// A `Delay` node's times `τ` as whole steps of `dt`, or an error naming the value that is not
+/// one (negative, not finite, off the step grid by more than 1e-6 of a step, or above
+/// [`MAX_DELAY_STEPS`]).
+fn delay_steps(
+    delay: &[f64],
+    dt: f64,
+    node_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<Vec<u8>, ImportError> {
+    delay
+        .iter()
+        .enumerate()
+        .map(|(k, &tau)| {
+            let steps = tau / dt;
+            let whole = steps.round();
+            if !(tau.is_finite() && tau >= 0.0) {
+                Err(node_err(
+                    format!("delay[{k}]"),
+                    format!("must be a time ≥ 0, found {tau}"),
+                ))
+            } else if (steps - whole).abs() > 1e-6 * whole.max(1.0) {
+                Err(node_err(
+                    format!("delay[{k}]"),
+                    format!(
+                        "{tau} is {steps} steps of dt = {dt}: the chip delays by whole steps"
+                    ),
+                ))
+            } else if whole > f64::from(MAX_DELAY_STEPS) {
+                Err(node_err(
+                    format!("delay[{k}]"),
+                    format!(
+                        "{tau} is {whole} steps of dt = {dt}, above the {MAX_DELAY_STEPS} steps the chip's delay slots can hold"
+                    ),
+                ))
+            } else {
+                Ok(whole as u8)
+            }
+        })
+        .collect()
+}
+
+/// The one delay of a `Delay` node on the `n` spikes entering a weight node: the chip delays a
+/// neuron's whole input, so every spike must wait the same time.
+fn spike_delay(
+    delay: &[f64],
+    n: usize,
+    dt: f64,
+    node_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<u8, ImportError> {
+    if delay.is_empty() || (delay.len() != 1 && delay.len() != n) {
+        return Err(node_err(
+            "delay".into(),
+            format!(
+                "{} values for the {n} spikes it delays (one per spike, or one for all)",
+                delay.len()
+            ),
+        ));
+    }
+    let steps = delay_steps(delay, dt, node_err)?;
+    let first = steps[0];
+    match steps.iter().position(|&d| d != first) {
+        None => Ok(first),
+        Some(k) => Err(node_err(
+            format!("delay[{k}]"),
+            format!(
+                "{} steps where delay[0] is {first}: before a weight node every spike must wait the same time (the chip delays each neuron's whole input); per-neuron delays go between the weight node and the neurons",
+                steps[k]
+            ),
+        )),
+    }
+}
+
+/// `a + b` steps, or an error when the sum is above [`MAX_DELAY_STEPS`].
+fn add_delays(
+    a: u8,
+    b: u8,
+    node_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<u8, ImportError> {
+    // MAX_DELAY_STEPS is u8::MAX: an overflow is exactly a sum above it.
+    a.checked_add(b).ok_or_else(|| {
+            node_err(
+                "delay".into(),
+                format!(
+                    "{a} + {b} steps of delay on one layer's input, above the {MAX_DELAY_STEPS} the chip's delay slots can hold"
+                ),
+            )
+        })
+}
+
+/// What [`layer_delays`] needs to know of the layer.
+struct DelayContext<'a> {
+    neurons: usize,
+    channels: Option<(usize, usize)>,
+    dt: f64,
+    source: &'a str,
+    layer: &'a str,
+    recurrent: bool,
+    biased: bool,
+}
+
+/// A layer's input delays from a `Delay` on the spikes before its weight node (`pre`: the
+/// node's name and its one delay) and one between the weight node and the neurons (`post`:
+/// the node's name and its times, per neuron, per channel after a convolution, or one for
+/// all). Empty when no input waits.
+fn layer_delays(
+    pre: Option<(&str, u8)>,
+    post: Option<(&str, &Vec<f64>)>,
+    cx: DelayContext,
+) -> Result<Vec<u8>, ImportError> {
+    let err_at = |node: &str| {
+        let node = node.to_string();
+        let source = cx.source.to_string();
+        move |field: String, rule: String| ImportError::Node {
+            source_name: source.clone(),
+            node: node.clone(),
+            kind: "Delay",
+            field,
+            rule,
+        }
+    };
+    let mut delays = vec![pre.map_or(0, |(_, d)| d); cx.neurons];
+    if let Some((dname, taus)) = post {
+        let node_err = err_at(dname);
+        if cx.biased {
+            return Err(node_err(
+                "delay".into(),
+                format!(
+                    "delays the output of a weight node with a bias into `{}`: the chip adds a bias every step, undelayed (put the Delay before the weight node, or drop the bias)",
+                    cx.layer
+                ),
+            ));
+        }
+        let per = per_neuron(taus, cx.neurons, cx.channels, "delay", &node_err)?;
+        let steps = delay_steps(&per, cx.dt, &node_err)?;
+        for (d, s) in delays.iter_mut().zip(steps) {
+            *d = add_delays(*d, s, &node_err)?;
+        }
+    }
+    if delays.iter().all(|&d| d == 0) {
+        return Ok(Vec::new());
+    }
+    if cx.recurrent {
+        let dname = post
+            .map(|(n, _)| n)
+            .or(pre.map(|(n, _)| n))
+            .unwrap_or_default();
+        return Err(err_at(dname)(
+            "delay".into(),
+            format!(
+                "delays the input of the recurrent layer `{}`: the chip's input delays would delay its recurrent input too",
+                cx.layer
+            ),
+        ));
+    }
+    Ok(delays)
 }
 
 /// What the float per-step model produced for one sample.
@@ -1573,6 +1786,9 @@ pub fn euler_forward_timed(
     let mut v: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
     let mut prev: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
     let mut counts = vec![0u32; sizes.last().copied().unwrap_or(0)];
+    // Per layer with input delays: the weighted inputs of its last `max delay + 1` steps,
+    // newest last.
+    let mut history: Vec<Vec<Vec<f64>>> = vec![Vec::new(); layers.len()];
     for now_in in &by_step {
         let mut now: Vec<Vec<usize>> = Vec::with_capacity(layers.len());
         for (l, layer) in layers.iter().enumerate() {
@@ -1598,6 +1814,19 @@ pub fn euler_forward_timed(
                         conv.for_each_target(i, |j, widx| input[j] += layer.weights[widx]);
                     }
                 }
+            }
+            if let Some(&longest) = layer.input_delays.iter().max() {
+                let past = &mut history[l];
+                past.push(input);
+                if past.len() > usize::from(longest) + 1 {
+                    past.remove(0);
+                }
+                input = (0..sizes[l])
+                    .map(|j| {
+                        let d = usize::from(layer.input_delays[j]);
+                        past.len().checked_sub(d + 1).map_or(0.0, |at| past[at][j])
+                    })
+                    .collect();
             }
             if !layer.recurrent.is_empty() {
                 let n = sizes[l];

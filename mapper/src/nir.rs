@@ -197,6 +197,12 @@ pub enum NirNode {
         /// `[height, width]` zeros added on each side.
         padding: [usize; 2],
     },
+    /// A delay of each value by its own time (`Delay`): `y(t) = x(t − τ)`, τ in the graph's
+    /// time unit (seconds, as NIR's time constants).
+    Delay {
+        /// The delays `τ`, one per value (or one shared by all: a 0-d scalar).
+        delay: Vec<f64>,
+    },
     /// Element-wise scaling (`Scale`).
     Scale {
         /// The scale factors.
@@ -204,10 +210,10 @@ pub enum NirNode {
     },
     /// A nested graph (`NIRGraph`).
     Graph(NirGraph),
-    /// Any other primitive (Conv1d, Delay, LI, Threshold, ...): kept by its type name so a
+    /// Any other primitive (Conv1d, Threshold, ...): kept by its type name so a
     /// later lowering can name it in its error.
     Other {
-        /// The node's NIR type name, as in the file (e.g. `Delay`).
+        /// The node's NIR type name, as in the file (e.g. `Threshold`).
         type_name: String,
     },
 }
@@ -1198,6 +1204,9 @@ impl Reader<'_> {
             }
             "Scale" => NirNode::Scale {
                 scale: param("scale")?,
+            },
+            "Delay" => NirNode::Delay {
+                delay: param("delay")?,
             },
             "NIRGraph" => NirNode::Graph(self.graph(group, path, version, depth + 1)?),
             _ => NirNode::Other { type_name },

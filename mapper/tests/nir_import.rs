@@ -6,6 +6,8 @@
 use mapper::import::{euler_forward, lower_nir, Convention, ImportError, ImportOptions};
 use mapper::nir::{Matrix, NirGraph, NirNode, Tensor4};
 use model::lif::{LifReset, RateCode};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -947,6 +949,18 @@ mod no_panic {
                 padding: [0, 0],
             }),
             Just(NirNode::Flatten),
+            prop::collection::vec(
+                prop_oneof![
+                    Just(0.0),
+                    Just(1.0),
+                    Just(-1.0),
+                    Just(0.5),
+                    Just(300.0),
+                    Just(f64::NAN)
+                ],
+                0..4
+            )
+            .prop_map(|delay| NirNode::Delay { delay }),
         ]
     }
 
@@ -1344,4 +1358,228 @@ fn recurrent_nodes_the_chip_cannot_run_are_refused_by_name() {
     ]);
     let m = err(&g);
     assert!(m.contains("nested graph `g` has 2 Input"), "{m}");
+}
+
+fn delay(taus: &[f64]) -> NirNode {
+    NirNode::Delay {
+        delay: taus.to_vec(),
+    }
+}
+
+fn linear(rows: usize, cols: usize, values: Vec<f64>) -> NirNode {
+    NirNode::Linear {
+        weight: Matrix { rows, cols, values },
+    }
+}
+
+#[test]
+fn delay_nodes_become_input_delays() {
+    // tests/data/nir/make_fixtures.py `delays()`: 2/1024 s and 0 between fc1 and if1, 1/1024 s
+    // on both of if1's spikes before fc2; dt = 1/1024 s.
+    let g = mapper::read_nir(&fixture("delays.nir")).unwrap();
+    let imp = lower_nir(&g, "delays.nir", &opts(1.0 / 1024.0, None)).unwrap();
+    let delays: Vec<&[u8]> = imp
+        .network
+        .layers
+        .iter()
+        .map(|l| l.input_delays.as_slice())
+        .collect();
+    assert_eq!(delays, [&[2u8, 0][..], &[1, 1][..]]);
+    let float: Vec<&[u8]> = imp
+        .float
+        .iter()
+        .map(|l| l.input_delays.as_slice())
+        .collect();
+    assert_eq!(float, delays);
+    // Twice the step: the 1/1024 s delay is half a step.
+    let e = lower_nir(&g, "delays.nir", &opts(2.0 / 1024.0, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("node `wait2` (Delay): delay[0]: 0.0009765625 is 0.5 steps"),
+        "{e}"
+    );
+}
+
+/// `Input(6) → [pre] → Linear(5×6) → [post] → IF → [pre2] → Linear(3×5) → IF → Output(3)` with
+/// integer weights in −2..=2 and threshold 1, so that the quantised network (`V = 63`) is the
+/// float one scaled exactly; `None` leaves a Delay node out.
+fn delayed_graph(pre: Option<f64>, post: Option<&[f64]>, pre2: Option<f64>) -> NirGraph {
+    let mut rng = ChaCha8Rng::seed_from_u64(71);
+    let mut w =
+        |n: usize| -> Vec<f64> { (0..n).map(|_| f64::from(rng.gen_range(-2i8..=2))).collect() };
+    let (w1, w2) = (w(30), w(15));
+    let mut nodes = vec![("in", input(&[6]))];
+    if let Some(d) = pre {
+        nodes.push(("pre", delay(&[d])));
+    }
+    nodes.push(("fc1", linear(5, 6, w1)));
+    if let Some(d) = post {
+        nodes.push(("post", delay(d)));
+    }
+    nodes.push(("if1", unit_if()));
+    if let Some(d) = pre2 {
+        nodes.push(("pre2", delay(&[d; 5])));
+    }
+    nodes.extend([
+        ("fc2", linear(3, 5, w2)),
+        ("if2", unit_if()),
+        ("out", output(3)),
+    ]);
+    linked(nodes)
+}
+
+fn random_spikes(rng: &mut ChaCha8Rng, inputs: u32, steps: u32) -> Vec<(u32, u32)> {
+    let mut spikes = Vec::new();
+    for t in 0..steps {
+        for c in 0..inputs {
+            if rng.gen_bool(0.3) {
+                spikes.push((c, t));
+            }
+        }
+    }
+    spikes
+}
+
+#[test]
+fn delayed_layers_match_the_float_model_exactly() {
+    let post = [0.0, 3.0, 1.0, 5.0, 2.0];
+    let g = delayed_graph(Some(2.0), Some(&post), Some(1.0));
+    let o = ImportOptions {
+        steps: 24,
+        ..opts(1.0, None)
+    };
+    let imp = lower_nir(&g, "delayed.nir", &o).unwrap();
+    let net = &imp.network;
+    assert_eq!(net.layers[0].input_delays, [2, 5, 3, 7, 4]);
+    assert_eq!(net.layers[1].input_delays, [1, 1, 1]);
+    assert_eq!(net.layers[0].neuron.vth, 63);
+    let plain = lower_nir(&delayed_graph(None, None, None), "plain.nir", &o).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(72);
+    let mut changed = 0;
+    for _ in 0..200 {
+        let spikes = random_spikes(&mut rng, 6, 24);
+        let chip = net.forward(&spikes);
+        let float = euler_forward(&imp.float, 6, &spikes, 24);
+        assert_eq!(chip.output_counts, float.counts, "{spikes:?}");
+        let undelayed = plain.network.forward(&spikes);
+        assert_eq!(
+            undelayed.output_counts,
+            euler_forward(&plain.float, 6, &spikes, 24).counts
+        );
+        changed += usize::from(undelayed.layer_counts != chip.layer_counts);
+    }
+    // The delays change what the layers do (so agreeing with the float model tests them).
+    assert!(
+        changed > 100,
+        "the delays changed only {changed}/200 samples"
+    );
+
+    // One spike on each input at step 0, through `Linear = identity` into neurons that fire on
+    // one input: neuron j's first spike moves by exactly its delay.
+    let one = |post: Option<&[f64]>| {
+        let mut nodes = vec![
+            ("in", input(&[3])),
+            ("fc", linear(3, 3, vec![2., 0., 0., 0., 2., 0., 0., 0., 2.])),
+        ];
+        if let Some(d) = post {
+            nodes.push(("post", delay(d)));
+        }
+        nodes.extend([("n", unit_if()), ("out", output(3))]);
+        let imp = lower_nir(&linked(nodes), "one.nir", &o).unwrap();
+        imp.network
+            .forward(&[(0, 0), (1, 0), (2, 0)])
+            .first_output_spike
+    };
+    let base = one(None);
+    let t0 = base[0].expect("a lone spike fires the neuron");
+    assert_eq!(base, [Some(t0); 3]);
+    assert_eq!(
+        one(Some(&[4.0, 0.0, 9.0])),
+        [Some(t0 + 4), Some(t0), Some(t0 + 9)]
+    );
+}
+
+#[test]
+fn delays_the_chip_cannot_express_are_refused_by_name() {
+    let post = |d: &[f64]| delayed_graph(None, Some(d), None);
+    let mut biased = delayed_graph(None, Some(&[1.0]), None);
+    let Some(NirNode::Linear { weight }) = biased.nodes.remove("fc1") else {
+        panic!("fc1 is Linear");
+    };
+    biased.nodes.insert(
+        "fc1".into(),
+        NirNode::Affine {
+            weight,
+            bias: vec![0.0, 0.0, 0.25, 0.0, 0.0],
+        },
+    );
+    let mut before_output = delayed_graph(None, None, None);
+    before_output.nodes.insert("late".into(), delay(&[1.0]));
+    before_output.edges.retain(|(a, _)| a != "if2");
+    before_output.edges.push(("if2".into(), "late".into()));
+    before_output.edges.push(("late".into(), "out".into()));
+    let cases: Vec<(NirGraph, &str)> = vec![
+        (
+            post(&[0.0, 1.5, 0.0, 0.0, 0.0]),
+            "node `post` (Delay): delay[1]: 1.5 is 1.5 steps of dt = 1: the chip delays by whole steps",
+        ),
+        (
+            post(&[-1.0]),
+            "node `post` (Delay): delay[0]: must be a time ≥ 0, found -1",
+        ),
+        (
+            post(&[300.0]),
+            "node `post` (Delay): delay[0]: 300 is 300 steps of dt = 1, above the 255 steps",
+        ),
+        (
+            post(&[1.0, 2.0]),
+            "node `post` (Delay): delay: holds 2 values, the layer has 5 neurons",
+        ),
+        (
+            delayed_graph(Some(200.0), Some(&[100.0]), None),
+            "node `post` (Delay): delay: 200 + 100 steps of delay on one layer's input, above the 255",
+        ),
+        (
+            biased,
+            "node `post` (Delay): delay: delays the output of a weight node with a bias into `if1`",
+        ),
+        (
+            before_output,
+            "the Delay node `late` feeds the Output node `out`",
+        ),
+    ];
+    for (g, want) in cases {
+        let msg = lower_nir(&g, "case.nir", &opts(1.0, None))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(want), "got {msg:?}, want {want:?}");
+        assert!(msg.starts_with("case.nir: "), "{msg}");
+    }
+
+    // Before a weight node every spike must wait the same time.
+    let mut uneven = delayed_graph(Some(1.0), None, None);
+    uneven
+        .nodes
+        .insert("pre".into(), delay(&[1.0, 1.0, 2.0, 1.0, 1.0, 1.0]));
+    let msg = lower_nir(&uneven, "case.nir", &opts(1.0, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("node `pre` (Delay): delay[2]: 2 steps where delay[0] is 1: before a weight node every spike must wait the same time"),
+        "{msg}"
+    );
+
+    // A recurrent layer: the chip would delay the recurrent input too.
+    let mut rec = delayed_graph(None, Some(&[1.0]), None);
+    rec.nodes.insert("back".into(), linear(5, 5, vec![0.5; 25]));
+    rec.edges.push(("if1".into(), "back".into()));
+    rec.edges.push(("back".into(), "if1".into()));
+    let msg = lower_nir(&rec, "case.nir", &opts(1.0, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("node `post` (Delay): delay: delays the input of the recurrent layer `if1`"),
+        "{msg}"
+    );
 }

@@ -453,6 +453,36 @@ fn scalar_params_read_as_one_element() {
 }
 
 #[test]
+fn delay_nodes_read_with_their_delays() {
+    let g = read(fixture!("delays.nir"));
+    assert_eq!(
+        g.nodes["wait1"],
+        NirNode::Delay {
+            delay: vec![0.001953125, 0.0]
+        }
+    );
+    assert_eq!(
+        g.nodes["wait2"],
+        NirNode::Delay {
+            delay: vec![0.0009765625, 0.0009765625]
+        }
+    );
+    assert_eq!(g.nodes.len(), 8);
+    assert_eq!(
+        g.edges,
+        edges(&[
+            ("input", "fc1"),
+            ("fc1", "wait1"),
+            ("wait1", "if1"),
+            ("if1", "wait2"),
+            ("wait2", "fc2"),
+            ("fc2", "if2"),
+            ("if2", "output"),
+        ])
+    );
+}
+
+#[test]
 fn missing_weight_names_file_node_and_dataset() {
     let path = fixture!("broken_missing_weight.nir");
     let err = read_nir(path).expect_err("an Affine without weight must not read");

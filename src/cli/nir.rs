@@ -157,6 +157,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         );
     }
+    for l in net.layers.iter().filter(|l| !l.input_delays.is_empty()) {
+        let lo = l.input_delays.iter().copied().min().unwrap_or(0);
+        say!(
+            "input delays of {}: {lo}-{} steps (Delay nodes; the chip needs core.delay_slots >= {})",
+            l.name,
+            l.max_input_delay(),
+            u16::from(l.max_input_delay()) + 1
+        );
+    }
     if imported.layers.iter().any(|q| q.per_neuron_decays) {
         say!("(a decay range lo-hi: the layer's neurons have their own time constants, one decay each)");
     }

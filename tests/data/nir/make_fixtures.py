@@ -358,6 +358,53 @@ def leaky_integrators():
     nir.write(HERE / "leaky_integrators.nir", nir.NIRGraph(nodes=nodes, edges=edges))
 
 
+def delays():
+    """Input(3) -> Linear(2x3) -> Delay(2) -> IF(2) -> Delay(2) -> Linear(2x2) -> IF(2) -> Output(2):
+    a delay per neuron of the first layer's input current (2/1024 s and 0: 2 and 0 steps of
+    dt = 1/1024 s) and one step on both of its spikes before the second weight node."""
+    nodes = {
+        "input": nir.Input(input_type=np.array([3])),
+        "fc1": nir.Linear(weight=f32([[1.5, 0.5, -0.25], [0.75, 1.25, 0.5]])),
+        "wait1": nir.Delay(delay=f32([0.001953125, 0.0])),
+        "if1": nir.IF(r=f32([1.0, 1.0]), v_threshold=f32([1.0, 1.0]), v_reset=f32([0.0, 0.0])),
+        "wait2": nir.Delay(delay=f32([0.0009765625, 0.0009765625])),
+        "fc2": nir.Linear(weight=f32([[1.5, -0.5], [0.25, 1.25]])),
+        "if2": nir.IF(r=f32([1.0, 1.0]), v_threshold=f32([1.0, 1.0]), v_reset=f32([0.0, 0.0])),
+        "output": nir.Output(output_type=np.array([2])),
+    }
+    edges = [
+        ("input", "fc1"),
+        ("fc1", "wait1"),
+        ("wait1", "if1"),
+        ("if1", "wait2"),
+        ("wait2", "fc2"),
+        ("fc2", "if2"),
+        ("if2", "output"),
+    ]
+    nir.write(HERE / "delays.nir", nir.NIRGraph(nodes=nodes, edges=edges))
+
+
+def digits_delay():
+    """digits_lif.nir (make_digits_lif.py) with two Delay nodes: 2 steps on every input spike
+    before fc1 and, between fc2 and the output LIF neurons, output neuron j's input current
+    delayed by j mod 5 steps (the file's dt is 1). Read from the committed digits_lif.nir, so
+    run make_digits_lif.py first if that file changes."""
+    g = nir.read(HERE / "digits_lif.nir")
+    nodes = dict(g.nodes)
+    nodes["wait_in"] = nir.Delay(delay=f32([2.0] * 64))
+    nodes["wait_out"] = nir.Delay(delay=f32([float(j % 5) for j in range(10)]))
+    edges = [
+        ("input", "wait_in"),
+        ("wait_in", "fc1"),
+        ("fc1", "n1"),
+        ("n1", "fc2"),
+        ("fc2", "wait_out"),
+        ("wait_out", "n2"),
+        ("n2", "output"),
+    ]
+    nir.write(HERE / "digits_delay.nir", nir.NIRGraph(nodes=nodes, edges=edges))
+
+
 def not_hdf5():
     """(f) a text file with the .nir extension."""
     (HERE / "not_hdf5.nir").write_text("this is not an HDF5 file, only text named .nir\n")
@@ -374,6 +421,8 @@ if __name__ == "__main__":
     scalar_lif()
     broken_missing_weight()
     leaky_integrators()
+    delays()
+    digits_delay()
     not_hdf5()
     for p in sorted(HERE.glob("*.nir")):
         print(f"{p.name}: {p.stat().st_size} bytes")
