@@ -21,8 +21,10 @@
 //! the layer's spikes of step `t` reach it through `W_rec` at `t + 1`
 //! ([`model::lif::LifLayer::recurrent`]); `W_rec` is scaled like the layer's input weights, and
 //! its bias adds to the layer's. Nested graphs (`NIRGraph` nodes, which is how snnTorch writes
-//! a recurrent layer) are inlined first (`inline_graphs`). Anything else (overlapping pools,
-//! branches, `Scale`, …) is refused with the node's name and type.
+//! a recurrent layer) are inlined first (`inline_graphs`). A `Scale` node between a weight node
+//! and its neurons multiplies each neuron's input weights and bias (one factor per channel after
+//! a convolution). Anything else (overlapping pools, branches, a `Scale` elsewhere, …) is
+//! refused with the node's name and type.
 //!
 //! `Delay` nodes (`y(t) = x(t − τ)`) become the layer's input delays
 //! ([`model::lif::LifLayer::input_delays`], the chip's dendritic delay slots), `τ` in whole
@@ -1078,19 +1080,26 @@ pub fn lower_nir(
             }
         };
         // A pooling before this weight node is linear, so it folds into the weights.
-        let layer = match pending.take() {
+        let mut layer = match pending.take() {
             Some(pool) => {
                 fan_in = pool.channels * pool.height * pool.width;
                 unfold_pool(layer, pool)
             }
             None => layer,
         };
-        // A `Delay` between the weight node and the neuron node delays each neuron's input.
-        let post_delay = match nodes.get(k + 1) {
-            Some(&(dname, NirNode::Delay { delay })) => Some((dname, delay)),
-            _ => None,
-        };
-        let neuron_at = k + 1 + usize::from(post_delay.is_some());
+        // `Delay` and `Scale` nodes between the weight node and the neuron node act on each
+        // neuron's input: delays add up, scales multiply into the weights.
+        let mut post_delays: Vec<(&str, &Vec<f64>)> = Vec::new();
+        let mut post_scales: Vec<(&str, &Vec<f64>)> = Vec::new();
+        let mut neuron_at = k + 1;
+        loop {
+            match nodes.get(neuron_at) {
+                Some(&(name, NirNode::Delay { delay })) => post_delays.push((name, delay)),
+                Some(&(name, NirNode::Scale { scale })) => post_scales.push((name, scale)),
+                _ => break,
+            }
+            neuron_at += 1;
+        }
         let Some(&(nname, nnode)) = nodes.get(neuron_at) else {
             return Err(graph_err(format!("weight node `{wname}` is last")));
         };
@@ -1113,6 +1122,18 @@ pub fn lower_nir(
             Some(b) => per_neuron(b, n, channels, "bias", &wnode_err)?,
             None => vec![0.0; n],
         };
+        for &(sname, scale) in &post_scales {
+            let snode_err = |field: String, rule: String| ImportError::Node {
+                source_name: source.to_string(),
+                node: sname.to_string(),
+                kind: "Scale",
+                field,
+                rule,
+            };
+            let s = per_neuron(scale, n, channels, "scale", &snode_err)?;
+            scale_rows(&mut layer, &s, channels, &snode_err)?;
+            bias.iter_mut().zip(&s).for_each(|(b, s)| *b *= s);
+        }
         // A recurrent weight node (`neuron → W → neuron`): the layer's own spikes of the
         // previous step through `W` add to its input current, and `W`'s bias to its bias.
         let rec = match recurrent_nodes.get(nname) {
@@ -1172,7 +1193,7 @@ pub fn lower_nir(
         };
         let input_delays = layer_delays(
             pending_delay.take(),
-            post_delay,
+            &post_delays,
             DelayContext {
                 neurons: n,
                 channels,
@@ -1647,6 +1668,42 @@ fn add_delays(
         })
 }
 
+/// Multiplies each neuron's input weights by its factor `s[j]` (a `Scale` node between a weight
+/// node and its neurons). After a convolution every position of a channel shares the kernel, so
+/// the factors must be one per channel.
+fn scale_rows(
+    layer: &mut WeightLayer,
+    s: &[f64],
+    channels: Option<(usize, usize)>,
+    node_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<(), ImportError> {
+    match channels {
+        None => {
+            let fan_in = layer.weights.len() / s.len().max(1);
+            for (row, &f) in layer.weights.chunks_mut(fan_in.max(1)).zip(s) {
+                row.iter_mut().for_each(|w| *w *= f);
+            }
+        }
+        Some((out_channels, positions)) => {
+            let per_kernel = layer.weights.len() / out_channels.max(1);
+            for (c, kernel) in layer.weights.chunks_mut(per_kernel.max(1)).enumerate() {
+                let f = s[c * positions];
+                if let Some(p) = (1..positions).find(|&p| s[c * positions + p] != f) {
+                    return Err(node_err(
+                        format!("scale[{}]", c * positions + p),
+                        format!(
+                            "{} where channel {c}'s first position has {f}: after a convolution the chip shares a kernel over a channel's positions, so a scale must be one per channel",
+                            s[c * positions + p]
+                        ),
+                    ));
+                }
+                kernel.iter_mut().for_each(|w| *w *= f);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What [`layer_delays`] needs to know of the layer.
 struct DelayContext<'a> {
     neurons: usize,
@@ -1664,7 +1721,7 @@ struct DelayContext<'a> {
 /// all). Empty when no input waits.
 fn layer_delays(
     pre: Option<(&str, u8)>,
-    post: Option<(&str, &Vec<f64>)>,
+    post: &[(&str, &Vec<f64>)],
     cx: DelayContext,
 ) -> Result<Vec<u8>, ImportError> {
     let err_at = |node: &str| {
@@ -1679,7 +1736,7 @@ fn layer_delays(
         }
     };
     let mut delays = vec![pre.map_or(0, |(_, d)| d); cx.neurons];
-    if let Some((dname, taus)) = post {
+    for &(dname, taus) in post {
         let node_err = err_at(dname);
         if cx.biased {
             return Err(node_err(
@@ -1701,7 +1758,8 @@ fn layer_delays(
     }
     if cx.recurrent {
         let dname = post
-            .map(|(n, _)| n)
+            .first()
+            .map(|(n, _)| *n)
             .or(pre.map(|(n, _)| n))
             .unwrap_or_default();
         return Err(err_at(dname)(

@@ -961,6 +961,7 @@ mod no_panic {
                 0..4
             )
             .prop_map(|delay| NirNode::Delay { delay }),
+            param().prop_map(|scale| NirNode::Scale { scale }),
         ]
     }
 
@@ -1580,6 +1581,79 @@ fn delays_the_chip_cannot_express_are_refused_by_name() {
         .to_string();
     assert!(
         msg.contains("node `post` (Delay): delay: delays the input of the recurrent layer `if1`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_scale_between_weights_and_neurons_folds_into_the_weights() {
+    // Dense: `Affine → Scale → IF` lowers exactly as the Affine with each row and bias scaled.
+    let scale = [2.0, 0.5, -1.0];
+    let w: Vec<f64> = (0..12).map(|x| (x as f64 - 5.0) / 4.0).collect();
+    let bias = vec![0.25, -0.5, 0.125];
+    let affine = |w: Vec<f64>, bias: Vec<f64>| NirNode::Affine {
+        weight: Matrix {
+            rows: 3,
+            cols: 4,
+            values: w,
+        },
+        bias,
+    };
+    let scaled = linked(vec![
+        ("in", input(&[4])),
+        ("fc", affine(w.clone(), bias.clone())),
+        (
+            "s",
+            NirNode::Scale {
+                scale: scale.to_vec(),
+            },
+        ),
+        ("n", unit_if()),
+        ("out", output(3)),
+    ]);
+    let folded_w: Vec<f64> = (0..12).map(|k| w[k] * scale[k / 4]).collect();
+    let folded_b: Vec<f64> = (0..3).map(|j| bias[j] * scale[j]).collect();
+    let folded = chain(4, affine(folded_w, folded_b), unit_if(), 3);
+    let o = opts(1.0, None);
+    let a = lower_nir(&scaled, "s.nir", &o).unwrap();
+    let b = lower_nir(&folded, "s.nir", &o).unwrap();
+    assert_eq!(a.network.layers[0].weights, b.network.layers[0].weights);
+    assert_eq!(a.network.layers[0].bias_mant, b.network.layers[0].bias_mant);
+    assert_eq!(a.float, b.float);
+    // The scale changes the layer (so the equality above tests it).
+    let plain = lower_nir(&chain(4, affine(w, bias), unit_if(), 3), "p.nir", &o).unwrap();
+    assert_ne!(plain.network.layers[0].weights, a.network.layers[0].weights);
+
+    // Convolution: one factor per channel multiplies that channel's kernel; factors that differ
+    // within a channel are refused.
+    let with_scale = |s: Vec<f64>| {
+        let mut g = conv_graph(vec![1.0], 1, [3, 3]);
+        g.nodes.insert("s".into(), NirNode::Scale { scale: s });
+        g.edges.retain(|(a, _)| a != "conv");
+        g.edges.push(("conv".into(), "s".into()));
+        g.edges.push(("s".into(), "n1".into()));
+        g
+    };
+    let a = lower_nir(&with_scale(vec![0.5, 2.0]), "c.nir", &o).unwrap();
+    let mut g = conv_graph(vec![1.0], 1, [3, 3]);
+    let Some(NirNode::Conv2d { weight, bias, .. }) = g.nodes.get_mut("conv") else {
+        panic!("conv is a Conv2d");
+    };
+    for (k, v) in weight.values.iter_mut().enumerate() {
+        *v *= if k < 9 { 0.5 } else { 2.0 };
+    }
+    bias[0] *= 0.5;
+    bias[1] *= 2.0;
+    let b = lower_nir(&g, "c.nir", &o).unwrap();
+    assert_eq!(a.network.layers[0].weights, b.network.layers[0].weights);
+    assert_eq!(a.float, b.float);
+    let mut uneven = vec![1.0; 32];
+    uneven[20] = 3.0;
+    let msg = lower_nir(&with_scale(uneven), "c.nir", &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("node `s` (Scale): scale[20]: 3 where channel 1's first position has 1"),
         "{msg}"
     );
 }
