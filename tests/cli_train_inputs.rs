@@ -165,3 +165,87 @@ fn sign_hysteresis_reaches_bs4nn_and_is_refused_where_it_cannot_apply() {
         );
     }
 }
+
+#[test]
+fn average_from_saves_the_averaged_network_and_leaves_training_alone() {
+    let p = scratch("average.json");
+    let p = p.to_str().unwrap();
+    let run =
+        |epochs: &str, extra: &[&str]| train_digits("bs4nn", "64-60-10", epochs, "5", p, extra);
+    let digits_recipe = [
+        "--init-low=-1,0",
+        "--gamma",
+        "120",
+        "--silent-shift",
+        "120",
+        "--lr-scale",
+        "0",
+        "--threshold",
+        "30,400",
+        "--lr",
+        "0.5",
+    ];
+    let out = ok(&run(
+        "4",
+        &[&digits_recipe[..], &["--average-from", "4"]].concat(),
+    ));
+    // Averaging one epoch is that epoch: the saved model is the plain run's.
+    let one = std::fs::read(p).unwrap();
+    ok(&run("4", &digits_recipe));
+    assert_eq!(one, std::fs::read(p).unwrap());
+    assert!(out.contains("averaged epochs 4-4: test acc"), "{out}");
+
+    let out = ok(&run(
+        "4",
+        &[&digits_recipe[..], &["--average-from", "2"]].concat(),
+    ));
+    assert!(
+        out.contains("the saved model is the average of the last 3 epochs"),
+        "{out}"
+    );
+    // The golden accuracy of the saved file is the averaged network's, as printed.
+    let last = out
+        .lines()
+        .rfind(|l| l.contains("averaged epochs 2-4: test acc "))
+        .expect("an averaged line for epoch 4");
+    let acc = last
+        .split("test acc ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap();
+    assert!(
+        out.contains(&format!("golden test accuracy {acc} %")),
+        "{acc} in {out}"
+    );
+    assert_ne!(one, std::fs::read(p).unwrap(), "three epochs averaged");
+
+    std::fs::remove_file(p).unwrap();
+    for (rule, n, named) in [
+        (
+            "bs4nn",
+            "0",
+            "--average-from 0: must name one of the epochs 1..=4",
+        ),
+        (
+            "bs4nn",
+            "5",
+            "--average-from 5: must name one of the epochs 1..=4",
+        ),
+        (
+            "stidi",
+            "2",
+            "--average-from apply to --rule s4nn|bs4nn only",
+        ),
+    ] {
+        let arch = if rule == "stidi" {
+            "fc40-fc10"
+        } else {
+            "64-60-10"
+        };
+        let o = train_digits(rule, arch, "4", "5", p, &["--average-from", n]);
+        assert!(!o.status.success(), "{rule} {n} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(named), "{rule} {n}: {err}");
+        assert!(!std::path::Path::new(p).exists(), "{rule} {n}: no model");
+    }
+}

@@ -458,6 +458,9 @@ pub struct Trainer {
     layers: Vec<TrainLayer>,
     rng: ChaCha8Rng,
     epochs_done: usize,
+    /// The running mean of every layer's real latent weights over the epochs passed to
+    /// [`Trainer::average_epoch`], and how many there were.
+    average: Option<(usize, Vec<Vec<f64>>)>,
 }
 
 impl Trainer {
@@ -497,6 +500,7 @@ impl Trainer {
             layers,
             rng,
             epochs_done: 0,
+            average: None,
         })
     }
 
@@ -1025,6 +1029,50 @@ impl Trainer {
         } else {
             prev
         }
+    }
+
+    /// Adds the current latent weights to the running mean over epochs (stochastic weight
+    /// averaging: call it after each epoch from the one where averaging starts). Training is not
+    /// affected; [`Trainer::averaged`] gives the averaged network.
+    pub fn average_epoch(&mut self) {
+        let layers = &self.layers;
+        let (count, mean) = self
+            .average
+            .get_or_insert_with(|| (0, layers.iter().map(|l| vec![0.0; l.w.len()]).collect()));
+        *count += 1;
+        let c = *count as f64;
+        for (m, l) in mean.iter_mut().zip(layers) {
+            for (x, &w) in m.iter_mut().zip(&l.w) {
+                *x += (w * l.decay_scale - *x) / c;
+            }
+        }
+    }
+
+    /// How many epochs [`Trainer::average_epoch`] has averaged (0: none).
+    pub fn averaged_epochs(&self) -> usize {
+        self.average.as_ref().map_or(0, |(c, _)| *c)
+    }
+
+    /// The network whose latent weights are the running mean of [`Trainer::average_epoch`]
+    /// (BS4NN: forward signs of the mean latents, `sign(0) = +1`, whatever the sign hysteresis
+    /// held), or `None` before any epoch was averaged. Evaluate or export it like any trainer.
+    pub fn averaged(&self) -> Option<Trainer> {
+        let (_, mean) = self.average.as_ref()?;
+        let binary = self.cfg.rule == Rule::Bs4nn;
+        let mut t = Trainer {
+            cfg: self.cfg.clone(),
+            encoder: self.encoder,
+            layers: self.layers.clone(),
+            rng: self.rng.clone(),
+            epochs_done: self.epochs_done,
+            average: None,
+        };
+        for (l, m) in t.layers.iter_mut().zip(mean) {
+            l.w.clone_from(m);
+            l.decay_scale = 1.0;
+            l.sync_signs(binary);
+        }
+        Some(t)
     }
 
     /// The trained network as a model file. BS4NN: the chip's integer form (sign bits,

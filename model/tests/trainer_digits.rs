@@ -313,3 +313,48 @@ fn start_weights_round_trip_and_are_validated() {
     assert!(e.contains("weight 2"), "{e}");
     assert!(t.set_start_weights::<f32>(2, &[]).is_err());
 }
+
+/// Weight averaging: the averaged network's latents are the mean of the snapshots taken, its
+/// forward signs their signs, its export its own predictions; training is not disturbed.
+#[test]
+fn averaged_latents_are_the_mean_of_the_epochs_averaged() {
+    let split = data::digits().unwrap();
+    let mut t = Trainer::new(TrainConfig::bs4nn_digits(4)).unwrap();
+    let mut plain = t.clone();
+    assert!(t.averaged().is_none());
+    assert_eq!(t.averaged_epochs(), 0);
+    let mut snapshots: Vec<Vec<Vec<f64>>> = Vec::new();
+    for _ in 0..3 {
+        t.train_epoch(&split.train, |_| {}).unwrap();
+        plain.train_epoch(&split.train, |_| {}).unwrap();
+        t.average_epoch();
+        snapshots.push((0..2).map(|l| t.real_weights(l)).collect());
+    }
+    assert_eq!(t.averaged_epochs(), 3);
+    // Averaging only reads the latents: the trajectory is the one without it.
+    assert_eq!(t.export(8, 8), plain.export(8, 8));
+    let avg = t.averaged().unwrap();
+    let mut flips = 0;
+    for l in 0..2 {
+        let got = avg.real_weights(l);
+        for (k, g) in got.iter().enumerate() {
+            let want = snapshots.iter().map(|s| s[l][k]).sum::<f64>() / 3.0;
+            assert!(
+                (g - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "layer {l} weight {k}"
+            );
+            flips += usize::from((want < 0.0) != (snapshots[2][l][k] < 0.0));
+        }
+    }
+    // The mean differs in sign from the last epoch's latents somewhere (so the export below
+    // tests the averaged signs, not the last epoch's).
+    assert!(flips > 0);
+    let net = avg.export(8, 8);
+    assert_ne!(net, t.export(8, 8));
+    let g = GoldenNetwork::new(&net).unwrap();
+    let enc = avg.encoder();
+    for k in 0..split.test.len() {
+        let image = split.test.image(k);
+        assert_eq!(g.classify(&enc.encode(image)).unwrap(), avg.predict(image));
+    }
+}

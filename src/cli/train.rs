@@ -142,6 +142,11 @@ pub struct Args {
     /// (for mirror-symmetric classes such as Fashion-MNIST's; not for digits).
     #[arg(long)]
     mirror: bool,
+    /// S4NN / BS4NN: average the latent weights over the epochs from N on (stochastic weight
+    /// averaging; training is unchanged), report the averaged network's test accuracy after
+    /// each of them, and save the averaged network instead of the last epoch's.
+    #[arg(long, value_name = "N")]
+    average_from: Option<usize>,
     #[command(flatten)]
     stidi: StidiArgs,
 }
@@ -246,6 +251,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "{} {} to --rule stidi only",
                 given.join(", "),
                 if given.len() == 1 { "applies" } else { "apply" }
+            );
+        }
+    }
+    if let Some(n) = args.average_from {
+        if n == 0 || n > args.epochs {
+            bail!(
+                "--average-from {n}: must name one of the epochs 1..={}",
+                args.epochs
             );
         }
     }
@@ -362,7 +375,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let train_secs = start.elapsed().as_secs_f64();
         pb.finish_and_clear();
         let test_acc = trainer.evaluate_scored(&data.test)?;
-        let net = trainer.export(h, w);
+        let averaged = match args.average_from {
+            Some(from) if epoch >= from => {
+                trainer.average_epoch();
+                let averaged = trainer.averaged().expect("an epoch was averaged");
+                let acc = averaged.evaluate_scored(&data.test)?;
+                Some((averaged, acc, from))
+            }
+            _ => None,
+        };
+        // The file on disk is always a whole model: the averaged one once averaging has begun.
+        let net = match &averaged {
+            Some((a, ..)) => a.export(h, w),
+            None => trainer.export(h, w),
+        };
         net.save(&args.output)?;
         history.record(EpochRow {
             epoch,
@@ -396,18 +422,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             train_secs,
             report.reinitialised,
         );
+        if let Some((_, acc, from)) = &averaged {
+            println!(
+                "  averaged epochs {from}-{epoch}: test acc {:.2} % (ties as correct {:.2} %)",
+                100.0 * acc.strict,
+                100.0 * acc.reference
+            );
+        }
     }
     // The best epoch by test accuracy is reported, not used to pick the saved model: the
     // papers quote their best epoch, so this is the figure to compare with them.
     if let Some(b) = history.best() {
         println!(
-            "best epoch {}: test acc {:.2} % (ties as correct {:.2} %); the saved model is the last epoch's",
+            "best epoch {}: test acc {:.2} % (ties as correct {:.2} %); the saved model is {}",
             b.epoch,
             100.0 * b.test_accuracy,
-            100.0 * b.test_accuracy_ties.unwrap_or(b.test_accuracy)
+            100.0 * b.test_accuracy_ties.unwrap_or(b.test_accuracy),
+            match trainer.averaged_epochs() {
+                0 => "the last epoch's".to_string(),
+                n => format!("the average of the last {n} epochs"),
+            }
         );
     }
-    let net = trainer.export(h, w);
+    let net = match trainer.averaged() {
+        Some(a) => a.export(h, w),
+        None => trainer.export(h, w),
+    };
     net.save(&args.output)?;
     let golden = GoldenNetwork::new(&net)?;
     let enc = trainer.encoder();
@@ -450,6 +490,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--order", args.order.is_some()),
         ("--dropout", !args.dropout.is_empty()),
         ("--no-reinit", args.no_reinit),
+        ("--average-from", args.average_from.is_some()),
     ]
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
