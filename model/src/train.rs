@@ -1059,14 +1059,8 @@ impl Trainer {
     pub fn averaged(&self) -> Option<Trainer> {
         let (_, mean) = self.average.as_ref()?;
         let binary = self.cfg.rule == Rule::Bs4nn;
-        let mut t = Trainer {
-            cfg: self.cfg.clone(),
-            encoder: self.encoder,
-            layers: self.layers.clone(),
-            rng: self.rng.clone(),
-            epochs_done: self.epochs_done,
-            average: None,
-        };
+        let mut t = self.clone();
+        t.average = None;
         for (l, m) in t.layers.iter_mut().zip(mean) {
             l.w.clone_from(m);
             l.decay_scale = 1.0;
