@@ -23,8 +23,10 @@
 //! its bias adds to the layer's. Nested graphs (`NIRGraph` nodes, which is how snnTorch writes
 //! a recurrent layer) are inlined first (`inline_graphs`). A `Scale` node between a weight node
 //! and its neurons multiplies each neuron's input weights and bias (one factor per channel after
-//! a convolution). Anything else (overlapping pools, branches, a `Scale` elsewhere, …) is
-//! refused with the node's name and type.
+//! a convolution); one on the spikes before a weight node (one factor per value, per channel
+//! of a map, or one for all; before a pooling node too) multiplies the weight node's input
+//! columns (one factor per input channel for a convolution). Anything else (overlapping pools,
+//! branches, a `Scale` before the `Output`, …) is refused with the node's name and type.
 //!
 //! `Delay` nodes (`y(t) = x(t − τ)`) become the layer's input delays
 //! ([`model::lif::LifLayer::input_delays`], the chip's dendritic delay slots), `τ` in whole
@@ -997,6 +999,10 @@ pub fn lower_nir(
     let mut pending: Option<PendingPool> = None;
     // A `Delay` before a weight node (on the spikes it receives), waiting for that layer.
     let mut pending_delay: Option<(&str, u8)> = None;
+    // `Scale` factors on the spikes before a weight node, one per value, waiting for that
+    // layer: those given before a pooling node (on the map it pools) and those after it.
+    let mut scale_before_pool: Option<Vec<f64>> = None;
+    let mut scale_after_pool: Option<Vec<f64>> = None;
     let mut layers = Vec::new();
     let mut report = Vec::new();
     let mut float = Vec::new();
@@ -1031,6 +1037,8 @@ pub fn lower_nir(
                 let pool = pool_window(
                     *kernel, *stride, *padding, act, average, pending, &wnode_err,
                 )?;
+                // A scale before the pooling reads the map the folded layer will read.
+                scale_before_pool = scale_after_pool.take();
                 act = Act::Map(pool.channels, pool.height / pool.window, pool.width / pool.window);
                 pending = Some(pool);
                 k += 1;
@@ -1042,6 +1050,19 @@ pub fn lower_nir(
                     None => Some((wname, d)),
                     Some((first, d0)) => Some((first, add_delays(d0, d, &wnode_err)?)),
                 };
+                k += 1;
+                continue;
+            }
+            NirNode::Scale { scale } => {
+                let channels = match act {
+                    Act::Map(c, h, w) => Some((c, h * w)),
+                    Act::Flat(_) => None,
+                };
+                let s = per_neuron(scale, act.len(), channels, "scale", &wnode_err)?;
+                scale_after_pool = Some(match scale_after_pool.take() {
+                    None => s,
+                    Some(s0) => s0.iter().zip(&s).map(|(a, b)| a * b).collect(),
+                });
                 k += 1;
                 continue;
             }
@@ -1058,6 +1079,11 @@ pub fn lower_nir(
                 if let Some((dname, _)) = pending_delay {
                     return Err(graph_err(format!(
                         "the Delay node `{dname}` feeds the Output node `{wname}`: the chip delays a layer's input, and no layer follows"
+                    )));
+                }
+                if scale_after_pool.is_some() {
+                    return Err(graph_err(format!(
+                        "a Scale node feeds the Output node `{wname}`: the chip's outputs are spikes, which a scale cannot change; scale the next layer's weights instead"
                     )));
                 }
                 if layers.is_empty() {
@@ -1079,7 +1105,13 @@ pub fn lower_nir(
                 )))
             }
         };
-        // A pooling before this weight node is linear, so it folds into the weights.
+        // Scales on the spikes before this weight node multiply its input columns; a pooling
+        // is linear, so it folds into the weights too (scales after it first, on the pooled
+        // columns, then those before it, on the columns of the map it pooled).
+        let mut layer = layer;
+        if let Some(s) = scale_after_pool.take() {
+            scale_columns(&mut layer, &s, &wnode_err)?;
+        }
         let mut layer = match pending.take() {
             Some(pool) => {
                 fan_in = pool.channels * pool.height * pool.width;
@@ -1087,6 +1119,9 @@ pub fn lower_nir(
             }
             None => layer,
         };
+        if let Some(s) = scale_before_pool.take() {
+            scale_columns(&mut layer, &s, &wnode_err)?;
+        }
         // `Delay` and `Scale` nodes between the weight node and the neuron node act on each
         // neuron's input: delays add up, scales multiply into the weights.
         let mut post_delays: Vec<(&str, &Vec<f64>)> = Vec::new();
@@ -1698,6 +1733,61 @@ fn scale_rows(
                     ));
                 }
                 kernel.iter_mut().for_each(|w| *w *= f);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Multiplies each input column `i` of a weight layer by `s[i]` (a `Scale` node on the spikes
+/// before the weight node, expanded to one factor per input value). A convolution shares its
+/// kernel over the positions of an input channel, so the factors must be one per input channel.
+fn scale_columns(
+    layer: &mut WeightLayer,
+    s: &[f64],
+    wnode_err: &dyn Fn(String, String) -> ImportError,
+) -> Result<(), ImportError> {
+    let columns = match layer.conv {
+        None => layer.weights.len() / layer.neurons.max(1),
+        Some(c) => (c.in_channels * c.in_height * c.in_width) as usize,
+    };
+    if s.len() != columns {
+        return Err(wnode_err(
+            "input".into(),
+            format!(
+                "a Scale before it holds {} factors for its {columns} inputs",
+                s.len()
+            ),
+        ));
+    }
+    if columns == 0 {
+        return Ok(());
+    }
+    match layer.conv {
+        None => {
+            for row in layer.weights.chunks_mut(columns) {
+                row.iter_mut().zip(s).for_each(|(w, f)| *w *= f);
+            }
+        }
+        Some(conv) => {
+            let in_channels = conv.in_channels as usize;
+            let positions = (conv.in_height * conv.in_width) as usize;
+            let taps = (conv.kernel * conv.kernel) as usize;
+            for c in 0..in_channels {
+                let f = s[c * positions];
+                if let Some(p) = (1..positions).find(|&p| s[c * positions + p] != f) {
+                    return Err(wnode_err(
+                        "input".into(),
+                        format!(
+                            "a Scale before it gives {} to value {} where input channel {c}'s first position has {f}: a convolution shares its kernel over a channel's positions, so a scale before it must be one per channel",
+                            s[c * positions + p],
+                            c * positions + p
+                        ),
+                    ));
+                }
+            }
+            for (k, w) in layer.weights.iter_mut().enumerate() {
+                *w *= s[(k / taps) % in_channels * positions];
             }
         }
     }

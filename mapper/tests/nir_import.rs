@@ -1657,3 +1657,181 @@ fn a_scale_between_weights_and_neurons_folds_into_the_weights() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_scale_before_a_weight_node_folds_into_its_columns() {
+    let o = opts(1.0, None);
+    // Dense: `Scale → Affine` lowers exactly as the Affine with each input column scaled; two
+    // Scales in a row multiply, and a single factor scales every column.
+    let s = [2.0, 0.5, -1.0, 4.0];
+    let w: Vec<f64> = (0..12).map(|x| (x as f64 - 5.0) / 4.0).collect();
+    let bias = vec![0.25, -0.5, 0.125];
+    let affine = |w: Vec<f64>| NirNode::Affine {
+        weight: matrix(3, 4, w),
+        bias: bias.clone(),
+    };
+    let scale = |s: &[f64]| NirNode::Scale { scale: s.to_vec() };
+    let scaled = linked(vec![
+        ("in", input(&[4])),
+        ("s", scale(&s)),
+        ("half", scale(&[0.5])),
+        ("fc", affine(w.clone())),
+        ("n", unit_if()),
+        ("out", output(3)),
+    ]);
+    let folded_w: Vec<f64> = (0..12).map(|k| w[k] * s[k % 4] * 0.5).collect();
+    let a = lower_nir(&scaled, "s.nir", &o).unwrap();
+    let b = lower_nir(&chain(4, affine(folded_w), unit_if(), 3), "s.nir", &o).unwrap();
+    assert_eq!(a.network.layers[0].weights, b.network.layers[0].weights);
+    assert_eq!(a.network.layers[0].bias_mant, b.network.layers[0].bias_mant);
+    assert_eq!(a.float, b.float);
+    let plain = lower_nir(&chain(4, affine(w), unit_if(), 3), "p.nir", &o).unwrap();
+    assert_ne!(plain.network.layers[0].weights, a.network.layers[0].weights);
+
+    // Convolution: one factor per input channel multiplies that channel's kernel slices.
+    let conv = |values: Vec<f64>| NirNode::Conv2d {
+        weight: Tensor4 {
+            dims: [2, 2, 3, 3],
+            values,
+        },
+        bias: vec![0.5, -0.25],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+        groups: 1,
+        input_shape: Some([4, 4]),
+    };
+    let wc: Vec<f64> = (0..36).map(|x| (x as f64 - 17.0) / 16.0).collect();
+    let conv_chain = |pre: Option<Vec<f64>>, values: Vec<f64>| {
+        let mut nodes = vec![("in", input(&[2, 4, 4]))];
+        if let Some(p) = pre {
+            nodes.push(("s", NirNode::Scale { scale: p }));
+        }
+        nodes.extend([
+            ("conv", conv(values)),
+            ("n", unit_if()),
+            ("out", output(32)),
+        ]);
+        linked(nodes)
+    };
+    let a = lower_nir(&conv_chain(Some(vec![0.5, 3.0]), wc.clone()), "c.nir", &o).unwrap();
+    let by_channel: Vec<f64> = (0..36)
+        .map(|k| wc[k] * if (k / 9) % 2 == 0 { 0.5 } else { 3.0 })
+        .collect();
+    let b = lower_nir(&conv_chain(None, by_channel), "c.nir", &o).unwrap();
+    assert_eq!(a.network.layers[0].weights, b.network.layers[0].weights);
+    assert_eq!(a.float, b.float);
+    // The same factors given per value (16 positions of each channel) fold the same way.
+    let per_value: Vec<f64> = (0..32).map(|i| if i < 16 { 0.5 } else { 3.0 }).collect();
+    let c = lower_nir(&conv_chain(Some(per_value), wc.clone()), "c.nir", &o).unwrap();
+    assert_eq!(a.float, c.float);
+    // Factors that differ within an input channel cannot share the kernel.
+    let mut uneven = vec![1.0; 32];
+    uneven[21] = 2.0;
+    let msg = lower_nir(&conv_chain(Some(uneven), wc), "c.nir", &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("node `conv` (Conv2d): input: a Scale before it gives 2 to value 21 where input channel 1's first position has 1"),
+        "{msg}"
+    );
+
+    // Before a pooling node: the folded layer applied to a pattern equals the weight node
+    // applied to the pooled, scaled pattern (a factor per value of the 2×4×4 map), and a Scale
+    // after the pooling multiplies in too.
+    let wd: Vec<f64> = (0..3 * 8).map(|x| (x as f64 - 11.0) / 4.0).collect();
+    let pre: Vec<f64> = (0..32).map(|i| 0.25 * (i % 7) as f64 - 0.5).collect();
+    let post: Vec<f64> = (0..8).map(|u| 1.0 + u as f64 / 8.0).collect();
+    let g = linked(vec![
+        ("in", input(&[2, 4, 4])),
+        ("pre", scale(&pre)),
+        (
+            "pool",
+            NirNode::SumPool2d {
+                kernel: [2, 2],
+                stride: [2, 2],
+                padding: [0, 0],
+            },
+        ),
+        ("flat", NirNode::Flatten),
+        ("post", scale(&post)),
+        (
+            "w",
+            NirNode::Linear {
+                weight: matrix(3, 8, wd.clone()),
+            },
+        ),
+        ("n", unit_if()),
+        ("out", output(3)),
+    ]);
+    let imp = lower_nir(&g, "pool.nir", &o).unwrap();
+    let f = &imp.float[0];
+    for seed in 0..20 {
+        let x = pattern(32, seed);
+        let xs: Vec<f64> = x.iter().zip(&pre).map(|(x, s)| x * s).collect();
+        let pooled = sum_pool(&xs, [2, 4, 4], 2);
+        for j in 0..3 {
+            let folded: f64 = (0..32).map(|i| f.weights[j * 32 + i] * x[i]).sum();
+            let direct: f64 = (0..8).map(|u| wd[j * 8 + u] * post[u] * pooled[u]).sum();
+            assert!((folded - direct).abs() < 1e-12, "seed {seed} neuron {j}");
+        }
+    }
+
+    // Before the Output there is no weight to scale: refused by name.
+    let mut last = chain(4, affine(vec![0.5; 12]), unit_if(), 3);
+    last.nodes.insert("gain".into(), scale(&[2.0]));
+    last.edges.retain(|(a, _)| a != "n");
+    last.edges.push(("n".into(), "gain".into()));
+    last.edges.push(("gain".into(), "out".into()));
+    let msg = lower_nir(&last, "o.nir", &o).unwrap_err().to_string();
+    assert!(
+        msg.contains("a Scale node feeds the Output node `out`"),
+        "{msg}"
+    );
+    // A factor count that fits neither the values nor the channels names both.
+    let bad = linked(vec![
+        ("in", input(&[4])),
+        ("s", scale(&[1.0, 2.0])),
+        ("fc", affine(vec![0.5; 12])),
+        ("n", unit_if()),
+        ("out", output(3)),
+    ]);
+    let msg = lower_nir(&bad, "b.nir", &o).unwrap_err().to_string();
+    assert!(
+        msg.contains("node `s` (Scale): scale: holds 2 values"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_input_scale_written_by_the_nir_package_lowers_to_the_unscaled_network() {
+    // tests/data/nir/make_fixtures.py `digits_scaled`: digits_lif.nir with a Scale of 0.5 / 2
+    // on alternate input pixels and fc1's columns divided by the same factors (powers of two,
+    // exact in float32), so it must lower to exactly the network digits_lif.nir lowers to.
+    let o = ImportOptions {
+        dt: 1.0,
+        steps: 32,
+        weight_bits: 8,
+        reset: Some(LifReset::Subtract),
+        encoding: Some(RateCode::Regular),
+        ..ImportOptions::default()
+    };
+    let lower = |file: &str| {
+        let g = mapper::read_nir(&fixture(file)).unwrap();
+        lower_nir(&g, file, &o).unwrap()
+    };
+    let (scaled, plain) = (lower("digits_scaled.nir"), lower("digits_lif.nir"));
+    let g = mapper::read_nir(&fixture("digits_scaled.nir")).unwrap();
+    assert!(matches!(g.nodes.get("gain_in"), Some(NirNode::Scale { scale }) if scale.len() == 64));
+    assert_eq!(scaled.network.layers, plain.network.layers);
+    assert_eq!(scaled.float, plain.float);
+    // fc1's stored weights do differ from digits_lif.nir's: the Scale is what makes them equal.
+    let Some(NirNode::Affine { weight, .. }) = g.nodes.get("fc1") else {
+        panic!("fc1 is an Affine");
+    };
+    let p = mapper::read_nir(&fixture("digits_lif.nir")).unwrap();
+    let Some(NirNode::Affine { weight: w0, .. }) = p.nodes.get("fc1") else {
+        panic!("fc1 is an Affine");
+    };
+    assert_ne!(weight.values, w0.values);
+}

@@ -405,6 +405,29 @@ def digits_delay():
     nir.write(HERE / "digits_delay.nir", nir.NIRGraph(nodes=nodes, edges=edges))
 
 
+def digits_scaled():
+    """digits_lif.nir with a Scale node on the input spikes before fc1 (0.5 on even pixels, 2 on
+    odd ones) and fc1's columns multiplied by the inverse factors, exact powers of two in
+    float32: the graph computes exactly what digits_lif.nir computes. Read from the committed
+    digits_lif.nir, so run make_digits_lif.py first if that file changes."""
+    g = nir.read(HERE / "digits_lif.nir")
+    nodes = dict(g.nodes)
+    gain = f32([0.5 if i % 2 == 0 else 2.0 for i in range(64)])
+    fc1 = nodes["fc1"]
+    weight = (np.asarray(fc1.weight, dtype=np.float32) / gain[None, :]).astype(np.float32)
+    nodes["fc1"] = nir.Affine(weight=weight, bias=np.asarray(fc1.bias, dtype=np.float32))
+    nodes["gain_in"] = nir.Scale(scale=gain)
+    edges = [
+        ("input", "gain_in"),
+        ("gain_in", "fc1"),
+        ("fc1", "n1"),
+        ("n1", "fc2"),
+        ("fc2", "n2"),
+        ("n2", "output"),
+    ]
+    nir.write(HERE / "digits_scaled.nir", nir.NIRGraph(nodes=nodes, edges=edges))
+
+
 def not_hdf5():
     """(f) a text file with the .nir extension."""
     (HERE / "not_hdf5.nir").write_text("this is not an HDF5 file, only text named .nir\n")
@@ -423,6 +446,7 @@ if __name__ == "__main__":
     leaky_integrators()
     delays()
     digits_delay()
+    digits_scaled()
     not_hdf5()
     for p in sorted(HERE.glob("*.nir")):
         print(f"{p.name}: {p.stat().st_size} bytes")
