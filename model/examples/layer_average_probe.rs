@@ -33,15 +33,7 @@ fn main() -> Result<(), String> {
     let inputs = num(5, 784).map_err(|e| e.to_string())?;
     let split =
         model::data::load_mnist_dir(Path::new(dir), "fashion").map_err(|e| e.to_string())?;
-    let mut cfg = TrainConfig::bs4nn(vec![inputs, 600, 10], seed);
-    cfg.init_low = vec![-1.0, 0.0];
-    cfg.gamma = 120;
-    cfg.silent_label_shift = 120;
-    cfg.lr_scale = vec![0.0, 0.0];
-    cfg.threshold = vec![theta, 400];
-    cfg.lr = vec![0.2, 0.2];
-    cfg.lr_decay = 0.9;
-    cfg.lr_decay_from = 35;
+    let mut cfg = TrainConfig::bs4nn_fashion(inputs, theta, seed);
     if inputs == 2 * 784 {
         cfg.encoding = model::EncodingRule::OnOffCentre { width: 28 };
     }

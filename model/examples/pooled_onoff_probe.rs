@@ -61,16 +61,8 @@ fn main() -> Result<(), String> {
         derived(&split.train, vertical),
         derived(&split.test, vertical),
     );
-    let mut cfg = TrainConfig::bs4nn(vec![784, 600, 10], seed);
+    let mut cfg = TrainConfig::bs4nn_fashion(784, theta, seed);
     cfg.encoding = EncodingRule::S4nn;
-    cfg.init_low = vec![-1.0, 0.0];
-    cfg.gamma = 120;
-    cfg.silent_label_shift = 120;
-    cfg.lr_scale = vec![0.0, 0.0];
-    cfg.threshold = vec![theta, 400];
-    cfg.lr = vec![0.2, 0.2];
-    cfg.lr_decay = 0.9;
-    cfg.lr_decay_from = 35;
     let mut t = Trainer::new(cfg).map_err(|e| e.to_string())?;
     for e in 1..=epochs {
         let r = t.train_epoch(&train, |_| {}).map_err(|e| e.to_string())?;

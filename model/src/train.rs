@@ -215,6 +215,19 @@ impl TrainConfig {
         cfg
     }
 
+    /// The Fashion-MNIST recipe (BS4NN, `inputs`-600-10, 50 epochs: stop 13's command in
+    /// docs/TRAINING.md): the digits recipe's start, target and frozen α, hidden threshold
+    /// `hidden_theta` (160 for the 784 intensities, 480 for the 1,568 on/off inputs) and output
+    /// threshold 400, learning rate 0.2 annealed by 0.9 per epoch after epoch 35.
+    pub fn bs4nn_fashion(inputs: usize, hidden_theta: i32, seed: u64) -> TrainConfig {
+        let mut cfg = TrainConfig::bs4nn_digits(seed);
+        cfg.arch = vec![inputs, 600, 10];
+        cfg.threshold = vec![hidden_theta, 400];
+        cfg.lr = vec![0.2, 0.2];
+        cfg.lr_decay_from = 35;
+        cfg
+    }
+
     /// Sign hysteresis of weighted layer `l` (0 when none was given).
     pub fn hysteresis(&self, l: usize) -> f64 {
         self.sign_hysteresis.get(l).copied().unwrap_or(0.0)
