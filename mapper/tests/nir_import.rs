@@ -508,6 +508,19 @@ fn what_the_chip_cannot_express_is_refused_by_name() {
     assert_eq!(imp.network.layers[0].dv_per_neuron, want);
 }
 
+/// How the converted digits fixtures are lowered: the `--dt 1 --reset subtract --steps 32`
+/// they were written for, 8-bit weights, the regular rate code.
+fn converted_digits_opts() -> ImportOptions {
+    ImportOptions {
+        dt: 1.0,
+        steps: 32,
+        weight_bits: 8,
+        reset: Some(LifReset::Subtract),
+        encoding: Some(RateCode::Regular),
+        ..ImportOptions::default()
+    }
+}
+
 #[test]
 fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
     // tests/data/nir/make_digits_lif.py: a 64-64-10 ReLU net and a conv(8, 3×3, stride 2) CNN
@@ -521,14 +534,7 @@ fn converted_digits_network_keeps_the_float_models_decisions_when_quantised() {
         ("digits_li.nir", "IF"),
     ] {
         let g = mapper::read_nir(&fixture(file)).unwrap();
-        let o = ImportOptions {
-            dt: 1.0,
-            steps: 32,
-            weight_bits: 8,
-            reset: Some(LifReset::Subtract),
-            encoding: Some(RateCode::Regular),
-            ..ImportOptions::default()
-        };
+        let o = converted_digits_opts();
         let imp = lower_nir(&g, file, &o).unwrap();
         assert_eq!(imp.layers[0].neuron_kind, kind);
         let net = &imp.network;
@@ -1808,14 +1814,7 @@ fn an_input_scale_written_by_the_nir_package_lowers_to_the_unscaled_network() {
     // tests/data/nir/make_fixtures.py `digits_scaled`: digits_lif.nir with a Scale of 0.5 / 2
     // on alternate input pixels and fc1's columns divided by the same factors (powers of two,
     // exact in float32), so it must lower to exactly the network digits_lif.nir lowers to.
-    let o = ImportOptions {
-        dt: 1.0,
-        steps: 32,
-        weight_bits: 8,
-        reset: Some(LifReset::Subtract),
-        encoding: Some(RateCode::Regular),
-        ..ImportOptions::default()
-    };
+    let o = converted_digits_opts();
     let lower = |file: &str| {
         let g = mapper::read_nir(&fixture(file)).unwrap();
         lower_nir(&g, file, &o).unwrap()
