@@ -1017,7 +1017,7 @@ pub fn lower_nir(
             rule,
         };
         let mut fan_in = act.len();
-        let layer = match wnode {
+        let mut layer = match wnode {
             NirNode::Flatten => {
                 act = Act::Flat(act.len());
                 k += 1;
@@ -1108,7 +1108,6 @@ pub fn lower_nir(
         // Scales on the spikes before this weight node multiply its input columns; a pooling
         // is linear, so it folds into the weights too (scales after it first, on the pooled
         // columns, then those before it, on the columns of the map it pooled).
-        let mut layer = layer;
         if let Some(s) = scale_after_pool.take() {
             scale_columns(&mut layer, &s, &wnode_err)?;
         }
