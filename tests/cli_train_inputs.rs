@@ -249,3 +249,76 @@ fn average_from_saves_the_averaged_network_and_leaves_training_alone() {
         assert!(!std::path::Path::new(p).exists(), "{rule} {n}: no model");
     }
 }
+
+/// `--optimiser momentum|adam` reaches the S4NN / BS4NN trainer with its `--batch` and
+/// `--beta` (each changes the model; a rerun writes the same file byte for byte), `online` is
+/// the papers' rule (the default), and the batched options are refused by name where they
+/// cannot apply.
+#[test]
+fn optimiser_options_reach_the_trainer_and_are_refused_where_they_cannot_apply() {
+    let p = scratch("optimiser.json");
+    let p = p.to_str().unwrap();
+    let model = |extra: &[&str]| {
+        ok(&train_digits("bs4nn", "64-60-10", "2", "5", p, extra));
+        std::fs::read(p).unwrap()
+    };
+    let plain = model(&[]);
+    assert_eq!(
+        plain,
+        model(&["--optimiser", "online"]),
+        "online is the default"
+    );
+    let momentum = model(&["--optimiser", "momentum", "--lr", "0.02"]);
+    assert_ne!(plain, momentum, "momentum changes training");
+    assert_eq!(
+        momentum,
+        model(&["--optimiser", "momentum", "--lr", "0.02"]),
+        "a rerun is identical"
+    );
+    for other in [
+        &["--optimiser", "momentum", "--lr", "0.02", "--batch", "4"][..],
+        &["--optimiser", "momentum", "--lr", "0.02", "--beta", "0.5"],
+        &["--optimiser", "adam", "--lr", "0.01"],
+    ] {
+        assert_ne!(momentum, model(other), "{other:?} changes training");
+    }
+
+    std::fs::remove_file(p).unwrap();
+    for (rule, extra, named) in [
+        (
+            "bs4nn",
+            &["--batch", "8"][..],
+            "--batch and --beta apply to --optimiser momentum|adam only",
+        ),
+        (
+            "s4nn",
+            &["--optimiser", "adam", "--beta", "0.9"],
+            "--beta: Adam takes 2 value(s), found 1",
+        ),
+        (
+            "bs4nn",
+            &["--optimiser", "momentum", "--beta", "1"],
+            "momentum β must lie in [0, 1)",
+        ),
+        (
+            "bs4nn",
+            &["--optimiser", "momentum", "--batch", "0"],
+            "the batch needs at least 1 sample",
+        ),
+    ] {
+        let o = train_digits(rule, "64-60-10", "2", "5", p, extra);
+        assert!(!o.status.success(), "{extra:?} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(named), "{extra:?}: {err}");
+        assert!(
+            !std::path::Path::new(p).exists(),
+            "{extra:?}: no model is written"
+        );
+    }
+    let o = train_digits("stidi", "fc20-fc10", "2", "5", p, &["--optimiser", "adam"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--optimiser apply to --rule s4nn|bs4nn only"),
+        "{err}"
+    );
+}

@@ -71,6 +71,46 @@ pub enum SampleOrder {
     Shuffle,
 }
 
+/// How the latent weights follow their updates. Both papers train online (one sample, one
+/// step, no momentum); the batched optimisers are departures for measuring whether the
+/// optimiser limits the binary networks (docs/TRAINING.md, stop 27).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Optimiser {
+    /// Each sample's update `W −= lr·δ·HF` applied at once (both papers).
+    #[default]
+    Online,
+    /// Heavy-ball momentum on mini-batches: the updates of `batch` samples are summed into `g`
+    /// (forward passes and back-propagated errors use the weights as they were at the start of
+    /// the batch), then `u ← β·u + g`, `W −= lr·u`.
+    Momentum {
+        /// Momentum β in `[0, 1)`.
+        beta: f64,
+        /// Samples per step (≥ 1).
+        batch: usize,
+    },
+    /// Adam (Kingma & Ba) on mini-batches summed as for [`Optimiser::Momentum`]:
+    /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `W −= lr·m̂/(√v̂ + 10⁻⁸)` with the
+    /// bias-corrected `m̂`, `v̂`; `lr` is then a step length in latent-weight units.
+    Adam {
+        /// First-moment decay β₁ in `[0, 1)`.
+        beta1: f64,
+        /// Second-moment decay β₂ in `[0, 1)`.
+        beta2: f64,
+        /// Samples per step (≥ 1).
+        batch: usize,
+    },
+}
+
+impl Optimiser {
+    /// Samples whose updates are summed into one step (1 when online).
+    pub fn batch(&self) -> usize {
+        match *self {
+            Optimiser::Online => 1,
+            Optimiser::Momentum { batch, .. } | Optimiser::Adam { batch, .. } => batch,
+        }
+    }
+}
+
 /// Every hyper-parameter of a training run. Per-layer vectors have one entry per weighted
 /// layer (`arch.len() − 1`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +166,9 @@ pub struct TrainConfig {
     /// sign flips of latents that hover around zero (docs/TRAINING.md, stop 15).
     #[serde(default)]
     pub sign_hysteresis: Vec<f64>,
+    /// How updates move the latent weights ([`Optimiser::Online`] in both papers).
+    #[serde(default)]
+    pub optimiser: Optimiser,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -160,6 +203,7 @@ impl TrainConfig {
             lr_decay: 1.0,
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
+            optimiser: Optimiser::Online,
             seed,
         }
     }
@@ -187,6 +231,7 @@ impl TrainConfig {
             lr_decay: 1.0,
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
+            optimiser: Optimiser::Online,
             seed,
         }
     }
@@ -310,6 +355,36 @@ impl TrainConfig {
                 "applies to sign weights (BS4NN) only; S4NN's forward weights are real".into(),
             );
         }
+        let unit = |b: f64| (0.0..1.0).contains(&b);
+        match self.optimiser {
+            Optimiser::Online => {}
+            Optimiser::Momentum { beta, batch } => {
+                if !unit(beta) {
+                    return bad(
+                        "optimiser",
+                        format!("momentum β must lie in [0, 1), found {beta}"),
+                    );
+                }
+                if batch == 0 {
+                    return bad("optimiser", "the batch needs at least 1 sample".into());
+                }
+            }
+            Optimiser::Adam {
+                beta1,
+                beta2,
+                batch,
+            } => {
+                if !(unit(beta1) && unit(beta2)) {
+                    return bad(
+                        "optimiser",
+                        format!("Adam's β₁, β₂ must lie in [0, 1), found {beta1}, {beta2}"),
+                    );
+                }
+                if batch == 0 {
+                    return bad("optimiser", "the batch needs at least 1 sample".into());
+                }
+            }
+        }
         if self.scale_init.iter().any(|&a| !(a.is_finite() && a > 0.0)) {
             return bad("scale_init", "must be finite and > 0".into());
         }
@@ -397,6 +472,14 @@ struct TrainLayer {
     alpha: f64,
     /// Sign changes of single weights by updates since the counter was last taken.
     sign_changes: u64,
+    /// Batched optimisers: the summed real-valued updates `δ·HF` of the pending samples, and
+    /// the optimiser's state per weight (momentum: `u` in `m`; Adam: `m`, `v`), all in the
+    /// layout of `w`. Empty when online.
+    grad: Vec<f64>,
+    m: Vec<f64>,
+    v: Vec<f64>,
+    /// Adam steps taken (for the bias correction).
+    steps: i32,
 }
 
 impl TrainLayer {
@@ -474,6 +557,8 @@ pub struct Trainer {
     /// The running mean of every layer's real latent weights over the epochs passed to
     /// [`Trainer::average_epoch`], and how many there were.
     average: Option<(usize, Vec<Vec<f64>>)>,
+    /// Samples whose updates wait in the layers' `grad` for the next optimiser step.
+    pending: usize,
 }
 
 impl Trainer {
@@ -500,7 +585,18 @@ impl Trainer {
                 decay_scale: 1.0,
                 alpha: cfg.scale_init[l],
                 sign_changes: 0,
+                grad: Vec::new(),
+                m: Vec::new(),
+                v: Vec::new(),
+                steps: 0,
             };
+            if cfg.optimiser != Optimiser::Online {
+                layer.grad = vec![0.0; n_in * n_out];
+                layer.m = vec![0.0; n_in * n_out];
+            }
+            if matches!(cfg.optimiser, Optimiser::Adam { .. }) {
+                layer.v = vec![0.0; n_in * n_out];
+            }
             layer.sync_signs(cfg.rule == Rule::Bs4nn);
             layers.push(layer);
         }
@@ -514,6 +610,7 @@ impl Trainer {
             rng,
             epochs_done: 0,
             average: None,
+            pending: 0,
         })
     }
 
@@ -818,6 +915,8 @@ impl Trainer {
                 loss_sum,
             });
         }
+        // A batch cut short by the end of the epoch still steps, at this epoch's rate.
+        self.optimiser_step();
         // Dead-neuron re-initialisation (S4NN).
         let mut reinitialised = 0;
         if let Some(frac) = self.cfg.dead_fraction {
@@ -832,8 +931,15 @@ impl Trainer {
                         for i in 0..layer.n_in {
                             let w = f64::from(a + (b - a) * self.rng.gen::<f32>()) / s;
                             layer.w[i * layer.n_out + j] = w;
-                            if let Some(s) = layer.sign.get_mut(i * layer.n_out + j) {
+                            let at = i * layer.n_out + j;
+                            if let Some(s) = layer.sign.get_mut(at) {
                                 *s = if w < 0.0 { -1 } else { 1 };
+                            }
+                            // A re-drawn neuron starts without the old one's optimiser state.
+                            for state in [&mut layer.m, &mut layer.v] {
+                                if let Some(x) = state.get_mut(at) {
+                                    *x = 0.0;
+                                }
                             }
                         }
                     }
@@ -949,7 +1055,65 @@ impl Trainer {
                 delta = self.backward_layer(l, &tin, &sc.times[l + 1], &delta, l > 0);
             }
         }
+        if self.cfg.optimiser != Optimiser::Online {
+            self.pending += 1;
+            if self.pending == self.cfg.optimiser.batch() {
+                self.optimiser_step();
+            }
+        }
         loss
+    }
+
+    /// Batched optimisers: one step of every layer from the updates summed since the last
+    /// (nothing when none are pending), then forward signs from the moved latents.
+    fn optimiser_step(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        self.pending = 0;
+        let sched = self.cfg.lr_factor(self.epochs_done);
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            // Real W −= lr·x  ⇔  stored w −= lr·x / scale.
+            let lr = self.cfg.lr[l] * sched / layer.decay_scale;
+            match self.cfg.optimiser {
+                Optimiser::Online => return,
+                Optimiser::Momentum { beta, .. } => {
+                    for ((w, g), u) in layer.w.iter_mut().zip(&mut layer.grad).zip(&mut layer.m) {
+                        *u = flush_tiny(beta * *u + *g);
+                        *w -= lr * *u;
+                        *g = 0.0;
+                    }
+                }
+                Optimiser::Adam { beta1, beta2, .. } => {
+                    layer.steps = layer.steps.saturating_add(1);
+                    let c1 = 1.0 - beta1.powi(layer.steps);
+                    let c2 = 1.0 - beta2.powi(layer.steps);
+                    for (((w, g), m), v) in layer
+                        .w
+                        .iter_mut()
+                        .zip(&mut layer.grad)
+                        .zip(&mut layer.m)
+                        .zip(&mut layer.v)
+                    {
+                        *m = flush_tiny(beta1 * *m + (1.0 - beta1) * *g);
+                        *v = flush_tiny(beta2 * *v + (1.0 - beta2) * *g * *g);
+                        *w -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+                        *g = 0.0;
+                    }
+                }
+            }
+            if !layer.sign.is_empty() {
+                let h = self.cfg.hysteresis(l) / layer.decay_scale;
+                let mut crossings = 0u64;
+                for (s, &w) in layer.sign.iter_mut().zip(&layer.w) {
+                    let was = *s > 0;
+                    let now = held_sign(was, w, h);
+                    crossings += u64::from(now != was);
+                    *s = if now { 1 } else { -1 };
+                }
+                layer.sign_changes += crossings;
+            }
+        }
     }
 
     /// Updates layer `l` with its normalised error `delta`; returns the normalised error of
@@ -993,6 +1157,7 @@ impl Trainer {
         let step: Vec<f64> = delta.iter().map(|&d| lr * d / s_old).collect();
         let mut alpha_sum = 0f64;
         let mut crossings = 0u64;
+        let batched = self.cfg.optimiser != Optimiser::Online;
         for (i, &ti) in tin.iter().enumerate() {
             if ti >= t_cut || ti >= tm {
                 continue;
@@ -1000,7 +1165,19 @@ impl Trainer {
             let row = &mut layer.w[i * n_out..(i + 1) * n_out];
             let mut acc_w = 0f64;
             let mut acc_s = 0f64;
-            if binary {
+            if batched {
+                // Summed for the optimiser's step; the weights and signs stay as they are.
+                let grad = &mut layer.grad[i * n_out..(i + 1) * n_out];
+                for j in 0..n_out {
+                    if ti < tout[j] {
+                        grad[j] += delta[j];
+                        acc_w += delta[j] * row[j];
+                        if binary {
+                            acc_s += f64::from(layer.sign[i * n_out + j]) * delta[j];
+                        }
+                    }
+                }
+            } else if binary {
                 let signs = &mut layer.sign[i * n_out..(i + 1) * n_out];
                 for j in 0..n_out {
                     if ti < tout[j] {
@@ -1156,6 +1333,17 @@ fn first_argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 }
 
 /// `v / ‖v‖₂`, or `v` unchanged (all zero) when the norm is 0.
+/// Optimiser state of a weight without updates decays geometrically; below 10⁻¹⁰⁰ it is zero
+/// (it no longer moves a latent) and kept out of the subnormal range, where every arithmetic
+/// operation is many times slower.
+fn flush_tiny(x: f64) -> f64 {
+    if x.abs() < 1e-100 {
+        0.0
+    } else {
+        x
+    }
+}
+
 fn normalised(mut v: Vec<f64>) -> Vec<f64> {
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
     if norm != 0.0 && norm.is_finite() {

@@ -5,7 +5,7 @@
 use super::curve::{EpochRow, History};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use model::train::{parse_arch, Rule, SampleOrder, TrainConfig, Trainer};
+use model::train::{parse_arch, Optimiser, Rule, SampleOrder, TrainConfig, Trainer};
 use model::{DatasetSpec, GoldenNetwork};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -32,6 +32,17 @@ pub enum OrderArg {
     Replacement,
     /// A seeded permutation per epoch.
     Shuffle,
+}
+
+/// How updates move the latent weights, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimiserArg {
+    /// One step per sample, no momentum (both papers).
+    Online,
+    /// Heavy-ball momentum over mini-batches (`--batch`, `--beta`).
+    Momentum,
+    /// Adam over mini-batches (`--batch`, `--beta β1,β2`); `--lr` is then a step length.
+    Adam,
 }
 
 /// The input encoding on the command line.
@@ -128,6 +139,15 @@ pub struct Args {
     /// sample, one value or one per layer [0].
     #[arg(long, value_delimiter = ',')]
     dropout: Vec<usize>,
+    /// S4NN / BS4NN optimiser (not part of either paper except `online`) [online].
+    #[arg(long, value_enum)]
+    optimiser: Option<OptimiserArg>,
+    /// Samples summed into one step of `--optimiser momentum|adam` [16].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Momentum β, or Adam's β1,β2 [0.9; 0.9,0.999].
+    #[arg(long, value_delimiter = ',')]
+    beta: Vec<f64>,
     /// Disable the S4NN dead-neuron re-initialisation.
     #[arg(long)]
     no_reinit: bool,
@@ -316,6 +336,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.no_reinit {
         cfg.dead_fraction = None;
     }
+    cfg.optimiser = optimiser(&args)?;
     if let Some(rule) = on_off_rule(&args, &data.train) {
         cfg.encoding = rule;
     }
@@ -475,6 +496,43 @@ fn on_off_rule(args: &Args, data: &model::Dataset) -> Option<model::EncodingRule
     })
 }
 
+/// The optimiser of `--optimiser`, `--batch` and `--beta`; the last two only with a batched
+/// optimiser, and as many β as it has.
+fn optimiser(args: &Args) -> anyhow::Result<Optimiser> {
+    let kind = args.optimiser.unwrap_or(OptimiserArg::Online);
+    let batch = args.batch.unwrap_or(16);
+    let beta = |defaults: &[f64]| -> anyhow::Result<Vec<f64>> {
+        match args.beta.len() {
+            0 => Ok(defaults.to_vec()),
+            n if n == defaults.len() => Ok(args.beta.clone()),
+            n => bail!(
+                "--beta: {kind:?} takes {} value(s), found {n}",
+                defaults.len()
+            ),
+        }
+    };
+    Ok(match kind {
+        OptimiserArg::Online => {
+            if args.batch.is_some() || !args.beta.is_empty() {
+                bail!("--batch and --beta apply to --optimiser momentum|adam only");
+            }
+            Optimiser::Online
+        }
+        OptimiserArg::Momentum => Optimiser::Momentum {
+            beta: beta(&[0.9])?[0],
+            batch,
+        },
+        OptimiserArg::Adam => {
+            let b = beta(&[0.9, 0.999])?;
+            Optimiser::Adam {
+                beta1: b[0],
+                beta2: b[1],
+                batch,
+            }
+        }
+    })
+}
+
 /// Refuses the S4NN/BS4NN options that `--rule stidi` does not apply, a list of hysteresis
 /// values and the saturating kernel, before any data loads.
 fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
@@ -491,6 +549,9 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--dropout", !args.dropout.is_empty()),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
+        ("--optimiser", args.optimiser.is_some()),
+        ("--batch", args.batch.is_some()),
+        ("--beta", !args.beta.is_empty()),
     ]
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
