@@ -268,6 +268,18 @@ fn optimiser_options_reach_the_trainer_and_are_refused_where_they_cannot_apply()
         model(&["--optimiser", "online"]),
         "online is the default"
     );
+    let out = ok(&train_digits(
+        "bs4nn",
+        "64-60-10",
+        "2",
+        "5",
+        p,
+        &["--optimiser", "adam", "--batch", "8"],
+    ));
+    assert!(
+        out.contains("seed 5, Adam β 0.9,0.999, batches of 8"),
+        "{out}"
+    );
     let momentum = model(&["--optimiser", "momentum", "--lr", "0.02"]);
     assert_ne!(plain, momentum, "momentum changes training");
     assert_eq!(

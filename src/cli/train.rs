@@ -368,8 +368,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.seed
     );
     let mut history = args.history(title)?;
+    let optimiser = match trainer.config().optimiser {
+        Optimiser::Online => String::new(),
+        Optimiser::Momentum { beta, batch } => {
+            format!(", momentum β {beta}, batches of {batch}")
+        }
+        Optimiser::Adam {
+            beta1,
+            beta2,
+            batch,
+        } => format!(", Adam β {beta1},{beta2}, batches of {batch}"),
+    };
     println!(
-        "training {:?} {} on {} ({} train / {} test), seed {}",
+        "training {:?} {} on {} ({} train / {} test), seed {}{optimiser}",
         trainer.config().rule,
         args.arch,
         args.dataset,
