@@ -7,6 +7,8 @@
 //!   than one in its steady state), then 1,000 further samples per iteration; skipped with a
 //!   message when the shared data directory (`$SPIKEMESH_DATA` or `../shared/data`) has no MNIST.
 //!
+//! - `mnist_bs4nn_adam_784-600-10`: the same BS4NN net with Adam on batches of 16 (the
+//!   settings of docs/TRAINING.md, stop 27): the summed updates plus one dense step per batch;
 //! - `digits_stidi_c16k3-p2-fc10`: one epoch of the digits with the STiDi-BP binary CSNN defaults;
 //! - `mnist_stidi_c32k5-p2-c64k3-p2-fc10`: the wide binary CSNN of docs/TRAINING.md (θ 10 per
 //!   fan-in, η 0.1 / 0.1 / 0.3, sign hysteresis 0.1), warmed up on 1,000 MNIST images, then 200
@@ -19,7 +21,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use model::stidi::{Arch, StidiConfig, StidiTrainer};
-use model::train::{TrainConfig, Trainer};
+use model::train::{Optimiser, TrainConfig, Trainer};
 use model::Dataset;
 
 /// Trains `trainer` on samples `from..from + n` of `set`, in order.
@@ -32,6 +34,26 @@ fn train_range(trainer: &mut Trainer, set: &Dataset, from: usize, n: usize) -> u
         correct += usize::from(pred == set.label(k));
     }
     correct
+}
+
+/// Stop 27's MNIST command: Adam (batches of 16, step 0.01), output latents from [0, 4.8),
+/// hysteresis 0.3.
+fn bs4nn_adam() -> TrainConfig {
+    let mut cfg = TrainConfig::bs4nn(vec![784, 600, 10], 1);
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.init_high = vec![5.0, 4.8];
+    cfg.threshold = vec![100, 400];
+    cfg.gamma = 120;
+    cfg.silent_label_shift = 120;
+    cfg.lr_scale = vec![0.0, 0.0];
+    cfg.lr = vec![0.01, 0.01];
+    cfg.sign_hysteresis = vec![0.3, 0.3];
+    cfg.optimiser = Optimiser::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        batch: 16,
+    };
+    cfg
 }
 
 fn trainer(c: &mut Criterion) {
@@ -71,6 +93,7 @@ fn trainer(c: &mut Criterion) {
             "mnist_bs4nn_784-600-10",
             TrainConfig::bs4nn(vec![784, 600, 10], 1),
         ),
+        ("mnist_bs4nn_adam_784-600-10", bs4nn_adam()),
     ] {
         let mut t = Trainer::new(cfg).expect("reference configuration");
         let correct = train_range(&mut t, &split.train, 0, warm);

@@ -1076,6 +1076,7 @@ impl Trainer {
             // Real W −= lr·x  ⇔  stored w −= lr·x / scale.
             let lr = self.cfg.lr[l] * sched / layer.decay_scale;
             match self.cfg.optimiser {
+                // Online updates move the latents in `backward_layer`; nothing is pending.
                 Optimiser::Online => return,
                 Optimiser::Momentum { beta, .. } => {
                     for ((w, g), u) in layer.w.iter_mut().zip(&mut layer.grad).zip(&mut layer.m) {
