@@ -1065,8 +1065,10 @@ impl Trainer {
     }
 
     /// Batched optimisers: one step of every layer from the updates summed since the last
-    /// (nothing when none are pending), then forward signs from the moved latents.
-    fn optimiser_step(&mut self) {
+    /// (nothing when none are pending), then forward signs from the moved latents. A full batch
+    /// steps by itself and [`Trainer::train_epoch`] steps for the partial batch at its end; a
+    /// caller driving [`Trainer::train_sample`] calls this to end a partial batch.
+    pub fn optimiser_step(&mut self) {
         if self.pending == 0 {
             return;
         }
