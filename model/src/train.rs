@@ -357,33 +357,22 @@ impl TrainConfig {
         }
         let unit = |b: f64| (0.0..1.0).contains(&b);
         match self.optimiser {
-            Optimiser::Online => {}
-            Optimiser::Momentum { beta, batch } => {
-                if !unit(beta) {
-                    return bad(
-                        "optimiser",
-                        format!("momentum β must lie in [0, 1), found {beta}"),
-                    );
-                }
-                if batch == 0 {
-                    return bad("optimiser", "the batch needs at least 1 sample".into());
-                }
+            Optimiser::Momentum { beta, .. } if !unit(beta) => {
+                return bad(
+                    "optimiser",
+                    format!("momentum β must lie in [0, 1), found {beta}"),
+                );
             }
-            Optimiser::Adam {
-                beta1,
-                beta2,
-                batch,
-            } => {
-                if !(unit(beta1) && unit(beta2)) {
-                    return bad(
-                        "optimiser",
-                        format!("Adam's β₁, β₂ must lie in [0, 1), found {beta1}, {beta2}"),
-                    );
-                }
-                if batch == 0 {
-                    return bad("optimiser", "the batch needs at least 1 sample".into());
-                }
+            Optimiser::Adam { beta1, beta2, .. } if !(unit(beta1) && unit(beta2)) => {
+                return bad(
+                    "optimiser",
+                    format!("Adam's β₁, β₂ must lie in [0, 1), found {beta1}, {beta2}"),
+                );
             }
+            _ => {}
+        }
+        if self.optimiser.batch() == 0 {
+            return bad("optimiser", "the batch needs at least 1 sample".into());
         }
         if self.scale_init.iter().any(|&a| !(a.is_finite() && a > 0.0)) {
             return bad("scale_init", "must be finite and > 0".into());
@@ -1335,7 +1324,6 @@ fn first_argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
     best
 }
 
-/// `v / ‖v‖₂`, or `v` unchanged (all zero) when the norm is 0.
 /// Optimiser state of a weight without updates decays geometrically; below 10⁻¹⁰⁰ it is zero
 /// (it no longer moves a latent) and kept out of the subnormal range, where every arithmetic
 /// operation is many times slower.
@@ -1347,6 +1335,7 @@ fn flush_tiny(x: f64) -> f64 {
     }
 }
 
+/// `v / ‖v‖₂`, or `v` unchanged (all zero) when the norm is 0.
 fn normalised(mut v: Vec<f64>) -> Vec<f64> {
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
     if norm != 0.0 && norm.is_finite() {
