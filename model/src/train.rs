@@ -1145,11 +1145,16 @@ impl Trainer {
         // A forward sign turns only once its latent is past ±h on the other side (stored
         // units: the real latent is `s_old · w`). h = 0: the sign of the latent itself.
         let h = self.cfg.hysteresis(l) / s_old;
-        // Stored update: real W -= lr·δ·HF  ⇔  w -= lr·δ·HF / s_old.
-        let step: Vec<f64> = delta.iter().map(|&d| lr * d / s_old).collect();
+        let batched = self.cfg.optimiser != Optimiser::Online;
+        // Stored update: real W -= lr·δ·HF  ⇔  w -= lr·δ·HF / s_old (online only: a batched
+        // optimiser sums δ·HF and steps later).
+        let step: Vec<f64> = if batched {
+            Vec::new()
+        } else {
+            delta.iter().map(|&d| lr * d / s_old).collect()
+        };
         let mut alpha_sum = 0f64;
         let mut crossings = 0u64;
-        let batched = self.cfg.optimiser != Optimiser::Online;
         for (i, &ti) in tin.iter().enumerate() {
             if ti >= t_cut || ti >= tm {
                 continue;
@@ -1342,4 +1347,19 @@ fn normalised(mut v: Vec<f64>) -> Vec<f64> {
         v.iter_mut().for_each(|x| *x /= norm);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flush_tiny;
+
+    #[test]
+    fn optimiser_state_below_the_floor_is_zero_and_above_it_is_kept() {
+        for x in [1e-101, -1e-101, 1e-300, f64::MIN_POSITIVE / 4.0, 0.0] {
+            assert_eq!(flush_tiny(x), 0.0, "{x:e}");
+        }
+        for x in [1e-99, -1e-99, 1e-3, -0.5, 7.0] {
+            assert_eq!(flush_tiny(x), x, "{x:e}");
+        }
+    }
 }
