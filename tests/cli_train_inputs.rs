@@ -334,3 +334,56 @@ fn optimiser_options_reach_the_trainer_and_are_refused_where_they_cannot_apply()
         "{err}"
     );
 }
+
+/// `--forward-dropout` reaches the trainer (one value for every layer or one per layer, named
+/// in the run's header), zero is no dropout, and a probability of 1 or a wrong count is refused
+/// before a model is written.
+#[test]
+fn forward_dropout_reaches_the_trainer_and_is_checked() {
+    let p = scratch("forward_dropout.json");
+    let p = p.to_str().unwrap();
+    let model = |extra: &[&str]| {
+        let out = ok(&train_digits("bs4nn", "64-60-10", "2", "5", p, extra));
+        (out, std::fs::read(p).unwrap())
+    };
+    let (_, plain) = model(&[]);
+    assert_eq!(
+        plain,
+        model(&["--forward-dropout", "0"]).1,
+        "0 is no dropout"
+    );
+    let (out, both) = model(&["--forward-dropout", "0.1"]);
+    assert!(out.contains("seed 5, forward dropout [0.1, 0.1]"), "{out}");
+    assert_ne!(plain, both, "dropout changes training");
+    assert_eq!(both, model(&["--forward-dropout", "0.1,0.1"]).1);
+    assert_ne!(both, model(&["--forward-dropout", "0,0.1"]).1);
+    std::fs::remove_file(p).unwrap();
+    for (extra, named) in [
+        (&["--forward-dropout", "1"][..], "must lie in [0, 1)"),
+        (
+            &["--forward-dropout", "0.1,0.1,0.1"],
+            "--forward-dropout: give one value or one per layer (2), not 3",
+        ),
+    ] {
+        let o = train_digits("bs4nn", "64-60-10", "2", "5", p, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(named),
+            "{extra:?}: {err}"
+        );
+        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
+    }
+    let o = train_digits(
+        "stidi",
+        "fc20-fc10",
+        "2",
+        "5",
+        p,
+        &["--forward-dropout", "0.1"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--forward-dropout apply to --rule s4nn|bs4nn only"),
+        "{err}"
+    );
+}

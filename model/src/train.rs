@@ -30,11 +30,14 @@
 //!
 //! Options beyond the papers' defaults, all off by default: the reference code's `DP()` dropout
 //! (`dropout`), a per-epoch learning-rate decay (`lr_decay`), the silent-label target shift for
-//! BS4NN (`silent_label_shift`, S4NN's rule) and any γ, θ, initialisation range or α rate.
+//! BS4NN (`silent_label_shift`, S4NN's rule) and any γ, θ, initialisation range or α rate;
+//! the sign hysteresis, batched optimisers and forward dropout (`forward_dropout`: inputs
+//! silenced in the training pass with the threshold scaled by `1 − p`) of [`TrainConfig`].
 //!
 //! Sampling: S4NN visits the training set in order; BS4NN draws `N` indices with replacement
-//! per epoch. Everything random comes from one `ChaCha8Rng` seeded by [`TrainConfig::seed`], so
-//! training is deterministic; only evaluation is parallel (it does not change results).
+//! per epoch. Everything random comes from one `ChaCha8Rng` seeded by [`TrainConfig::seed`]
+//! (forward dropout from its own stream, [`dropout_generator`]), so training is deterministic;
+//! only evaluation is parallel (it does not change results).
 
 use crate::data::Dataset;
 use crate::encode::{EncodingRule, LatencyEncoder};
@@ -47,6 +50,19 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// The ChaCha stream of a trainer's seed that forward dropout draws from (stream 0 draws the
+/// start and the sample order).
+pub const DROPOUT_STREAM: u64 = 1;
+
+/// Forward dropout's generator for `seed`: per sample, per weighted layer from the input up,
+/// one `gen_bool(p_l)` per input in index order (`true` = silenced); layers with `p_l = 0`
+/// draw nothing.
+pub fn dropout_generator(seed: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(DROPOUT_STREAM);
+    rng
+}
 
 /// Offset of the no-spike decoding fallback: potentials at `t_max − 3`.
 pub const FALLBACK_OFFSET: u16 = 3;
@@ -169,6 +185,13 @@ pub struct TrainConfig {
     /// How updates move the latent weights ([`Optimiser::Online`] in both papers).
     #[serde(default)]
     pub optimiser: Optimiser,
+    /// Forward dropout per layer (empty = none, both papers): while training, each input of
+    /// layer `l` is silenced (its spike removed from the forward pass and the update) with
+    /// probability `p_l`, drawn per sample, and the layer compares with `θ·(1 − p_l)` so that
+    /// its expected potential meets the same threshold as the whole network's at evaluation.
+    /// A silenced hidden neuron gets no error. Evaluation and export see every input and `θ`.
+    #[serde(default)]
+    pub forward_dropout: Vec<f64>,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -203,6 +226,7 @@ impl TrainConfig {
             lr_decay: 1.0,
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
+            forward_dropout: Vec::new(),
             optimiser: Optimiser::Online,
             seed,
         }
@@ -231,6 +255,7 @@ impl TrainConfig {
             lr_decay: 1.0,
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
+            forward_dropout: Vec::new(),
             optimiser: Optimiser::Online,
             seed,
         }
@@ -271,6 +296,11 @@ impl TrainConfig {
         cfg.lr = vec![0.2, 0.2];
         cfg.lr_decay_from = 35;
         cfg
+    }
+
+    /// Forward-dropout probability of weighted layer `l`'s inputs (0 when none was given).
+    pub fn forward_dropout(&self, l: usize) -> f64 {
+        self.forward_dropout.get(l).copied().unwrap_or(0.0)
     }
 
     /// Sign hysteresis of weighted layer `l` (0 when none was given).
@@ -356,6 +386,22 @@ impl TrainConfig {
             );
         }
         let unit = |b: f64| (0.0..1.0).contains(&b);
+        let fd = &self.forward_dropout;
+        if !fd.is_empty() && fd.len() != n {
+            return bad(
+                "forward_dropout",
+                format!(
+                    "needs {n} values (one per layer) or none, found {}",
+                    fd.len()
+                ),
+            );
+        }
+        if !fd.iter().all(|&p| unit(p)) {
+            return bad(
+                "forward_dropout",
+                format!("each probability must lie in [0, 1), found {fd:?}"),
+            );
+        }
         match self.optimiser {
             Optimiser::Momentum { beta, .. } if !unit(beta) => {
                 return bad(
@@ -542,6 +588,9 @@ pub struct Trainer {
     encoder: LatencyEncoder,
     layers: Vec<TrainLayer>,
     rng: ChaCha8Rng,
+    /// Forward dropout's own generator ([`DROPOUT_STREAM`] of the seed), so that switching
+    /// dropout on leaves every other random choice (start, sample order) as it was.
+    dropout_rng: ChaCha8Rng,
     epochs_done: usize,
     /// The running mean of every layer's real latent weights over the epochs passed to
     /// [`Trainer::average_epoch`], and how many there were.
@@ -554,7 +603,8 @@ impl Trainer {
     /// A freshly initialised network for `cfg`.
     pub fn new(cfg: TrainConfig) -> Result<Trainer, RunError> {
         cfg.check()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let seed = cfg.seed;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::new();
         for l in 0..cfg.arch.len() - 1 {
             let (n_in, n_out) = (cfg.arch[l], cfg.arch[l + 1]);
@@ -597,6 +647,7 @@ impl Trainer {
             cfg,
             layers,
             rng,
+            dropout_rng: dropout_generator(seed),
             epochs_done: 0,
             average: None,
             pending: 0,
@@ -680,7 +731,9 @@ impl Trainer {
     }
 
     /// Event-driven forward pass of layer `l` on `input` into `sc.times[l + 1]`.
-    fn forward_layer(&self, l: usize, sc: &mut Scratch, want_snap: bool) {
+    /// Layer `l` from the input times in `sc`; `keep` scales its threshold (1 outside forward
+    /// dropout).
+    fn forward_layer(&self, l: usize, sc: &mut Scratch, want_snap: bool, keep: f64) {
         let layer = &self.layers[l];
         let tm = self.cfg.t_max;
         let (n_in, n_out) = (layer.n_in, layer.n_out);
@@ -714,8 +767,9 @@ impl Trainer {
         let mut remaining = n_out;
         sc.snapped = false;
         let binary = self.cfg.rule == Rule::Bs4nn;
-        let thr_i = binary_threshold(self.cfg.threshold[l], layer.alpha);
-        let thr_f = f64::from(self.cfg.threshold[l]) / layer.decay_scale;
+        // θ·keep/α = θ/(α/keep); keep = 1 leaves both comparisons exactly the papers'.
+        let thr_i = binary_threshold(self.cfg.threshold[l], layer.alpha / keep);
+        let thr_f = f64::from(self.cfg.threshold[l]) * keep / layer.decay_scale;
         if binary {
             sc.vi.clear();
             sc.vi.resize(n_out, 0);
@@ -789,15 +843,39 @@ impl Trainer {
     }
 
     fn forward(&self, image: &[u8], sc: &mut Scratch) -> usize {
+        self.forward_dropped(image, sc, None)
+    }
+
+    /// The forward pass; with `dropout`'s generator, the training pass of
+    /// [`TrainConfig::forward_dropout`] (inputs silenced in place in `sc.times`, so the update
+    /// sees them as not fired).
+    fn forward_dropped(
+        &self,
+        image: &[u8],
+        sc: &mut Scratch,
+        mut dropout: Option<&mut ChaCha8Rng>,
+    ) -> usize {
         let nl = self.layers.len();
+        let tm = self.cfg.t_max;
         sc.times.resize(nl + 1, Vec::new());
         sc.times[0].clear();
         self.encoder.encode_steps_into(image, &mut sc.times[0]);
         for l in 0..nl {
-            self.forward_layer(l, sc, l + 1 == nl);
+            let p = self.cfg.forward_dropout(l);
+            let keep = match dropout.as_deref_mut() {
+                Some(rng) if p > 0.0 => {
+                    for t in &mut sc.times[l] {
+                        if rng.gen_bool(p) {
+                            *t = tm;
+                        }
+                    }
+                    1.0 - p
+                }
+                _ => 1.0,
+            };
+            self.forward_layer(l, sc, l + 1 == nl, keep);
         }
         let out = &sc.times[nl];
-        let tm = self.cfg.t_max;
         let min = out.iter().copied().min().unwrap_or(tm);
         if min < tm {
             out.iter().position(|&t| t == min).unwrap_or(0)
@@ -806,6 +884,18 @@ impl Trainer {
         } else {
             first_argmax(&sc.snap_f)
         }
+    }
+
+    /// The training forward pass: [`TrainConfig::forward_dropout`] applied when it is set (its
+    /// draws come from [`dropout_generator`]; without it, no draw is made).
+    fn forward_training(&mut self, image: &[u8], sc: &mut Scratch) -> usize {
+        if self.cfg.forward_dropout.iter().all(|&p| p == 0.0) {
+            return self.forward(image, sc);
+        }
+        let mut rng = self.dropout_rng.clone();
+        let pred = self.forward_dropped(image, sc, Some(&mut rng));
+        self.dropout_rng = rng;
+        pred
     }
 
     /// Decoded class of one image under the trainer's own forward pass.
@@ -889,7 +979,7 @@ impl Trainer {
         let tm = self.cfg.t_max;
         for (done, &k) in order.iter().enumerate() {
             let label = data.label(k);
-            let pred = self.forward(data.image(k), &mut sc);
+            let pred = self.forward_training(data.image(k), &mut sc);
             correct += usize::from(pred == label);
             for (l, counts) in fire_counts.iter_mut().enumerate() {
                 for (c, &t) in counts.iter_mut().zip(&sc.times[l + 1]) {
@@ -977,7 +1067,7 @@ impl Trainer {
             });
         }
         let mut sc = Scratch::default();
-        let pred = self.forward(image, &mut sc);
+        let pred = self.forward_training(image, &mut sc);
         let loss = self.update(label, &sc);
         Ok((pred, loss))
     }

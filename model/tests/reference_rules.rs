@@ -3,6 +3,8 @@
 
 use model::data;
 use model::train::{binary_threshold, Optimiser, TrainConfig, Trainer};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// `Voltage = cumsum(W · spikes)`, `Voltage[tmax] = thr + 1`, `argmax(Voltage > thr) + 1`,
 /// clamped to tmax — per neuron, dense over every time step.
@@ -67,26 +69,51 @@ struct Reference {
     v: Vec<Vec<f64>>,
     pending: usize,
     steps: i32,
+    /// Forward dropout (not in either paper): stream 1 of the seed's ChaCha8 generator, one
+    /// Bernoulli draw per input of each layer with `p > 0`, per sample.
+    drop_rng: ChaCha8Rng,
 }
 
 impl Reference {
-    fn thr(&self, l: usize) -> f64 {
+    /// Layer `l`'s threshold with a fraction `keep` of its inputs expected to be present.
+    fn thr(&self, l: usize, keep: f64) -> f64 {
         match self.cfg.rule {
-            model::Rule::S4nn => f64::from(self.cfg.threshold[l]),
-            // thr/fact compared with an integer count == floor(thr/fact)
-            model::Rule::Bs4nn => f64::from(binary_threshold(self.cfg.threshold[l], self.alpha[l])),
+            model::Rule::S4nn => f64::from(self.cfg.threshold[l]) * keep,
+            // thr·keep/fact compared with an integer count == floor(thr/(fact/keep))
+            model::Rule::Bs4nn => f64::from(binary_threshold(
+                self.cfg.threshold[l],
+                self.alpha[l] / keep,
+            )),
         }
     }
 
+    /// The evaluation forward pass (every input, the full thresholds).
     fn forward(&self, tin: &[u16]) -> Vec<Vec<u16>> {
+        self.forward_with(tin, None)
+    }
+
+    /// The forward pass; with a generator, forward dropout: each input of layer `l` is
+    /// replaced by "no spike" (`t_max`) with probability `p_l` and the threshold scaled by
+    /// `1 − p_l`.
+    fn forward_with(&self, tin: &[u16], mut drop: Option<&mut ChaCha8Rng>) -> Vec<Vec<u16>> {
         let binary = self.cfg.rule == model::Rule::Bs4nn;
         let mut times = vec![tin.to_vec()];
         for l in 0..self.w.len() {
+            let p = self.cfg.forward_dropout.get(l).copied().unwrap_or(0.0);
+            let mut keep = 1.0;
+            if let (Some(rng), true) = (drop.as_deref_mut(), p > 0.0) {
+                for t in times[l].iter_mut() {
+                    if rng.gen_bool(p) {
+                        *t = self.cfg.t_max;
+                    }
+                }
+                keep = 1.0 - p;
+            }
             let t = ref_forward(
                 if binary { &self.sign[l] } else { &self.w[l] },
                 self.arch[l],
                 &times[l],
-                self.thr(l),
+                self.thr(l, keep),
                 self.cfg.t_max as usize,
                 binary,
             );
@@ -97,7 +124,9 @@ impl Reference {
 
     fn step(&mut self, tin: &[u16], label: usize) -> Vec<Vec<u16>> {
         let tmax = self.cfg.t_max;
-        let times = self.forward(tin);
+        let mut drop = self.drop_rng.clone();
+        let times = self.forward_with(tin, Some(&mut drop));
+        self.drop_rng = drop;
         let out = times.last().unwrap().clone();
         let min = *out.iter().min().unwrap();
         let gamma = self.cfg.gamma;
@@ -240,6 +269,11 @@ fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
         v: w.iter().map(|l| vec![0.0; l.len()]).collect(),
         pending: 0,
         steps: 0,
+        drop_rng: {
+            let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
+            r.set_stream(1);
+            r
+        },
         w,
         alpha: cfg.scale_init.clone(),
         arch,
@@ -253,8 +287,12 @@ fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
         let label = split.train.label(k);
         let tin: Vec<u16> = enc.encode(img).iter().map(|t| t.0).collect();
         let host_times = trainer.spike_times(img);
+        assert_eq!(
+            host_times,
+            reference.forward(&tin),
+            "sample {k}: spike times differ"
+        );
         let ref_times = reference.step(&tin, label);
-        assert_eq!(host_times, ref_times, "sample {k}: spike times differ");
         trainer.train_sample(img, label).unwrap();
         for l in 0..reference.w.len() {
             let host = trainer.real_weights(l);
@@ -357,6 +395,60 @@ fn batched_optimisers_match_reference_transcription() {
             cfg.lr = vec![0.02, 0.2];
         }
         assert!(compare(cfg, 400, 1) > 0, "{opt:?}: no sign held");
+    }
+}
+
+/// Forward dropout against its transcription: inputs silenced by draws from stream 1 of the
+/// seed, each layer's threshold scaled by `1 − p`, silenced hidden neurons without an error
+/// (both rules, online and under Adam). The evaluation forward pass stays whole: `compare`
+/// checks the trainer's spike times against the transcription's undropped pass every sample.
+#[test]
+fn forward_dropout_matches_reference_transcription() {
+    let mut s4nn = TrainConfig::s4nn(vec![64, 30, 10], 7);
+    s4nn.threshold = vec![30, 100];
+    s4nn.forward_dropout = vec![0.2, 0.3];
+    compare(s4nn, 400, 0);
+    let mut bs4nn = small_bs4nn(vec![0.05, 0.5]);
+    bs4nn.forward_dropout = vec![0.0, 0.25];
+    compare(bs4nn.clone(), 400, 0);
+    bs4nn.forward_dropout = vec![0.1, 0.25];
+    bs4nn.optimiser = Optimiser::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        batch: 3,
+    };
+    bs4nn.lr = vec![0.02, 0.2];
+    compare(bs4nn, 400, 0);
+}
+
+/// Zero dropout is no dropout (no draw, the same trajectory); any other setting changes the
+/// trajectory; a probability of 1 or a wrong count is refused by name.
+#[test]
+fn forward_dropout_changes_training_only_when_set_and_is_checked() {
+    let split = data::digits().unwrap();
+    let base = small_bs4nn(Vec::new());
+    let run = |fd: Vec<f64>| {
+        let mut cfg = base.clone();
+        cfg.forward_dropout = fd;
+        let mut t = Trainer::new(cfg).unwrap();
+        t.train_epoch(&split.train, |_| {}).unwrap();
+        (0..2).map(|l| t.real_weights(l)).collect::<Vec<_>>()
+    };
+    let none = run(Vec::new());
+    assert_eq!(none, run(vec![0.0, 0.0]));
+    assert_ne!(none, run(vec![0.0, 0.1]));
+    for (fd, what) in [
+        (vec![1.0, 0.0], "[0, 1)"),
+        (vec![0.1, -0.1], "[0, 1)"),
+        (vec![0.1], "one per layer"),
+    ] {
+        let mut cfg = base.clone();
+        cfg.forward_dropout = fd.clone();
+        let e = Trainer::new(cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("forward_dropout") && e.contains(what),
+            "{fd:?}: {e}"
+        );
     }
 }
 

@@ -139,6 +139,11 @@ pub struct Args {
     /// sample, one value or one per layer [0].
     #[arg(long, value_delimiter = ',')]
     dropout: Vec<usize>,
+    /// Forward dropout while training: the probability that each input of a layer is silenced
+    /// for one sample (the layer's threshold scaled by 1 − p meanwhile), one value or one per
+    /// layer [0: not part of either paper].
+    #[arg(long, value_delimiter = ',')]
+    forward_dropout: Vec<f64>,
     /// S4NN / BS4NN optimiser (not part of either paper except `online`) [online].
     #[arg(long, value_enum)]
     optimiser: Option<OptimiserArg>,
@@ -297,6 +302,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     layered(&args.init_high, &mut cfg.init_high, "init-high")?;
     layered(&args.init_low, &mut cfg.init_low, "init-low")?;
     layered(&args.dropout, &mut cfg.dropout, "dropout")?;
+    if !args.forward_dropout.is_empty() {
+        cfg.forward_dropout = vec![0.0; cfg.lr.len()];
+        layered(
+            &args.forward_dropout,
+            &mut cfg.forward_dropout,
+            "forward-dropout",
+        )?;
+    }
     if !args.sign_hysteresis.is_empty() {
         cfg.sign_hysteresis = vec![0.0; cfg.lr.len()];
         layered(
@@ -379,8 +392,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             batch,
         } => format!(", Adam β {beta1},{beta2}, batches of {batch}"),
     };
+    let fd = &trainer.config().forward_dropout;
+    let dropout = if fd.iter().any(|&p| p > 0.0) {
+        format!(", forward dropout {fd:?} (train accuracy with it)")
+    } else {
+        String::new()
+    };
     println!(
-        "training {:?} {} on {} ({} train / {} test), seed {}{optimiser}",
+        "training {:?} {} on {} ({} train / {} test), seed {}{optimiser}{dropout}",
         trainer.config().rule,
         args.arch,
         args.dataset,
@@ -558,6 +577,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--reinit", args.reinit.is_some()),
         ("--order", args.order.is_some()),
         ("--dropout", !args.dropout.is_empty()),
+        ("--forward-dropout", !args.forward_dropout.is_empty()),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
         ("--optimiser", args.optimiser.is_some()),
