@@ -363,16 +363,19 @@ impl TrainConfig {
         if self.threshold.iter().any(|&t| t < 0) {
             return bad("threshold", "must be ≥ 0".into());
         }
-        let hyst = &self.sign_hysteresis;
-        if !hyst.is_empty() && hyst.len() != n {
-            return bad(
-                "sign_hysteresis",
-                format!(
-                    "needs {n} values (one per layer) or none, found {}",
-                    hyst.len()
-                ),
-            );
+        // Optional per-layer settings: one value per layer, or none at all.
+        for (field, len) in [
+            ("sign_hysteresis", self.sign_hysteresis.len()),
+            ("forward_dropout", self.forward_dropout.len()),
+        ] {
+            if len != 0 && len != n {
+                return bad(
+                    field,
+                    format!("needs {n} values (one per layer) or none, found {len}"),
+                );
+            }
         }
+        let hyst = &self.sign_hysteresis;
         if hyst.iter().any(|h| !(h.is_finite() && *h >= 0.0)) {
             return bad(
                 "sign_hysteresis",
@@ -387,15 +390,6 @@ impl TrainConfig {
         }
         let unit = |b: f64| (0.0..1.0).contains(&b);
         let fd = &self.forward_dropout;
-        if !fd.is_empty() && fd.len() != n {
-            return bad(
-                "forward_dropout",
-                format!(
-                    "needs {n} values (one per layer) or none, found {}",
-                    fd.len()
-                ),
-            );
-        }
         if !fd.iter().all(|&p| unit(p)) {
             return bad(
                 "forward_dropout",

@@ -233,6 +233,8 @@ impl Args {
     }
 }
 
+/// A per-layer setting from its flag: nothing given keeps the default, one value sets every
+/// layer, otherwise one value per layer.
 fn layered<T: Copy>(given: &[T], default: &mut [T], name: &str) -> anyhow::Result<()> {
     match given.len() {
         0 => Ok(()),
@@ -249,6 +251,20 @@ fn layered<T: Copy>(given: &[T], default: &mut [T], name: &str) -> anyhow::Resul
             default.len()
         ),
     }
+}
+
+/// [`layered`] for a setting that is empty when not given (0 in every layer otherwise).
+fn optional_layered(
+    given: &[f64],
+    setting: &mut Vec<f64>,
+    layers: usize,
+    name: &str,
+) -> anyhow::Result<()> {
+    if !given.is_empty() {
+        *setting = vec![0.0; layers];
+        layered(given, setting, name)?;
+    }
+    Ok(())
 }
 
 fn progress_bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
@@ -302,22 +318,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     layered(&args.init_high, &mut cfg.init_high, "init-high")?;
     layered(&args.init_low, &mut cfg.init_low, "init-low")?;
     layered(&args.dropout, &mut cfg.dropout, "dropout")?;
-    if !args.forward_dropout.is_empty() {
-        cfg.forward_dropout = vec![0.0; cfg.lr.len()];
-        layered(
-            &args.forward_dropout,
-            &mut cfg.forward_dropout,
-            "forward-dropout",
-        )?;
-    }
-    if !args.sign_hysteresis.is_empty() {
-        cfg.sign_hysteresis = vec![0.0; cfg.lr.len()];
-        layered(
-            &args.sign_hysteresis,
-            &mut cfg.sign_hysteresis,
-            "sign-hysteresis",
-        )?;
-    }
+    let layers = cfg.lr.len();
+    optional_layered(
+        &args.forward_dropout,
+        &mut cfg.forward_dropout,
+        layers,
+        "forward-dropout",
+    )?;
+    optional_layered(
+        &args.sign_hysteresis,
+        &mut cfg.sign_hysteresis,
+        layers,
+        "sign-hysteresis",
+    )?;
     if let Some(d) = args.lr_decay {
         cfg.lr_decay = d;
     }
