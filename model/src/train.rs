@@ -724,9 +724,8 @@ impl Trainer {
         Ok(())
     }
 
-    /// Event-driven forward pass of layer `l` on `input` into `sc.times[l + 1]`.
-    /// Layer `l` from the input times in `sc`; `keep` scales its threshold (1 outside forward
-    /// dropout).
+    /// Event-driven forward pass of layer `l` from the input times in `sc` into
+    /// `sc.times[l + 1]`; `keep` scales its threshold (1 outside forward dropout).
     fn forward_layer(&self, l: usize, sc: &mut Scratch, want_snap: bool, keep: f64) {
         let layer = &self.layers[l];
         let tm = self.cfg.t_max;
