@@ -2,10 +2,11 @@
 //! holds exactly the figures the run prints, one row per epoch, for every rule (the
 //! tie-inclusive score only where the rule reports it); the chart draws each series and names
 //! the best epoch the run names; a file in a missing directory is refused before training.
+//! The silent-output counts of an epoch line are those `spikemesh eval` gives the saved model.
 
 mod cli_support;
 
-use cli_support::{stderr, train_digits};
+use cli_support::{spikemesh, stderr, train_digits};
 use std::path::PathBuf;
 
 fn scratch(name: &str) -> PathBuf {
@@ -155,4 +156,32 @@ fn a_curve_file_in_a_missing_directory_is_refused_before_training() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!model.exists(), "{flag}: refused before the first epoch");
     }
+}
+
+/// The last epoch line's "N silent, M right" (test images without an output spike, decided by
+/// the no-spike fallback) are the counts `spikemesh eval` reports for the saved model.
+#[test]
+fn an_epoch_line_counts_the_silent_outputs_eval_reports() {
+    let model = scratch("silent.json");
+    let m = model.to_str().unwrap();
+    let out = train_digits("bs4nn", "64-100-10", "2", "3", m, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rfind(|l| l.starts_with("epoch 2/2"))
+        .unwrap();
+    let (silent, right) = (after(last, "%; "), after(last, "silent, "));
+    let eval = spikemesh(&["eval", m, "--dataset", "digits"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let report = String::from_utf8_lossy(&eval.stdout);
+    let named = format!("no-spike fallback used {silent} times ({right} of them correct)");
+    assert!(
+        report.contains(&named),
+        "{named} in {report} (train: {last})"
+    );
+    assert_ne!(
+        silent, "0",
+        "the digits run leaves some outputs silent: {last}"
+    );
 }

@@ -483,6 +483,10 @@ pub struct Accuracy {
     /// earliest spikes (a tie counts as correct); the same fallback when nothing fired. The
     /// papers' published figures use this rule.
     pub reference: f64,
+    /// Samples with no output spike before `t_max`, decided by the no-spike fallback.
+    pub silent: usize,
+    /// Of those, how many the fallback decided right.
+    pub silent_right: usize,
 }
 
 /// One weighted layer under training; weights input-major, real value `scale · w`. f64, as the
@@ -909,29 +913,38 @@ impl Trainer {
             return Ok(Accuracy {
                 strict: 0.0,
                 reference: 0.0,
+                silent: 0,
+                silent_right: 0,
             });
         }
         let nl = self.layers.len();
         let tm = self.cfg.t_max;
-        let (strict, reference) = (0..data.len())
+        // Per sample: [strict hit, reference hit, silent, silent and right].
+        let [strict, reference, silent, silent_right] = (0..data.len())
             .into_par_iter()
             .map_init(Scratch::default, |sc, k| {
                 let label = data.label(k);
                 let hit = self.forward(data.image(k), sc) == label;
                 let out = &sc.times[nl];
                 let t_min = out.iter().copied().min().unwrap_or(tm);
-                let ref_hit = if t_min < tm {
+                let fired = t_min < tm;
+                let ref_hit = if fired {
                     out.get(label) == Some(&t_min)
                 } else {
                     hit
                 };
-                (usize::from(hit), usize::from(ref_hit))
+                [hit, ref_hit, !fired, !fired && hit].map(usize::from)
             })
-            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            .reduce(
+                || [0; 4],
+                |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]],
+            );
         let n = data.len() as f64;
         Ok(Accuracy {
             strict: strict as f64 / n,
             reference: reference as f64 / n,
+            silent,
+            silent_right,
         })
     }
 

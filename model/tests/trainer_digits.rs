@@ -290,6 +290,7 @@ fn scored_evaluation_matches_spike_times() {
     let enc = t.encoder();
     let t_max = t.config().t_max;
     let (mut strict, mut reference, mut lost_ties) = (0usize, 0usize, 0usize);
+    let (mut silent, mut silent_right) = (0usize, 0usize);
     for k in 0..split.test.len() {
         let label = split.test.label(k);
         let predicted = g.classify(&enc.encode(split.test.image(k))).unwrap();
@@ -305,11 +306,15 @@ fn scored_evaluation_matches_spike_times() {
         };
         reference += usize::from(ref_hit);
         lost_ties += usize::from(label_first && predicted != label);
+        silent += usize::from(first == t_max);
+        silent_right += usize::from(first == t_max && predicted == label);
     }
     let n = split.test.len() as f64;
     assert_eq!(acc.strict, strict as f64 / n);
     assert_eq!(acc.reference, reference as f64 / n);
     assert_eq!(reference, strict + lost_ties);
+    assert_eq!((acc.silent, acc.silent_right), (silent, silent_right));
+    assert!(silent > 0, "no silent sample: the count is not exercised");
 }
 
 /// `set_start_weights` takes the model file's row-major layout and `real_weights` gives it back

@@ -477,12 +477,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             String::new()
         };
         println!(
-            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %) | {:.1} s/epoch | reinit {}{scales}",
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %; {} silent, {} right) | {:.1} s/epoch | reinit {}{scales}",
             args.epochs,
             100.0 * report.train_accuracy,
             report.mean_loss,
             100.0 * test_acc.strict,
             100.0 * test_acc.reference,
+            test_acc.silent,
+            test_acc.silent_right,
             train_secs,
             report.reinitialised,
         );
