@@ -387,3 +387,41 @@ fn forward_dropout_reaches_the_trainer_and_is_checked() {
         "{err}"
     );
 }
+
+/// `--silent-rival-shift` reaches the trainer (0 is the papers' rule) and is refused for
+/// STiDi-BP, whose silent outputs follow its own rule.
+#[test]
+fn silent_rival_shift_reaches_the_trainer() {
+    let p = scratch("rival.json");
+    let p = p.to_str().unwrap();
+    let model = |extra: &[&str]| {
+        ok(&train_digits("bs4nn", "64-60-10", "2", "5", p, extra));
+        std::fs::read(p).unwrap()
+    };
+    let plain = model(&["--silent-shift", "60"]);
+    assert_eq!(
+        plain,
+        model(&["--silent-shift", "60", "--silent-rival-shift", "0"])
+    );
+    let pushed = ["--silent-shift", "60", "--silent-rival-shift", "60"];
+    assert_ne!(plain, model(&pushed));
+    let out = ok(&train_digits("bs4nn", "64-60-10", "2", "5", p, &pushed));
+    assert!(
+        out.contains("seed 5, silent outputs' rivals pushed 60 steps past t_max"),
+        "{out}"
+    );
+    std::fs::remove_file(p).unwrap();
+    let o = train_digits(
+        "stidi",
+        "fc20-fc10",
+        "2",
+        "5",
+        p,
+        &["--silent-rival-shift", "60"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--silent-rival-shift apply to --rule s4nn|bs4nn only"),
+        "{err}"
+    );
+}

@@ -31,8 +31,9 @@
 //! Options beyond the papers' defaults, all off by default: the reference code's `DP()` dropout
 //! (`dropout`), a per-epoch learning-rate decay (`lr_decay`), the silent-label target shift for
 //! BS4NN (`silent_label_shift`, S4NN's rule) and any γ, θ, initialisation range or α rate;
-//! the sign hysteresis, batched optimisers and forward dropout (`forward_dropout`: inputs
-//! silenced in the training pass with the threshold scaled by `1 − p`) of [`TrainConfig`].
+//! the sign hysteresis, batched optimisers, forward dropout (`forward_dropout`: inputs
+//! silenced in the training pass with the threshold scaled by `1 − p`) and the push on a
+//! silent sample's rivals (`silent_rival_shift`) of [`TrainConfig`].
 //!
 //! Sampling: S4NN visits the training set in order; BS4NN draws `N` indices with replacement
 //! per epoch. Everything random comes from one `ChaCha8Rng` seeded by [`TrainConfig::seed`]
@@ -185,6 +186,12 @@ pub struct TrainConfig {
     /// How updates move the latent weights ([`Optimiser::Online`] in both papers).
     #[serde(default)]
     pub optimiser: Optimiser,
+    /// When no output fires: every other output whose potential in the no-spike fallback's
+    /// snapshot (`t_max − 3`) is at least the label's gets the error `+shift/t_max`, as if its
+    /// target were `shift` steps after `t_max` (0 = off, both papers: the silent outputs get no
+    /// error and the label alone is pulled earlier). It trains the decision the fallback makes.
+    #[serde(default)]
+    pub silent_rival_shift: u16,
     /// Forward dropout per layer (empty = none, both papers): while training, each input of
     /// layer `l` is silenced (its spike removed from the forward pass and the update) with
     /// probability `p_l`, drawn per sample, and the layer compares with `θ·(1 − p_l)` so that
@@ -227,6 +234,7 @@ impl TrainConfig {
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
             forward_dropout: Vec::new(),
+            silent_rival_shift: 0,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -256,6 +264,7 @@ impl TrainConfig {
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
             forward_dropout: Vec::new(),
+            silent_rival_shift: 0,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -1116,11 +1125,25 @@ impl Trainer {
             }
             target[label] = t_min;
         }
-        let err: Vec<f64> = target
+        let mut err: Vec<f64> = target
             .iter()
             .zip(out.iter())
             .map(|(&tt, &o)| (f64::from(tt) - f64::from(o)) / f64::from(tm))
             .collect();
+        if t_min == tm && self.cfg.silent_rival_shift > 0 {
+            // The fallback decides by the snapshot potentials: push down the label's rivals.
+            let rival = f64::from(self.cfg.silent_rival_shift) / f64::from(tm);
+            let rivals: Vec<bool> = if self.cfg.rule == Rule::Bs4nn {
+                sc.snap_i.iter().map(|&v| v >= sc.snap_i[label]).collect()
+            } else {
+                sc.snap_f.iter().map(|&v| v >= sc.snap_f[label]).collect()
+            };
+            for (k, (e, r)) in err.iter_mut().zip(rivals).enumerate() {
+                if r && k != label {
+                    *e = rival;
+                }
+            }
+        }
         let loss = 0.5 * err.iter().map(|e| e * e).sum::<f64>();
         let mut delta = normalised(err);
         for l in (0..nl).rev() {

@@ -43,6 +43,27 @@ fn ref_forward(
         .collect()
 }
 
+/// Each neuron's potential after the inputs of steps `0..=at` (the no-spike fallback's
+/// snapshot at `at = t_max − 3`), dense as `ref_forward`'s `cumsum`.
+fn ref_potentials(w: &[f64], n_in: usize, tin: &[u16], at: u16, binary: bool) -> Vec<f64> {
+    let n_out = w.len() / n_in;
+    (0..n_out)
+        .map(|j| {
+            (0..n_in)
+                .filter(|&i| tin[i] <= at)
+                .map(|i| {
+                    let wi = w[j * n_in + i];
+                    match (binary, wi < 0.0) {
+                        (true, true) => -1.0,
+                        (true, false) => 1.0,
+                        (false, _) => wi,
+                    }
+                })
+                .sum()
+        })
+        .collect()
+}
+
 fn norm(v: &mut [f64]) {
     let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
     if n != 0.0 {
@@ -69,6 +90,10 @@ struct Reference {
     v: Vec<Vec<f64>>,
     pending: usize,
     steps: i32,
+    /// Silent-output rivals pushed down (not in either paper), and how many of them tied the
+    /// label's potential.
+    rivals: usize,
+    rival_ties: usize,
     /// Forward dropout (not in either paper): stream 1 of the seed's ChaCha8 generator, one
     /// Bernoulli draw per input of each layer with `p > 0`, per sample.
     drop_rng: ChaCha8Rng,
@@ -146,6 +171,30 @@ impl Reference {
         let mut delta: Vec<f64> = (0..out.len())
             .map(|k| (f64::from(target[k]) - f64::from(out[k])) / f64::from(tmax))
             .collect();
+        let rival_shift = self.cfg.silent_rival_shift;
+        if min == tmax && rival_shift > 0 {
+            // Silent: every output the fallback ranks at or above the label is pushed down.
+            let last = self.w.len() - 1;
+            let binary = self.cfg.rule == model::Rule::Bs4nn;
+            let pot = ref_potentials(
+                if binary {
+                    &self.sign[last]
+                } else {
+                    &self.w[last]
+                },
+                self.arch[last],
+                &times[last],
+                tmax - 3,
+                binary,
+            );
+            for k in 0..out.len() {
+                if k != label && pot[k] >= pot[label] {
+                    self.rivals += 1;
+                    self.rival_ties += usize::from(pot[k] == pot[label]);
+                    delta[k] = f64::from(rival_shift) / f64::from(tmax);
+                }
+            }
+        }
         if delta.iter().all(|&d| d == 0.0) {
             self.error_free += 1;
         }
@@ -248,6 +297,16 @@ impl Reference {
 /// Replays `samples` digits through the trainer and the transcription side by side; returns
 /// how many (weight, sample) pairs ended a step with a forward sign opposite to the latent's.
 fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
+    replay(cfg, samples, min_error_free, samples / 2 + 1).0
+}
+
+/// [`compare`] with its floor on samples with an output spike, returning the transcription too.
+fn replay(
+    cfg: TrainConfig,
+    samples: usize,
+    min_error_free: usize,
+    min_spiking: usize,
+) -> (usize, Reference) {
     let split = data::digits().unwrap();
     let mut trainer = Trainer::new(cfg.clone()).unwrap();
     let arch = cfg.arch.clone();
@@ -269,6 +328,8 @@ fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
         v: w.iter().map(|l| vec![0.0; l.len()]).collect(),
         pending: 0,
         steps: 0,
+        rivals: 0,
+        rival_ties: 0,
         drop_rng: {
             let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
             r.set_stream(1);
@@ -320,7 +381,7 @@ fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
         }
     }
     assert!(
-        nontrivial > samples / 2,
+        nontrivial >= min_spiking,
         "only {nontrivial} samples had an output spike"
     );
     assert!(
@@ -328,7 +389,7 @@ fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
         "only {} samples without an error (wanted {min_error_free})",
         reference.error_free
     );
-    held
+    (held, reference)
 }
 
 #[test]
@@ -419,6 +480,40 @@ fn forward_dropout_matches_reference_transcription() {
     };
     bs4nn.lr = vec![0.02, 0.2];
     compare(bs4nn, 400, 0);
+}
+
+/// The silent outputs' rivals: when no output fires, every output whose potential at
+/// `t_max − 3` reaches the label's (ties included) gets the error `+shift/t_max` (both rules,
+/// online and Adam). The BS4NN output threshold (29 of 30 hidden) leaves most samples silent.
+#[test]
+fn silent_rival_shift_matches_reference_transcription() {
+    let mut s4nn = TrainConfig::s4nn(vec![64, 30, 10], 7);
+    s4nn.threshold = vec![30, 100];
+    s4nn.silent_rival_shift = 3;
+    let (_, r) = replay(s4nn, 400, 1, 201);
+    assert!(r.rivals > 0, "no rival pushed");
+    let mut bs4nn = small_bs4nn(vec![0.05, 0.5]);
+    bs4nn.threshold = vec![30, 145];
+    bs4nn.silent_label_shift = 60;
+    bs4nn.silent_rival_shift = 60;
+    for opt in [
+        Optimiser::Online,
+        Optimiser::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            batch: 3,
+        },
+    ] {
+        bs4nn.optimiser = opt;
+        let (_, r) = replay(bs4nn.clone(), 400, 0, 50);
+        assert!(
+            r.rival_ties > 0 && r.rivals > r.rival_ties,
+            "{opt:?}: rivals {} (tied {})",
+            r.rivals,
+            r.rival_ties
+        );
+        bs4nn.lr = vec![0.02, 0.2];
+    }
 }
 
 /// Zero dropout is no dropout (no draw, the same trajectory); any other setting changes the

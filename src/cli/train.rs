@@ -123,6 +123,11 @@ pub struct Args {
     /// When no output fires, the label's target is t_max − this [S4NN γ, BS4NN 0 (no update)].
     #[arg(long)]
     silent_shift: Option<u16>,
+    /// When no output fires, every other output whose potential at t_max − 3 (the no-spike
+    /// fallback's) is at least the label's gets a target this many steps after t_max
+    /// [0: off, as in both papers].
+    #[arg(long)]
+    silent_rival_shift: Option<u16>,
     /// Dead-neuron re-initialisation: fraction of an epoch's samples below which a hidden
     /// neuron's weights are re-drawn [S4NN 0.001, BS4NN off].
     #[arg(long)]
@@ -356,6 +361,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(s) = args.silent_shift {
         cfg.silent_label_shift = s;
     }
+    if let Some(s) = args.silent_rival_shift {
+        cfg.silent_rival_shift = s;
+    }
     if let Some(f) = args.reinit {
         cfg.dead_fraction = Some(f);
     }
@@ -406,13 +414,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } => format!(", Adam β {beta1},{beta2}, batches of {batch}"),
     };
     let fd = &trainer.config().forward_dropout;
-    let dropout = if fd.iter().any(|&p| p > 0.0) {
+    // The departures from the papers' rule that change what training computes.
+    let mut departures = if fd.iter().any(|&p| p > 0.0) {
         format!(", forward dropout {fd:?} (train accuracy with it)")
     } else {
         String::new()
     };
+    let rival = trainer.config().silent_rival_shift;
+    if rival > 0 {
+        departures += &format!(", silent outputs' rivals pushed {rival} steps past t_max");
+    }
     println!(
-        "training {:?} {} on {} ({} train / {} test), seed {}{optimiser}{dropout}",
+        "training {:?} {} on {} ({} train / {} test), seed {}{optimiser}{departures}",
         trainer.config().rule,
         args.arch,
         args.dataset,
@@ -593,6 +606,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--order", args.order.is_some()),
         ("--dropout", !args.dropout.is_empty()),
         ("--forward-dropout", !args.forward_dropout.is_empty()),
+        ("--silent-rival-shift", args.silent_rival_shift.is_some()),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
         ("--optimiser", args.optimiser.is_some()),
