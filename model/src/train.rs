@@ -196,7 +196,8 @@ pub struct TrainConfig {
     /// layer `l` is silenced (its spike removed from the forward pass and the update) with
     /// probability `p_l`, drawn per sample, and the layer compares with `θ·(1 − p_l)` so that
     /// its expected potential meets the same threshold as the whole network's at evaluation.
-    /// A silenced hidden neuron gets no error. Evaluation and export see every input and `θ`.
+    /// A silenced hidden neuron gets no error, and S4NN's dead-neuron count does not see its
+    /// spike. Evaluation and export see every input and `θ`.
     #[serde(default)]
     pub forward_dropout: Vec<f64>,
     /// Seed of every random choice.
