@@ -1134,13 +1134,16 @@ impl Trainer {
         if t_min == tm && self.cfg.silent_rival_shift > 0 {
             // The fallback decides by the snapshot potentials: push down the label's rivals.
             let rival = f64::from(self.cfg.silent_rival_shift) / f64::from(tm);
-            let rivals: Vec<bool> = if self.cfg.rule == Rule::Bs4nn {
-                sc.snap_i.iter().map(|&v| v >= sc.snap_i[label]).collect()
-            } else {
-                sc.snap_f.iter().map(|&v| v >= sc.snap_f[label]).collect()
+            let binary = self.cfg.rule == Rule::Bs4nn;
+            let reaches_label = |k: usize| {
+                if binary {
+                    sc.snap_i[k] >= sc.snap_i[label]
+                } else {
+                    sc.snap_f[k] >= sc.snap_f[label]
+                }
             };
-            for (k, (e, r)) in err.iter_mut().zip(rivals).enumerate() {
-                if r && k != label {
+            for (k, e) in err.iter_mut().enumerate() {
+                if k != label && reaches_label(k) {
                     *e = rival;
                 }
             }
