@@ -200,6 +200,14 @@ pub struct TrainConfig {
     /// spike. Evaluation and export see every input and `θ`.
     #[serde(default)]
     pub forward_dropout: Vec<f64>,
+    /// Learned per-neuron thresholds, BS4NN only (empty = none, both papers: one fixed `θ` per
+    /// layer): per layer, the step length of each neuron's own real threshold `θ_j` (0 = that
+    /// layer keeps `θ`). Every `θ_j` starts at the layer's `θ`, and moves as the bias of a
+    /// neuron whose potential is `Σ w − θ_j`: where the weights of the causal inputs get
+    /// `−lr·δ_j`, `θ_j` gets `+lr_θ·δ_j` (through the same optimiser, under the same schedule).
+    /// The forward pass and the export compare with `⌊θ_j/α⌋` per neuron.
+    #[serde(default)]
+    pub threshold_lr: Vec<f64>,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -235,6 +243,7 @@ impl TrainConfig {
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
             forward_dropout: Vec::new(),
+            threshold_lr: Vec::new(),
             silent_rival_shift: 0,
             optimiser: Optimiser::Online,
             seed,
@@ -265,6 +274,7 @@ impl TrainConfig {
             lr_decay_from: 0,
             sign_hysteresis: Vec::new(),
             forward_dropout: Vec::new(),
+            threshold_lr: Vec::new(),
             silent_rival_shift: 0,
             optimiser: Optimiser::Online,
             seed,
@@ -311,6 +321,11 @@ impl TrainConfig {
     /// Forward-dropout probability of weighted layer `l`'s inputs (0 when none was given).
     pub fn forward_dropout(&self, l: usize) -> f64 {
         self.forward_dropout.get(l).copied().unwrap_or(0.0)
+    }
+
+    /// Step length of weighted layer `l`'s learned per-neuron thresholds (0: fixed `θ`).
+    pub fn threshold_lr(&self, l: usize) -> f64 {
+        self.threshold_lr.get(l).copied().unwrap_or(0.0)
     }
 
     /// Sign hysteresis of weighted layer `l` (0 when none was given).
@@ -377,6 +392,7 @@ impl TrainConfig {
         for (field, len) in [
             ("sign_hysteresis", self.sign_hysteresis.len()),
             ("forward_dropout", self.forward_dropout.len()),
+            ("threshold_lr", self.threshold_lr.len()),
         ] {
             if len != 0 && len != n {
                 return bad(
@@ -404,6 +420,19 @@ impl TrainConfig {
             return bad(
                 "forward_dropout",
                 format!("each probability must lie in [0, 1), found {fd:?}"),
+            );
+        }
+        let tl = &self.threshold_lr;
+        if tl.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            return bad(
+                "threshold_lr",
+                format!("must be finite and ≥ 0, found {tl:?}"),
+            );
+        }
+        if self.rule != Rule::Bs4nn && tl.iter().any(|&v| v > 0.0) {
+            return bad(
+                "threshold_lr",
+                "learned per-neuron thresholds are for BS4NN's integer comparison only".into(),
             );
         }
         match self.optimiser {
@@ -473,7 +502,13 @@ pub fn held_sign(positive: bool, latent: f64, h: f64) -> bool {
 /// The integer threshold a BS4NN layer uses: `⌊θ/α⌋`, clamped to `0..=i32::MAX`
 /// (`V > θ/α ⇔ V > ⌊θ/α⌋` for integer `V`).
 pub fn binary_threshold(theta: i32, alpha: f64) -> i32 {
-    let q = f64::from(theta) / alpha;
+    binary_threshold_of(f64::from(theta), alpha)
+}
+
+/// [`binary_threshold`] of a real threshold (a learned `θ_j`): `⌊θ/α⌋`, clamped to
+/// `0..=i32::MAX`.
+pub fn binary_threshold_of(theta: f64, alpha: f64) -> i32 {
+    let q = theta / alpha;
     if q.is_nan() || q >= f64::from(i32::MAX) {
         i32::MAX
     } else if q < 0.0 {
@@ -523,6 +558,13 @@ struct TrainLayer {
     v: Vec<f64>,
     /// Adam steps taken (for the bias correction).
     steps: i32,
+    /// Learned per-neuron thresholds `θ_j` in real units ([`TrainConfig::threshold_lr`]);
+    /// empty when the layer compares with its fixed `θ`. Batched optimisers keep their summed
+    /// updates and state per neuron beside them, as `grad`, `m`, `v` per weight.
+    theta: Vec<f64>,
+    theta_grad: Vec<f64>,
+    theta_m: Vec<f64>,
+    theta_v: Vec<f64>,
 }
 
 impl TrainLayer {
@@ -587,6 +629,8 @@ struct Scratch {
     snap_f: Vec<f64>,
     snap_i: Vec<i32>,
     snapped: bool,
+    /// Per-neuron integer thresholds of the layer being run (BS4NN).
+    thr_i: Vec<i32>,
 }
 
 /// The online S4NN / BS4NN trainer.
@@ -636,13 +680,28 @@ impl Trainer {
                 m: Vec::new(),
                 v: Vec::new(),
                 steps: 0,
+                theta: Vec::new(),
+                theta_grad: Vec::new(),
+                theta_m: Vec::new(),
+                theta_v: Vec::new(),
             };
+            let learned = cfg.threshold_lr(l) > 0.0;
+            if learned {
+                layer.theta = vec![f64::from(cfg.threshold[l]); n_out];
+            }
             if cfg.optimiser != Optimiser::Online {
                 layer.grad = vec![0.0; n_in * n_out];
                 layer.m = vec![0.0; n_in * n_out];
+                if learned {
+                    layer.theta_grad = vec![0.0; n_out];
+                    layer.theta_m = vec![0.0; n_out];
+                }
             }
             if matches!(cfg.optimiser, Optimiser::Adam { .. }) {
                 layer.v = vec![0.0; n_in * n_out];
+                if learned {
+                    layer.theta_v = vec![0.0; n_out];
+                }
             }
             layer.sync_signs(cfg.rule == Rule::Bs4nn);
             layers.push(layer);
@@ -719,6 +778,15 @@ impl Trainer {
         self.layers.iter().map(|l| l.alpha).collect()
     }
 
+    /// Weighted layer `l`'s learned per-neuron thresholds `θ_j` in real units, or `None` when
+    /// it compares with its fixed `θ` ([`TrainConfig::threshold_lr`]).
+    pub fn learned_thresholds(&self, l: usize) -> Option<&[f64]> {
+        self.layers
+            .get(l)
+            .map(|layer| layer.theta.as_slice())
+            .filter(|t| !t.is_empty())
+    }
+
     fn check_data(&self, data: &Dataset) -> Result<(), RunError> {
         let found = data.image_len() * self.cfg.encoding.channels();
         if found != self.cfg.arch[0] {
@@ -775,9 +843,17 @@ impl Trainer {
         sc.snapped = false;
         let binary = self.cfg.rule == Rule::Bs4nn;
         // θ·keep/α = θ/(α/keep); keep = 1 leaves both comparisons exactly the papers'.
-        let thr_i = binary_threshold(self.cfg.threshold[l], layer.alpha / keep);
         let thr_f = f64::from(self.cfg.threshold[l]) * keep / layer.decay_scale;
         if binary {
+            sc.thr_i.clear();
+            if layer.theta.is_empty() {
+                let thr = binary_threshold(self.cfg.threshold[l], layer.alpha / keep);
+                sc.thr_i.resize(n_out, thr);
+            } else {
+                let a = layer.alpha / keep;
+                sc.thr_i
+                    .extend(layer.theta.iter().map(|&th| binary_threshold_of(th, a)));
+            }
             sc.vi.clear();
             sc.vi.resize(n_out, 0);
         } else {
@@ -822,7 +898,7 @@ impl Trainer {
                 for (j, oj) in out.iter_mut().enumerate() {
                     if *oj == tm {
                         let fire = if binary {
-                            sc.vi[j] > thr_i
+                            sc.vi[j] > sc.thr_i[j]
                         } else {
                             sc.vf[j] > thr_f
                         };
@@ -1189,32 +1265,38 @@ impl Trainer {
         for (l, layer) in self.layers.iter_mut().enumerate() {
             // Real W −= lr·x  ⇔  stored w −= lr·x / scale.
             let lr = self.cfg.lr[l] * sched / layer.decay_scale;
+            // Learned thresholds are kept in real units: no decay scale.
+            let lr_theta = self.cfg.threshold_lr(l) * sched;
             match self.cfg.optimiser {
                 // Online updates move the latents in `backward_layer`; nothing is pending.
                 Optimiser::Online => return,
                 Optimiser::Momentum { beta, .. } => {
-                    for ((w, g), u) in layer.w.iter_mut().zip(&mut layer.grad).zip(&mut layer.m) {
-                        *u = flush_tiny(beta * *u + *g);
-                        *w -= lr * *u;
-                        *g = 0.0;
-                    }
+                    momentum_step(&mut layer.w, &mut layer.grad, &mut layer.m, beta, lr);
+                    let (th, g, u) = (&mut layer.theta, &mut layer.theta_grad, &mut layer.theta_m);
+                    momentum_step(th, g, u, beta, lr_theta);
                 }
                 Optimiser::Adam { beta1, beta2, .. } => {
                     layer.steps = layer.steps.saturating_add(1);
-                    let c1 = 1.0 - beta1.powi(layer.steps);
-                    let c2 = 1.0 - beta2.powi(layer.steps);
-                    for (((w, g), m), v) in layer
-                        .w
-                        .iter_mut()
-                        .zip(&mut layer.grad)
-                        .zip(&mut layer.m)
-                        .zip(&mut layer.v)
-                    {
-                        *m = flush_tiny(beta1 * *m + (1.0 - beta1) * *g);
-                        *v = flush_tiny(beta2 * *v + (1.0 - beta2) * *g * *g);
-                        *w -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
-                        *g = 0.0;
-                    }
+                    let adam = AdamStep {
+                        beta1,
+                        beta2,
+                        c1: 1.0 - beta1.powi(layer.steps),
+                        c2: 1.0 - beta2.powi(layer.steps),
+                    };
+                    adam.apply(
+                        &mut layer.w,
+                        &mut layer.grad,
+                        &mut layer.m,
+                        &mut layer.v,
+                        lr,
+                    );
+                    adam.apply(
+                        &mut layer.theta,
+                        &mut layer.theta_grad,
+                        &mut layer.theta_m,
+                        &mut layer.theta_v,
+                        lr_theta,
+                    );
                 }
             }
             if !layer.sign.is_empty() {
@@ -1325,6 +1407,20 @@ impl Trainer {
             alpha_sum += acc_s;
         }
         layer.sign_changes += crossings;
+        // A learned threshold is the bias of a neuron whose potential is `Σ w − θ_j`: an
+        // input present from the start, so it moves against its weights, ungated by time.
+        if !layer.theta.is_empty() {
+            if batched {
+                for (g, &d) in layer.theta_grad.iter_mut().zip(delta) {
+                    *g -= d;
+                }
+            } else {
+                let lr_t = self.cfg.threshold_lr(l) * sched;
+                for (th, &d) in layer.theta.iter_mut().zip(delta) {
+                    *th += lr_t * d;
+                }
+            }
+        }
         layer.decay_scale = s_new;
         if s_new < 0.5 {
             layer.w.iter_mut().for_each(|w| *w *= s_new);
@@ -1400,7 +1496,16 @@ impl Trainer {
                     Weights::pack_signs(
                         (0..n_in * n_out).map(|n| tl.sign[(n % n_in) * n_out + n / n_in] < 0),
                     ),
-                    Threshold::Layer(binary_threshold(self.cfg.threshold[l], tl.alpha)),
+                    if tl.theta.is_empty() {
+                        Threshold::Layer(binary_threshold(self.cfg.threshold[l], tl.alpha))
+                    } else {
+                        Threshold::Neuron(
+                            tl.theta
+                                .iter()
+                                .map(|&th| binary_threshold_of(th, tl.alpha))
+                                .collect(),
+                        )
+                    },
                     Some(tl.alpha),
                 ),
                 Rule::S4nn => {
@@ -1438,6 +1543,38 @@ impl Trainer {
             encoding: Some(self.cfg.encoding),
             fallback_offset: FALLBACK_OFFSET,
             layers,
+        }
+    }
+}
+
+/// One momentum step `u ← β·u + g`, `x −= lr·u` of parameters `x` from their summed updates
+/// `g` (cleared). Empty slices: nothing to do.
+fn momentum_step(x: &mut [f64], g: &mut [f64], u: &mut [f64], beta: f64, lr: f64) {
+    for ((x, g), u) in x.iter_mut().zip(g).zip(u) {
+        *u = flush_tiny(beta * *u + *g);
+        *x -= lr * *u;
+        *g = 0.0;
+    }
+}
+
+/// One Adam step's constants: the moment decays and their bias corrections `1 − βᵗ`.
+struct AdamStep {
+    beta1: f64,
+    beta2: f64,
+    c1: f64,
+    c2: f64,
+}
+
+impl AdamStep {
+    /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `x −= lr·m̂/(√v̂ + 10⁻⁸)` for parameters
+    /// `x` from their summed updates `g` (cleared). Empty slices: nothing to do.
+    fn apply(&self, x: &mut [f64], g: &mut [f64], m: &mut [f64], v: &mut [f64], lr: f64) {
+        let (b1, b2) = (self.beta1, self.beta2);
+        for (((x, g), m), v) in x.iter_mut().zip(g).zip(m).zip(v) {
+            *m = flush_tiny(b1 * *m + (1.0 - b1) * *g);
+            *v = flush_tiny(b2 * *v + (1.0 - b2) * *g * *g);
+            *x -= lr * (*m / self.c1) / ((*v / self.c2).sqrt() + 1e-8);
+            *g = 0.0;
         }
     }
 }

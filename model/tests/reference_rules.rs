@@ -7,12 +7,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// `Voltage = cumsum(W · spikes)`, `Voltage[tmax] = thr + 1`, `argmax(Voltage > thr) + 1`,
-/// clamped to tmax — per neuron, dense over every time step.
+/// clamped to tmax — per neuron (threshold `thr[j]`), dense over every time step.
 fn ref_forward(
     w: &[f64],
     n_in: usize,
     tin: &[u16],
-    thr: f64,
+    thr: &[f64],
     tmax: usize,
     binary: bool,
 ) -> Vec<u16> {
@@ -36,8 +36,8 @@ fn ref_forward(
             for t in 1..=tmax {
                 v[t] += v[t - 1];
             }
-            v[tmax] = thr + 1.0;
-            let c = (0..=tmax).find(|&t| v[t] > thr).unwrap_or(tmax);
+            v[tmax] = thr[j] + 1.0;
+            let c = (0..=tmax).find(|&t| v[t] > thr[j]).unwrap_or(tmax);
             (c + 1).min(tmax) as u16
         })
         .collect()
@@ -97,18 +97,30 @@ struct Reference {
     /// Forward dropout (not in either paper): stream 1 of the seed's ChaCha8 generator, one
     /// Bernoulli draw per input of each layer with `p > 0`, per sample.
     drop_rng: ChaCha8Rng,
+    /// Learned per-neuron thresholds (not in either paper), real units, per layer (empty: the
+    /// layer's fixed θ), with the batched optimisers' summed updates and state per neuron.
+    theta: Vec<Vec<f64>>,
+    theta_grad: Vec<Vec<f64>>,
+    theta_m: Vec<Vec<f64>>,
+    theta_v: Vec<Vec<f64>>,
 }
 
 impl Reference {
-    /// Layer `l`'s threshold with a fraction `keep` of its inputs expected to be present.
-    fn thr(&self, l: usize, keep: f64) -> f64 {
+    /// Layer `l`'s thresholds, per neuron, with a fraction `keep` of its inputs expected to be
+    /// present.
+    fn thr(&self, l: usize, keep: f64) -> Vec<f64> {
+        let n_out = self.arch[l + 1];
         match self.cfg.rule {
-            model::Rule::S4nn => f64::from(self.cfg.threshold[l]) * keep,
+            model::Rule::S4nn => vec![f64::from(self.cfg.threshold[l]) * keep; n_out],
             // thr·keep/fact compared with an integer count == floor(thr/(fact/keep))
-            model::Rule::Bs4nn => f64::from(binary_threshold(
-                self.cfg.threshold[l],
-                self.alpha[l] / keep,
-            )),
+            model::Rule::Bs4nn if self.theta[l].is_empty() => {
+                let thr = binary_threshold(self.cfg.threshold[l], self.alpha[l] / keep);
+                vec![f64::from(thr); n_out]
+            }
+            model::Rule::Bs4nn => self.theta[l]
+                .iter()
+                .map(|&th| (th / (self.alpha[l] / keep)).floor().max(0.0))
+                .collect(),
         }
     }
 
@@ -138,7 +150,7 @@ impl Reference {
                 if binary { &self.sign[l] } else { &self.w[l] },
                 self.arch[l],
                 &times[l],
-                self.thr(l, keep),
+                &self.thr(l, keep),
                 self.cfg.t_max as usize,
                 binary,
             );
@@ -221,6 +233,16 @@ impl Reference {
             for x in w.iter_mut() {
                 *x -= lr * lam * *x;
             }
+            // A learned threshold: the bias of `Σ w − θ_j`, moved against the weights.
+            let lr_theta = self.cfg.threshold_lr.get(l).copied().unwrap_or(0.0);
+            let (theta, theta_grad) = (&mut self.theta[l], &mut self.theta_grad[l]);
+            for (j, &d) in delta.iter().enumerate().take(theta.len()) {
+                if batched {
+                    theta_grad[j] -= d;
+                } else {
+                    theta[j] += lr_theta * d;
+                }
+            }
             let h = self.cfg.hysteresis(l);
             for (s, &x) in self.sign[l].iter_mut().zip(w.iter()) {
                 if (*s > 0.0 && x < -h) || (*s < 0.0 && x >= h) {
@@ -284,6 +306,26 @@ impl Reference {
                 };
                 self.w[l][n] -= lr * step;
             }
+            let lr_theta = self.cfg.threshold_lr.get(l).copied().unwrap_or(0.0);
+            for j in 0..self.theta[l].len() {
+                let g = self.theta_grad[l][j];
+                self.theta_grad[l][j] = 0.0;
+                let step = match self.cfg.optimiser {
+                    Optimiser::Online => unreachable!(),
+                    Optimiser::Momentum { beta, .. } => {
+                        self.theta_m[l][j] = beta * self.theta_m[l][j] + g;
+                        self.theta_m[l][j]
+                    }
+                    Optimiser::Adam { beta1, beta2, .. } => {
+                        self.theta_m[l][j] = beta1 * self.theta_m[l][j] + (1.0 - beta1) * g;
+                        self.theta_v[l][j] = beta2 * self.theta_v[l][j] + (1.0 - beta2) * g * g;
+                        let m_hat = self.theta_m[l][j] / (1.0 - beta1.powi(self.steps));
+                        let v_hat = self.theta_v[l][j] / (1.0 - beta2.powi(self.steps));
+                        m_hat / (v_hat.sqrt() + 1e-8)
+                    }
+                };
+                self.theta[l][j] -= lr_theta * step;
+            }
             let h = self.cfg.hysteresis(l);
             for (s, &x) in self.sign[l].iter_mut().zip(self.w[l].iter()) {
                 if (*s > 0.0 && x < -h) || (*s < 0.0 && x >= h) {
@@ -335,6 +377,21 @@ fn replay(
             r.set_stream(1);
             r
         },
+        theta: (0..arch.len() - 1)
+            .map(|l| match cfg.threshold_lr.get(l) {
+                Some(&r) if r > 0.0 => vec![f64::from(cfg.threshold[l]); arch[l + 1]],
+                _ => Vec::new(),
+            })
+            .collect(),
+        theta_grad: (0..arch.len() - 1)
+            .map(|l| vec![0.0; arch[l + 1]])
+            .collect(),
+        theta_m: (0..arch.len() - 1)
+            .map(|l| vec![0.0; arch[l + 1]])
+            .collect(),
+        theta_v: (0..arch.len() - 1)
+            .map(|l| vec![0.0; arch[l + 1]])
+            .collect(),
         w,
         alpha: cfg.scale_init.clone(),
         arch,
@@ -368,6 +425,17 @@ fn replay(
                 .zip(&reference.sign[l])
                 .filter(|(&x, &s)| (x < 0.0) != (s < 0.0))
                 .count();
+            match trainer.learned_thresholds(l) {
+                Some(th) => {
+                    for (j, (a, b)) in th.iter().zip(&reference.theta[l]).enumerate() {
+                        assert!(
+                            (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                            "sample {k} layer {l} threshold {j}: {a} vs {b}"
+                        );
+                    }
+                }
+                None => assert!(reference.theta[l].is_empty(), "layer {l}: none learned"),
+            }
             let ha = trainer.scales()[l];
             assert!(
                 (ha - reference.alpha[l]).abs() < 1e-6,
@@ -513,6 +581,37 @@ fn silent_rival_shift_matches_reference_transcription() {
             r.rival_ties
         );
         bs4nn.lr = vec![0.02, 0.2];
+    }
+}
+
+/// Learned per-neuron thresholds against their transcription: each `θ_j` starts at the
+/// layer's θ, moves by `+lr_θ·δ_j` (online) or through the batched optimiser's step on `−δ_j`,
+/// and the forward pass compares with `⌊θ_j/α⌋` per neuron (BS4NN online and under Adam, with
+/// forward dropout scaling the learned thresholds too). The integer thresholds must part.
+#[test]
+fn learned_thresholds_match_reference_transcription() {
+    let mut bs4nn = small_bs4nn(vec![0.05, 0.5]);
+    bs4nn.threshold_lr = vec![1.0, 4.0];
+    for opt in [
+        Optimiser::Online,
+        Optimiser::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            batch: 3,
+        },
+    ] {
+        bs4nn.optimiser = opt;
+        let (_, r) = replay(bs4nn.clone(), 400, 0, 100);
+        for l in 0..2 {
+            let ints: Vec<f64> = r.thr(l, 1.0);
+            assert!(
+                ints.iter().any(|&x| x != ints[0]),
+                "{opt:?} layer {l}: integer thresholds never parted: {ints:?}"
+            );
+        }
+        bs4nn.lr = vec![0.02, 0.2];
+        bs4nn.threshold_lr = vec![0.5, 2.0];
+        bs4nn.forward_dropout = vec![0.1, 0.0];
     }
 }
 

@@ -1,6 +1,7 @@
 //! The host trainer on the embedded digits: accuracy, exact export to the chip's integer
 //! form, determinism.
 
+use model::network::{LayerKind, Threshold};
 use model::train::{Optimiser, TrainConfig, Trainer};
 use model::*;
 
@@ -44,14 +45,14 @@ fn bs4nn_digits_binary_accuracy() {
 
 #[test]
 fn bs4nn_export_reproduces_the_trainer_exactly() {
-    export_reproduces_the_trainer(Vec::new(), Optimiser::Online);
+    export_reproduces_the_trainer(Vec::new(), Optimiser::Online, Vec::new());
 }
 
 /// With a sign hysteresis the forward signs are held state, not the latents' signs; the
 /// export must carry the held signs.
 #[test]
 fn bs4nn_export_with_sign_hysteresis_reproduces_the_trainer_exactly() {
-    export_reproduces_the_trainer(vec![0.05, 0.5], Optimiser::Online);
+    export_reproduces_the_trainer(vec![0.05, 0.5], Optimiser::Online, Vec::new());
 }
 
 /// A batched optimiser turns the signs once per batch (and for the partial batch at the end of
@@ -63,26 +64,65 @@ fn bs4nn_export_after_adam_steps_reproduces_the_trainer_exactly() {
         beta2: 0.999,
         batch: 10,
     };
-    export_reproduces_the_trainer(vec![0.05, 0.05], adam);
+    export_reproduces_the_trainer(vec![0.05, 0.05], adam, Vec::new());
 }
 
-fn export_reproduces_the_trainer(sign_hysteresis: Vec<f64>, optimiser: Optimiser) {
+/// Learned per-neuron thresholds are exported as the chip's per-neuron integer thresholds
+/// `⌊θ_j/α⌋`, online and under Adam.
+#[test]
+fn bs4nn_export_with_learned_thresholds_reproduces_the_trainer_exactly() {
+    let adam = Optimiser::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        batch: 10,
+    };
+    for optimiser in [Optimiser::Online, adam] {
+        export_reproduces_the_trainer(vec![0.05, 0.05], optimiser, vec![0.5, 0.5]);
+    }
+}
+
+fn export_reproduces_the_trainer(
+    sign_hysteresis: Vec<f64>,
+    optimiser: Optimiser,
+    threshold_lr: Vec<f64>,
+) {
     let split = data::digits().unwrap();
     let mut cfg = TrainConfig::bs4nn(vec![64, 100, 10], 5);
     cfg.init_low = vec![-1.0, 0.0];
     cfg.threshold = vec![30, 100];
     cfg.silent_label_shift = 1;
     cfg.sign_hysteresis = sign_hysteresis;
+    cfg.threshold_lr = threshold_lr;
     if optimiser != Optimiser::Online {
         cfg.optimiser = optimiser;
         cfg.lr = vec![0.02, 0.02];
         cfg.init_high = vec![5.0, 4.8];
     }
+    let learned = !cfg.threshold_lr.is_empty();
     let mut t = Trainer::new(cfg).unwrap();
     let mut fallbacks = 0;
     for epoch in 0..4 {
         t.train_epoch(&split.train, |_| {}).unwrap();
         let net = t.export(8, 8);
+        for (l, layer) in net.layers.iter().skip(1).enumerate() {
+            let LayerKind::Dense(d) = &layer.kind else {
+                panic!("layer {l} is not dense");
+            };
+            match &d.threshold {
+                Threshold::Neuron(v) => {
+                    assert!(learned, "per-neuron thresholds without learning");
+                    let th = t.learned_thresholds(l).unwrap();
+                    let a = t.scales()[l];
+                    let want: Vec<i32> = th.iter().map(|&x| (x / a).floor() as i32).collect();
+                    assert_eq!(v, &want, "epoch {epoch} layer {l}");
+                    assert!(
+                        v.iter().any(|&x| x != v[0]),
+                        "epoch {epoch} layer {l}: the learned thresholds never parted"
+                    );
+                }
+                Threshold::Layer(_) => assert!(!learned, "layer {l}: one threshold exported"),
+            }
+        }
         let g = GoldenNetwork::new(&net).unwrap();
         let enc = t.encoder();
         for set in [&split.test, &split.train] {
