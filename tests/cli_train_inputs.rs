@@ -388,6 +388,79 @@ fn forward_dropout_reaches_the_trainer_and_is_checked() {
     );
 }
 
+/// `--threshold-lr` reaches the trainer (0 is the papers' fixed threshold), writes per-neuron
+/// thresholds into the model, and is refused for S4NN, STiDi-BP and bad values by name.
+#[test]
+fn threshold_lr_reaches_the_trainer_and_is_checked() {
+    let p = scratch("threshold_lr.json");
+    let p = p.to_str().unwrap();
+    let model = |extra: &[&str]| {
+        let out = ok(&train_digits("bs4nn", "64-60-10", "2", "5", p, extra));
+        (out, std::fs::read(p).unwrap())
+    };
+    let (_, plain) = model(&[]);
+    assert_eq!(plain, model(&["--threshold-lr", "0"]).1, "0 is no learning");
+    let (out, learned) = model(&["--threshold-lr", "0.5,0"]);
+    assert!(
+        out.contains("per-neuron thresholds learned at [0.5, 0.0]") && out.contains("layer 1 θ "),
+        "{out}"
+    );
+    assert_ne!(plain, learned, "learned thresholds change training");
+    let net = model::network::Network::load(std::path::Path::new(p)).unwrap();
+    let thresholds: Vec<&model::network::Threshold> = net
+        .layers
+        .iter()
+        .filter_map(|l| match &l.kind {
+            model::network::LayerKind::Dense(d) => Some(&d.threshold),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            thresholds[..],
+            [
+                model::network::Threshold::Neuron(_),
+                model::network::Threshold::Layer(_)
+            ]
+        ),
+        "{thresholds:?}"
+    );
+    std::fs::remove_file(p).unwrap();
+    for (rule, arch, extra, named) in [
+        ("bs4nn", "64-60-10", "-1", "must be finite and ≥ 0"),
+        (
+            "bs4nn",
+            "64-60-10",
+            "0.1,0.1,0.1",
+            "--threshold-lr: give one value or one per layer (2), not 3",
+        ),
+        (
+            "s4nn",
+            "64-60-10",
+            "0.1",
+            "for BS4NN's integer comparison only",
+        ),
+        (
+            "stidi",
+            "fc20-fc10",
+            "0.1",
+            "--threshold-lr apply to --rule s4nn|bs4nn only",
+        ),
+    ] {
+        let flag = format!("--threshold-lr={extra}");
+        let o = train_digits(rule, arch, "2", "5", p, &[&flag]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(named),
+            "{rule} {extra}: {err}"
+        );
+        assert!(
+            !std::path::Path::new(p).exists(),
+            "{rule} {extra}: no model"
+        );
+    }
+}
+
 /// `--silent-rival-shift` reaches the trainer (0 is the papers' rule) and is refused for
 /// STiDi-BP, whose silent outputs follow its own rule.
 #[test]

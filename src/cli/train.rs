@@ -149,6 +149,11 @@ pub struct Args {
     /// layer [0: not part of either paper].
     #[arg(long, value_delimiter = ',')]
     forward_dropout: Vec<f64>,
+    /// BS4NN: learn a threshold per neuron with this step length, one value or one per layer
+    /// (0 = that layer keeps --threshold) [none: not part of either paper]. Each starts at the
+    /// layer's threshold and moves as a bias, through the same optimiser.
+    #[arg(long, value_delimiter = ',')]
+    threshold_lr: Vec<f64>,
     /// S4NN / BS4NN optimiser (not part of either paper except `online`) [online].
     #[arg(long, value_enum)]
     optimiser: Option<OptimiserArg>,
@@ -331,6 +336,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "forward-dropout",
     )?;
     optional_layered(
+        &args.threshold_lr,
+        &mut cfg.threshold_lr,
+        layers,
+        "threshold-lr",
+    )?;
+    optional_layered(
         &args.sign_hysteresis,
         &mut cfg.sign_hysteresis,
         layers,
@@ -420,6 +431,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         String::new()
     };
+    let tl = &trainer.config().threshold_lr;
+    if tl.iter().any(|&v| v > 0.0) {
+        departures += &format!(", per-neuron thresholds learned at {tl:?}");
+    }
     let rival = trainer.config().silent_rival_shift;
     if rival > 0 {
         departures += &format!(", silent outputs' rivals pushed {rival} steps past t_max");
@@ -476,7 +491,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seconds: train_secs,
         })?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
-            format!(
+            let mut s = format!(
                 " alpha {:?} | sign crossings {:?} net {:?}",
                 report
                     .scales
@@ -485,7 +500,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .collect::<Vec<_>>(),
                 report.sign_changes,
                 report.signs_changed,
-            )
+            );
+            for l in 0..report.scales.len() {
+                if let Some(th) = trainer.learned_thresholds(l) {
+                    let (lo, hi) = th
+                        .iter()
+                        .fold((f64::MAX, f64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+                    let mean = th.iter().sum::<f64>() / th.len() as f64;
+                    s += &format!(" | layer {} θ {lo:.1}..{hi:.1} mean {mean:.1}", l + 1);
+                }
+            }
+            s
         } else {
             String::new()
         };
@@ -606,6 +631,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--order", args.order.is_some()),
         ("--dropout", !args.dropout.is_empty()),
         ("--forward-dropout", !args.forward_dropout.is_empty()),
+        ("--threshold-lr", !args.threshold_lr.is_empty()),
         ("--silent-rival-shift", args.silent_rival_shift.is_some()),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
