@@ -285,47 +285,15 @@ impl Reference {
     fn optimiser_step(&mut self) {
         self.pending = 0;
         self.steps += 1;
+        let (opt, steps) = (self.cfg.optimiser, self.steps);
         for l in 0..self.w.len() {
             let lr = self.cfg.lr[l];
-            for n in 0..self.w[l].len() {
-                let g = self.grad[l][n];
-                self.grad[l][n] = 0.0;
-                let step = match self.cfg.optimiser {
-                    Optimiser::Online => unreachable!(),
-                    Optimiser::Momentum { beta, .. } => {
-                        self.m[l][n] = beta * self.m[l][n] + g;
-                        self.m[l][n]
-                    }
-                    Optimiser::Adam { beta1, beta2, .. } => {
-                        self.m[l][n] = beta1 * self.m[l][n] + (1.0 - beta1) * g;
-                        self.v[l][n] = beta2 * self.v[l][n] + (1.0 - beta2) * g * g;
-                        let m_hat = self.m[l][n] / (1.0 - beta1.powi(self.steps));
-                        let v_hat = self.v[l][n] / (1.0 - beta2.powi(self.steps));
-                        m_hat / (v_hat.sqrt() + 1e-8)
-                    }
-                };
-                self.w[l][n] -= lr * step;
-            }
+            let (w, g) = (&mut self.w[l], &mut self.grad[l]);
+            ref_optimiser_step(opt, steps, lr, w, g, &mut self.m[l], &mut self.v[l]);
             let lr_theta = self.cfg.threshold_lr.get(l).copied().unwrap_or(0.0);
-            for j in 0..self.theta[l].len() {
-                let g = self.theta_grad[l][j];
-                self.theta_grad[l][j] = 0.0;
-                let step = match self.cfg.optimiser {
-                    Optimiser::Online => unreachable!(),
-                    Optimiser::Momentum { beta, .. } => {
-                        self.theta_m[l][j] = beta * self.theta_m[l][j] + g;
-                        self.theta_m[l][j]
-                    }
-                    Optimiser::Adam { beta1, beta2, .. } => {
-                        self.theta_m[l][j] = beta1 * self.theta_m[l][j] + (1.0 - beta1) * g;
-                        self.theta_v[l][j] = beta2 * self.theta_v[l][j] + (1.0 - beta2) * g * g;
-                        let m_hat = self.theta_m[l][j] / (1.0 - beta1.powi(self.steps));
-                        let v_hat = self.theta_v[l][j] / (1.0 - beta2.powi(self.steps));
-                        m_hat / (v_hat.sqrt() + 1e-8)
-                    }
-                };
-                self.theta[l][j] -= lr_theta * step;
-            }
+            let (th, g) = (&mut self.theta[l], &mut self.theta_grad[l]);
+            let (m, v) = (&mut self.theta_m[l], &mut self.theta_v[l]);
+            ref_optimiser_step(opt, steps, lr_theta, th, g, m, v);
             let h = self.cfg.hysteresis(l);
             for (s, &x) in self.sign[l].iter_mut().zip(self.w[l].iter()) {
                 if (*s > 0.0 && x < -h) || (*s < 0.0 && x >= h) {
@@ -333,6 +301,39 @@ impl Reference {
                 }
             }
         }
+    }
+}
+
+/// A batched optimiser's step on every parameter `x[n]` from its summed update `g[n]`
+/// (cleared), as the formulas read: momentum `m ← βm + g`, `x −= lr·m`; Adam with its bias
+/// corrections after `steps` steps. Only the first `x.len()` entries of the state are used.
+fn ref_optimiser_step(
+    opt: Optimiser,
+    steps: i32,
+    lr: f64,
+    x: &mut [f64],
+    g: &mut [f64],
+    m: &mut [f64],
+    v: &mut [f64],
+) {
+    for n in 0..x.len() {
+        let gn = g[n];
+        g[n] = 0.0;
+        let step = match opt {
+            Optimiser::Online => unreachable!(),
+            Optimiser::Momentum { beta, .. } => {
+                m[n] = beta * m[n] + gn;
+                m[n]
+            }
+            Optimiser::Adam { beta1, beta2, .. } => {
+                m[n] = beta1 * m[n] + (1.0 - beta1) * gn;
+                v[n] = beta2 * v[n] + (1.0 - beta2) * gn * gn;
+                let m_hat = m[n] / (1.0 - beta1.powi(steps));
+                let v_hat = v[n] / (1.0 - beta2.powi(steps));
+                m_hat / (v_hat.sqrt() + 1e-8)
+            }
+        };
+        x[n] -= lr * step;
     }
 }
 
