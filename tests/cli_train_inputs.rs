@@ -389,7 +389,7 @@ fn forward_dropout_reaches_the_trainer_and_is_checked() {
 }
 
 /// `--threshold-lr` reaches the trainer (0 is the papers' fixed threshold), writes per-neuron
-/// thresholds into the model, and is refused for S4NN, STiDi-BP and bad values by name.
+/// thresholds into the model that the chip runs as the golden model does, and is refused for S4NN, STiDi-BP and bad values by name.
 #[test]
 fn threshold_lr_reaches_the_trainer_and_is_checked() {
     let p = scratch("threshold_lr.json");
@@ -425,6 +425,13 @@ fn threshold_lr_reaches_the_trainer_and_is_checked() {
         ),
         "{thresholds:?}"
     );
+    // The chip compares with the learned integers neuron by neuron, as the golden model does.
+    let img = scratch("threshold_lr.img");
+    let img = img.to_str().unwrap();
+    ok(&spikemesh(&["map", p, "-o", img]));
+    let out = ok(&spikemesh(&["run", img, "--model", p]));
+    assert!(out.contains("chip agrees on 360/360 samples"), "{out}");
+    std::fs::remove_file(img).unwrap();
     std::fs::remove_file(p).unwrap();
     for (rule, arch, extra, named) in [
         ("bs4nn", "64-60-10", "-1", "must be finite and ≥ 0"),
