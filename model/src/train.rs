@@ -843,14 +843,15 @@ impl Trainer {
         sc.snapped = false;
         let binary = self.cfg.rule == Rule::Bs4nn;
         // θ·keep/α = θ/(α/keep); keep = 1 leaves both comparisons exactly the papers'.
+        let thr_i = binary_threshold(self.cfg.threshold[l], layer.alpha / keep);
         let thr_f = f64::from(self.cfg.threshold[l]) * keep / layer.decay_scale;
+        // Learned thresholds: one integer per neuron. Otherwise the shared one stays in a
+        // register: the firing check runs over every neuron at every input step.
+        let per_neuron = !layer.theta.is_empty();
         if binary {
-            sc.thr_i.clear();
-            if layer.theta.is_empty() {
-                let thr = binary_threshold(self.cfg.threshold[l], layer.alpha / keep);
-                sc.thr_i.resize(n_out, thr);
-            } else {
+            if per_neuron {
                 let a = layer.alpha / keep;
+                sc.thr_i.clear();
                 sc.thr_i
                     .extend(layer.theta.iter().map(|&th| binary_threshold_of(th, a)));
             }
@@ -897,10 +898,12 @@ impl Trainer {
             if can_fire {
                 for (j, oj) in out.iter_mut().enumerate() {
                     if *oj == tm {
-                        let fire = if binary {
+                        let fire = if !binary {
+                            sc.vf[j] > thr_f
+                        } else if per_neuron {
                             sc.vi[j] > sc.thr_i[j]
                         } else {
-                            sc.vf[j] > thr_f
+                            sc.vi[j] > thr_i
                         };
                         if fire {
                             *oj = t + 1;
