@@ -9,10 +9,13 @@
 //!
 //! `cargo run --release -p spikemesh-model --example silent_probe -- MODEL MNIST_DIR [THETA…]`
 
+#[path = "probe_common/mod.rs"]
+mod probe_common;
+
 use model::golden::Potentials;
-use model::network::{LayerKind, Network, Threshold};
-use model::{GoldenNetwork, LatencyEncoder};
-use std::path::Path;
+use model::network::{LayerKind, Threshold};
+use model::GoldenNetwork;
+use probe_common::Probe;
 
 #[derive(Default)]
 struct Group {
@@ -33,23 +36,15 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 }
 
 fn main() -> Result<(), String> {
-    let a: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(model), Some(dir)) = (a.first(), a.get(1)) else {
-        return Err("usage: silent_probe MODEL MNIST_DIR".into());
-    };
-    let net = Network::load(Path::new(model)).map_err(|e| e.to_string())?;
-    let split = model::data::load_mnist_dir(Path::new(dir), "mnist").map_err(|e| e.to_string())?;
-    let golden = GoldenNetwork::new(&net).map_err(|e| e.to_string())?;
-    let enc = LatencyEncoder {
-        rule: net.encoding.unwrap_or(model::EncodingRule::S4nn),
-        t_max: net.t_max,
-    };
-    let Some(LayerKind::Dense(out_layer)) = net.layers.last().map(|l| &l.kind) else {
-        return Err("the output layer is not dense".into());
-    };
-    let Threshold::Layer(theta) = out_layer.threshold else {
-        return Err("the output layer has per-neuron thresholds".into());
-    };
+    let probe = Probe::from_args("silent_probe")?;
+    let Probe {
+        net,
+        split,
+        golden,
+        enc,
+        rest,
+    } = &probe;
+    let (_, theta) = probe.output_layer()?;
     let (mut silent, mut spiking) = (Group::default(), Group::default());
     let test = &split.test;
     for k in 0..test.len() {
@@ -106,7 +101,7 @@ fn main() -> Result<(), String> {
             );
         }
     }
-    for arg in &a[2..] {
+    for arg in rest {
         let theta: i32 = arg.parse().map_err(|_| format!("bad threshold {arg}"))?;
         let mut lowered = net.clone();
         if let Some(LayerKind::Dense(d)) = lowered.layers.last_mut().map(|l| &mut l.kind) {

@@ -7,28 +7,26 @@
 //!
 //! `cargo run --release -p spikemesh-model --example tie_probe -- MODEL MNIST_DIR`
 
-use model::network::{LayerKind, Network, Threshold};
-use model::{GoldenNetwork, LatencyEncoder};
-use std::path::Path;
+#[path = "probe_common/mod.rs"]
+mod probe_common;
+
+use probe_common::Probe;
 
 fn main() -> Result<(), String> {
-    let a: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(model), Some(dir)) = (a.first(), a.get(1)) else {
-        return Err("usage: tie_probe MODEL MNIST_DIR".into());
-    };
-    let net = Network::load(Path::new(model)).map_err(|e| e.to_string())?;
-    let split = model::data::load_mnist_dir(Path::new(dir), "mnist").map_err(|e| e.to_string())?;
-    let golden = GoldenNetwork::new(&net).map_err(|e| e.to_string())?;
-    let enc = LatencyEncoder {
-        rule: net.encoding.unwrap_or(model::EncodingRule::S4nn),
-        t_max: net.t_max,
-    };
-    let Some(LayerKind::Dense(out_layer)) = net.layers.last().map(|l| &l.kind) else {
-        return Err("the output layer is not dense".into());
-    };
-    let Threshold::Layer(theta) = out_layer.threshold else {
-        return Err("the output layer has per-neuron thresholds".into());
-    };
+    let probe = Probe::from_args("tie_probe")?;
+    let Probe {
+        net,
+        split,
+        golden,
+        enc,
+        rest,
+    } = &probe;
+    if !rest.is_empty() {
+        return Err(format!(
+            "tie_probe takes MODEL MNIST_DIR only, not {rest:?}"
+        ));
+    }
+    let (out_layer, theta) = probe.output_layer()?;
     let (n_in, n_out) = (out_layer.inputs as usize, out_layer.outputs as usize);
     let delay = u16::from(out_layer.neuron.delay);
     let w = |j: usize, i: usize| f64::from(out_layer.weights.real_at(j * n_in + i).unwrap_or(0.0));

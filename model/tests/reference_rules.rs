@@ -337,6 +337,19 @@ fn ref_optimiser_step(
     }
 }
 
+/// The two update regimes the departures from the papers are checked under: online, and Adam
+/// on batches of 3 (small enough that 400 samples take many steps).
+fn online_and_adam() -> [Optimiser; 2] {
+    [
+        Optimiser::Online,
+        Optimiser::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            batch: 3,
+        },
+    ]
+}
+
 /// Replays `samples` digits through the trainer and the transcription side by side; returns
 /// how many (weight, sample) pairs ended a step with a forward sign opposite to the latent's.
 fn compare(cfg: TrainConfig, samples: usize, min_error_free: usize) -> usize {
@@ -565,14 +578,7 @@ fn silent_rival_shift_matches_reference_transcription() {
     bs4nn.threshold = vec![30, 145];
     bs4nn.silent_label_shift = 60;
     bs4nn.silent_rival_shift = 60;
-    for opt in [
-        Optimiser::Online,
-        Optimiser::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            batch: 3,
-        },
-    ] {
+    for opt in online_and_adam() {
         bs4nn.optimiser = opt;
         let (_, r) = replay(bs4nn.clone(), 400, 0, 50);
         assert!(
@@ -593,14 +599,7 @@ fn silent_rival_shift_matches_reference_transcription() {
 fn learned_thresholds_match_reference_transcription() {
     let mut bs4nn = small_bs4nn(vec![0.05, 0.5]);
     bs4nn.threshold_lr = vec![1.0, 4.0];
-    for opt in [
-        Optimiser::Online,
-        Optimiser::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            batch: 3,
-        },
-    ] {
+    for opt in online_and_adam() {
         bs4nn.optimiser = opt;
         let (_, r) = replay(bs4nn.clone(), 400, 0, 100);
         for l in 0..2 {
