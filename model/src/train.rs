@@ -1464,7 +1464,9 @@ impl Trainer {
 
     /// The network whose latent weights are the running mean of [`Trainer::average_epoch`]
     /// (BS4NN: forward signs of the mean latents, `sign(0) = +1`, whatever the sign hysteresis
-    /// held), or `None` before any epoch was averaged. Evaluate or export it like any trainer.
+    /// held), or `None` before any epoch was averaged. Learned thresholds
+    /// ([`TrainConfig::threshold_lr`]) are not averaged: it keeps the current ones. Evaluate or
+    /// export it like any trainer.
     pub fn averaged(&self) -> Option<Trainer> {
         let (_, mean) = self.average.as_ref()?;
         let binary = self.cfg.rule == Rule::Bs4nn;
