@@ -36,26 +36,19 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 }
 
 fn main() -> Result<(), String> {
-    let probe = Probe::from_args("silent_probe")?;
-    let Probe {
-        net,
-        split,
-        golden,
-        enc,
-        rest,
-    } = &probe;
-    let (_, theta) = probe.output_layer()?;
+    let p = Probe::from_args("silent_probe")?;
+    let (_, theta) = p.output_layer()?;
     let (mut silent, mut spiking) = (Group::default(), Group::default());
-    let test = &split.test;
+    let test = &p.split.test;
     for k in 0..test.len() {
-        let input = enc.encode(test.image(k));
-        let trace = golden.forward(&input).map_err(|e| e.to_string())?;
+        let input = p.enc.encode(test.image(k));
+        let trace = p.golden.forward(&input).map_err(|e| e.to_string())?;
         let label = test.label(k);
         let hidden = &trace.layer_times[trace.layer_times.len() - 2];
         let mut fired: Vec<u16> = hidden
             .iter()
             .map(|t| t.0)
-            .filter(|&t| t < net.t_max)
+            .filter(|&t| t < p.net.t_max)
             .collect();
         fired.sort_unstable();
         let g = if trace.fallback.is_some() {
@@ -67,9 +60,9 @@ fn main() -> Result<(), String> {
         g.right += usize::from(trace.prediction == label);
         g.hidden_spikes.push(fired.len());
         g.hidden_median_t
-            .push(fired.get(fired.len() / 2).copied().unwrap_or(net.t_max));
+            .push(fired.get(fired.len() / 2).copied().unwrap_or(p.net.t_max));
         g.input_spikes
-            .push(input.iter().filter(|t| t.0 < net.t_max).count());
+            .push(input.iter().filter(|t| t.0 < p.net.t_max).count());
         if let Some(Potentials::Int(v)) = &trace.fallback {
             let max = *v.iter().max().unwrap_or(&0);
             g.max_over_theta.push(max as f64 / f64::from(theta));
@@ -101,19 +94,19 @@ fn main() -> Result<(), String> {
             );
         }
     }
-    for arg in rest {
+    for arg in &p.rest {
         let theta: i32 = arg.parse().map_err(|_| format!("bad threshold {arg}"))?;
-        let mut lowered = net.clone();
+        let mut lowered = p.net.clone();
         if let Some(LayerKind::Dense(d)) = lowered.layers.last_mut().map(|l| &mut l.kind) {
             d.threshold = Threshold::Layer(theta);
         }
         let golden = GoldenNetwork::new(&lowered).map_err(|e| e.to_string())?;
         let mut line = format!("output threshold {theta}:");
-        for (name, set) in [("train", &split.train), ("test", &split.test)] {
+        for (name, set) in [("train", &p.split.train), ("test", &p.split.test)] {
             let (mut right, mut silent) = (0, 0);
             for k in 0..set.len() {
                 let trace = golden
-                    .forward(&enc.encode(set.image(k)))
+                    .forward(&p.enc.encode(set.image(k)))
                     .map_err(|e| e.to_string())?;
                 right += usize::from(trace.prediction == set.label(k));
                 silent += usize::from(trace.fallback.is_some());
