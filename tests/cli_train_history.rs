@@ -45,7 +45,10 @@ fn csv_rows(path: &PathBuf) -> Vec<Vec<String>> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("epoch,train_accuracy_pct,mean_loss,test_accuracy_pct,test_accuracy_ties_pct,seconds")
+        Some(
+            "epoch,train_accuracy_pct,mean_loss,test_accuracy_pct,test_accuracy_ties_pct,seconds,\
+             validation_accuracy_pct"
+        )
     );
     lines
         .map(|l| l.split(',').map(str::to_string).collect())
@@ -89,7 +92,8 @@ fn history_and_plot_hold_what_the_run_printed_for_every_rule() {
         assert_eq!(printed.len(), epochs, "{rule}: {stdout}");
         assert_eq!(rows.len(), epochs, "{rule}: one CSV row per epoch");
         for (p, r) in printed.iter().zip(&rows) {
-            assert_eq!(r.len(), 6, "{rule}: {r:?}");
+            assert_eq!(r.len(), 7, "{rule}: {r:?}");
+            assert_eq!(r[6], "", "{rule}: no validation set");
             assert_eq!(p.0, r[0], "{rule}: epoch column");
             assert_eq!(p.1, two_decimals(&r[1]), "{rule}: train accuracy");
             assert_eq!(p.2, two_decimals(&r[3]), "{rule}: test accuracy");

@@ -3,7 +3,8 @@
 //! trained, and both are off by default) and
 //! `--encoding onoff` (the on/off-centre maps: recorded in the model file, mapped onto the chip
 //! with both input channels and run there exactly as the golden model; a first layer that does
-//! not count both maps is refused with the sizes named), and the BS4NN `--sign-hysteresis`.
+//! not count both maps is refused with the sizes named), the BS4NN `--sign-hysteresis`, and
+//! `--validation` (a held-out set that chooses the saved epoch).
 
 mod cli_support;
 
@@ -504,4 +505,127 @@ fn silent_rival_shift_reaches_the_trainer() {
         !o.status.success() && err.contains("--silent-rival-shift apply to --rule s4nn|bs4nn only"),
         "{err}"
     );
+}
+
+/// `--validation N` holds out the last N training images, reports their accuracy each epoch
+/// and saves the best validation epoch's network (not the last, not the test-best): the saved
+/// file is byte for byte the model of a run stopped at that epoch, its golden test accuracy is
+/// that epoch's, and the CSV carries the validation column the run printed. Refused where it
+/// cannot apply or would leave a set empty.
+#[test]
+fn validation_saves_the_best_validation_epoch() {
+    let p = scratch("validation.json");
+    let csv = scratch("validation.csv");
+    let p = p.to_str().unwrap();
+    let recipe = |epochs: &str| {
+        train_digits(
+            "bs4nn",
+            "64-600-10",
+            epochs,
+            "1",
+            p,
+            &[
+                "--init-low=-1,0",
+                "--threshold",
+                "30,400",
+                "--gamma",
+                "120",
+                "--silent-shift",
+                "120",
+                "--lr-scale",
+                "0",
+                "--lr",
+                "0.5",
+                "--validation",
+                "300",
+                "--history",
+                csv.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = ok(&recipe("10"));
+    assert!(
+        out.contains("on digits (1137 train / 300 validation / 360 test)"),
+        "{out}"
+    );
+    let saved: usize = out
+        .split("the saved model is epoch ")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| panic!("a saved epoch in {out}"));
+    let rows: Vec<Vec<String>> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 10);
+    let val = |r: &Vec<String>| r[6].parse::<f64>().unwrap();
+    // The saved epoch is the earliest highest validation accuracy of the CSV …
+    let best = rows.iter().map(val).fold(f64::MIN, f64::max);
+    let first_best = rows.iter().position(|r| val(r) == best).unwrap() + 1;
+    assert_eq!(saved, first_best, "{out}");
+    // … which, in this run, is neither the last epoch nor the best test epoch: the selection
+    // is visible.
+    assert!(saved < 10, "{out}");
+    assert!(!out.contains(&format!("best epoch {saved}:")), "{out}");
+    let test_of = |e: usize| format!("{:.2}", rows[e - 1][3].parse::<f64>().unwrap());
+    assert!(
+        out.contains(&format!("golden test accuracy {} %", test_of(saved))),
+        "epoch {saved}'s test accuracy in {out}"
+    );
+    for (k, line) in out.lines().filter(|l| l.starts_with("epoch ")).enumerate() {
+        let shown = format!("validation acc {:.2} %", val(&rows[k]));
+        assert!(line.contains(&shown), "{shown} in {line}");
+        assert_eq!(
+            line.contains("(best so far, saved)"),
+            rows[..k].iter().all(|r| val(r) < val(&rows[k])),
+            "{line}"
+        );
+    }
+    let chosen = std::fs::read(p).unwrap();
+    ok(&recipe(&saved.to_string()));
+    assert_eq!(
+        chosen,
+        std::fs::read(p).unwrap(),
+        "a run stopped at epoch {saved}"
+    );
+
+    std::fs::remove_file(p).unwrap();
+    for (rule, extra, named) in [
+        (
+            "bs4nn",
+            &["--validation", "0"][..],
+            "--validation 0: must hold out at least one of the 1437 training images",
+        ),
+        (
+            "bs4nn",
+            &["--validation", "1437"][..],
+            "--validation 1437: must hold out",
+        ),
+        (
+            "bs4nn",
+            &["--validation", "100", "--average-from", "2"][..],
+            "--validation and --average-from each choose the saved model",
+        ),
+        (
+            "stidi",
+            &["--validation", "100"][..],
+            "--validation apply to --rule s4nn|bs4nn only",
+        ),
+    ] {
+        let arch = if rule == "stidi" {
+            "fc20-fc10"
+        } else {
+            "64-60-10"
+        };
+        let o = train_digits(rule, arch, "2", "5", p, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(named),
+            "{extra:?}: {err}"
+        );
+        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
+    }
 }

@@ -96,6 +96,40 @@ impl Dataset {
         }
     }
 
+    /// The set split in two for validation: `(the first len − n images, the last n)`, named
+    /// `…/train` and `…/validation` after this set's name, each image keeping its label. `None`
+    /// unless `0 < n < len`, so both parts hold an image. The last images are held out (not a
+    /// seeded draw) so every run and rule holds out the same ones: the IDX training sets are
+    /// already in no particular order, and the digits training set is a seeded shuffle.
+    pub fn hold_out_last(&self, n: usize) -> Option<(Dataset, Dataset)> {
+        if n == 0 || n >= self.len() {
+            return None;
+        }
+        let keep = self.len() - n;
+        let cut = keep * self.image_len();
+        let base = self.name.trim_end_matches("/train");
+        let part = |name: String, pixels: &[u8], labels: &[u8]| Dataset {
+            name,
+            height: self.height,
+            width: self.width,
+            pixels: pixels.to_vec(),
+            labels: labels.to_vec(),
+            classes: self.classes,
+        };
+        Some((
+            part(
+                format!("{base}/train"),
+                &self.pixels[..cut],
+                &self.labels[..keep],
+            ),
+            part(
+                format!("{base}/validation"),
+                &self.pixels[cut..],
+                &self.labels[keep..],
+            ),
+        ))
+    }
+
     /// [`Dataset::augmented`] with translation only.
     pub fn translated(&self, max_shift: usize, seed: u64) -> Dataset {
         self.augmented(

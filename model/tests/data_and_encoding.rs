@@ -145,6 +145,38 @@ fn digits_are_embedded_with_a_fixed_split() {
     assert!(e.contains("field 6") && e.contains("pixel 17"), "{e}");
 }
 
+/// `hold_out_last(n)` splits off the last `n` images with their labels, in order, and refuses
+/// a split that would leave either part empty.
+#[test]
+fn holding_out_the_last_images_keeps_every_image_once() {
+    let s = data::digits().unwrap().train;
+    let (train, val) = s.hold_out_last(200).unwrap();
+    assert_eq!((train.len(), val.len()), (1237, 200));
+    assert_eq!(
+        (train.name.as_str(), val.name.as_str()),
+        ("digits/train", "digits/validation")
+    );
+    for k in 0..s.len() {
+        let (part, j) = if k < 1237 {
+            (&train, k)
+        } else {
+            (&val, k - 1237)
+        };
+        assert_eq!(
+            (part.image(j), part.label(j)),
+            (s.image(k), s.label(k)),
+            "image {k}"
+        );
+        assert_eq!((part.height, part.width, part.classes), (8, 8, 10));
+    }
+    assert_eq!(train.pixels.len() + val.pixels.len(), s.pixels.len());
+    for n in [0, s.len(), s.len() + 1] {
+        assert!(s.hold_out_last(n).is_none(), "n = {n}");
+    }
+    let (one, rest) = s.hold_out_last(s.len() - 1).unwrap();
+    assert_eq!((one.len(), rest.len()), (1, s.len() - 1));
+}
+
 #[test]
 fn dataset_specs_parse() {
     assert_eq!(

@@ -23,6 +23,9 @@ pub struct EpochRow {
     pub test_accuracy_ties: Option<f64>,
     /// Training time of the epoch, seconds.
     pub seconds: f64,
+    /// Accuracy on the held-out validation images (`--validation`), decoded as the chip
+    /// decodes; `None` without a validation set.
+    pub validation_accuracy: Option<f64>,
 }
 
 /// The epochs so far and where to write them.
@@ -75,18 +78,30 @@ impl History {
             })
     }
 
+    /// The epoch with the highest validation accuracy (the earliest of equals): the one
+    /// `--validation` saves. `None` without validation figures.
+    pub fn best_validation(&self) -> Option<&EpochRow> {
+        self.rows
+            .iter()
+            .filter(|r| r.validation_accuracy.is_some())
+            .fold(None, |best: Option<&EpochRow>, r| match best {
+                Some(b) if b.validation_accuracy >= r.validation_accuracy => Some(b),
+                _ => Some(r),
+            })
+    }
+
     /// The CSV text: a header and one row per epoch, accuracies in percent.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "epoch,train_accuracy_pct,mean_loss,test_accuracy_pct,test_accuracy_ties_pct,seconds\n",
+            "epoch,train_accuracy_pct,mean_loss,test_accuracy_pct,test_accuracy_ties_pct,seconds,\
+             validation_accuracy_pct\n",
         );
         for r in &self.rows {
-            let ties = r
-                .test_accuracy_ties
-                .map_or(String::new(), |t| format!("{:.4}", 100.0 * t));
+            let pct = |v: Option<f64>| v.map_or(String::new(), |t| format!("{:.4}", 100.0 * t));
+            let (ties, validation) = (pct(r.test_accuracy_ties), pct(r.validation_accuracy));
             let _ = writeln!(
                 s,
-                "{},{:.4},{:.6},{:.4},{ties},{:.2}",
+                "{},{:.4},{:.6},{:.4},{ties},{:.2},{validation}",
                 r.epoch,
                 100.0 * r.train_accuracy,
                 r.mean_loss,
@@ -109,6 +124,7 @@ impl History {
                     Some(r.train_accuracy),
                     Some(r.test_accuracy),
                     r.test_accuracy_ties,
+                    r.validation_accuracy,
                 ]
                 .into_iter()
                 .flatten()
@@ -153,6 +169,12 @@ impl History {
                 colour: "#1f77b4",
                 dash: "",
                 value: |r| Some(r.test_accuracy),
+            },
+            Series {
+                name: "validation",
+                colour: "#2ca02c",
+                dash: "",
+                value: |r| r.validation_accuracy,
             },
         ];
         let mut legend = 0;
@@ -218,6 +240,20 @@ impl History {
                 b.epoch
             );
         }
+        if let Some(b) = self.best_validation() {
+            let v = pct(b.validation_accuracy.unwrap_or_default());
+            let (cx, cy) = (frame.px(b.epoch as f64), frame.py(v));
+            let _ = writeln!(
+                s,
+                "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"none\" stroke=\"#2ca02c\" \
+                 stroke-width=\"2\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\" \
+                 fill=\"#2ca02c\">saved: best validation {v:.2} % (epoch {}), test {:.2} %</text>",
+                frame.right(),
+                frame.top() + 10.0,
+                b.epoch,
+                pct(b.test_accuracy)
+            );
+        }
         s.push_str("</svg>\n");
         s
     }
@@ -260,6 +296,7 @@ mod tests {
             test_accuracy: test,
             test_accuracy_ties: ties,
             seconds: 1.25,
+            validation_accuracy: None,
         }
     }
 
@@ -281,8 +318,44 @@ mod tests {
         let csv = h.csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[1], "1,49.0000,0.500000,50.0000,55.0000,1.25");
-        assert_eq!(lines[2], "2,74.0000,0.250000,75.0000,,1.25");
+        assert_eq!(lines[1], "1,49.0000,0.500000,50.0000,55.0000,1.25,");
+        assert_eq!(lines[2], "2,74.0000,0.250000,75.0000,,1.25,");
+        h.record(EpochRow {
+            validation_accuracy: Some(0.625),
+            ..row(3, 0.75, None)
+        })
+        .unwrap();
+        assert_eq!(
+            h.csv().lines().nth(3),
+            Some("3,74.0000,0.166667,75.0000,,1.25,62.5000")
+        );
+    }
+
+    #[test]
+    fn best_validation_is_the_earliest_highest_and_is_ringed_on_the_chart() {
+        let mut h = History::new("t".into(), None, None).unwrap();
+        h.record(row(1, 0.9, None)).unwrap();
+        assert!(h.best_validation().is_none(), "no validation figures");
+        assert!(!h.svg().contains("best validation"));
+        for (e, test, val) in [(2, 0.7, 0.8), (3, 0.95, 0.7), (4, 0.6, 0.8)] {
+            h.record(EpochRow {
+                validation_accuracy: Some(val),
+                ..row(e, test, None)
+            })
+            .unwrap();
+        }
+        assert_eq!(h.best_validation().unwrap().epoch, 2);
+        assert_eq!(h.best().unwrap().epoch, 3, "the test-best epoch is another");
+        let svg = h.svg();
+        assert!(
+            svg.contains("saved: best validation 80.00 % (epoch 2), test 70.00 %"),
+            "{svg}"
+        );
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            3,
+            "train, test, validation"
+        );
     }
 
     #[test]

@@ -182,6 +182,12 @@ pub struct Args {
     /// each of them, and save the averaged network instead of the last epoch's.
     #[arg(long, value_name = "N")]
     average_from: Option<usize>,
+    /// S4NN / BS4NN: hold out the last N training images as a validation set (never trained
+    /// on), report its accuracy after every epoch, and save the epoch with the best validation
+    /// accuracy (strict decoding, the earliest of equals) instead of the last: a model chosen
+    /// without looking at the test set.
+    #[arg(long, value_name = "N")]
+    validation: Option<usize>,
     #[command(flatten)]
     stidi: StidiArgs,
 }
@@ -313,8 +319,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
+    if args.validation.is_some() && args.average_from.is_some() {
+        bail!("--validation and --average-from each choose the saved model: give one of them");
+    }
     let spec: DatasetSpec = args.dataset.parse()?;
-    let data = spec.load()?;
+    let mut data = spec.load()?;
+    let validation = match args.validation {
+        // (STiDi-BP refused `--validation` above.)
+        Some(n) => {
+            let (train, held_out) = data.train.hold_out_last(n).with_context(|| {
+                format!(
+                    "--validation {n}: must hold out at least one of the {} training images \
+                     and leave at least one to train on",
+                    data.train.len()
+                )
+            })?;
+            data.train = train;
+            Some(held_out)
+        }
+        _ => None,
+    };
     let mut cfg = match args.rule {
         RuleArg::S4nn => TrainConfig::s4nn(parse_arch(&args.arch)?, args.seed),
         RuleArg::Bs4nn => TrainConfig::bs4nn(parse_arch(&args.arch)?, args.seed),
@@ -439,8 +463,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if rival > 0 {
         departures += &format!(", silent outputs' rivals pushed {rival} steps past t_max");
     }
+    let held_out = validation
+        .as_ref()
+        .map_or(String::new(), |v| format!(" / {} validation", v.len()));
     println!(
-        "training {:?} {} on {} ({} train / {} test), seed {}{optimiser}{departures}",
+        "training {:?} {} on {} ({} train{held_out} / {} test), seed {}{optimiser}{departures}",
         trainer.config().rule,
         args.arch,
         args.dataset,
@@ -448,6 +475,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         data.test.len(),
         args.seed
     );
+    // The network `--validation` keeps: the best validation epoch's so far.
+    let mut chosen: Option<model::Network> = None;
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
         let start = Instant::now();
@@ -476,12 +505,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             _ => None,
         };
-        // The file on disk is always a whole model: the averaged one once averaging has begun.
+        let val_acc = match &validation {
+            Some(v) => Some(trainer.evaluate_scored(v)?.strict),
+            None => None,
+        };
+        // The file on disk is always a whole model: the averaged one once averaging has begun,
+        // the best validation epoch's under `--validation`.
         let net = match &averaged {
             Some((a, ..)) => a.export(h, w),
             None => trainer.export(h, w),
         };
-        net.save(&args.output)?;
+        let improved = match (val_acc, history.best_validation()) {
+            (None, _) => true,
+            (Some(v), Some(best)) => Some(v) > best.validation_accuracy,
+            (Some(_), None) => true,
+        };
+        if improved {
+            net.save(&args.output)?;
+            if val_acc.is_some() {
+                chosen = Some(net);
+            }
+        }
         history.record(EpochRow {
             epoch,
             train_accuracy: report.train_accuracy,
@@ -489,6 +533,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             test_accuracy: test_acc.strict,
             test_accuracy_ties: Some(test_acc.reference),
             seconds: train_secs,
+            validation_accuracy: val_acc,
         })?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
             let mut s = format!(
@@ -514,8 +559,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             String::new()
         };
+        let val = val_acc.map_or(String::new(), |v| {
+            format!(
+                " | validation acc {:.2} %{}",
+                100.0 * v,
+                if improved {
+                    " (best so far, saved)"
+                } else {
+                    ""
+                }
+            )
+        });
         println!(
-            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %; {} silent, {} right) | {:.1} s/epoch | reinit {}{scales}",
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %; {} silent, {} right){val} | {:.1} s/epoch | reinit {}{scales}",
             args.epochs,
             100.0 * report.train_accuracy,
             report.mean_loss,
@@ -542,15 +598,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             b.epoch,
             100.0 * b.test_accuracy,
             100.0 * b.test_accuracy_ties.unwrap_or(b.test_accuracy),
-            match trainer.averaged_epochs() {
-                0 => "the last epoch's".to_string(),
-                n => format!("the average of the last {n} epochs"),
+            match (trainer.averaged_epochs(), history.best_validation()) {
+                (_, Some(v)) => format!(
+                    "epoch {}'s, the best validation accuracy ({:.2} %; test acc {:.2} %)",
+                    v.epoch,
+                    100.0 * v.validation_accuracy.unwrap_or_default(),
+                    100.0 * v.test_accuracy
+                ),
+                (0, None) => "the last epoch's".to_string(),
+                (n, None) => format!("the average of the last {n} epochs"),
             }
         );
     }
-    let net = match trainer.averaged() {
-        Some(a) => a.export(h, w),
-        None => trainer.export(h, w),
+    let net = match (chosen, trainer.averaged()) {
+        (Some(net), _) => net,
+        (None, Some(a)) => a.export(h, w),
+        (None, None) => trainer.export(h, w),
     };
     net.save(&args.output)?;
     let golden = GoldenNetwork::new(&net)?;
@@ -635,6 +698,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--silent-rival-shift", args.silent_rival_shift.is_some()),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
+        ("--validation", args.validation.is_some()),
         ("--optimiser", args.optimiser.is_some()),
         ("--batch", args.batch.is_some()),
         ("--beta", !args.beta.is_empty()),
@@ -755,6 +819,7 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
             test_accuracy: test_acc,
             test_accuracy_ties: None,
             seconds: stats.seconds,
+            validation_accuracy: None,
         })?;
         println!(
             "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % | dead {:.2} % | {:.1} s/epoch",
