@@ -21,6 +21,21 @@ fn scratch(name: &str) -> PathBuf {
     cli_support::scratch_dir("inputs").join(name)
 }
 
+/// The README's BS4NN digits options (a network that learns within a few epochs).
+const DIGITS_RECIPE: [&str; 11] = [
+    "--init-low=-1,0",
+    "--gamma",
+    "120",
+    "--silent-shift",
+    "120",
+    "--lr-scale",
+    "0",
+    "--threshold",
+    "30,400",
+    "--lr",
+    "0.5",
+];
+
 /// Trains 2 epochs on digits (seed 5) with `extra` options into `out`; returns the file.
 fn train(out: &str, rule: &str, arch: &str, extra: &[&str]) -> Vec<u8> {
     ok(&train_digits(rule, arch, "2", "5", out, extra));
@@ -173,32 +188,19 @@ fn average_from_saves_the_averaged_network_and_leaves_training_alone() {
     let p = p.to_str().unwrap();
     let run =
         |epochs: &str, extra: &[&str]| train_digits("bs4nn", "64-60-10", epochs, "5", p, extra);
-    let digits_recipe = [
-        "--init-low=-1,0",
-        "--gamma",
-        "120",
-        "--silent-shift",
-        "120",
-        "--lr-scale",
-        "0",
-        "--threshold",
-        "30,400",
-        "--lr",
-        "0.5",
-    ];
     let out = ok(&run(
         "4",
-        &[&digits_recipe[..], &["--average-from", "4"]].concat(),
+        &[&DIGITS_RECIPE[..], &["--average-from", "4"]].concat(),
     ));
     // Averaging one epoch is that epoch: the saved model is the plain run's.
     let one = std::fs::read(p).unwrap();
-    ok(&run("4", &digits_recipe));
+    ok(&run("4", &DIGITS_RECIPE));
     assert_eq!(one, std::fs::read(p).unwrap());
     assert!(out.contains("averaged epochs 4-4: test acc"), "{out}");
 
     let out = ok(&run(
         "4",
-        &[&digits_recipe[..], &["--average-from", "2"]].concat(),
+        &[&DIGITS_RECIPE[..], &["--average-from", "2"]].concat(),
     ));
     assert!(
         out.contains("the saved model is the average of the last 3 epochs"),
@@ -525,22 +527,10 @@ fn validation_saves_the_best_validation_epoch() {
             "1",
             p,
             &[
-                "--init-low=-1,0",
-                "--threshold",
-                "30,400",
-                "--gamma",
-                "120",
-                "--silent-shift",
-                "120",
-                "--lr-scale",
-                "0",
-                "--lr",
-                "0.5",
-                "--validation",
-                "300",
-                "--history",
-                csv.to_str().unwrap(),
-            ],
+                &DIGITS_RECIPE[..],
+                &["--validation", "300", "--history", csv.to_str().unwrap()],
+            ]
+            .concat(),
         )
     };
     let out = ok(&recipe("10"));
