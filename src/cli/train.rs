@@ -75,15 +75,17 @@ pub struct Args {
     /// Seed of initialisation and sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output model file (rewritten atomically after every epoch).
+    /// Output model file (rewritten atomically after every epoch; under `--validation` only
+    /// when the validation accuracy improves).
     #[arg(short, long)]
     output: PathBuf,
     /// Learning curve as CSV, rewritten after every epoch: epoch, train accuracy, loss, test
-    /// accuracy (and with ties as correct, S4NN/BS4NN), seconds.
+    /// accuracy (and with ties as correct, S4NN/BS4NN), seconds, validation accuracy (empty
+    /// without `--validation`).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
-    /// Learning curve as an SVG chart (train and test accuracy per epoch, best epoch marked),
-    /// redrawn after every epoch.
+    /// Learning curve as an SVG chart (train, test and validation accuracy per epoch, best test
+    /// epoch and saved validation epoch marked), redrawn after every epoch.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
     /// Learning rate, one value for every layer or one per layer (comma separated)
