@@ -512,17 +512,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         };
         // The file on disk is always a whole model: the averaged one once averaging has begun,
-        // the best validation epoch's under `--validation`.
-        let net = match &averaged {
-            Some((a, ..)) => a.export(h, w),
-            None => trainer.export(h, w),
-        };
+        // the best validation epoch's under `--validation` (exported only when it changes).
         let improved = match (val_acc, history.best_validation()) {
-            (None, _) => true,
             (Some(v), Some(best)) => Some(v) > best.validation_accuracy,
-            (Some(_), None) => true,
+            _ => true,
         };
         if improved {
+            let net = match &averaged {
+                Some((a, ..)) => a.export(h, w),
+                None => trainer.export(h, w),
+            };
             net.save(&args.output)?;
             if val_acc.is_some() {
                 chosen = Some(net);
