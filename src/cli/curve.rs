@@ -70,24 +70,25 @@ impl History {
 
     /// The epoch with the highest test accuracy (the earliest of equals).
     pub fn best(&self) -> Option<&EpochRow> {
-        self.rows
-            .iter()
-            .fold(None, |best: Option<&EpochRow>, r| match best {
-                Some(b) if b.test_accuracy >= r.test_accuracy => Some(b),
-                _ => Some(r),
-            })
+        self.earliest_highest(|r| Some(r.test_accuracy))
     }
 
     /// The epoch with the highest validation accuracy (the earliest of equals): the one
     /// `--validation` saves. `None` without validation figures.
     pub fn best_validation(&self) -> Option<&EpochRow> {
+        self.earliest_highest(|r| r.validation_accuracy)
+    }
+
+    /// The earliest row with the highest `score` among the rows that have one.
+    fn earliest_highest(&self, score: fn(&EpochRow) -> Option<f64>) -> Option<&EpochRow> {
         self.rows
             .iter()
-            .filter(|r| r.validation_accuracy.is_some())
-            .fold(None, |best: Option<&EpochRow>, r| match best {
-                Some(b) if b.validation_accuracy >= r.validation_accuracy => Some(b),
-                _ => Some(r),
+            .filter_map(|r| score(r).map(|v| (r, v)))
+            .fold(None, |best: Option<(&EpochRow, f64)>, (r, v)| match best {
+                Some((b, bv)) if bv >= v => Some((b, bv)),
+                _ => Some((r, v)),
             })
+            .map(|(r, _)| r)
     }
 
     /// The CSV text: a header and one row per epoch, accuracies in percent.
@@ -227,31 +228,39 @@ impl History {
             );
             legend += 1;
         }
-        if let Some(b) = self.best() {
-            let (cx, cy) = (frame.px(b.epoch as f64), frame.py(pct(b.test_accuracy)));
+        // A ring on one epoch's point and its caption, right-aligned above the plot.
+        let mut ring = |epoch: usize, value: f64, colour: &str, caption_y: f64, caption: String| {
+            let (cx, cy) = (frame.px(epoch as f64), frame.py(value));
             let _ = writeln!(
                 s,
-                "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"none\" stroke=\"#d62728\" \
-                 stroke-width=\"2\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\" \
-                 fill=\"#d62728\">best test: {:.2} % (epoch {})</text>",
+                "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"none\" stroke=\"{colour}\" \
+                 stroke-width=\"2\"/><text x=\"{}\" y=\"{caption_y}\" text-anchor=\"end\" \
+                 fill=\"{colour}\">{caption}</text>",
                 frame.right(),
+            );
+        };
+        if let Some(b) = self.best() {
+            let t = pct(b.test_accuracy);
+            ring(
+                b.epoch,
+                t,
+                "#d62728",
                 frame.top() - 8.0,
-                pct(b.test_accuracy),
-                b.epoch
+                format!("best test: {t:.2} % (epoch {})", b.epoch),
             );
         }
         if let Some(b) = self.best_validation() {
             let v = pct(b.validation_accuracy.unwrap_or_default());
-            let (cx, cy) = (frame.px(b.epoch as f64), frame.py(v));
-            let _ = writeln!(
-                s,
-                "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"none\" stroke=\"#2ca02c\" \
-                 stroke-width=\"2\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\" \
-                 fill=\"#2ca02c\">saved: best validation {v:.2} % (epoch {}), test {:.2} %</text>",
-                frame.right(),
-                frame.top() + 10.0,
+            ring(
                 b.epoch,
-                pct(b.test_accuracy)
+                v,
+                "#2ca02c",
+                frame.top() + 10.0,
+                format!(
+                    "saved: best validation {v:.2} % (epoch {}), test {:.2} %",
+                    b.epoch,
+                    pct(b.test_accuracy)
+                ),
             );
         }
         s.push_str("</svg>\n");
