@@ -509,6 +509,83 @@ fn silent_rival_shift_reaches_the_trainer() {
     );
 }
 
+/// `--silent-rival-ramp START,EPOCHS` reaches the trainer: a ramp from the full push is the
+/// push itself, a ramp from 0 prints the push of each epoch and trains another model; it is
+/// refused without a push to ramp to, with a malformed value, and for STiDi-BP.
+#[test]
+fn silent_rival_ramp_reaches_the_trainer() {
+    let p = scratch("ramp.json");
+    let p = p.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let out = ok(&train_digits("bs4nn", "64-60-10", "2", "5", p, extra));
+        (out, std::fs::read(p).unwrap())
+    };
+    let pushed = ["--silent-shift", "60", "--silent-rival-shift", "60"];
+    let (_, full) = run(&pushed);
+    let (_, flat) = run(&[&pushed[..], &["--silent-rival-ramp", "60,3"]].concat());
+    assert_eq!(full, flat, "a ramp from the full push is no ramp");
+    let (out, ramped) = run(&[&pushed[..], &["--silent-rival-ramp", "0,1"]].concat());
+    assert_ne!(full, ramped);
+    assert!(
+        out.contains("rivals pushed 0 steps past t_max, growing to 60 by epoch 2"),
+        "{out}"
+    );
+    for (epoch, push) in [(1, 0), (2, 60)] {
+        let line = format!("epoch {epoch}/2: ");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&line) && l.contains(&format!("| rivals pushed {push} |"))),
+            "epoch {epoch}: {out}"
+        );
+    }
+    std::fs::remove_file(p).unwrap();
+    for (rule, arch, extra, named) in [
+        (
+            "bs4nn",
+            "64-60-10",
+            &["--silent-rival-ramp", "0,1"][..],
+            "needs --silent-rival-shift",
+        ),
+        (
+            "bs4nn",
+            "64-60-10",
+            &["--silent-rival-shift", "60", "--silent-rival-ramp", "0"],
+            "takes START,EPOCHS",
+        ),
+        (
+            "bs4nn",
+            "64-60-10",
+            &["--silent-rival-shift", "60", "--silent-rival-ramp", "0,0"],
+            "EPOCHS must be at least 1",
+        ),
+        (
+            "bs4nn",
+            "64-60-10",
+            &[
+                "--silent-rival-shift",
+                "60",
+                "--silent-rival-ramp",
+                "70000,2",
+            ],
+            "START 70000",
+        ),
+        (
+            "stidi",
+            "fc20-fc10",
+            &["--silent-rival-ramp", "0,1"],
+            "--silent-rival-ramp apply to --rule s4nn|bs4nn only",
+        ),
+    ] {
+        let o = train_digits(rule, arch, "2", "5", p, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(named),
+            "{extra:?}: {err}"
+        );
+        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
+    }
+}
+
 /// `--validation N` holds out the last N training images, reports their accuracy each epoch
 /// and saves the best validation epoch's network (not the last, not the test-best): the saved
 /// file is byte for byte the model of a run stopped at that epoch, its golden test accuracy is

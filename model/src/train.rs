@@ -128,6 +128,16 @@ impl Optimiser {
     }
 }
 
+/// A linear schedule for [`TrainConfig::silent_rival_shift`]: the push starts at `start` steps
+/// in the first epoch and reaches the configured push after `epochs` epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RivalRamp {
+    /// The push in the first epoch, in time steps past `t_max`.
+    pub start: u16,
+    /// Epochs over which the push grows to [`TrainConfig::silent_rival_shift`] (≥ 1).
+    pub epochs: usize,
+}
+
 /// Every hyper-parameter of a training run. Per-layer vectors have one entry per weighted
 /// layer (`arch.len() − 1`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -192,6 +202,12 @@ pub struct TrainConfig {
     /// error and the label alone is pulled earlier). It trains the decision the fallback makes.
     #[serde(default)]
     pub silent_rival_shift: u16,
+    /// A schedule for the push (`None` = `silent_rival_shift` from the first epoch): it starts
+    /// at `start` steps and grows linearly to `silent_rival_shift` over `epochs` epochs
+    /// ([`TrainConfig::silent_rival_shift_at`]). Not part of either paper; a push that is safe
+    /// late in training can silence every output when applied from the start.
+    #[serde(default)]
+    pub silent_rival_ramp: Option<RivalRamp>,
     /// Forward dropout per layer (empty = none, both papers): while training, each input of
     /// layer `l` is silenced (its spike removed from the forward pass and the update) with
     /// probability `p_l`, drawn per sample, and the layer compares with `θ·(1 − p_l)` so that
@@ -245,6 +261,7 @@ impl TrainConfig {
             forward_dropout: Vec::new(),
             threshold_lr: Vec::new(),
             silent_rival_shift: 0,
+            silent_rival_ramp: None,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -276,6 +293,7 @@ impl TrainConfig {
             forward_dropout: Vec::new(),
             threshold_lr: Vec::new(),
             silent_rival_shift: 0,
+            silent_rival_ramp: None,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -340,6 +358,23 @@ impl TrainConfig {
         self.lr_decay.powi(n.min(i32::MAX as usize) as i32)
     }
 
+    /// The push on a silent sample's rivals in epoch `epoch` (from 0): without a ramp,
+    /// `silent_rival_shift`; with one, `start + (silent_rival_shift − start)·min(epoch, epochs) /
+    /// epochs` in integer arithmetic (the quotient truncated toward zero, i.e. toward `start`),
+    /// so epoch 0 uses `start` and epoch `epochs` on the full push.
+    pub fn silent_rival_shift_at(&self, epoch: usize) -> u16 {
+        match self.silent_rival_ramp {
+            Some(RivalRamp { start, epochs }) if epochs > 0 => {
+                let done = epoch.min(epochs) as i64;
+                let span = i64::from(self.silent_rival_shift) - i64::from(start);
+                let push = i64::from(start) + span * done / epochs as i64;
+                // Between `start` and `silent_rival_shift`, both u16.
+                push as u16
+            }
+            _ => self.silent_rival_shift,
+        }
+    }
+
     /// Checks sizes and ranges.
     pub fn check(&self) -> Result<(), RunError> {
         let bad = |field: &str, rule: String| {
@@ -375,6 +410,17 @@ impl TrainConfig {
                 "lr_decay",
                 format!("must be finite and > 0, found {}", self.lr_decay),
             );
+        }
+        if let Some(r) = self.silent_rival_ramp {
+            if r.epochs == 0 || self.silent_rival_shift == 0 {
+                return bad(
+                    "silent_rival_ramp",
+                    format!(
+                        "needs at least 1 epoch and a push to ramp to, found {} epochs to a push of {}",
+                        r.epochs, self.silent_rival_shift
+                    ),
+                );
+            }
         }
         if self.t_max < 4 {
             return bad("t_max", format!("must be at least 4, found {}", self.t_max));
@@ -1210,9 +1256,10 @@ impl Trainer {
             .zip(out.iter())
             .map(|(&tt, &o)| (f64::from(tt) - f64::from(o)) / f64::from(tm))
             .collect();
-        if t_min == tm && self.cfg.silent_rival_shift > 0 {
+        let push = self.cfg.silent_rival_shift_at(self.epochs_done);
+        if t_min == tm && push > 0 {
             // The fallback decides by the snapshot potentials: push down the label's rivals.
-            let rival = f64::from(self.cfg.silent_rival_shift) / f64::from(tm);
+            let rival = f64::from(push) / f64::from(tm);
             let binary = self.cfg.rule == Rule::Bs4nn;
             let reaches_label = |k: usize| {
                 if binary {

@@ -2,7 +2,7 @@
 //! (S4NN.py and BS4NN_mnist.ipynb, `reference/stidi-bp.md` §3–§5) in f64.
 
 use model::data;
-use model::train::{binary_threshold, Optimiser, TrainConfig, Trainer};
+use model::train::{binary_threshold, Optimiser, RivalRamp, TrainConfig, Trainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -725,6 +725,73 @@ fn an_epoch_ends_with_a_step_for_its_partial_batch() {
     assert!(!same(&epoch, &by_sample), "7 samples still pending");
     by_sample.optimiser_step();
     assert!(same(&epoch, &by_sample));
+}
+
+/// The rivals' push ramp: `silent_rival_shift_at` follows its integer formula (up and down,
+/// truncated toward the start), a ramp that starts at the full push is no ramp, a ramp from a
+/// lower push trains exactly as that push for the first epoch and departs from it in the
+/// second, and a ramp with no push or no epochs is refused by name.
+#[test]
+fn rival_push_ramps_linearly_over_its_epochs() {
+    let mut cfg = small_bs4nn(vec![0.05, 0.5]);
+    cfg.threshold = vec![30, 145];
+    cfg.silent_label_shift = 60;
+    cfg.silent_rival_shift = 120;
+    cfg.silent_rival_ramp = Some(RivalRamp {
+        start: 50,
+        epochs: 3,
+    });
+    let pushes = |c: &TrainConfig| {
+        (0..5)
+            .map(|e| c.silent_rival_shift_at(e))
+            .collect::<Vec<_>>()
+    };
+    // 50 + 70·k/3: 50, 73.3, 96.7, 120.
+    assert_eq!(pushes(&cfg), vec![50, 73, 96, 120, 120]);
+    let mut down = cfg.clone();
+    down.silent_rival_shift = 50;
+    down.silent_rival_ramp = Some(RivalRamp {
+        start: 120,
+        epochs: 3,
+    });
+    // 120 − 70·k/3: 120, 96.7, 73.3, 50.
+    assert_eq!(pushes(&down), vec![120, 97, 74, 50, 50]);
+
+    let split = data::digits().unwrap();
+    let run = |c: TrainConfig| {
+        let mut t = Trainer::new(c).unwrap();
+        (0..2)
+            .map(|_| {
+                t.train_epoch(&split.train, |_| {}).unwrap();
+                (0..2).map(|l| t.real_weights(l)).collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut at_start = cfg.clone();
+    at_start.silent_rival_shift = 50;
+    at_start.silent_rival_ramp = None;
+    let (ramped, start) = (run(cfg.clone()), run(at_start));
+    assert_eq!(ramped[0], start[0], "epoch 1 pushes 50 in both");
+    assert_ne!(ramped[1], start[1], "epoch 2 pushes 73 against 50");
+    let mut flat = cfg.clone();
+    flat.silent_rival_ramp = Some(RivalRamp {
+        start: 120,
+        epochs: 3,
+    });
+    let mut full = cfg.clone();
+    full.silent_rival_ramp = None;
+    assert_eq!(run(flat), run(full), "a ramp from the full push is no ramp");
+
+    for (push, epochs) in [(120, 0), (0, 3)] {
+        let mut bad = cfg.clone();
+        bad.silent_rival_shift = push;
+        bad.silent_rival_ramp = Some(RivalRamp { start: 50, epochs });
+        let Err(err) = Trainer::new(bad).map(|_| ()) else {
+            panic!("a ramp of {epochs} epochs to a push of {push} was accepted");
+        };
+        let err = err.to_string();
+        assert!(err.contains("silent_rival_ramp"), "{err}");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::curve::{EpochRow, History};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use model::train::{parse_arch, Optimiser, Rule, SampleOrder, TrainConfig, Trainer};
+use model::train::{parse_arch, Optimiser, RivalRamp, Rule, SampleOrder, TrainConfig, Trainer};
 use model::{DatasetSpec, GoldenNetwork};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -130,6 +130,11 @@ pub struct Args {
     /// [0: off, as in both papers].
     #[arg(long)]
     silent_rival_shift: Option<u16>,
+    /// Ramp for --silent-rival-shift as START,EPOCHS: the push is START steps in epoch 1 and
+    /// grows linearly to --silent-rival-shift by epoch EPOCHS + 1 [none: the full push from the
+    /// start; not part of either paper].
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    silent_rival_ramp: Vec<u64>,
     /// Dead-neuron re-initialisation: fraction of an epoch's samples below which a hidden
     /// neuron's weights are re-drawn [S4NN 0.001, BS4NN off].
     #[arg(long)]
@@ -401,6 +406,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(s) = args.silent_rival_shift {
         cfg.silent_rival_shift = s;
     }
+    cfg.silent_rival_ramp = rival_ramp(&args)?;
     if let Some(f) = args.reinit {
         cfg.dead_fraction = Some(f);
     }
@@ -461,8 +467,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if tl.iter().any(|&v| v > 0.0) {
         departures += &format!(", per-neuron thresholds learned at {tl:?}");
     }
-    let rival = trainer.config().silent_rival_shift;
-    if rival > 0 {
+    let cfg = trainer.config();
+    let rival = cfg.silent_rival_shift;
+    if let Some(r) = cfg.silent_rival_ramp {
+        departures += &format!(
+            ", silent outputs' rivals pushed {} steps past t_max, growing to {rival} by epoch {}",
+            r.start,
+            r.epochs + 1
+        );
+    } else if rival > 0 {
         departures += &format!(", silent outputs' rivals pushed {rival} steps past t_max");
     }
     let held_out = validation
@@ -571,8 +584,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
             )
         });
+        let cfg = trainer.config();
+        let push = if cfg.silent_rival_ramp.is_some() {
+            format!(" | rivals pushed {}", cfg.silent_rival_shift_at(epoch - 1))
+        } else {
+            String::new()
+        };
         println!(
-            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %; {} silent, {} right){val} | {:.1} s/epoch | reinit {}{scales}",
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %; {} silent, {} right){val}{push} | {:.1} s/epoch | reinit {}{scales}",
             args.epochs,
             100.0 * report.train_accuracy,
             report.mean_loss,
@@ -645,6 +664,30 @@ fn on_off_rule(args: &Args, data: &model::Dataset) -> Option<model::EncodingRule
 
 /// The optimiser of `--optimiser`, `--batch` and `--beta`; the last two only with a batched
 /// optimiser, and as many β as it has.
+/// `--silent-rival-ramp START,EPOCHS`, which only makes sense on top of a push.
+fn rival_ramp(args: &Args) -> anyhow::Result<Option<RivalRamp>> {
+    let (start, epochs) = match args.silent_rival_ramp[..] {
+        [] => return Ok(None),
+        [start, epochs] => (start, epochs),
+        ref v => bail!(
+            "--silent-rival-ramp takes START,EPOCHS, found {} value(s)",
+            v.len()
+        ),
+    };
+    if args.silent_rival_shift.is_none() {
+        bail!("--silent-rival-ramp needs --silent-rival-shift (the push it ramps to)");
+    }
+    let start = u16::try_from(start)
+        .with_context(|| format!("--silent-rival-ramp: START {start} is not a push in steps"))?;
+    if epochs == 0 {
+        bail!("--silent-rival-ramp: EPOCHS must be at least 1");
+    }
+    Ok(Some(RivalRamp {
+        start,
+        epochs: usize::try_from(epochs).context("--silent-rival-ramp: EPOCHS")?,
+    }))
+}
+
 fn optimiser(args: &Args) -> anyhow::Result<Optimiser> {
     let kind = args.optimiser.unwrap_or(OptimiserArg::Online);
     let batch = args.batch.unwrap_or(16);
@@ -697,6 +740,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--forward-dropout", !args.forward_dropout.is_empty()),
         ("--threshold-lr", !args.threshold_lr.is_empty()),
         ("--silent-rival-shift", args.silent_rival_shift.is_some()),
+        ("--silent-rival-ramp", !args.silent_rival_ramp.is_empty()),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
         ("--validation", args.validation.is_some()),
