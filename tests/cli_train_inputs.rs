@@ -586,6 +586,49 @@ fn silent_rival_ramp_reaches_the_trainer() {
     }
 }
 
+/// `--tie-shift N` reaches the trainer (0 is the papers' rule) and is refused at t_max or
+/// beyond and for STiDi-BP.
+#[test]
+fn tie_shift_reaches_the_trainer() {
+    let p = scratch("tie.json");
+    let p = p.to_str().unwrap();
+    let model = |extra: &[&str]| {
+        let out = ok(&train_digits("s4nn", "64-60-10", "2", "5", p, extra));
+        (out, std::fs::read(p).unwrap())
+    };
+    let (_, plain) = model(&[]);
+    assert_eq!(plain, model(&["--tie-shift", "0"]).1);
+    let (out, pulled) = model(&["--tie-shift", "2"]);
+    assert_ne!(plain, pulled);
+    assert!(
+        out.contains("a label tied at the earliest spike pulled 2 steps earlier"),
+        "{out}"
+    );
+    std::fs::remove_file(p).unwrap();
+    for (rule, arch, extra, named) in [
+        (
+            "s4nn",
+            "64-60-10",
+            &["--tie-shift", "256"][..],
+            "tie_label_shift",
+        ),
+        (
+            "stidi",
+            "fc20-fc10",
+            &["--tie-shift", "2"],
+            "--tie-shift apply to --rule s4nn|bs4nn only",
+        ),
+    ] {
+        let o = train_digits(rule, arch, "2", "5", p, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(named),
+            "{extra:?}: {err}"
+        );
+        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
+    }
+}
+
 /// `--validation N` holds out the last N training images, reports their accuracy each epoch
 /// and saves the best validation epoch's network (not the last, not the test-best): the saved
 /// file is byte for byte the model of a run stopped at that epoch, its golden test accuracy is

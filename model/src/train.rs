@@ -208,6 +208,12 @@ pub struct TrainConfig {
     /// late in training can silence every output when applied from the start.
     #[serde(default)]
     pub silent_rival_ramp: Option<RivalRamp>,
+    /// When the label's output spikes first but another output spikes in the same step, the
+    /// label's target is `t_min − tie_label_shift` instead of `t_min` (0 = off, both papers: a
+    /// tie costs the label nothing, while the chip's decoder names the lowest tied index). The
+    /// rivals' targets stay `t_min + γ`.
+    #[serde(default)]
+    pub tie_label_shift: u16,
     /// Forward dropout per layer (empty = none, both papers): while training, each input of
     /// layer `l` is silenced (its spike removed from the forward pass and the update) with
     /// probability `p_l`, drawn per sample, and the layer compares with `θ·(1 − p_l)` so that
@@ -262,6 +268,7 @@ impl TrainConfig {
             threshold_lr: Vec::new(),
             silent_rival_shift: 0,
             silent_rival_ramp: None,
+            tie_label_shift: 0,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -294,6 +301,7 @@ impl TrainConfig {
             threshold_lr: Vec::new(),
             silent_rival_shift: 0,
             silent_rival_ramp: None,
+            tie_label_shift: 0,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -429,6 +437,15 @@ impl TrainConfig {
             return bad(
                 "gamma",
                 "γ and the silent-label shift must be below t_max".into(),
+            );
+        }
+        if self.tie_label_shift >= self.t_max {
+            return bad(
+                "tie_label_shift",
+                format!(
+                    "must be below t_max ({}), found {}",
+                    self.t_max, self.tie_label_shift
+                ),
             );
         }
         if self.threshold.iter().any(|&t| t < 0) {
@@ -1249,7 +1266,15 @@ impl Trainer {
                     *tk = pushed;
                 }
             }
-            target[label] = t_min;
+            let tied = out
+                .iter()
+                .enumerate()
+                .any(|(k, &o)| k != label && o == t_min);
+            target[label] = if tied && out[label] == t_min {
+                t_min.saturating_sub(self.cfg.tie_label_shift)
+            } else {
+                t_min
+            };
         }
         let mut err: Vec<f64> = target
             .iter()

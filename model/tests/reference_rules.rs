@@ -94,6 +94,8 @@ struct Reference {
     /// label's potential.
     rivals: usize,
     rival_ties: usize,
+    /// Samples whose label tied another output at the earliest spike (`tie_label_shift`).
+    label_ties: usize,
     /// Forward dropout (not in either paper): stream 1 of the seed's ChaCha8 generator, one
     /// Bernoulli draw per input of each layer with `p > 0`, per sample.
     drop_rng: ChaCha8Rng,
@@ -179,6 +181,12 @@ impl Reference {
                 }
             }
             target[label] = min;
+            // A tie at the earliest step: the label is pulled `tie_label_shift` steps earlier.
+            let ties = (0..out.len()).filter(|&k| out[k] == min).count();
+            if out[label] == min && ties > 1 {
+                self.label_ties += 1;
+                target[label] = min.saturating_sub(self.cfg.tie_label_shift);
+            }
         }
         let mut delta: Vec<f64> = (0..out.len())
             .map(|k| (f64::from(target[k]) - f64::from(out[k])) / f64::from(tmax))
@@ -386,6 +394,7 @@ fn replay(
         steps: 0,
         rivals: 0,
         rival_ties: 0,
+        label_ties: 0,
         drop_rng: {
             let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
             r.set_stream(1);
@@ -589,6 +598,35 @@ fn silent_rival_shift_matches_reference_transcription() {
         );
         bs4nn.lr = vec![0.02, 0.2];
     }
+}
+
+/// The label's pull on a tie: when the label and another output share the earliest spike
+/// step, the label's target is `t_min − shift` (S4NN online, BS4NN online and under Adam).
+/// Ties must occur, and the shift must change the trajectory.
+#[test]
+fn tie_label_shift_matches_reference_transcription() {
+    let mut s4nn = TrainConfig::s4nn(vec![64, 30, 10], 7);
+    s4nn.threshold = vec![30, 60];
+    s4nn.tie_label_shift = 2;
+    let (_, r) = replay(s4nn.clone(), 400, 1, 201);
+    assert!(r.label_ties > 0, "S4NN: no tie with the label");
+    let mut bs4nn = small_bs4nn(vec![0.05, 0.5]);
+    bs4nn.tie_label_shift = 3;
+    for opt in online_and_adam() {
+        bs4nn.optimiser = opt;
+        let (_, r) = replay(bs4nn.clone(), 400, 0, 100);
+        assert!(r.label_ties > 0, "{opt:?}: no tie with the label");
+        bs4nn.lr = vec![0.02, 0.2];
+    }
+    let split = data::digits().unwrap();
+    let weights = |c: TrainConfig| {
+        let mut t = Trainer::new(c).unwrap();
+        t.train_epoch(&split.train, |_| {}).unwrap();
+        (0..2).map(|l| t.real_weights(l)).collect::<Vec<_>>()
+    };
+    let mut plain = s4nn.clone();
+    plain.tie_label_shift = 0;
+    assert_ne!(weights(s4nn), weights(plain), "the shift changes nothing");
 }
 
 /// Learned per-neuron thresholds against their transcription: each `θ_j` starts at the

@@ -135,6 +135,10 @@ pub struct Args {
     /// start; not part of either paper].
     #[arg(long, value_delimiter = ',', num_args = 1)]
     silent_rival_ramp: Vec<u64>,
+    /// When the label's output ties another at the earliest spike, its target is that step
+    /// minus this (the chip names the lowest tied index) [0: off, as in both papers].
+    #[arg(long)]
+    tie_shift: Option<u16>,
     /// Dead-neuron re-initialisation: fraction of an epoch's samples below which a hidden
     /// neuron's weights are re-drawn [S4NN 0.001, BS4NN off].
     #[arg(long)]
@@ -407,6 +411,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cfg.silent_rival_shift = s;
     }
     cfg.silent_rival_ramp = rival_ramp(&args)?;
+    if let Some(s) = args.tie_shift {
+        cfg.tie_label_shift = s;
+    }
     if let Some(f) = args.reinit {
         cfg.dead_fraction = Some(f);
     }
@@ -477,6 +484,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     } else if rival > 0 {
         departures += &format!(", silent outputs' rivals pushed {rival} steps past t_max");
+    }
+    if cfg.tie_label_shift > 0 {
+        departures += &format!(
+            ", a label tied at the earliest spike pulled {} steps earlier",
+            cfg.tie_label_shift
+        );
     }
     let held_out = validation
         .as_ref()
@@ -741,6 +754,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--threshold-lr", !args.threshold_lr.is_empty()),
         ("--silent-rival-shift", args.silent_rival_shift.is_some()),
         ("--silent-rival-ramp", !args.silent_rival_ramp.is_empty()),
+        ("--tie-shift", args.tie_shift.is_some()),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
         ("--validation", args.validation.is_some()),
