@@ -486,9 +486,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         departures += &format!(", silent outputs' rivals pushed {rival} steps past t_max");
     }
     if cfg.tie_label_shift > 0 {
+        let n = cfg.tie_label_shift;
         departures += &format!(
-            ", a label tied at the earliest spike pulled {} steps earlier",
-            cfg.tie_label_shift
+            ", a label tied at the earliest spike pulled {n} step{} earlier",
+            if n == 1 { "" } else { "s" }
         );
     }
     let held_out = validation
