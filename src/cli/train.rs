@@ -676,8 +676,6 @@ fn on_off_rule(args: &Args, data: &model::Dataset) -> Option<model::EncodingRule
     })
 }
 
-/// The optimiser of `--optimiser`, `--batch` and `--beta`; the last two only with a batched
-/// optimiser, and as many β as it has.
 /// `--silent-rival-ramp START,EPOCHS`, which only makes sense on top of a push.
 fn rival_ramp(args: &Args) -> anyhow::Result<Option<RivalRamp>> {
     let (start, epochs) = match args.silent_rival_ramp[..] {
@@ -702,6 +700,8 @@ fn rival_ramp(args: &Args) -> anyhow::Result<Option<RivalRamp>> {
     }))
 }
 
+/// The optimiser of `--optimiser`, `--batch` and `--beta`; the last two only with a batched
+/// optimiser, and as many β as it has.
 fn optimiser(args: &Args) -> anyhow::Result<Optimiser> {
     let kind = args.optimiser.unwrap_or(OptimiserArg::Online);
     let batch = args.batch.unwrap_or(16);
