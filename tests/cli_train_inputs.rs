@@ -42,6 +42,28 @@ fn train(out: &str, rule: &str, arch: &str, extra: &[&str]) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+/// Each `(rule, extra, named)` run of 2 digits epochs fails with an error containing `named`
+/// and writes no model to `p` (STiDi-BP runs on `fc20-fc10`, the others on `64-60-10`).
+fn assert_refused(p: &str, cases: &[(&str, &[&str], &str)]) {
+    for &(rule, extra, named) in cases {
+        let arch = if rule == "stidi" {
+            "fc20-fc10"
+        } else {
+            "64-60-10"
+        };
+        let o = train_digits(rule, arch, "2", "5", p, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(named),
+            "{rule} {extra:?}: {err}"
+        );
+        assert!(
+            !std::path::Path::new(p).exists(),
+            "{rule} {extra:?}: no model"
+        );
+    }
+}
+
 #[test]
 fn augmented_training_is_reproducible_and_differs_from_plain_training() {
     for (rule, arch) in [("bs4nn", "64-60-10"), ("stidi", "fc40-fc10")] {
@@ -361,33 +383,21 @@ fn forward_dropout_reaches_the_trainer_and_is_checked() {
     assert_eq!(both, model(&["--forward-dropout", "0.1,0.1"]).1);
     assert_ne!(both, model(&["--forward-dropout", "0,0.1"]).1);
     std::fs::remove_file(p).unwrap();
-    for (extra, named) in [
-        (&["--forward-dropout", "1"][..], "must lie in [0, 1)"),
-        (
-            &["--forward-dropout", "0.1,0.1,0.1"],
-            "--forward-dropout: give one value or one per layer (2), not 3",
-        ),
-    ] {
-        let o = train_digits("bs4nn", "64-60-10", "2", "5", p, extra);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && err.contains(named),
-            "{extra:?}: {err}"
-        );
-        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
-    }
-    let o = train_digits(
-        "stidi",
-        "fc20-fc10",
-        "2",
-        "5",
+    assert_refused(
         p,
-        &["--forward-dropout", "0.1"],
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--forward-dropout apply to --rule s4nn|bs4nn only"),
-        "{err}"
+        &[
+            ("bs4nn", &["--forward-dropout", "1"], "must lie in [0, 1)"),
+            (
+                "bs4nn",
+                &["--forward-dropout", "0.1,0.1,0.1"],
+                "--forward-dropout: give one value or one per layer (2), not 3",
+            ),
+            (
+                "stidi",
+                &["--forward-dropout", "0.1"],
+                "--forward-dropout apply to --rule s4nn|bs4nn only",
+            ),
+        ],
     );
 }
 
@@ -539,51 +549,41 @@ fn silent_rival_ramp_reaches_the_trainer() {
         );
     }
     std::fs::remove_file(p).unwrap();
-    for (rule, arch, extra, named) in [
-        (
-            "bs4nn",
-            "64-60-10",
-            &["--silent-rival-ramp", "0,1"][..],
-            "needs --silent-rival-shift",
-        ),
-        (
-            "bs4nn",
-            "64-60-10",
-            &["--silent-rival-shift", "60", "--silent-rival-ramp", "0"],
-            "takes START,EPOCHS",
-        ),
-        (
-            "bs4nn",
-            "64-60-10",
-            &["--silent-rival-shift", "60", "--silent-rival-ramp", "0,0"],
-            "EPOCHS must be at least 1",
-        ),
-        (
-            "bs4nn",
-            "64-60-10",
-            &[
-                "--silent-rival-shift",
-                "60",
-                "--silent-rival-ramp",
-                "70000,2",
-            ],
-            "START 70000",
-        ),
-        (
-            "stidi",
-            "fc20-fc10",
-            &["--silent-rival-ramp", "0,1"],
-            "--silent-rival-ramp apply to --rule s4nn|bs4nn only",
-        ),
-    ] {
-        let o = train_digits(rule, arch, "2", "5", p, extra);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && err.contains(named),
-            "{extra:?}: {err}"
-        );
-        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
-    }
+    assert_refused(
+        p,
+        &[
+            (
+                "bs4nn",
+                &["--silent-rival-ramp", "0,1"],
+                "needs --silent-rival-shift",
+            ),
+            (
+                "bs4nn",
+                &["--silent-rival-shift", "60", "--silent-rival-ramp", "0"],
+                "takes START,EPOCHS",
+            ),
+            (
+                "bs4nn",
+                &["--silent-rival-shift", "60", "--silent-rival-ramp", "0,0"],
+                "EPOCHS must be at least 1",
+            ),
+            (
+                "bs4nn",
+                &[
+                    "--silent-rival-shift",
+                    "60",
+                    "--silent-rival-ramp",
+                    "70000,2",
+                ],
+                "START 70000",
+            ),
+            (
+                "stidi",
+                &["--silent-rival-ramp", "0,1"],
+                "--silent-rival-ramp apply to --rule s4nn|bs4nn only",
+            ),
+        ],
+    );
 }
 
 /// `--tie-shift N` reaches the trainer (0 is the papers' rule) and is refused at t_max or
@@ -605,28 +605,17 @@ fn tie_shift_reaches_the_trainer() {
         "{out}"
     );
     std::fs::remove_file(p).unwrap();
-    for (rule, arch, extra, named) in [
-        (
-            "s4nn",
-            "64-60-10",
-            &["--tie-shift", "256"][..],
-            "tie_label_shift",
-        ),
-        (
-            "stidi",
-            "fc20-fc10",
-            &["--tie-shift", "2"],
-            "--tie-shift apply to --rule s4nn|bs4nn only",
-        ),
-    ] {
-        let o = train_digits(rule, arch, "2", "5", p, extra);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && err.contains(named),
-            "{extra:?}: {err}"
-        );
-        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
-    }
+    assert_refused(
+        p,
+        &[
+            ("s4nn", &["--tie-shift", "256"], "tie_label_shift"),
+            (
+                "stidi",
+                &["--tie-shift", "2"],
+                "--tie-shift apply to --rule s4nn|bs4nn only",
+            ),
+        ],
+    );
 }
 
 /// `--validation N` holds out the last N training images, reports their accuracy each epoch
@@ -703,39 +692,29 @@ fn validation_saves_the_best_validation_epoch() {
     );
 
     std::fs::remove_file(p).unwrap();
-    for (rule, extra, named) in [
-        (
-            "bs4nn",
-            &["--validation", "0"][..],
-            "--validation 0: must hold out at least one of the 1437 training images",
-        ),
-        (
-            "bs4nn",
-            &["--validation", "1437"][..],
-            "--validation 1437: must hold out",
-        ),
-        (
-            "bs4nn",
-            &["--validation", "100", "--average-from", "2"][..],
-            "--validation and --average-from each choose the saved model",
-        ),
-        (
-            "stidi",
-            &["--validation", "100"][..],
-            "--validation apply to --rule s4nn|bs4nn only",
-        ),
-    ] {
-        let arch = if rule == "stidi" {
-            "fc20-fc10"
-        } else {
-            "64-60-10"
-        };
-        let o = train_digits(rule, arch, "2", "5", p, extra);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && err.contains(named),
-            "{extra:?}: {err}"
-        );
-        assert!(!std::path::Path::new(p).exists(), "{extra:?}: no model");
-    }
+    assert_refused(
+        p,
+        &[
+            (
+                "bs4nn",
+                &["--validation", "0"],
+                "--validation 0: must hold out at least one of the 1437 training images",
+            ),
+            (
+                "bs4nn",
+                &["--validation", "1437"],
+                "--validation 1437: must hold out",
+            ),
+            (
+                "bs4nn",
+                &["--validation", "100", "--average-from", "2"],
+                "--validation and --average-from each choose the saved model",
+            ),
+            (
+                "stidi",
+                &["--validation", "100"],
+                "--validation apply to --rule s4nn|bs4nn only",
+            ),
+        ],
+    );
 }
