@@ -1266,15 +1266,11 @@ impl Trainer {
                     *tk = pushed;
                 }
             }
-            let tied = out
-                .iter()
-                .enumerate()
-                .any(|(k, &o)| k != label && o == t_min);
-            target[label] = if tied && out[label] == t_min {
-                t_min.saturating_sub(self.cfg.tie_label_shift)
-            } else {
-                t_min
-            };
+            target[label] = t_min;
+            let shift = self.cfg.tie_label_shift;
+            if shift > 0 && out[label] == t_min && out.iter().filter(|&&o| o == t_min).count() > 1 {
+                target[label] = t_min.saturating_sub(shift);
+            }
         }
         let mut err: Vec<f64> = target
             .iter()
