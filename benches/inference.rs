@@ -68,6 +68,7 @@ fn mnist_net() -> Network {
         t_max: 64,
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
+        tie_order: None,
         layers,
     }
 }

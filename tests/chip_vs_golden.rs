@@ -46,6 +46,7 @@ fn random_net(seed: u64, sizes: &[u32], thetas: &[i32], t_max: u16, kernel: PspK
         t_max,
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
+        tie_order: None,
         layers,
     }
 }

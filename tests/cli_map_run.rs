@@ -147,6 +147,54 @@ fn map_then_run_matches_the_golden_model() {
 }
 
 #[test]
+fn tie_order_travels_from_model_to_chip_decoder() {
+    let dir = scratch_dir("tie-order");
+    let mut net = random_binary_net(21, &[40, 10], &[2, 0], 0.4, 32);
+    let n = 120;
+    let (lowest_correct, lowest) = golden_figures(&net, n);
+    net.tie_order = Some(model::TieOrder::new((0..10).rev().collect(), 10).unwrap());
+    let (ordered_correct, ordered) = golden_figures(&net, n);
+    // The reversed order must decide some samples differently, or this test proves nothing.
+    let changed = lowest
+        .iter()
+        .zip(&ordered)
+        .filter(|(a, b)| a.prediction != b.prediction)
+        .count();
+    assert!(changed > 0, "no sample of the test network ties");
+    let model = dir.join("model.bin");
+    net.save(&model).unwrap();
+    let img = dir.join("net.img");
+    let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = spikemesh(&["image", "inspect", s(&img)]);
+    assert!(
+        stdout(&out).contains("output ties decoded in the order [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"),
+        "{}",
+        stdout(&out)
+    );
+    let run_json = dir.join("run.json");
+    let limit = n.to_string();
+    let out = spikemesh(&[
+        "run",
+        s(&img),
+        "--model",
+        s(&model),
+        "--limit",
+        &limit,
+        "--report",
+        s(&run_json),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let f = &json(&run_json)["figures"];
+    assert_eq!(f["golden_agreement"].as_u64().unwrap() as usize, n);
+    assert_eq!(
+        f["accuracy"].as_f64().unwrap(),
+        ordered_correct as f64 / n as f64,
+        "{changed} decisions changed; lowest index would score {lowest_correct}/{n}"
+    );
+}
+
+#[test]
 fn raster_vcd_and_plots_agree_with_the_golden_hidden_layer() {
     let dir = scratch_dir("traces");
     let net = random_binary_net(5, &[30, 10], &[3, 1], 0.4, 24);

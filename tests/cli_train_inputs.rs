@@ -618,6 +618,59 @@ fn tie_shift_reaches_the_trainer() {
     );
 }
 
+/// `--tie-order` learns the decoder's tie order after every epoch: the weights are the plain
+/// run's, the saved model carries the order, the epoch line prints both figures; `eval
+/// --learn-tie-order` learns the same order for the plain run's model (same weights, same
+/// training images) and writes it.
+#[test]
+fn tie_order_is_learned_saved_and_reported() {
+    let p = scratch("tie-order.json");
+    let p = p.to_str().unwrap();
+    let model = |extra: &[&str]| {
+        let out = ok(&train_digits("s4nn", "64-60-10", "3", "5", p, extra));
+        let net = model::Network::load(std::path::Path::new(p)).unwrap();
+        (out, net)
+    };
+    let (_, plain) = model(&[]);
+    let (out, ordered) = model(&["--tie-order"]);
+    assert_eq!(plain.layers, ordered.layers, "the order changed training");
+    assert!(plain.tie_order.is_none());
+    let order = ordered.tie_order.clone().expect("the order was saved");
+    assert!(
+        out.contains("ties decoded by an order learned on the training images")
+            && out.contains(&format!("tie order {:?}", order.as_slice()))
+            && out.contains("lowest index"),
+        "{out}"
+    );
+    let relearned = scratch("tie-order-eval.json");
+    let relearned = relearned.to_str().unwrap();
+    std::fs::write(p, plain.to_json()).unwrap();
+    let out = ok(&spikemesh(&[
+        "eval",
+        p,
+        "--dataset",
+        "digits",
+        "--learn-tie-order",
+        relearned,
+    ]));
+    let back = model::Network::load(std::path::Path::new(relearned)).unwrap();
+    assert_eq!(back.tie_order.as_ref(), Some(&order), "{out}");
+    assert!(
+        out.contains("ties decoded by the model's tie order"),
+        "{out}"
+    );
+    std::fs::remove_file(p).unwrap();
+    std::fs::remove_file(relearned).unwrap();
+    assert_refused(
+        p,
+        &[(
+            "stidi",
+            &["--tie-order"],
+            "--tie-order apply to --rule s4nn|bs4nn only",
+        )],
+    );
+}
+
 /// `--validation N` holds out the last N training images, reports their accuracy each epoch
 /// and saves the best validation epoch's network (not the last, not the test-best): the saved
 /// file is byte for byte the model of a run stopped at that epoch, its golden test accuracy is

@@ -38,6 +38,7 @@ fn net(arch: &[usize], t_max: u16, theta: i32, seed: u64) -> Network {
         t_max,
         encoding: None,
         fallback_offset: 3,
+        tie_order: None,
         layers: arch
             .windows(2)
             .enumerate()

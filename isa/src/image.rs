@@ -1,7 +1,7 @@
 //! The chip image: everything the mapper emits and the simulator loads — the chip description,
 //! each core's program, memories and fan-out table, and the host I/O map — and its file format.
 //!
-//! # File format (version 4)
+//! # File format (version 5)
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
@@ -26,7 +26,7 @@ use thiserror::Error;
 /// The first eight bytes of every chip image file.
 pub const MAGIC: [u8; 8] = *b"SPKIMG\r\n";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 24;
 /// Largest payload a reader accepts (guards allocations against corrupted lengths).
@@ -175,6 +175,28 @@ pub struct IoMap {
     pub inputs: FanoutTable,
     /// Number of output channels (e.g. classes) that come back to the host.
     pub outputs: u32,
+    /// The host decoder's tie priority over the output channels: when several channels share
+    /// the earliest spike, the one listed first wins. Empty: the lowest channel (a permutation
+    /// of `0..outputs` otherwise; version 5 added it).
+    pub tie_order: Vec<u32>,
+}
+
+impl IoMap {
+    /// The class the host decodes from the output channels' first-spike steps: the earliest,
+    /// ties by [`IoMap::tie_order`] (the lowest channel when it is empty); `None` when no
+    /// channel spiked.
+    pub fn decode(&self, first_spike: &[Option<u32>]) -> Option<usize> {
+        let earliest = first_spike.iter().flatten().copied().min()?;
+        let tied = |k: usize| first_spike.get(k).copied().flatten() == Some(earliest);
+        if self.tie_order.is_empty() {
+            (0..first_spike.len()).find(|&k| tied(k))
+        } else {
+            self.tie_order
+                .iter()
+                .map(|&k| k as usize)
+                .find(|&k| tied(k))
+        }
+    }
 }
 
 /// A complete, validated chip image.
@@ -581,6 +603,21 @@ impl ChipImage {
                 Destination::Host { .. } => {}
             }
         }
+        let order = &self.io.tie_order;
+        if !order.is_empty() {
+            let mut seen = vec![false; self.io.outputs as usize];
+            let fits = order.len() == seen.len()
+                && order.iter().all(|&k| {
+                    seen.get_mut(k as usize)
+                        .is_some_and(|s| !std::mem::replace(s, true))
+                });
+            if !fits {
+                return invalid(format!(
+                    "the output tie order {order:?} is not a permutation of the {} output channels",
+                    self.io.outputs
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -613,6 +650,13 @@ impl ChipImage {
             self.io.inputs.sources(),
             self.io.outputs
         );
+        if !self.io.tie_order.is_empty() {
+            let _ = writeln!(
+                s,
+                "output ties decoded in the order {:?} (first listed wins)",
+                self.io.tie_order
+            );
+        }
         let _ = writeln!(s, "cores used: {} of {}", self.cores.len(), c.tiles());
         let _ = writeln!(
             s,

@@ -82,7 +82,11 @@ fn sample_image() -> ChipImage {
     ChipImage::new(
         ChipDescription::default(),
         vec![c0, c1],
-        IoMap { inputs, outputs: 2 },
+        IoMap {
+            inputs,
+            outputs: 2,
+            tie_order: Vec::new(),
+        },
         "test image".into(),
     )
     .expect("sample image is valid")
@@ -248,6 +252,46 @@ fn summary_lists_every_core() {
     let s = sample_image().summary();
     assert!(s.contains("cores used: 2 of 16"), "{s}");
     assert!(s.contains("total: 6 neurons"), "{s}");
+}
+
+#[test]
+fn host_decoder_takes_the_earliest_channel_ties_by_the_tie_order() {
+    let mut io = sample_image().io;
+    assert_eq!(io.decode(&[None, Some(5), Some(3), Some(3)]), Some(2));
+    assert_eq!(io.decode(&[Some(1), Some(1)]), Some(0));
+    assert_eq!(io.decode(&[None, None]), None);
+    io.tie_order = vec![1, 0];
+    assert_eq!(io.decode(&[Some(1), Some(1)]), Some(1));
+    assert_eq!(
+        io.decode(&[Some(1), Some(2)]),
+        Some(0),
+        "only ties are reordered"
+    );
+    assert_eq!(io.decode(&[None, None]), None);
+}
+
+#[test]
+fn tie_order_must_permute_the_output_channels() {
+    let img = sample_image();
+    let with = |order: Vec<u32>| {
+        let mut io = img.io.clone();
+        io.tie_order = order;
+        ChipImage::new(img.chip.clone(), img.cores.clone(), io, String::new())
+    };
+    let kept = with(vec![1, 0]).expect("a permutation is valid");
+    assert!(kept
+        .summary()
+        .contains("output ties decoded in the order [1, 0]"));
+    assert_eq!(ChipImage::from_bytes(&kept.to_bytes()).unwrap(), kept);
+    for bad in [vec![0], vec![0, 0], vec![0, 2], vec![1, 0, 2]] {
+        let e = with(bad.clone()).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "tie order {bad:?} is not a permutation of the 2 output channels"
+            )),
+            "{e}"
+        );
+    }
 }
 
 proptest! {

@@ -528,6 +528,11 @@ pub(crate) fn map_with(
         IoMap {
             inputs: FanoutTable::from_lists(&inputs),
             outputs,
+            tie_order: net
+                .tie_order
+                .as_ref()
+                .map(|o| o.as_slice().iter().map(|&c| u32::from(c)).collect())
+                .unwrap_or_default(),
         },
         format!(
             "spikemesh map: {} weighted layers, {:?} placement",

@@ -85,6 +85,7 @@ fn skeleton(net: &LifNetwork) -> Network {
         t_max: net.steps.clamp(4, u32::from(u16::MAX)) as u16,
         encoding: None,
         fallback_offset: 1,
+        tie_order: None,
         layers,
     }
 }

@@ -30,7 +30,8 @@
 //! order). Flatten: raster order `(channel, row, column)`.
 //!
 //! **Decoding** (output = last layer, raster order): if some output spiked, the class is the
-//! neuron with the smallest spike time, ties to the lowest index. If none spiked (all equal
+//! neuron with the smallest spike time, ties to the lowest index — or, when the network has a
+//! [`crate::TieOrder`], to the tied class that comes first in it. If none spiked (all equal
 //! `t_max`), the class is the argmax (ties to the lowest index) of the output potentials
 //! `V_k(t_max − fallback_offset)` (S4NN/BS4NN: `t_max − 3`).
 //!
@@ -269,6 +270,8 @@ pub struct GoldenNetwork {
     snap_at: u16,
     n_in: usize,
     stages: Vec<Stage>,
+    /// The network's tie priority; `None`: the lowest index.
+    tie_order: Option<crate::TieOrder>,
 }
 
 /// Shape of a convolution for [`compile_fanout`]: input and output maps, square kernel,
@@ -478,6 +481,7 @@ impl GoldenNetwork {
             snap_at: net.t_max - net.fallback_offset,
             n_in: net.input.len(),
             stages,
+            tie_order: net.tie_order.clone(),
         })
     }
 
@@ -542,7 +546,12 @@ impl GoldenNetwork {
         }
         let min = cur.iter().copied().min().unwrap_or(tm);
         let prediction = if min < tm {
-            cur.iter().position(|&t| t == min).unwrap_or(0)
+            let earliest = |k: usize| cur.get(k) == Some(&min);
+            match &self.tie_order {
+                Some(order) => order.winner(earliest),
+                None => cur.iter().position(|&t| t == min),
+            }
+            .unwrap_or(0)
         } else {
             fallback.as_ref().map(Potentials::argmax).unwrap_or(0)
         };

@@ -6,6 +6,7 @@
 //! * [`encode`]: [`LatencyEncoder`], the S4NN / BS4NN intensity-to-latency formulas.
 //! * [`data`]: IDX (MNIST, Fashion-MNIST) and the embedded 8×8 digits.
 //! * [`onchip`]: [`onchip::OnChipTrainer`], the fixed-point on-chip learning rule (golden).
+//! * [`tie_order`]: [`TieOrder`], which class wins a tie at the earliest spike, and learning it.
 //! * [`train`]: [`Trainer`], online S4NN / BS4NN training and export to the chip's form.
 //! * [`error`]: typed errors.
 
@@ -17,6 +18,7 @@ pub mod lif;
 pub mod network;
 pub mod onchip;
 pub mod stidi;
+pub mod tie_order;
 pub mod train;
 
 pub use data::{Augmentation, DataSplit, Dataset, DatasetSpec};
@@ -27,4 +29,5 @@ pub use network::{
     Conv2d, Dense, FireRule, Layer, LayerKind, MaxPool2d, Network, NeuronModel, PspKernel, Shape,
     SpikeTime, Threshold, Weights, FORMAT_VERSION,
 };
+pub use tie_order::TieOrder;
 pub use train::{Accuracy, Rule, SampleOrder, TrainConfig, Trainer};

@@ -10,6 +10,8 @@
 //!
 //! [`Network::load`] sniffs the magic, so either form loads from any file name; it then checks
 //! the version and runs [`Network::validate`], so a loaded network is a valid network.
+//! Version 2 added [`Network::tie_order`]; version-1 files (JSON or binary) still load, with no
+//! tie order.
 //! [`Network::save`] writes JSON when the path ends in `.json`, bincode otherwise, atomically
 //! (temporary file then rename).
 //!
@@ -22,11 +24,15 @@
 //!   weight −1, a clear bit weight +1. Bits past the last weight must be clear.
 
 use crate::error::{ModelError, Violation};
+use crate::tie_order::TieOrder;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The model file format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The previous format version, still read: the same network without a tie order.
+pub const FORMAT_VERSION_1: u32 = 1;
 
 /// First 8 bytes of a bincode model file.
 pub const BINARY_MAGIC: &[u8; 8] = b"SPKMODEL";
@@ -324,6 +330,36 @@ pub struct Network {
     pub fallback_offset: u16,
     /// Layers in order; the last one is the output layer and must be weighted.
     pub layers: Vec<Layer>,
+    /// Which class the decoder names when several outputs share the earliest spike; `None`:
+    /// the lowest index. A permutation of the output classes (see [`crate::tie_order`]).
+    #[serde(default)]
+    pub tie_order: Option<TieOrder>,
+}
+
+/// [`Network`] as format version 1 wrote it (binary files decode field by field).
+#[derive(Deserialize)]
+struct NetworkV1 {
+    format_version: u32,
+    input: Shape,
+    t_max: u16,
+    encoding: Option<crate::encode::EncodingRule>,
+    fallback_offset: u16,
+    layers: Vec<Layer>,
+}
+
+impl From<NetworkV1> for Network {
+    fn from(v1: NetworkV1) -> Network {
+        debug_assert_eq!(v1.format_version, FORMAT_VERSION_1);
+        Network {
+            format_version: FORMAT_VERSION,
+            input: v1.input,
+            t_max: v1.t_max,
+            encoding: v1.encoding,
+            fallback_offset: v1.fallback_offset,
+            layers: v1.layers,
+            tie_order: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -706,6 +742,9 @@ impl Network {
                 "the output layer must be Dense or Conv2d (decoding reads its potentials)",
             ));
         }
+        if let Some(order) = &self.tie_order {
+            order.check(shape.len())?;
+        }
         Ok(shapes)
     }
 
@@ -759,7 +798,7 @@ impl Network {
                 });
             };
             let version = u32::from_le_bytes([version[0], version[1], version[2], version[3]]);
-            if version != FORMAT_VERSION {
+            if version != FORMAT_VERSION && version != FORMAT_VERSION_1 {
                 return Err(ModelError::Version {
                     path: p(),
                     found: version,
@@ -777,11 +816,17 @@ impl Network {
                 });
             }
             let config = bincode::config::standard().with_limit::<MAX_BINARY_BYTES>();
-            let (net, used): (Network, usize) = bincode::serde::decode_from_slice(payload, config)
-                .map_err(|e| ModelError::Binary {
-                    path: p(),
-                    message: e.to_string(),
-                })?;
+            let binary_error = |e: bincode::error::DecodeError| ModelError::Binary {
+                path: p(),
+                message: e.to_string(),
+            };
+            let (net, used): (Network, usize) = if version == FORMAT_VERSION_1 {
+                let (v1, used): (NetworkV1, usize) =
+                    bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?;
+                (v1.into(), used)
+            } else {
+                bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?
+            };
             if used != payload.len() {
                 return Err(ModelError::Binary {
                     path: p(),
@@ -793,14 +838,26 @@ impl Network {
             let text = crate::error::json_text(bytes, path, " (and not a binary model)")?;
             let json_err = |e| crate::error::json_error(path, e);
             let probe: VersionProbe = serde_json::from_str(text).map_err(json_err)?;
-            if probe.format_version != FORMAT_VERSION {
+            if probe.format_version == FORMAT_VERSION_1 {
+                // Version 1 is version 2 without `tie_order`, which defaults to none.
+                let mut net: Network = serde_json::from_str(text).map_err(json_err)?;
+                if net.tie_order.is_some() {
+                    return Err(crate::error::invalid(path)(Violation::network(
+                        "tie_order",
+                        "needs format_version 2 (version 1 has no tie order)",
+                    )));
+                }
+                net.format_version = FORMAT_VERSION;
+                net
+            } else if probe.format_version != FORMAT_VERSION {
                 return Err(ModelError::Version {
                     path: p(),
                     found: probe.format_version,
                     supported: FORMAT_VERSION,
                 });
+            } else {
+                serde_json::from_str(text).map_err(json_err)?
             }
-            serde_json::from_str(text).map_err(json_err)?
         };
         net.validate().map_err(crate::error::invalid(path))?;
         Ok(net)

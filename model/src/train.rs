@@ -46,6 +46,7 @@ use crate::error::RunError;
 use crate::network::{
     Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights, FORMAT_VERSION,
 };
+use crate::tie_order::{Tie, TieOrder};
 use bitvec::vec::BitVec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -584,9 +585,13 @@ pub fn binary_threshold_of(theta: f64, alpha: f64) -> i32 {
 /// Test accuracy under the two scoring rules in use.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Accuracy {
-    /// The chip's decoding: the earliest output spike, ties to the lowest index (no-spike
-    /// fallback: argmax of the snapshot potentials).
+    /// The chip's decoding: the earliest output spike, ties to the lowest index or by the
+    /// trainer's learned [`TieOrder`] when it has one (no-spike fallback: argmax of the
+    /// snapshot potentials).
     pub strict: f64,
+    /// The same with ties to the lowest index whatever the tie order (equal to `strict` when
+    /// the trainer has none).
+    pub lowest_index: f64,
     /// The S4NN/BS4NN reference code's scoring: correct when the label's neuron is among the
     /// earliest spikes (a tie counts as correct); the same fallback when nothing fired. The
     /// papers' published figures use this rule.
@@ -712,6 +717,9 @@ pub struct Trainer {
     average: Option<(usize, Vec<Vec<f64>>)>,
     /// Samples whose updates wait in the layers' `grad` for the next optimiser step.
     pending: usize,
+    /// The decoder's tie priority ([`Trainer::learn_tie_order`]); `None`: the lowest index.
+    /// Decoding only: no update reads it.
+    tie_order: Option<TieOrder>,
 }
 
 impl Trainer {
@@ -781,6 +789,7 @@ impl Trainer {
             epochs_done: 0,
             average: None,
             pending: 0,
+            tie_order: None,
         })
     }
 
@@ -1027,7 +1036,11 @@ impl Trainer {
         let out = &sc.times[nl];
         let min = out.iter().copied().min().unwrap_or(tm);
         if min < tm {
-            out.iter().position(|&t| t == min).unwrap_or(0)
+            match &self.tie_order {
+                Some(order) => order.winner(|k| out.get(k) == Some(&min)),
+                None => out.iter().position(|&t| t == min),
+            }
+            .unwrap_or(0)
         } else if self.cfg.rule == Rule::Bs4nn {
             first_argmax(&sc.snap_i)
         } else {
@@ -1064,6 +1077,7 @@ impl Trainer {
         if data.is_empty() {
             return Ok(Accuracy {
                 strict: 0.0,
+                lowest_index: 0.0,
                 reference: 0.0,
                 silent: 0,
                 silent_right: 0,
@@ -1071,8 +1085,8 @@ impl Trainer {
         }
         let nl = self.layers.len();
         let tm = self.cfg.t_max;
-        // Per sample: [strict hit, reference hit, silent, silent and right].
-        let [strict, reference, silent, silent_right] = (0..data.len())
+        // Per sample: [strict hit, lowest-index hit, reference hit, silent, silent and right].
+        let [strict, lowest_index, reference, silent, silent_right] = (0..data.len())
             .into_par_iter()
             .map_init(Scratch::default, |sc, k| {
                 let label = data.label(k);
@@ -1080,24 +1094,66 @@ impl Trainer {
                 let out = &sc.times[nl];
                 let t_min = out.iter().copied().min().unwrap_or(tm);
                 let fired = t_min < tm;
-                let ref_hit = if fired {
-                    out.get(label) == Some(&t_min)
+                let (lowest_hit, ref_hit) = if fired {
+                    (
+                        out.iter().position(|&t| t == t_min) == Some(label),
+                        out.get(label) == Some(&t_min),
+                    )
                 } else {
-                    hit
+                    (hit, hit)
                 };
-                [hit, ref_hit, !fired, !fired && hit].map(usize::from)
+                [hit, lowest_hit, ref_hit, !fired, !fired && hit].map(usize::from)
             })
-            .reduce(
-                || [0; 4],
-                |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]],
-            );
+            .reduce(|| [0; 5], |a, b| std::array::from_fn(|i| a[i] + b[i]));
         let n = data.len() as f64;
         Ok(Accuracy {
             strict: strict as f64 / n,
+            lowest_index: lowest_index as f64 / n,
             reference: reference as f64 / n,
             silent,
             silent_right,
         })
+    }
+
+    /// The images of `data` whose earliest output spikes tie (two or more outputs at the
+    /// earliest step), with their tied classes and labels (parallel; in sample order).
+    ///
+    /// # Errors
+    /// Data that does not fit the network, or more than 32 outputs (a tied set is a `u32`).
+    pub fn ties(&self, data: &Dataset) -> Result<Vec<Tie>, RunError> {
+        self.check_data(data)?;
+        let outputs = *self.cfg.arch.last().unwrap_or(&0);
+        if outputs > 32 {
+            return Err(RunError::Config {
+                field: "tie order".into(),
+                rule: format!("tied sets hold at most 32 outputs, the network has {outputs}"),
+            });
+        }
+        let nl = self.layers.len();
+        let tm = self.cfg.t_max;
+        let ties: Vec<Option<Tie>> = (0..data.len())
+            .into_par_iter()
+            .map_init(Scratch::default, |sc, k| {
+                self.forward(data.image(k), sc);
+                Tie::of(sc.times[nl].iter().copied(), tm, data.label(k))
+            })
+            .collect();
+        Ok(ties.into_iter().flatten().collect())
+    }
+
+    /// Learns the decoder's tie priority from `data` (its tied images, [`TieOrder::learn`]) and
+    /// keeps it: evaluation and [`Trainer::export`] decode with it from now on. Training is
+    /// unchanged (no update reads the decoded class). Returns the order.
+    pub fn learn_tie_order(&mut self, data: &Dataset) -> Result<TieOrder, RunError> {
+        let outputs = *self.cfg.arch.last().unwrap_or(&0);
+        let order = TieOrder::learn(&self.ties(data)?, outputs)?;
+        self.tie_order = Some(order.clone());
+        Ok(order)
+    }
+
+    /// The decoder's tie priority, when one was learned.
+    pub fn tie_order(&self) -> Option<&TieOrder> {
+        self.tie_order.as_ref()
     }
 
     /// Trains one epoch on `data`, calling `progress` after every sample.
@@ -1533,13 +1589,14 @@ impl Trainer {
     /// The network whose latent weights are the running mean of [`Trainer::average_epoch`]
     /// (BS4NN: forward signs of the mean latents, `sign(0) = +1`, whatever the sign hysteresis
     /// held), or `None` before any epoch was averaged. Learned thresholds
-    /// ([`TrainConfig::threshold_lr`]) are not averaged: it keeps the current ones. Evaluate or
-    /// export it like any trainer.
+    /// ([`TrainConfig::threshold_lr`]) are not averaged: it keeps the current ones. It has no
+    /// tie order (learn its own). Evaluate or export it like any trainer.
     pub fn averaged(&self) -> Option<Trainer> {
         let (_, mean) = self.average.as_ref()?;
         let binary = self.cfg.rule == Rule::Bs4nn;
         let mut t = self.clone();
         t.average = None;
+        t.tie_order = None; // learned for the current weights, not the mean
         for (l, m) in t.layers.iter_mut().zip(mean) {
             l.w.clone_from(m);
             l.decay_scale = 1.0;
@@ -1616,6 +1673,7 @@ impl Trainer {
             encoding: Some(self.cfg.encoding),
             fallback_offset: FALLBACK_OFFSET,
             layers,
+            tie_order: self.tie_order.clone(),
         }
     }
 }

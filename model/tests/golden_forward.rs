@@ -25,6 +25,7 @@ fn net(input: Shape, t_max: u16, layers: Vec<Layer>) -> Network {
         t_max,
         encoding: None,
         fallback_offset: 3,
+        tie_order: None,
         layers,
     }
 }
@@ -434,6 +435,7 @@ fn conv_net() -> impl Strategy<Value = (Network, Vec<u16>)> {
                         t_max: 24,
                         encoding: None,
                         fallback_offset: 3,
+                        tie_order: None,
                         layers,
                     },
                     input,

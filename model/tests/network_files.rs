@@ -83,6 +83,7 @@ fn small_net() -> Network {
         t_max: 16,
         encoding: Some(EncodingRule::S4nn),
         fallback_offset: 3,
+        tie_order: None,
         layers: vec![
             Layer {
                 name: "flat".into(),
@@ -104,6 +105,43 @@ fn small_net() -> Network {
             },
         ],
     }
+}
+
+#[test]
+fn tie_order_round_trips_and_version_1_files_still_load() {
+    let mut net = small_net();
+    net.tie_order = Some(model::TieOrder::new(vec![1, 0], 2).unwrap());
+    for bytes in [net.to_json().into_bytes(), net.to_bincode().unwrap()] {
+        assert_eq!(Network::from_bytes(&bytes, Path::new("m")).unwrap(), net);
+    }
+    // Version 1: the same network without the field, in both forms.
+    let plain = small_net();
+    let v1_json = plain
+        .to_json()
+        .replace("\"format_version\": 2", "\"format_version\": 1")
+        .replace(",\n  \"tie_order\": null", "");
+    assert!(!v1_json.contains("tie_order") && v1_json.contains("\"format_version\": 1"));
+    assert_eq!(
+        Network::from_bytes(v1_json.as_bytes(), Path::new("v1.json")).unwrap(),
+        plain
+    );
+    let mut v1_bin = plain.to_bincode().unwrap();
+    // The v2 payload ends with the `None` tag of `tie_order`; v1 ends before it.
+    assert_eq!(v1_bin.pop(), Some(0));
+    v1_bin[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert_eq!(
+        Network::from_bytes(&v1_bin, Path::new("v1.bin")).unwrap(),
+        plain
+    );
+    // A version-1 JSON file cannot carry a tie order.
+    let mixed = net
+        .to_json()
+        .replace("\"format_version\": 2", "\"format_version\": 1");
+    let msg = load_err(mixed.as_bytes());
+    assert!(
+        msg.contains("tie_order") && msg.contains("format_version 2"),
+        "{msg}"
+    );
 }
 
 fn load_err(bytes: &[u8]) -> String {
@@ -145,9 +183,24 @@ fn shape_and_range_violations_name_layer_field_and_rule() {
         ),
         ("\"delay\": 1", "\"delay\": 3", &["neuron.delay", "0 or 1"]),
         (
-            "\"format_version\": 1",
+            "\"format_version\": 2",
             "\"format_version\": 9",
-            &["bad-model.json", "version 9", "reads version 1"],
+            &["bad-model.json", "version 9", "reads version 2"],
+        ),
+        (
+            "\"tie_order\": null",
+            "\"tie_order\": [1, 1]",
+            &[
+                "bad-model.json",
+                "network",
+                "tie_order",
+                "class 1 is listed twice",
+            ],
+        ),
+        (
+            "\"tie_order\": null",
+            "\"tie_order\": [0]",
+            &["tie_order", "each of the 2 output classes once, found 1"],
         ),
     ];
     for (from, to, needles) in cases {
@@ -273,8 +326,8 @@ fn syntax_truncation_and_binary_corruption_are_reported() {
     assert!(load_err(&bin[..10]).contains("truncated header"));
     assert!(load_err(&bin[..bin.len() - 3]).contains("malformed binary model"));
     let mut v = bin.clone();
-    v[8] = 2;
-    assert!(load_err(&v).contains("version 2"));
+    v[8] = 3;
+    assert!(load_err(&v).contains("version 3"));
     let mut v = bin.clone();
     v.extend_from_slice(&[0, 0]);
     assert!(load_err(&v).contains("trailing"));

@@ -43,6 +43,7 @@ fn binary_net(arch: &[usize], thresholds: &[i32], t_max: u16, seed: u64, positiv
         t_max,
         encoding: None,
         fallback_offset: 3,
+        tie_order: None,
         layers,
     }
 }

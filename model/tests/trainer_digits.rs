@@ -420,3 +420,58 @@ fn averaged_latents_are_the_mean_of_the_epochs_averaged() {
         assert_eq!(g.classify(&enc.encode(image)).unwrap(), avg.predict(image));
     }
 }
+
+/// A learned tie order changes decoding only: the weights of a run that learns one after every
+/// epoch equal those of a run that does not; on the images it was learned from it decides at
+/// least as many right as the lowest index (it is the best order there); the export carries it
+/// and the golden model then decides every image as the trainer does.
+#[test]
+fn learned_tie_order_changes_decoding_only_and_is_exported() {
+    let split = data::digits().unwrap();
+    let mut cfg = TrainConfig::bs4nn(vec![64, 100, 10], 3);
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.threshold = vec![30, 100];
+    let mut plain = Trainer::new(cfg.clone()).unwrap();
+    let mut ordered = Trainer::new(cfg).unwrap();
+    let mut reordered = 0;
+    for epoch in 0..4 {
+        plain.train_epoch(&split.train, |_| {}).unwrap();
+        ordered.train_epoch(&split.train, |_| {}).unwrap();
+        let order = ordered.learn_tie_order(&split.train).unwrap();
+        let (a, b) = (plain.export(8, 8), ordered.export(8, 8));
+        assert_eq!(
+            a.layers, b.layers,
+            "epoch {epoch}: the order changed training"
+        );
+        assert_eq!(b.tie_order.as_ref(), Some(&order));
+        let ties = ordered.ties(&split.train).unwrap();
+        assert!(!ties.is_empty(), "epoch {epoch}: no training image ties");
+        let lowest = TieOrder::lowest_index(10);
+        assert!(order.wins(&ties) >= lowest.wins(&ties), "epoch {epoch}");
+        reordered += usize::from(order != lowest);
+        let on_train = ordered.evaluate_scored(&split.train).unwrap();
+        assert!(on_train.strict >= on_train.lowest_index, "epoch {epoch}");
+        assert_eq!(
+            on_train.lowest_index,
+            plain.evaluate(&split.train).unwrap(),
+            "epoch {epoch}: the lowest-index figure is the plain trainer's"
+        );
+        let g = GoldenNetwork::new(&b).unwrap();
+        let enc = ordered.encoder();
+        for set in [&split.train, &split.test] {
+            for k in 0..set.len() {
+                let img = set.image(k);
+                assert_eq!(
+                    g.classify(&enc.encode(img)).unwrap(),
+                    ordered.predict(img),
+                    "epoch {epoch}, {} sample {k}",
+                    set.name
+                );
+            }
+        }
+    }
+    assert!(
+        reordered > 0,
+        "the learned order never left the lowest-index rule"
+    );
+}

@@ -3,6 +3,7 @@
 use super::run::{progress_bar, ModelFile};
 use anyhow::{bail, Context};
 use model::lif::LifNetwork;
+use model::tie_order::{Tie, TieOrder};
 use model::{Dataset, DatasetSpec, EncodingRule, GoldenNetwork, LatencyEncoder};
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -32,6 +33,12 @@ pub struct Args {
     /// class).
     #[arg(long, value_name = "FILE")]
     confusion: Option<PathBuf>,
+    /// Learn the decoder's tie priority from the data set's training images (the order of
+    /// classes that decides the most tied images right, exactly), write the model with it to
+    /// FILE, and evaluate that model: the chip then decodes ties by it (`spikemesh map` carries
+    /// it into the image). TTFS models with at most 16 outputs.
+    #[arg(long, value_name = "FILE")]
+    learn_tie_order: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -43,16 +50,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         SplitArg::Test => &data.test,
         SplitArg::Train => &data.train,
     };
-    let net = match model {
+    let mut net = match model {
         ModelFile::Ttfs(net) => net,
-        ModelFile::Lif(net) => return run_lif(&args, &net, set),
+        ModelFile::Lif(net) if args.learn_tie_order.is_none() => {
+            return run_lif(&args, &net, set)
+        }
+        ModelFile::Lif(_) => bail!(
+            "{}: --learn-tie-order needs a TTFS model (a multi-spike LIF network decodes spike counts)",
+            args.model.display()
+        ),
     };
-    let golden = GoldenNetwork::new(&net)
-        .with_context(|| format!("{}: cannot compile", args.model.display()))?;
+    let compile = |net: &model::Network| {
+        GoldenNetwork::new(net).with_context(|| format!("{}: cannot compile", args.model.display()))
+    };
+    let mut golden = compile(&net)?;
     let enc = LatencyEncoder {
         rule: net.encoding.unwrap_or(EncodingRule::S4nn),
         t_max: net.t_max,
     };
+    if let Some(out) = &args.learn_tie_order {
+        let order = learn_tie_order(&golden, &enc, &data.train, &net)
+            .with_context(|| format!("{}: cannot learn a tie order", args.model.display()))?;
+        net.tie_order = Some(order);
+        net.save(out).with_context(|| {
+            format!(
+                "--learn-tie-order {}: cannot write the model",
+                out.display()
+            )
+        })?;
+        println!("wrote {} (the model with this tie order)", out.display());
+        golden = compile(&net)?;
+    }
     // Samples run in parallel; the tallies are sums, so the figures do not depend on the
     // number of threads.
     let pb = progress_bar(set.len(), "eval");
@@ -96,12 +124,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          {:.2} %)",
         100.0 * (correct + tied_with_label) as f64 / set.len().max(1) as f64
     );
+    if let Some(order) = &net.tie_order {
+        println!(
+            "ties decoded by the model's tie order {:?} (first listed wins)",
+            order.as_slice()
+        );
+    }
     print!("{}", confusion.table());
     if let Some(path) = &args.confusion {
         isa::output::write_atomic(path, confusion.csv().as_bytes())
             .with_context(|| format!("--confusion {}: cannot write the CSV", path.display()))?;
     }
     Ok(())
+}
+
+/// The tie order that decides the most tied images of `train` right under `golden`; prints
+/// how many it wins against the lowest-index rule.
+fn learn_tie_order(
+    golden: &GoldenNetwork,
+    enc: &LatencyEncoder,
+    train: &Dataset,
+    net: &model::Network,
+) -> anyhow::Result<TieOrder> {
+    let outputs = net.outputs();
+    let pb = progress_bar(train.len(), "ties");
+    let ties = (0..train.len())
+        .into_par_iter()
+        .map(|k| {
+            let trace = golden
+                .forward(&enc.encode(train.image(k)))
+                .with_context(|| format!("{} sample {k}", train.name))?;
+            pb.inc(1);
+            let out = trace.layer_times.last().map_or(&[][..], Vec::as_slice);
+            Ok(Tie::of(out.iter().map(|t| t.0), net.t_max, train.label(k)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    pb.finish_and_clear();
+    let ties: Vec<Tie> = ties.into_iter().flatten().collect();
+    let order = TieOrder::learn(&ties, outputs)?;
+    println!(
+        "tie order {:?} learned on {} ({} tied images): decides {} of them right, the lowest index {}",
+        order.as_slice(),
+        train.name,
+        ties.len(),
+        order.wins(&ties),
+        TieOrder::lowest_index(outputs).wins(&ties)
+    );
+    Ok(order)
 }
 
 /// `eval` of a multi-spike LIF network: its golden forward pass on the rate-coded images,

@@ -141,20 +141,6 @@ pub(crate) fn image_window(image: &ChipImage) -> anyhow::Result<u16> {
     window.context("the image has no cores")
 }
 
-/// The class the chip's outputs decode to: the earliest output (smallest timestep), ties to the
-/// lowest channel; `None` when no output spiked.
-pub(crate) fn decode(first_spike: &[Option<u32>]) -> Option<usize> {
-    let mut best: Option<(u32, usize)> = None;
-    for (k, s) in first_spike.iter().enumerate() {
-        if let Some(t) = *s {
-            if best.is_none_or(|(bt, _)| t < bt) {
-                best = Some((t, k));
-            }
-        }
-    }
-    best.map(|(_, k)| k)
-}
-
 /// The no-spike decoding fallback on the chip: the argmax (ties to the lowest channel) of
 /// the output neurons' potential snapshots (`firmware::ttfs::V_SNAP`), read from the output
 /// cores at the end of the sample.
@@ -372,7 +358,7 @@ pub(crate) fn infer(
         }
         let (predicted, silent) = match setup.workload {
             Workload::Ttfs { .. } => {
-                let decoded = decode(&out.first_spike);
+                let decoded = setup.image.io.decode(&out.first_spike);
                 // No output spiked (so the whole window ran): the class is the argmax of the
                 // output potentials the firmware kept at t_max − fallback_offset, as in the
                 // golden model.
@@ -1061,13 +1047,6 @@ pub(crate) fn input_encoding(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decode_takes_the_earliest_output_ties_to_lowest() {
-        assert_eq!(decode(&[None, Some(5), Some(3), Some(3)]), Some(2));
-        assert_eq!(decode(&[Some(1), Some(1)]), Some(0));
-        assert_eq!(decode(&[None, None]), None);
-    }
 
     #[test]
     fn early_stop_expects_only_the_outputs_seen_so_far() {

@@ -139,6 +139,13 @@ pub struct Args {
     /// minus this (the chip names the lowest tied index) [0: off, as in both papers].
     #[arg(long)]
     tie_shift: Option<u16>,
+    /// After every epoch, learn the decoder's tie priority from the training images (the
+    /// order of classes that decides the most tied training images right, exactly) and save it
+    /// with the model, so that the chip decodes ties by it; test accuracy is then reported with
+    /// it, the lowest-index figure beside [off: ties to the lowest index; not part of either
+    /// paper].
+    #[arg(long)]
+    tie_order: bool,
     /// Dead-neuron re-initialisation: fraction of an epoch's samples below which a hidden
     /// neuron's weights are re-drawn [S4NN 0.001, BS4NN off].
     #[arg(long)]
@@ -492,6 +499,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if n == 1 { "" } else { "s" }
         );
     }
+    if args.tie_order {
+        departures += ", ties decoded by an order learned on the training images after each epoch";
+    }
     let held_out = validation
         .as_ref()
         .map_or(String::new(), |v| format!(" / {} validation", v.len()));
@@ -506,6 +516,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     // The network `--validation` keeps: the best validation epoch's so far.
     let mut chosen: Option<model::Network> = None;
+    // The averaged network as last exported (with its own tie order under `--tie-order`).
+    let mut averaged_net: Option<model::Network> = None;
     for epoch in 1..=args.epochs {
         let pb = progress_bar(data.train.len(), epoch, args.epochs);
         let start = Instant::now();
@@ -524,12 +536,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?;
         let train_secs = start.elapsed().as_secs_f64();
         pb.finish_and_clear();
+        // Learned on the images as given (not this epoch's augmented copies); decoding only.
+        let order = if args.tie_order {
+            Some(trainer.learn_tie_order(&data.train)?)
+        } else {
+            None
+        };
         let test_acc = trainer.evaluate_scored(&data.test)?;
         let averaged = match args.average_from {
             Some(from) if epoch >= from => {
                 trainer.average_epoch();
-                let averaged = trainer.averaged().expect("an epoch was averaged");
+                let mut averaged = trainer.averaged().expect("an epoch was averaged");
+                if args.tie_order {
+                    averaged.learn_tie_order(&data.train)?;
+                }
                 let acc = averaged.evaluate_scored(&data.test)?;
+                averaged_net = Some(averaged.export(h, w));
                 Some((averaged, acc, from))
             }
             _ => None,
@@ -604,8 +626,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             String::new()
         };
+        let lowest = order.map_or(String::new(), |o| {
+            format!(
+                "lowest index {:.2} %, tie order {:?}; ",
+                100.0 * test_acc.lowest_index,
+                o.as_slice()
+            )
+        });
         println!(
-            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % (ties as correct {:.2} %; {} silent, {} right){val}{push} | {:.1} s/epoch | reinit {}{scales}",
+            "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % ({lowest}ties as correct {:.2} %; {} silent, {} right){val}{push} | {:.1} s/epoch | reinit {}{scales}",
             args.epochs,
             100.0 * report.train_accuracy,
             report.mean_loss,
@@ -644,9 +673,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         );
     }
-    let net = match (chosen, trainer.averaged()) {
-        (Some(net), _) => net,
-        (None, Some(a)) => a.export(h, w),
+    let net = match (chosen, averaged_net) {
+        (Some(net), _) | (None, Some(net)) => net,
         (None, None) => trainer.export(h, w),
     };
     net.save(&args.output)?;
@@ -756,6 +784,7 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--silent-rival-shift", args.silent_rival_shift.is_some()),
         ("--silent-rival-ramp", !args.silent_rival_ramp.is_empty()),
         ("--tie-shift", args.tie_shift.is_some()),
+        ("--tie-order", args.tie_order),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
         ("--validation", args.validation.is_some()),

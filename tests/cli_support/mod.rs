@@ -97,6 +97,7 @@ pub fn random_binary_net(
         t_max,
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
+        tie_order: None,
         layers,
     };
     net.validate().expect("valid network");

@@ -70,6 +70,7 @@ pub fn network_of(seed: u64, real: bool, shape: &[(u32, u32, i32)]) -> Network {
         t_max: 32,
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
+        tie_order: None,
         layers,
     };
     net.validate().expect("valid network");

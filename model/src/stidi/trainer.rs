@@ -1155,6 +1155,7 @@ impl StidiTrainer {
             t_max: self.cfg.t_max,
             encoding: Some(self.cfg.encoding),
             fallback_offset: FALLBACK_OFFSET,
+            tie_order: None,
             layers,
         };
         net.validate().map_err(|v| bad("export", v.to_string()))?;
