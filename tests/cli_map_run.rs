@@ -47,6 +47,24 @@ fn golden_figures(net: &Network, n: usize) -> (usize, Vec<model::ForwardTrace>) 
     (correct, traces)
 }
 
+/// `spikemesh run IMG --model MODEL` on the first `n` digits test images: its report's figures.
+fn run_figures(dir: &Path, img: &Path, model: &Path, n: usize) -> serde_json::Value {
+    let run_json = dir.join("run.json");
+    let limit = n.to_string();
+    let out = spikemesh(&[
+        "run",
+        s(img),
+        "--model",
+        s(model),
+        "--limit",
+        &limit,
+        "--report",
+        s(&run_json),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    json(&run_json)["figures"].clone()
+}
+
 #[test]
 fn map_then_run_matches_the_golden_model() {
     let dir = scratch_dir("match");
@@ -172,20 +190,7 @@ fn tie_order_travels_from_model_to_chip_decoder() {
         "{}",
         stdout(&out)
     );
-    let run_json = dir.join("run.json");
-    let limit = n.to_string();
-    let out = spikemesh(&[
-        "run",
-        s(&img),
-        "--model",
-        s(&model),
-        "--limit",
-        &limit,
-        "--report",
-        s(&run_json),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let f = &json(&run_json)["figures"];
+    let f = &run_figures(&dir, &img, &model, n);
     assert_eq!(f["golden_agreement"].as_u64().unwrap() as usize, n);
     assert_eq!(
         f["accuracy"].as_f64().unwrap(),
@@ -293,20 +298,7 @@ fn samples_without_output_spikes_decode_like_the_golden_fallback() {
     let img = dir.join("net.img");
     let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let run_json = dir.join("run.json");
-    let limit = n.to_string();
-    let out = spikemesh(&[
-        "run",
-        s(&img),
-        "--model",
-        s(&model),
-        "--limit",
-        &limit,
-        "--report",
-        s(&run_json),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let f = &json(&run_json)["figures"];
+    let f = &run_figures(&dir, &img, &model, n);
     assert_eq!(
         f["accuracy"].as_f64().unwrap(),
         golden_correct as f64 / n as f64
