@@ -105,9 +105,10 @@ impl TieOrder {
     }
 
     /// The order that decides the most of `ties` right (a tie is right when its label comes
-    /// first in the order among its tied classes); among equally good orders, the one that
-    /// keeps classes nearest their index order. Exact: a dynamic programme over the sets of
-    /// classes placed first (`2^classes · classes` steps over the distinct tied sets).
+    /// first in the order among its tied classes). Exact: a dynamic programme over the sets of
+    /// classes placed first (`2^classes · classes` steps over the distinct tied sets). Equally
+    /// good orders are chosen between deterministically; with no ties at all the result is the
+    /// lowest-index order.
     ///
     /// # Errors
     /// More than [`MAX_LEARNED_CLASSES`] classes, or a tie naming a class or label outside
