@@ -47,7 +47,7 @@ fn csv_rows(path: &PathBuf) -> Vec<Vec<String>> {
         lines.next(),
         Some(
             "epoch,train_accuracy_pct,mean_loss,test_accuracy_pct,test_accuracy_ties_pct,seconds,\
-             validation_accuracy_pct"
+             validation_accuracy_pct,test_accuracy_lowest_index_pct"
         )
     );
     lines
@@ -58,6 +58,30 @@ fn csv_rows(path: &PathBuf) -> Vec<Vec<String>> {
 /// A CSV percentage as the run prints it (two decimals).
 fn two_decimals(field: &str) -> String {
     format!("{:.2}", field.parse::<f64>().unwrap())
+}
+
+/// Under `--tie-order` the last column holds the lowest-index figure each epoch line prints
+/// beside the ordered one (the test accuracy column).
+#[test]
+fn history_holds_the_lowest_index_figure_under_a_tie_order() {
+    let (csv, model) = (scratch("tie-order.csv"), scratch("tie-order.json"));
+    let out = train_digits(
+        "s4nn",
+        "64-40-10",
+        "3",
+        "3",
+        model.to_str().unwrap(),
+        &["--tie-order", "--history", csv.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
+    let rows = csv_rows(&csv);
+    assert_eq!(rows.len(), 3);
+    for (l, r) in lines.iter().zip(&rows) {
+        assert_eq!(after(l, "(lowest index "), two_decimals(&r[7]), "{l}");
+        assert_eq!(after(l, "test acc "), two_decimals(&r[3]), "{l}");
+    }
 }
 
 #[test]
@@ -92,8 +116,9 @@ fn history_and_plot_hold_what_the_run_printed_for_every_rule() {
         assert_eq!(printed.len(), epochs, "{rule}: {stdout}");
         assert_eq!(rows.len(), epochs, "{rule}: one CSV row per epoch");
         for (p, r) in printed.iter().zip(&rows) {
-            assert_eq!(r.len(), 7, "{rule}: {r:?}");
+            assert_eq!(r.len(), 8, "{rule}: {r:?}");
             assert_eq!(r[6], "", "{rule}: no validation set");
+            assert_eq!(r[7], "", "{rule}: no tie order");
             assert_eq!(p.0, r[0], "{rule}: epoch column");
             assert_eq!(p.1, two_decimals(&r[1]), "{rule}: train accuracy");
             assert_eq!(p.2, two_decimals(&r[3]), "{rule}: test accuracy");

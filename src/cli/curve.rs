@@ -16,7 +16,8 @@ pub struct EpochRow {
     pub train_accuracy: f64,
     /// Mean training loss of the epoch.
     pub mean_loss: f64,
-    /// Test accuracy, ties decided as the chip decides them (lowest index).
+    /// Test accuracy, ties decided as the chip decides them (lowest index, or the learned tie
+    /// order under `--tie-order`).
     pub test_accuracy: f64,
     /// Test accuracy with a tie that includes the label counted as correct (S4NN / BS4NN
     /// reference scoring); `None` for rules that do not report it.
@@ -26,6 +27,9 @@ pub struct EpochRow {
     /// Accuracy on the held-out validation images (`--validation`), decoded as the chip
     /// decodes; `None` without a validation set.
     pub validation_accuracy: Option<f64>,
+    /// Under `--tie-order`: the test accuracy with ties to the lowest index instead; `None`
+    /// otherwise.
+    pub test_accuracy_lowest_index: Option<f64>,
 }
 
 /// The epochs so far and where to write them.
@@ -95,14 +99,15 @@ impl History {
     pub fn csv(&self) -> String {
         let mut s = String::from(
             "epoch,train_accuracy_pct,mean_loss,test_accuracy_pct,test_accuracy_ties_pct,seconds,\
-             validation_accuracy_pct\n",
+             validation_accuracy_pct,test_accuracy_lowest_index_pct\n",
         );
         for r in &self.rows {
             let pct = |v: Option<f64>| v.map_or(String::new(), |t| format!("{:.4}", 100.0 * t));
             let (ties, validation) = (pct(r.test_accuracy_ties), pct(r.validation_accuracy));
+            let lowest = pct(r.test_accuracy_lowest_index);
             let _ = writeln!(
                 s,
-                "{},{:.4},{:.6},{:.4},{ties},{:.2},{validation}",
+                "{},{:.4},{:.6},{:.4},{ties},{:.2},{validation},{lowest}",
                 r.epoch,
                 100.0 * r.train_accuracy,
                 r.mean_loss,
@@ -306,6 +311,7 @@ mod tests {
             test_accuracy_ties: ties,
             seconds: 1.25,
             validation_accuracy: None,
+            test_accuracy_lowest_index: None,
         }
     }
 
@@ -327,8 +333,8 @@ mod tests {
         let csv = h.csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[1], "1,49.0000,0.500000,50.0000,55.0000,1.25,");
-        assert_eq!(lines[2], "2,74.0000,0.250000,75.0000,,1.25,");
+        assert_eq!(lines[1], "1,49.0000,0.500000,50.0000,55.0000,1.25,,");
+        assert_eq!(lines[2], "2,74.0000,0.250000,75.0000,,1.25,,");
         h.record(EpochRow {
             validation_accuracy: Some(0.625),
             ..row(3, 0.75, None)
@@ -336,7 +342,16 @@ mod tests {
         .unwrap();
         assert_eq!(
             h.csv().lines().nth(3),
-            Some("3,74.0000,0.166667,75.0000,,1.25,62.5000")
+            Some("3,74.0000,0.166667,75.0000,,1.25,62.5000,")
+        );
+        h.record(EpochRow {
+            test_accuracy_lowest_index: Some(0.7),
+            ..row(4, 0.75, Some(0.8))
+        })
+        .unwrap();
+        assert_eq!(
+            h.csv().lines().nth(4),
+            Some("4,74.0000,0.125000,75.0000,80.0000,1.25,,70.0000")
         );
     }
 

@@ -81,7 +81,8 @@ pub struct Args {
     output: PathBuf,
     /// Learning curve as CSV, rewritten after every epoch: epoch, train accuracy, loss, test
     /// accuracy (and with ties as correct, S4NN/BS4NN), seconds, validation accuracy (empty
-    /// without `--validation`).
+    /// without `--validation`), test accuracy with ties to the lowest index (empty without
+    /// `--tie-order`).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
     /// Learning curve as an SVG chart (train, test and validation accuracy per epoch, best test
@@ -584,6 +585,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             test_accuracy_ties: Some(test_acc.reference),
             seconds: train_secs,
             validation_accuracy: val_acc,
+            test_accuracy_lowest_index: args.tie_order.then_some(test_acc.lowest_index),
         })?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
             let mut s = format!(
@@ -909,6 +911,7 @@ fn run_stidi(args: &Args, data: &model::DataSplit) -> anyhow::Result<()> {
             test_accuracy_ties: None,
             seconds: stats.seconds,
             validation_accuracy: None,
+            test_accuracy_lowest_index: None,
         })?;
         println!(
             "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % | dead {:.2} % | {:.1} s/epoch",
