@@ -349,7 +349,6 @@ struct NetworkV1 {
 
 impl From<NetworkV1> for Network {
     fn from(v1: NetworkV1) -> Network {
-        debug_assert_eq!(v1.format_version, FORMAT_VERSION_1);
         Network {
             format_version: FORMAT_VERSION,
             input: v1.input,
@@ -823,6 +822,15 @@ impl Network {
             let (net, used): (Network, usize) = if version == FORMAT_VERSION_1 {
                 let (v1, used): (NetworkV1, usize) =
                     bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?;
+                if v1.format_version != FORMAT_VERSION_1 {
+                    return Err(ModelError::Binary {
+                        path: p(),
+                        message: format!(
+                            "the header says format version 1, the payload {}",
+                            v1.format_version
+                        ),
+                    });
+                }
                 (v1.into(), used)
             } else {
                 bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?

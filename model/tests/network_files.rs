@@ -129,9 +129,20 @@ fn tie_order_round_trips_and_version_1_files_still_load() {
     // The v2 payload ends with the `None` tag of `tie_order`; v1 ends before it.
     assert_eq!(v1_bin.pop(), Some(0));
     v1_bin[8..12].copy_from_slice(&1u32.to_le_bytes());
+    // The payload's first field, `format_version`, is a one-byte varint.
+    assert_eq!(v1_bin[12], 2);
+    v1_bin[12] = 1;
     assert_eq!(
         Network::from_bytes(&v1_bin, Path::new("v1.bin")).unwrap(),
         plain
+    );
+    // A version-1 header on a payload that says otherwise is refused, not converted.
+    let mut mixed_bin = v1_bin.clone();
+    mixed_bin[12] = 7;
+    let msg = load_err(&mixed_bin);
+    assert!(
+        msg.contains("header says format version 1, the payload 7"),
+        "{msg}"
     );
     // A version-1 JSON file cannot carry a tie order.
     let mixed = net
