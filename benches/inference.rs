@@ -69,6 +69,7 @@ fn mnist_net() -> Network {
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers,
     }
 }

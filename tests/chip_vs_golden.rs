@@ -47,6 +47,7 @@ fn random_net(seed: u64, sizes: &[u32], thetas: &[i32], t_max: u16, kernel: PspK
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers,
     }
 }

@@ -62,6 +62,7 @@ fn random_csnn(seed: u64, convs: [ConvSpec; 2], pools: [(u32, u32); 2], fc_theta
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers: vec![
             conv(1, convs[0], &mut rng),
             pool(pools[0].0, pools[0].1),

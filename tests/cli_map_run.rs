@@ -48,10 +48,16 @@ fn golden_figures(net: &Network, n: usize) -> (usize, Vec<model::ForwardTrace>) 
 }
 
 /// `spikemesh run IMG --model MODEL` on the first `n` digits test images: its report's figures.
-fn run_figures(dir: &Path, img: &Path, model: &Path, n: usize) -> serde_json::Value {
+fn run_figures(
+    dir: &Path,
+    img: &Path,
+    model: &Path,
+    n: usize,
+    extra: &[&str],
+) -> serde_json::Value {
     let run_json = dir.join("run.json");
     let limit = n.to_string();
-    let out = spikemesh(&[
+    let mut args = vec![
         "run",
         s(img),
         "--model",
@@ -60,7 +66,9 @@ fn run_figures(dir: &Path, img: &Path, model: &Path, n: usize) -> serde_json::Va
         &limit,
         "--report",
         s(&run_json),
-    ]);
+    ];
+    args.extend(extra);
+    let out = spikemesh(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     json(&run_json)["figures"].clone()
 }
@@ -190,13 +198,71 @@ fn tie_order_travels_from_model_to_chip_decoder() {
         "{}",
         stdout(&out)
     );
-    let f = &run_figures(&dir, &img, &model, n);
+    let f = &run_figures(&dir, &img, &model, n, &[]);
     assert_eq!(f["golden_agreement"].as_u64().unwrap() as usize, n);
     assert_eq!(
         f["accuracy"].as_f64().unwrap(),
         ordered_correct as f64 / n as f64,
         "{changed} decisions changed; lowest index would score {lowest_correct}/{n}"
     );
+}
+
+/// Ties decided by the crossing potentials: the output cores keep each neuron's potential of
+/// its crossing step in the snapshot field, and the host decodes as the golden model does —
+/// whether the chip stops at the first output spike or runs the whole window.
+#[test]
+fn ties_by_potential_travel_from_model_to_chip_decoder() {
+    let dir = scratch_dir("ties-by-potential");
+    let mut net = random_binary_net(21, &[40, 10], &[2, 0], 0.4, 32);
+    let n = 120;
+    for order in [None, Some((0..10).rev().collect::<Vec<u16>>())] {
+        net.tie_order = order.map(|o| model::TieOrder::new(o, 10).unwrap());
+        let (ordered_correct, ordered) = golden_figures(&net, n);
+        net.ties_by_potential = true;
+        let (by_potential_correct, by_potential) = golden_figures(&net, n);
+        net.ties_by_potential = false;
+        // The potentials must decide some ties differently from the order alone, or this test
+        // proves nothing.
+        let changed = ordered
+            .iter()
+            .zip(&by_potential)
+            .filter(|(a, b)| a.prediction != b.prediction)
+            .count();
+        assert!(changed > 0, "no tie decided by the potentials");
+        let still_tied = by_potential
+            .iter()
+            .filter(|t| t.tie(32, true, 0).is_some())
+            .count();
+        let model = dir.join("model.bin");
+        let mut saved = net.clone();
+        saved.ties_by_potential = true;
+        saved.save(&model).unwrap();
+        let img = dir.join("net.img");
+        let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = spikemesh(&["image", "inspect", s(&img)]);
+        assert!(
+            stdout(&out).contains(
+                "output ties decoded by the largest potential at the crossing step first"
+            ),
+            "{}",
+            stdout(&out)
+        );
+        for stop in [&[][..], &["--full-window"][..]] {
+            let f = &run_figures(&dir, &img, &model, n, stop);
+            assert_eq!(
+                f["golden_agreement"].as_u64().unwrap() as usize,
+                n,
+                "{stop:?}"
+            );
+            assert_eq!(
+                f["accuracy"].as_f64().unwrap(),
+                by_potential_correct as f64 / n as f64,
+                "{stop:?}: {changed} decisions changed ({still_tied} still tied); the order \
+                 alone would score {ordered_correct}/{n}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -298,7 +364,7 @@ fn samples_without_output_spikes_decode_like_the_golden_fallback() {
     let img = dir.join("net.img");
     let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let f = &run_figures(&dir, &img, &model, n);
+    let f = &run_figures(&dir, &img, &model, n, &[]);
     assert_eq!(
         f["accuracy"].as_f64().unwrap(),
         golden_correct as f64 / n as f64

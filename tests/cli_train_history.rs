@@ -60,27 +60,35 @@ fn two_decimals(field: &str) -> String {
     format!("{:.2}", field.parse::<f64>().unwrap())
 }
 
-/// Under `--tie-order` the last column holds the lowest-index figure each epoch line prints
-/// beside the ordered one (the test accuracy column).
+/// Under `--tie-order` or `--ties-by-potential` the last column holds the lowest-index figure
+/// each epoch line prints beside the decoded one (the test accuracy column).
 #[test]
-fn history_holds_the_lowest_index_figure_under_a_tie_order() {
-    let (csv, model) = (scratch("tie-order.csv"), scratch("tie-order.json"));
-    let out = train_digits(
-        "s4nn",
-        "64-40-10",
-        "3",
-        "3",
-        model.to_str().unwrap(),
-        &["--tie-order", "--history", csv.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
-    let rows = csv_rows(&csv);
-    assert_eq!(rows.len(), 3);
-    for (l, r) in lines.iter().zip(&rows) {
-        assert_eq!(after(l, "(lowest index "), two_decimals(&r[7]), "{l}");
-        assert_eq!(after(l, "test acc "), two_decimals(&r[3]), "{l}");
+fn history_holds_the_lowest_index_figure_under_a_tie_rule() {
+    for rule in [&["--tie-order"][..], &["--ties-by-potential"][..]] {
+        let (csv, model) = (scratch("tie-rule.csv"), scratch("tie-rule.json"));
+        let mut extra = rule.to_vec();
+        extra.extend(["--history", csv.to_str().unwrap()]);
+        let out = train_digits(
+            "s4nn",
+            "64-40-10",
+            "3",
+            "3",
+            model.to_str().unwrap(),
+            &extra,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
+        let rows = csv_rows(&csv);
+        assert_eq!(rows.len(), 3);
+        for (l, r) in lines.iter().zip(&rows) {
+            assert_eq!(
+                after(l, "(lowest index "),
+                two_decimals(&r[7]),
+                "{rule:?}: {l}"
+            );
+            assert_eq!(after(l, "test acc "), two_decimals(&r[3]), "{rule:?}: {l}");
+        }
     }
 }
 

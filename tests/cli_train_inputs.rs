@@ -586,8 +586,9 @@ fn silent_rival_ramp_reaches_the_trainer() {
     );
 }
 
-/// `--tie-shift N` reaches the trainer (0 is the papers' rule) and is refused at t_max or
-/// beyond and for STiDi-BP.
+/// `--tie-shift N` reaches the trainer (0 is the papers' rule), `--tie-shift-lost` narrows it
+/// to the ties the decoder loses (a third trajectory); refused at t_max or beyond, without a
+/// shift, and for STiDi-BP.
 #[test]
 fn tie_shift_reaches_the_trainer() {
     let p = scratch("tie.json");
@@ -604,11 +605,22 @@ fn tie_shift_reaches_the_trainer() {
         out.contains("a label tied at the earliest spike pulled 2 steps earlier"),
         "{out}"
     );
+    let (out, lost_only) = model(&["--tie-shift", "2", "--tie-shift-lost"]);
+    assert!(lost_only != plain && lost_only != pulled);
+    assert!(
+        out.contains("pulled 2 steps earlier when the decoder names another class"),
+        "{out}"
+    );
     std::fs::remove_file(p).unwrap();
     assert_refused(
         p,
         &[
             ("s4nn", &["--tie-shift", "256"], "tie_label_shift"),
+            (
+                "s4nn",
+                &["--tie-shift-lost"],
+                "--tie-shift-lost needs --tie-shift N",
+            ),
             (
                 "stidi",
                 &["--tie-shift", "2"],
@@ -667,6 +679,63 @@ fn tie_order_is_learned_saved_and_reported() {
             "stidi",
             &["--tie-order"],
             "--tie-order apply to --rule s4nn|bs4nn only",
+        )],
+    );
+}
+
+/// `--ties-by-potential` decodes ties by the crossing potentials first: the weights are the
+/// plain run's, the saved model carries the rule (and the order learned under it), the epoch
+/// line names it beside the lowest-index figure; `eval --ties-by-potential --learn-tie-order`
+/// on the plain run's model learns the same order under the rule and writes both.
+#[test]
+fn ties_by_potential_are_saved_reported_and_evaluated() {
+    let p = scratch("ties-by-potential.json");
+    let p = p.to_str().unwrap();
+    let model = |extra: &[&str]| {
+        let out = ok(&train_digits("bs4nn", "64-100-10", "3", "3", p, extra));
+        let net = model::Network::load(std::path::Path::new(p)).unwrap();
+        (out, net)
+    };
+    let (_, plain) = model(&[]);
+    let (out, by) = model(&["--ties-by-potential", "--tie-order"]);
+    assert_eq!(plain.layers, by.layers, "the rule changed training");
+    assert!(!plain.ties_by_potential && by.ties_by_potential);
+    let order = by.tie_order.clone().expect("the order was saved");
+    assert!(
+        out.contains("ties decoded by the potential at the crossing step, then by an order")
+            && out.contains(&format!(
+                "ties by potential then tie order {:?}",
+                order.as_slice()
+            ))
+            && out.contains("lowest index"),
+        "{out}"
+    );
+    let relearned = scratch("ties-by-potential-eval.json");
+    let relearned = relearned.to_str().unwrap();
+    std::fs::write(p, plain.to_json()).unwrap();
+    let out = ok(&spikemesh(&[
+        "eval",
+        p,
+        "--dataset",
+        "digits",
+        "--ties-by-potential",
+        "--learn-tie-order",
+        relearned,
+    ]));
+    let back = model::Network::load(std::path::Path::new(relearned)).unwrap();
+    assert_eq!(back, by, "{out}");
+    assert!(
+        out.contains("ties decoded by the largest potential at the crossing step first"),
+        "{out}"
+    );
+    std::fs::remove_file(p).unwrap();
+    std::fs::remove_file(relearned).unwrap();
+    assert_refused(
+        p,
+        &[(
+            "stidi",
+            &["--ties-by-potential"],
+            "--ties-by-potential apply to --rule s4nn|bs4nn only",
         )],
     );
 }

@@ -39,6 +39,7 @@ fn net(arch: &[usize], t_max: u16, theta: i32, seed: u64) -> Network {
         encoding: None,
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers: arch
             .windows(2)
             .enumerate()

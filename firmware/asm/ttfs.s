@@ -13,9 +13,11 @@
 ; a sample begun while the core is at the barrier restarts it directly.
 ;
 ; Fields:  f0 acc   f1 V   f2 S (ramp slope)   f3 spike-time latch   f4 spike flag (0/1)
-;          f5 threshold θ per neuron   f6 snapshot of V at step snap_step (the decoding
-;          fallback of reference/stidi-bp.md §4.2 reads it when no output neuron fires)
-; Masks:   m1 fires now   m2 has fired in this sample
+;          f5 threshold θ per neuron   f6 decoding snapshot (output cores, snap_step >= 0):
+;          V of the crossing step for a neuron that sent its spike (the host decides ties
+;          by it), else V of step snap_step (the no-spike fallback of
+;          reference/stidi-bp.md §4.2 reads it when no output neuron fires)
+; Masks:   m1 fires now   m2 has fired in this sample   m3 has not fired (snapshot step)
 ; Params:  threshold, t_max, psp_ramp, cmp_ge, out_delay, threshold_field, snap_step
 ;          (-1: never) in .data
 
@@ -56,8 +58,9 @@ step:
 step_psp:
         vadds   f1, f1, f0          ; step: V += inputs of step t
 snapshot:
-        bne     r6, r8, compare     ; keep V of step snap_step for the decoding fallback
-        vmov    f6, f1
+        bne     r6, r8, compare     ; keep V of step snap_step for the decoding fallback,
+        mandn   m3, m0, m2          ; but not over a crossing potential already kept
+        vmov    f6, f1, m3
 compare:
         bne     r4, r0, compare_ge
         vcmp.gt m1, f1, f5
@@ -72,9 +75,14 @@ fire:
         vmovs   f3, r7, m1          ; latch the spike time
         vmovi   f4, 1, m1
         vspike  m1
+        bge     r8, r0, latch       ; an output core keeps the crossing potentials (taken
+                                    ; there; the hidden layers, most of the work, fall through)
 silent:
         barrier
         csrr    r6, timestep
         beq     r6, r0, init        ; the host began a new sample at the barrier
         blt     r6, r2, step        ; next step of this sample
         j       sample              ; the window is over: wait for the next sample
+latch:
+        vmov    f6, f1, m1          ; V of the crossing step, for the host's tie decoding
+        j       silent

@@ -26,7 +26,7 @@ use thiserror::Error;
 /// The first eight bytes of every chip image file.
 pub const MAGIC: [u8; 8] = *b"SPKIMG\r\n";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 24;
 /// Largest payload a reader accepts (guards allocations against corrupted lengths).
@@ -179,22 +179,41 @@ pub struct IoMap {
     /// the earliest spike, the one listed first wins. Empty: the lowest channel (a permutation
     /// of `0..outputs` otherwise; version 5 added it).
     pub tie_order: Vec<u32>,
+    /// Ties are first decided by the tied output neurons' potentials at their crossing step
+    /// (the largest wins), which the TTFS firmware keeps in its snapshot field; the tie order
+    /// decides only between equal potentials (version 6 added it).
+    pub ties_by_potential: bool,
 }
 
 impl IoMap {
-    /// The class the host decodes from the output channels' first-spike steps: the earliest,
-    /// ties by [`IoMap::tie_order`] (the lowest channel when it is empty); `None` when no
-    /// channel spiked.
-    pub fn decode(&self, first_spike: &[Option<u32>]) -> Option<usize> {
+    /// The class the host decodes from the output channels' first-spike steps: the earliest;
+    /// among channels sharing it, under [`IoMap::ties_by_potential`] the ones whose
+    /// `crossing(k)` (the output neuron's potential at its crossing step) is largest; among
+    /// those the first in [`IoMap::tie_order`] (the lowest channel when it is empty). `None`
+    /// when no channel spiked. `crossing` is read only for tied channels.
+    pub fn decode(
+        &self,
+        first_spike: &[Option<u32>],
+        crossing: impl Fn(usize) -> i32,
+    ) -> Option<usize> {
         let earliest = first_spike.iter().flatten().copied().min()?;
         let tied = |k: usize| first_spike.get(k).copied().flatten() == Some(earliest);
+        let ties = (0..first_spike.len()).filter(|&k| tied(k)).count();
+        let best = (self.ties_by_potential && ties > 1).then(|| {
+            (0..first_spike.len())
+                .filter(|&k| tied(k))
+                .map(&crossing)
+                .max()
+                .unwrap_or(i32::MIN)
+        });
+        let contender = |k: usize| tied(k) && best.is_none_or(|b| crossing(k) == b);
         if self.tie_order.is_empty() {
-            (0..first_spike.len()).find(|&k| tied(k))
+            (0..first_spike.len()).find(|&k| contender(k))
         } else {
             self.tie_order
                 .iter()
                 .map(|&k| k as usize)
-                .find(|&k| tied(k))
+                .find(|&k| contender(k))
         }
     }
 }
@@ -650,6 +669,12 @@ impl ChipImage {
             self.io.inputs.sources(),
             self.io.outputs
         );
+        if self.io.ties_by_potential {
+            let _ = writeln!(
+                s,
+                "output ties decoded by the largest potential at the crossing step first"
+            );
+        }
         if !self.io.tie_order.is_empty() {
             let _ = writeln!(
                 s,

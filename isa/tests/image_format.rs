@@ -86,6 +86,7 @@ fn sample_image() -> ChipImage {
             inputs,
             outputs: 2,
             tie_order: Vec::new(),
+            ties_by_potential: false,
         },
         "test image".into(),
     )
@@ -257,17 +258,53 @@ fn summary_lists_every_core() {
 #[test]
 fn host_decoder_takes_the_earliest_channel_ties_by_the_tie_order() {
     let mut io = sample_image().io;
-    assert_eq!(io.decode(&[None, Some(5), Some(3), Some(3)]), Some(2));
-    assert_eq!(io.decode(&[Some(1), Some(1)]), Some(0));
-    assert_eq!(io.decode(&[None, None]), None);
-    io.tie_order = vec![1, 0];
-    assert_eq!(io.decode(&[Some(1), Some(1)]), Some(1));
+    let unread = |k: usize| -> i32 { panic!("potential of channel {k} read without the rule") };
     assert_eq!(
-        io.decode(&[Some(1), Some(2)]),
+        io.decode(&[None, Some(5), Some(3), Some(3)], unread),
+        Some(2)
+    );
+    assert_eq!(io.decode(&[Some(1), Some(1)], unread), Some(0));
+    assert_eq!(io.decode(&[None, None], unread), None);
+    io.tie_order = vec![1, 0];
+    assert_eq!(io.decode(&[Some(1), Some(1)], unread), Some(1));
+    assert_eq!(
+        io.decode(&[Some(1), Some(2)], unread),
         Some(0),
         "only ties are reordered"
     );
-    assert_eq!(io.decode(&[None, None]), None);
+    assert_eq!(io.decode(&[None, None], unread), None);
+}
+
+#[test]
+fn host_decoder_breaks_ties_by_the_crossing_potential_then_the_order() {
+    let mut io = sample_image().io;
+    io.ties_by_potential = true;
+    let v = [40, 70, 90, 70];
+    let crossing = |k: usize| v[k];
+    // Channel 2 has the largest potential but did not share the earliest spike.
+    assert_eq!(
+        io.decode(&[Some(3), Some(3), Some(4), Some(3)], crossing),
+        Some(1)
+    );
+    assert_eq!(
+        io.decode(&[Some(3), Some(3), Some(3), None], crossing),
+        Some(2)
+    );
+    // Equal potentials (channels 1 and 3) go to the order, then the lowest channel.
+    io.tie_order = vec![3, 2, 1, 0];
+    assert_eq!(
+        io.decode(&[Some(3), Some(3), Some(4), Some(3)], crossing),
+        Some(3)
+    );
+    io.tie_order.clear();
+    assert_eq!(
+        io.decode(&[Some(3), Some(3), Some(4), Some(3)], crossing),
+        Some(1)
+    );
+    // A lone earliest spike needs no potential.
+    let unread = |k: usize| -> i32 { panic!("potential of channel {k} read for a lone spike") };
+    assert_eq!(io.decode(&[Some(3), Some(2)], unread), Some(1));
+    assert_eq!(io.decode(&[None, None], unread), None);
 }
 
 #[test]

@@ -533,6 +533,7 @@ pub(crate) fn map_with(
                 .as_ref()
                 .map(|o| o.as_slice().iter().map(|&c| u32::from(c)).collect())
                 .unwrap_or_default(),
+            ties_by_potential: net.ties_by_potential,
         },
         format!(
             "spikemesh map: {} weighted layers, {:?} placement",

@@ -86,6 +86,7 @@ fn skeleton(net: &LifNetwork) -> Network {
         encoding: None,
         fallback_offset: 1,
         tie_order: None,
+        ties_by_potential: false,
         layers,
     }
 }

@@ -31,7 +31,9 @@
 //!
 //! **Decoding** (output = last layer, raster order): if some output spiked, the class is the
 //! neuron with the smallest spike time, ties to the lowest index — or, when the network has a
-//! [`crate::TieOrder`], to the tied class that comes first in it. If none spiked (all equal
+//! [`crate::TieOrder`], to the tied class that comes first in it; with
+//! [`Network::ties_by_potential`], first to the tied neuron with the largest potential at its
+//! crossing step (`V_k(t_k − delay)`), the order deciding only among equal ones. If none spiked (all equal
 //! `t_max`), the class is the argmax (ties to the lowest index) of the output potentials
 //! `V_k(t_max − fallback_offset)` (S4NN/BS4NN: `t_max − 3`).
 //!
@@ -42,6 +44,7 @@
 
 use crate::error::RunError;
 use crate::network::{FireRule, LayerKind, Network, NeuronModel, PspKernel, Shape, SpikeTime};
+use crate::tie_order::earliest_winner;
 
 /// Arithmetic of a potential: `i64` (integer layers) or `f32` (latent layers).
 trait Potential: Copy + PartialOrd + std::ops::AddAssign + Send + Sync {
@@ -96,14 +99,20 @@ impl<A: Potential> Fanout<A> {
     }
 
     /// Computes the layer's spike times; returns the potentials at step `snap_at` when asked
-    /// and no neuron of the layer spiked.
+    /// and no neuron of the layer spiked. With `crossing`, also each neuron's potential at the
+    /// step it crossed its threshold (zero for neurons that did not spike).
     fn run(
         &self,
         input: &[u16],
         t_max: u16,
         snap_at: Option<u16>,
         out: &mut Vec<u16>,
+        mut crossing: Option<&mut Vec<A>>,
     ) -> Option<Vec<A>> {
+        if let Some(c) = crossing.as_deref_mut() {
+            c.clear();
+            c.resize(self.n_out, A::ZERO);
+        }
         let mut events: Vec<(u16, u32)> = input
             .iter()
             .enumerate()
@@ -152,6 +161,9 @@ impl<A: Potential> Fanout<A> {
                         if can_fire && out[j] == t_max && self.fires(v[j], j) {
                             out[j] = (u32::from(t) + delay) as u16;
                             remaining -= 1;
+                            if let Some(c) = crossing.as_deref_mut() {
+                                c[j] = v[j];
+                            }
                         }
                     }
                     touched.clear();
@@ -184,6 +196,9 @@ impl<A: Potential> Fanout<A> {
                             if out[j] == t_max && self.fires(v[j], j) {
                                 out[j] = (u32::from(t) + delay) as u16;
                                 remaining -= 1;
+                                if let Some(c) = crossing.as_deref_mut() {
+                                    c[j] = v[j];
+                                }
                             }
                         }
                     }
@@ -259,8 +274,33 @@ pub struct ForwardTrace {
     pub layer_times: Vec<Vec<SpikeTime>>,
     /// Output potentials at `t_max − fallback_offset`; `Some` exactly when no output spiked.
     pub fallback: Option<Potentials>,
+    /// Each output's potential at the step it crossed its threshold (zero for outputs that did
+    /// not spike): what [`Network::ties_by_potential`] decides ties by.
+    pub crossing: Potentials,
     /// Decoded class.
     pub prediction: usize,
+}
+
+impl ForwardTrace {
+    /// The tie the decoder faced on this sample (labelled `label`): the outputs sharing the
+    /// earliest spike and, with `by_potential` ([`Network::ties_by_potential`]), of those the
+    /// ones with the largest crossing potential; `None` unless two or more remain.
+    pub fn tie(
+        &self,
+        t_max: u16,
+        by_potential: bool,
+        label: usize,
+    ) -> Option<crate::tie_order::Tie> {
+        use crate::tie_order::Tie;
+        let out: Vec<u16> = self
+            .layer_times
+            .last()
+            .map_or(Vec::new(), |l| l.iter().map(|t| t.0).collect());
+        match &self.crossing {
+            Potentials::Int(c) => Tie::among(&out, t_max, by_potential.then_some(&c[..]), label),
+            Potentials::Real(c) => Tie::among(&out, t_max, by_potential.then_some(&c[..]), label),
+        }
+    }
 }
 
 /// A validated network compiled for fast golden forward passes.
@@ -272,6 +312,8 @@ pub struct GoldenNetwork {
     stages: Vec<Stage>,
     /// The network's tie priority; `None`: the lowest index.
     tie_order: Option<crate::TieOrder>,
+    /// [`Network::ties_by_potential`].
+    ties_by_potential: bool,
 }
 
 /// Shape of a convolution for [`compile_fanout`]: input and output maps, square kernel,
@@ -482,6 +524,7 @@ impl GoldenNetwork {
             n_in: net.input.len(),
             stages,
             tie_order: net.tie_order.clone(),
+            ties_by_potential: net.ties_by_potential,
         })
     }
 
@@ -507,6 +550,7 @@ impl GoldenNetwork {
         let mut cur: Vec<u16> = input.iter().map(|t| t.0.min(tm)).collect();
         let mut layer_times = Vec::with_capacity(self.stages.len());
         let mut fallback = None;
+        let mut crossing = Potentials::Int(Vec::new());
         let last = self.stages.len() - 1;
         for (idx, stage) in self.stages.iter().enumerate() {
             let snap = (idx == last).then_some(self.snap_at);
@@ -531,33 +575,37 @@ impl GoldenNetwork {
                     }
                 }
                 Stage::Int(f) => {
-                    if let Some(v) = f.run(&cur, tm, snap, &mut next) {
+                    let mut c = Vec::new();
+                    let want = (idx == last).then_some(&mut c);
+                    if let Some(v) = f.run(&cur, tm, snap, &mut next, want) {
                         fallback = Some(Potentials::Int(v));
                     }
+                    crossing = Potentials::Int(c);
                 }
                 Stage::Real(f) => {
-                    if let Some(v) = f.run(&cur, tm, snap, &mut next) {
+                    let mut c = Vec::new();
+                    let want = (idx == last).then_some(&mut c);
+                    if let Some(v) = f.run(&cur, tm, snap, &mut next, want) {
                         fallback = Some(Potentials::Real(v));
                     }
+                    crossing = Potentials::Real(c);
                 }
             }
             layer_times.push(next.iter().map(|&t| SpikeTime(t)).collect::<Vec<_>>());
             cur = next;
         }
-        let min = cur.iter().copied().min().unwrap_or(tm);
-        let prediction = if min < tm {
-            let earliest = |k: usize| cur.get(k) == Some(&min);
-            match &self.tie_order {
-                Some(order) => order.winner(earliest),
-                None => cur.iter().position(|&t| t == min),
-            }
-            .unwrap_or(0)
-        } else {
-            fallback.as_ref().map(Potentials::argmax).unwrap_or(0)
+        let order = self.tie_order.as_ref();
+        let by = self.ties_by_potential;
+        let decoded = match &crossing {
+            Potentials::Int(c) => earliest_winner(&cur, tm, by.then_some(&c[..]), order),
+            Potentials::Real(c) => earliest_winner(&cur, tm, by.then_some(&c[..]), order),
         };
+        let prediction =
+            decoded.unwrap_or_else(|| fallback.as_ref().map(Potentials::argmax).unwrap_or(0));
         Ok(ForwardTrace {
             layer_times,
             fallback,
+            crossing,
             prediction,
         })
     }

@@ -10,8 +10,8 @@
 //!
 //! [`Network::load`] sniffs the magic, so either form loads from any file name; it then checks
 //! the version and runs [`Network::validate`], so a loaded network is a valid network.
-//! Version 2 added [`Network::tie_order`]; version-1 files (JSON or binary) still load, with no
-//! tie order.
+//! Version 2 added [`Network::tie_order`], version 3 [`Network::ties_by_potential`]; version-1
+//! and version-2 files (JSON or binary) still load, without what they lack.
 //! [`Network::save`] writes JSON when the path ends in `.json`, bincode otherwise, atomically
 //! (temporary file then rename).
 //!
@@ -29,10 +29,14 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The model file format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The previous format version, still read: the same network without a tie order.
+/// An earlier format version, still read: the network without a tie order and without ties by
+/// potential.
 pub const FORMAT_VERSION_1: u32 = 1;
+
+/// An earlier format version, still read: the network without ties by potential.
+pub const FORMAT_VERSION_2: u32 = 2;
 
 /// First 8 bytes of a bincode model file.
 pub const BINARY_MAGIC: &[u8; 8] = b"SPKMODEL";
@@ -334,9 +338,16 @@ pub struct Network {
     /// the lowest index. A permutation of the output classes (see [`crate::tie_order`]).
     #[serde(default)]
     pub tie_order: Option<TieOrder>,
+    /// When several outputs share the earliest spike, the one whose potential was largest at
+    /// the crossing step wins, and only outputs equal in that potential go on to
+    /// [`Network::tie_order`]. `false`: the order alone decides (see
+    /// [`crate::tie_order::earliest_winner`]).
+    #[serde(default)]
+    pub ties_by_potential: bool,
 }
 
-/// [`Network`] as format version 1 wrote it (binary files decode field by field).
+/// [`Network`] as format versions 1 (without `tie_order`) and 2 wrote it (binary files decode
+/// field by field).
 #[derive(Deserialize)]
 struct NetworkV1 {
     format_version: u32,
@@ -345,6 +356,18 @@ struct NetworkV1 {
     encoding: Option<crate::encode::EncodingRule>,
     fallback_offset: u16,
     layers: Vec<Layer>,
+}
+
+/// [`Network`] as format version 2 wrote it.
+#[derive(Deserialize)]
+struct NetworkV2 {
+    format_version: u32,
+    input: Shape,
+    t_max: u16,
+    encoding: Option<crate::encode::EncodingRule>,
+    fallback_offset: u16,
+    layers: Vec<Layer>,
+    tie_order: Option<TieOrder>,
 }
 
 impl From<NetworkV1> for Network {
@@ -357,6 +380,22 @@ impl From<NetworkV1> for Network {
             fallback_offset: v1.fallback_offset,
             layers: v1.layers,
             tie_order: None,
+            ties_by_potential: false,
+        }
+    }
+}
+
+impl From<NetworkV2> for Network {
+    fn from(v2: NetworkV2) -> Network {
+        Network {
+            format_version: FORMAT_VERSION,
+            input: v2.input,
+            t_max: v2.t_max,
+            encoding: v2.encoding,
+            fallback_offset: v2.fallback_offset,
+            layers: v2.layers,
+            tie_order: v2.tie_order,
+            ties_by_potential: false,
         }
     }
 }
@@ -797,7 +836,7 @@ impl Network {
                 });
             };
             let version = u32::from_le_bytes([version[0], version[1], version[2], version[3]]);
-            if version != FORMAT_VERSION && version != FORMAT_VERSION_1 {
+            if ![FORMAT_VERSION, FORMAT_VERSION_1, FORMAT_VERSION_2].contains(&version) {
                 return Err(ModelError::Version {
                     path: p(),
                     found: version,
@@ -819,21 +858,30 @@ impl Network {
                 path: p(),
                 message: e.to_string(),
             };
-            let (net, used): (Network, usize) = if version == FORMAT_VERSION_1 {
-                let (v1, used): (NetworkV1, usize) =
-                    bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?;
-                if v1.format_version != FORMAT_VERSION_1 {
-                    return Err(ModelError::Binary {
-                        path: p(),
-                        message: format!(
-                            "the header says format version 1, the payload {}",
-                            v1.format_version
-                        ),
-                    });
+            let mismatch = |payload_version: u32| ModelError::Binary {
+                path: p(),
+                message: format!(
+                    "the header says format version {version}, the payload {payload_version}"
+                ),
+            };
+            let (net, used): (Network, usize) = match version {
+                FORMAT_VERSION_1 => {
+                    let (v1, used): (NetworkV1, usize) =
+                        bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?;
+                    if v1.format_version != version {
+                        return Err(mismatch(v1.format_version));
+                    }
+                    (v1.into(), used)
                 }
-                (v1.into(), used)
-            } else {
-                bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?
+                FORMAT_VERSION_2 => {
+                    let (v2, used): (NetworkV2, usize) =
+                        bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?;
+                    if v2.format_version != version {
+                        return Err(mismatch(v2.format_version));
+                    }
+                    (v2.into(), used)
+                }
+                _ => bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?,
             };
             if used != payload.len() {
                 return Err(ModelError::Binary {
@@ -846,13 +894,24 @@ impl Network {
             let text = crate::error::json_text(bytes, path, " (and not a binary model)")?;
             let json_err = |e| crate::error::json_error(path, e);
             let probe: VersionProbe = serde_json::from_str(text).map_err(json_err)?;
-            if probe.format_version == FORMAT_VERSION_1 {
-                // Version 1 is version 2 without `tie_order`, which defaults to none.
+            if probe.format_version == FORMAT_VERSION_1 || probe.format_version == FORMAT_VERSION_2
+            {
+                // Earlier versions are this one without the later fields, which default to off.
                 let mut net: Network = serde_json::from_str(text).map_err(json_err)?;
-                if net.tie_order.is_some() {
+                let newer = if net.ties_by_potential {
+                    Some(("ties_by_potential", FORMAT_VERSION))
+                } else if net.tie_order.is_some() && probe.format_version == FORMAT_VERSION_1 {
+                    Some(("tie_order", FORMAT_VERSION_2))
+                } else {
+                    None
+                };
+                if let Some((field, needs)) = newer {
                     return Err(crate::error::invalid(path)(Violation::network(
-                        "tie_order",
-                        "needs format_version 2 (version 1 has no tie order)",
+                        field,
+                        format!(
+                            "needs format_version {needs} or later (the file says {})",
+                            probe.format_version
+                        ),
                     )));
                 }
                 net.format_version = FORMAT_VERSION;

@@ -8,6 +8,12 @@
 //! permutation of the classes; the decoder names the tied class that comes first in it. It costs
 //! nothing on the chip (the host reads the output spikes and decides), and
 //! [`TieOrder::learn`] finds the order that decides the most tied training images right.
+//!
+//! A finer rule can go first ([`crate::Network::ties_by_potential`]): of the tied outputs, the
+//! one whose membrane potential was largest at the crossing step wins — the output that crossed
+//! its threshold by the most, i.e. earliest within the step — and the order only decides between
+//! outputs equal in that potential too. [`earliest_winner`] is the whole decision; the chip's
+//! output cores keep the crossing potential for the host (`firmware::ttfs::V_SNAP`).
 
 use crate::error::Violation;
 use serde::{Deserialize, Serialize};
@@ -46,6 +52,68 @@ impl Tie {
             }
         }
         (tied.count_ones() > 1).then_some(Tie { tied, label })
+    }
+
+    /// The tie the decoder faces among output spike times `times` (`t_max` = no spike) of an
+    /// image labelled `label`: the outputs [`earliest_winner`] chooses between with `crossing`
+    /// (`Some` when two or more of them remain). Outputs past the 32nd are not recorded.
+    pub fn among<P: PartialOrd + Copy>(
+        times: &[u16],
+        t_max: u16,
+        crossing: Option<&[P]>,
+        label: usize,
+    ) -> Option<Tie> {
+        let contender = contenders(times, t_max, crossing)?;
+        let tied = (0..times.len().min(32))
+            .filter(|&j| contender(j))
+            .fold(0u32, |m, j| m | 1 << j);
+        (tied.count_ones() > 1).then_some(Tie { tied, label })
+    }
+}
+
+/// The outputs the decoder chooses between: those sharing the earliest spike time and, with
+/// `crossing` (each output's potential at its crossing step), of those the ones with the largest
+/// crossing potential. `None` when no output spiked.
+fn contenders<'a, P: PartialOrd + Copy>(
+    times: &'a [u16],
+    t_max: u16,
+    crossing: Option<&'a [P]>,
+) -> Option<impl Fn(usize) -> bool + 'a> {
+    let earliest = times.iter().copied().min().filter(|&t| t < t_max)?;
+    let tied = move |k: usize| times.get(k) == Some(&earliest);
+    let best = crossing.and_then(|c| {
+        (0..times.len())
+            .filter(|&k| tied(k))
+            .filter_map(|k| c.get(k).copied())
+            .fold(None, |b: Option<P>, v| match b {
+                Some(b) if v > b => Some(v),
+                Some(b) => Some(b),
+                None => Some(v),
+            })
+    });
+    Some(move |k: usize| {
+        tied(k)
+            && match (crossing, best) {
+                (Some(c), Some(b)) => c.get(k).is_some_and(|&v| v == b),
+                _ => true,
+            }
+    })
+}
+
+/// The class the earliest-spike decoder names from output spike times `times` (`t_max` = no
+/// spike): the earliest output; among outputs that share it, with `crossing`, the ones with the
+/// largest potential at the crossing step; among those the first in `order` (the lowest index
+/// without one). `None` when no output spiked (the caller's no-spike fallback decides).
+pub fn earliest_winner<P: PartialOrd + Copy>(
+    times: &[u16],
+    t_max: u16,
+    crossing: Option<&[P]>,
+    order: Option<&TieOrder>,
+) -> Option<usize> {
+    let contender = contenders(times, t_max, crossing)?;
+    match order {
+        Some(order) => order.winner(&contender),
+        None => (0..times.len()).find(|&k| contender(k)),
     }
 }
 
@@ -213,6 +281,41 @@ mod tests {
     }
 
     proptest! {
+        /// The decoder names the first output when they are sorted by (spike time, then — under
+        /// the potential rule — larger crossing potential, then place in the order): the same
+        /// decision stated as a sort, over random times, potentials and orders.
+        #[test]
+        fn earliest_winner_is_the_first_of_a_sort(
+            times in prop::collection::vec(0u16..6, 1..12),
+            potentials in prop::collection::vec(-3i32..4, 12),
+            shuffle in prop::collection::vec(any::<u32>(), 12),
+            by in any::<bool>(),
+            ordered in any::<bool>(),
+        ) {
+            let n = times.len();
+            let t_max = 5;
+            let mut perm: Vec<u16> = (0..n as u16).collect();
+            perm.sort_by_key(|&c| shuffle[usize::from(c)]);
+            let order = ordered.then(|| TieOrder::new(perm.clone(), n).unwrap());
+            let rank = |k: usize| order.as_ref().map_or(k, |o| {
+                o.as_slice().iter().position(|&c| usize::from(c) == k).unwrap()
+            });
+            let crossing = &potentials[..n];
+            let reference = (0..n)
+                .filter(|&k| times[k] < t_max)
+                .min_by_key(|&k| (times[k], if by { -crossing[k] } else { 0 }, rank(k)));
+            let decided = earliest_winner(&times, t_max, by.then_some(crossing), order.as_ref());
+            prop_assert_eq!(decided, reference);
+            // The tie handed to the order holds exactly the outputs equal to the winner in the
+            // sort's first two keys.
+            let key = |k: usize| (times[k], if by { crossing[k] } else { 0 });
+            let equal = reference.map_or(0, |w| {
+                (0..n).filter(|&k| key(k) == key(w)).fold(0u32, |m, k| m | 1 << k)
+            });
+            let tie = Tie::among(&times, t_max, by.then_some(crossing), 0);
+            prop_assert_eq!(tie.map(|t| t.tied), (equal.count_ones() > 1).then_some(equal));
+        }
+
         /// The learned order wins as many ties as the best of all orders, tried one by one.
         #[test]
         fn learned_order_is_the_best_of_all_orders(

@@ -46,7 +46,7 @@ use crate::error::RunError;
 use crate::network::{
     Dense, Layer, LayerKind, Network, NeuronModel, Shape, Threshold, Weights, FORMAT_VERSION,
 };
-use crate::tie_order::{Tie, TieOrder};
+use crate::tie_order::{earliest_winner, Tie, TieOrder};
 use bitvec::vec::BitVec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -215,6 +215,16 @@ pub struct TrainConfig {
     /// rivals' targets stay `t_min + γ`.
     #[serde(default)]
     pub tie_label_shift: u16,
+    /// Pull the label (`tie_label_shift`) only on the ties the decoder names another class for
+    /// (by the crossing potentials under `ties_by_potential`, then the tie order); `false`:
+    /// on every tie the label is part of.
+    #[serde(default)]
+    pub tie_pull_lost_only: bool,
+    /// Decode ties at the earliest spike by the larger potential at the crossing step first
+    /// ([`Network::ties_by_potential`]; exported with the model). Decoding only: no update
+    /// reads it.
+    #[serde(default)]
+    pub ties_by_potential: bool,
     /// Forward dropout per layer (empty = none, both papers): while training, each input of
     /// layer `l` is silenced (its spike removed from the forward pass and the update) with
     /// probability `p_l`, drawn per sample, and the layer compares with `θ·(1 − p_l)` so that
@@ -270,6 +280,8 @@ impl TrainConfig {
             silent_rival_shift: 0,
             silent_rival_ramp: None,
             tie_label_shift: 0,
+            tie_pull_lost_only: false,
+            ties_by_potential: false,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -303,6 +315,8 @@ impl TrainConfig {
             silent_rival_shift: 0,
             silent_rival_ramp: None,
             tie_label_shift: 0,
+            tie_pull_lost_only: false,
+            ties_by_potential: false,
             optimiser: Optimiser::Online,
             seed,
         }
@@ -585,12 +599,13 @@ pub fn binary_threshold_of(theta: f64, alpha: f64) -> i32 {
 /// Test accuracy under the two scoring rules in use.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Accuracy {
-    /// The chip's decoding: the earliest output spike, ties to the lowest index or by the
-    /// trainer's learned [`TieOrder`] when it has one (no-spike fallback: argmax of the
-    /// snapshot potentials).
+    /// The chip's decoding: the earliest output spike, ties by the crossing potential under
+    /// [`TrainConfig::ties_by_potential`], then to the lowest index or by the trainer's
+    /// learned [`TieOrder`] when it has one (no-spike fallback: argmax of the snapshot
+    /// potentials).
     pub strict: f64,
-    /// The same with ties to the lowest index whatever the tie order (equal to `strict` when
-    /// the trainer has none).
+    /// The same with ties to the lowest index alone, whatever the tie order and potentials
+    /// (equal to `strict` when the trainer has neither).
     pub lowest_index: f64,
     /// The S4NN/BS4NN reference code's scoring: correct when the label's neuron is among the
     /// earliest spikes (a tie counts as correct); the same fallback when nothing fired. The
@@ -697,6 +712,9 @@ struct Scratch {
     snap_f: Vec<f64>,
     snap_i: Vec<i32>,
     snapped: bool,
+    /// The output layer's potentials at each neuron's crossing step (0 where none).
+    cross_f: Vec<f64>,
+    cross_i: Vec<i32>,
     /// Per-neuron integer thresholds of the layer being run (BS4NN).
     thr_i: Vec<i32>,
 }
@@ -920,6 +938,12 @@ impl Trainer {
         // Learned thresholds: one integer per neuron. Otherwise the shared one stays in a
         // register: the firing check runs over every neuron at every input step.
         let per_neuron = !layer.theta.is_empty();
+        if want_snap {
+            sc.cross_f.clear();
+            sc.cross_f.resize(n_out, 0.0);
+            sc.cross_i.clear();
+            sc.cross_i.resize(n_out, 0);
+        }
         if binary {
             if per_neuron {
                 let a = layer.alpha / keep;
@@ -980,6 +1004,10 @@ impl Trainer {
                         if fire {
                             *oj = t + 1;
                             remaining -= 1;
+                            if want_snap {
+                                sc.cross_f[j] = if binary { 0.0 } else { sc.vf[j] };
+                                sc.cross_i[j] = if binary { sc.vi[j] } else { 0 };
+                            }
                         }
                     }
                 }
@@ -1033,18 +1061,25 @@ impl Trainer {
             };
             self.forward_layer(l, sc, l + 1 == nl, keep);
         }
-        let out = &sc.times[nl];
-        let min = out.iter().copied().min().unwrap_or(tm);
-        if min < tm {
-            match &self.tie_order {
-                Some(order) => order.winner(|k| out.get(k) == Some(&min)),
-                None => out.iter().position(|&t| t == min),
-            }
-            .unwrap_or(0)
+        if let Some(class) = self.decode(sc) {
+            class
         } else if self.cfg.rule == Rule::Bs4nn {
             first_argmax(&sc.snap_i)
         } else {
             first_argmax(&sc.snap_f)
+        }
+    }
+
+    /// The class the decoder names from the output spikes of the forward pass in `sc`; `None`
+    /// when no output spiked (the no-spike fallback decides).
+    fn decode(&self, sc: &Scratch) -> Option<usize> {
+        let out = &sc.times[self.layers.len()];
+        let tm = self.cfg.t_max;
+        let (order, by) = (self.tie_order.as_ref(), self.cfg.ties_by_potential);
+        if self.cfg.rule == Rule::Bs4nn {
+            earliest_winner(out, tm, by.then_some(&sc.cross_i[..]), order)
+        } else {
+            earliest_winner(out, tm, by.then_some(&sc.cross_f[..]), order)
         }
     }
 
@@ -1135,7 +1170,22 @@ impl Trainer {
             .into_par_iter()
             .map_init(Scratch::default, |sc, k| {
                 self.forward(data.image(k), sc);
-                Tie::of(sc.times[nl].iter().copied(), tm, data.label(k))
+                let by = self.cfg.ties_by_potential;
+                if self.cfg.rule == Rule::Bs4nn {
+                    Tie::among(
+                        &sc.times[nl],
+                        tm,
+                        by.then_some(&sc.cross_i[..]),
+                        data.label(k),
+                    )
+                } else {
+                    Tie::among(
+                        &sc.times[nl],
+                        tm,
+                        by.then_some(&sc.cross_f[..]),
+                        data.label(k),
+                    )
+                }
             })
             .collect();
         Ok(ties.into_iter().flatten().collect())
@@ -1324,7 +1374,11 @@ impl Trainer {
             }
             target[label] = t_min;
             let shift = self.cfg.tie_label_shift;
-            if shift > 0 && out[label] == t_min && out.iter().filter(|&&o| o == t_min).count() > 1 {
+            if shift > 0
+                && out[label] == t_min
+                && out.iter().filter(|&&o| o == t_min).count() > 1
+                && (!self.cfg.tie_pull_lost_only || self.decode(sc) != Some(label))
+            {
                 target[label] = t_min.saturating_sub(shift);
             }
         }
@@ -1674,6 +1728,7 @@ impl Trainer {
             fallback_offset: FALLBACK_OFFSET,
             layers,
             tie_order: self.tie_order.clone(),
+            ties_by_potential: self.cfg.ties_by_potential,
         }
     }
 }

@@ -26,6 +26,7 @@ fn net(input: Shape, t_max: u16, layers: Vec<Layer>) -> Network {
         encoding: None,
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers,
     }
 }
@@ -436,6 +437,7 @@ fn conv_net() -> impl Strategy<Value = (Network, Vec<u16>)> {
                         encoding: None,
                         fallback_offset: 3,
                         tie_order: None,
+                        ties_by_potential: false,
                         layers,
                     },
                     input,

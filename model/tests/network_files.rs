@@ -84,6 +84,7 @@ fn small_net() -> Network {
         encoding: Some(EncodingRule::S4nn),
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers: vec![
             Layer {
                 name: "flat".into(),
@@ -108,47 +109,83 @@ fn small_net() -> Network {
 }
 
 #[test]
-fn tie_order_round_trips_and_version_1_files_still_load() {
+fn tie_rules_round_trip_and_older_versions_still_load() {
+    let order = model::TieOrder::new(vec![1, 0], 2).unwrap();
     let mut net = small_net();
-    net.tie_order = Some(model::TieOrder::new(vec![1, 0], 2).unwrap());
+    net.tie_order = Some(order.clone());
+    net.ties_by_potential = true;
     for bytes in [net.to_json().into_bytes(), net.to_bincode().unwrap()] {
         assert_eq!(Network::from_bytes(&bytes, Path::new("m")).unwrap(), net);
     }
-    // Version 1: the same network without the field, in both forms.
+    // An older file is this one without the later fields, in both forms: version 2 lacks
+    // `ties_by_potential` (the last field), version 1 also `tie_order` (the one before it).
+    let mut v2 = small_net();
+    v2.tie_order = Some(order);
     let plain = small_net();
-    let v1_json = plain
-        .to_json()
-        .replace("\"format_version\": 2", "\"format_version\": 1")
-        .replace(",\n  \"tie_order\": null", "");
+    let older = |net: &Network, version: u8, fields: &[&str], trailing: usize| {
+        let mut json = net.to_json().replace(
+            "\"format_version\": 3",
+            &format!("\"format_version\": {version}"),
+        );
+        for f in fields {
+            json = json.replace(f, "");
+        }
+        let mut bin = net.to_bincode().unwrap();
+        // bincode writes `false` and `None` as one zero byte each.
+        for _ in 0..trailing {
+            assert_eq!(bin.pop(), Some(0));
+        }
+        bin[8..12].copy_from_slice(&u32::from(version).to_le_bytes());
+        // The payload's first field, `format_version`, is a one-byte varint.
+        assert_eq!(bin[12], 3);
+        bin[12] = version;
+        (json, bin)
+    };
+    let potential_field = ",\n  \"ties_by_potential\": false";
+    let (v2_json, v2_bin) = older(&v2, 2, &[potential_field], 1);
+    assert!(!v2_json.contains("ties_by_potential") && v2_json.contains("\"format_version\": 2"));
+    let (v1_json, v1_bin) = older(&plain, 1, &[potential_field, ",\n  \"tie_order\": null"], 2);
     assert!(!v1_json.contains("tie_order") && v1_json.contains("\"format_version\": 1"));
-    assert_eq!(
-        Network::from_bytes(v1_json.as_bytes(), Path::new("v1.json")).unwrap(),
-        plain
-    );
-    let mut v1_bin = plain.to_bincode().unwrap();
-    // The v2 payload ends with the `None` tag of `tie_order`; v1 ends before it.
-    assert_eq!(v1_bin.pop(), Some(0));
-    v1_bin[8..12].copy_from_slice(&1u32.to_le_bytes());
-    // The payload's first field, `format_version`, is a one-byte varint.
-    assert_eq!(v1_bin[12], 2);
-    v1_bin[12] = 1;
-    assert_eq!(
-        Network::from_bytes(&v1_bin, Path::new("v1.bin")).unwrap(),
-        plain
-    );
-    // A version-1 header on a payload that says otherwise is refused, not converted.
-    let mut mixed_bin = v1_bin.clone();
-    mixed_bin[12] = 7;
-    let msg = load_err(&mixed_bin);
+    for (expected, json, bin) in [(&v2, v2_json, &v2_bin), (&plain, v1_json, &v1_bin)] {
+        assert_eq!(
+            &Network::from_bytes(json.as_bytes(), Path::new("old.json")).unwrap(),
+            expected
+        );
+        assert_eq!(
+            &Network::from_bytes(bin, Path::new("old.bin")).unwrap(),
+            expected
+        );
+    }
+    // An older header on a payload that says otherwise is refused, not converted.
+    for (bin, version) in [(&v1_bin, 1), (&v2_bin, 2)] {
+        let mut mixed_bin = bin.clone();
+        mixed_bin[12] = 7;
+        let msg = load_err(&mixed_bin);
+        assert!(
+            msg.contains(&format!(
+                "header says format version {version}, the payload 7"
+            )),
+            "{msg}"
+        );
+    }
+    // An older JSON file cannot carry what its version lacks.
+    let with_version = |v: u32| {
+        net.to_json()
+            .replace("\"format_version\": 3", &format!("\"format_version\": {v}"))
+    };
+    let msg = load_err(with_version(2).as_bytes());
     assert!(
-        msg.contains("header says format version 1, the payload 7"),
+        msg.contains("ties_by_potential") && msg.contains("format_version 3"),
         "{msg}"
     );
-    // A version-1 JSON file cannot carry a tie order.
-    let mixed = net
-        .to_json()
-        .replace("\"format_version\": 2", "\"format_version\": 1");
-    let msg = load_err(mixed.as_bytes());
+    let mut v2_ordered = net.clone();
+    v2_ordered.ties_by_potential = false;
+    let msg = load_err(
+        v2_ordered
+            .to_json()
+            .replace("\"format_version\": 3", "\"format_version\": 1")
+            .as_bytes(),
+    );
     assert!(
         msg.contains("tie_order") && msg.contains("format_version 2"),
         "{msg}"
@@ -194,9 +231,9 @@ fn shape_and_range_violations_name_layer_field_and_rule() {
         ),
         ("\"delay\": 1", "\"delay\": 3", &["neuron.delay", "0 or 1"]),
         (
-            "\"format_version\": 2",
+            "\"format_version\": 3",
             "\"format_version\": 9",
-            &["bad-model.json", "version 9", "reads version 2"],
+            &["bad-model.json", "version 9", "reads version 3"],
         ),
         (
             "\"tie_order\": null",
@@ -337,8 +374,8 @@ fn syntax_truncation_and_binary_corruption_are_reported() {
     assert!(load_err(&bin[..10]).contains("truncated header"));
     assert!(load_err(&bin[..bin.len() - 3]).contains("malformed binary model"));
     let mut v = bin.clone();
-    v[8] = 3;
-    assert!(load_err(&v).contains("version 3"));
+    v[8] = 9;
+    assert!(load_err(&v).contains("version 9"));
     let mut v = bin.clone();
     v.extend_from_slice(&[0, 0]);
     assert!(load_err(&v).contains("trailing"));

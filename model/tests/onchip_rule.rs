@@ -44,6 +44,7 @@ fn binary_net(arch: &[usize], thresholds: &[i32], t_max: u16, seed: u64, positiv
         encoding: None,
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers,
     }
 }

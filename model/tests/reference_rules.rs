@@ -96,6 +96,9 @@ struct Reference {
     rival_ties: usize,
     /// Samples whose label tied another output at the earliest spike (`tie_label_shift`).
     label_ties: usize,
+    /// Of those, the samples whose label was pulled earlier (all of them unless
+    /// `tie_pull_lost_only`).
+    label_pulls: usize,
     /// Forward dropout (not in either paper): stream 1 of the seed's ChaCha8 generator, one
     /// Bernoulli draw per input of each layer with `p > 0`, per sample.
     drop_rng: ChaCha8Rng,
@@ -181,11 +184,36 @@ impl Reference {
                 }
             }
             target[label] = min;
-            // A tie at the earliest step: the label is pulled `tie_label_shift` steps earlier.
-            let ties = (0..out.len()).filter(|&k| out[k] == min).count();
-            if out[label] == min && ties > 1 {
+            // A tie at the earliest step: the label is pulled `tie_label_shift` steps earlier
+            // (under `tie_pull_lost_only`, only when the decoder names another class: the first
+            // tied output, after the largest potential at the crossing step `min − 1` under
+            // `ties_by_potential`; the replay learns no tie order).
+            let tied: Vec<usize> = (0..out.len()).filter(|&k| out[k] == min).collect();
+            if out[label] == min && tied.len() > 1 {
                 self.label_ties += 1;
-                target[label] = min.saturating_sub(self.cfg.tie_label_shift);
+                let last = self.w.len() - 1;
+                let binary = self.cfg.rule == model::Rule::Bs4nn;
+                let decoded = if self.cfg.ties_by_potential {
+                    let pot = ref_potentials(
+                        if binary {
+                            &self.sign[last]
+                        } else {
+                            &self.w[last]
+                        },
+                        self.arch[last],
+                        &times[last],
+                        min - 1,
+                        binary,
+                    );
+                    let best = tied.iter().map(|&k| pot[k]).fold(f64::MIN, f64::max);
+                    tied.iter().copied().find(|&k| pot[k] == best)
+                } else {
+                    tied.first().copied()
+                };
+                if !self.cfg.tie_pull_lost_only || decoded != Some(label) {
+                    self.label_pulls += 1;
+                    target[label] = min.saturating_sub(self.cfg.tie_label_shift);
+                }
             }
         }
         let mut delta: Vec<f64> = (0..out.len())
@@ -395,6 +423,7 @@ fn replay(
         rivals: 0,
         rival_ties: 0,
         label_ties: 0,
+        label_pulls: 0,
         drop_rng: {
             let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
             r.set_stream(1);
@@ -627,6 +656,52 @@ fn tie_label_shift_matches_reference_transcription() {
     let mut plain = s4nn.clone();
     plain.tie_label_shift = 0;
     assert_ne!(weights(s4nn), weights(plain), "the shift changes nothing");
+}
+
+/// The pull only on ties the decoder gives another class (`tie_pull_lost_only`), by the
+/// lowest index and by the crossing potentials: some tied labels are pulled, some not, and the
+/// narrower pull changes the trajectory.
+#[test]
+fn tie_pull_on_lost_ties_matches_reference_transcription() {
+    let mut s4nn = TrainConfig::s4nn(vec![64, 30, 10], 7);
+    s4nn.threshold = vec![30, 60];
+    s4nn.tie_label_shift = 2;
+    s4nn.tie_pull_lost_only = true;
+    let mut bs4nn = small_bs4nn(vec![0.05, 0.5]);
+    bs4nn.tie_label_shift = 3;
+    bs4nn.tie_pull_lost_only = true;
+    for by in [false, true] {
+        s4nn.ties_by_potential = by;
+        bs4nn.ties_by_potential = by;
+        for (cfg, min_spiking) in [(&s4nn, 201), (&bs4nn, 100)] {
+            let (_, r) = replay(
+                cfg.clone(),
+                400,
+                usize::from(cfg.rule == model::Rule::S4nn),
+                min_spiking,
+            );
+            assert!(
+                r.label_pulls > 0 && r.label_pulls < r.label_ties,
+                "{:?} by potential {by}: {} of {} tied labels pulled",
+                cfg.rule,
+                r.label_pulls,
+                r.label_ties
+            );
+        }
+    }
+    let split = data::digits().unwrap();
+    let weights = |c: TrainConfig| {
+        let mut t = Trainer::new(c).unwrap();
+        t.train_epoch(&split.train, |_| {}).unwrap();
+        (0..2).map(|l| t.real_weights(l)).collect::<Vec<_>>()
+    };
+    let mut everywhere = s4nn.clone();
+    everywhere.tie_pull_lost_only = false;
+    assert_ne!(
+        weights(s4nn),
+        weights(everywhere),
+        "the narrower pull changes nothing"
+    );
 }
 
 /// Learned per-neuron thresholds against their transcription: each `θ_j` starts at the

@@ -475,3 +475,72 @@ fn learned_tie_order_changes_decoding_only_and_is_exported() {
         "the learned order never left the lowest-index rule"
     );
 }
+
+/// Ties decided by the crossing potentials: decoding only (the weights equal a plain run's),
+/// exported with the model, the golden model decodes every image as the trainer does, and the
+/// ties left for the order are those equal in potential too.
+#[test]
+fn ties_by_potential_change_decoding_only_and_are_exported() {
+    let split = data::digits().unwrap();
+    let mut cfg = TrainConfig::bs4nn(vec![64, 100, 10], 3);
+    cfg.init_low = vec![-1.0, 0.0];
+    cfg.threshold = vec![30, 100];
+    let mut plain = Trainer::new(cfg.clone()).unwrap();
+    cfg.ties_by_potential = true;
+    let mut by_potential = Trainer::new(cfg).unwrap();
+    let mut changed = 0;
+    for epoch in 0..3 {
+        plain.train_epoch(&split.train, |_| {}).unwrap();
+        by_potential.train_epoch(&split.train, |_| {}).unwrap();
+        if epoch == 0 {
+            // Before any order is learned, every difference is the potentials' doing.
+            changed = (0..split.train.len())
+                .filter(|&k| {
+                    let img = split.train.image(k);
+                    by_potential.predict(img) != plain.predict(img)
+                })
+                .count();
+        }
+        let order = by_potential.learn_tie_order(&split.train).unwrap();
+        let (a, b) = (plain.export(8, 8), by_potential.export(8, 8));
+        assert_eq!(
+            a.layers, b.layers,
+            "epoch {epoch}: the rule changed training"
+        );
+        assert!(b.ties_by_potential && b.tie_order.as_ref() == Some(&order));
+        // Every tie left under the rule is a tie of the plain decoder, on fewer classes or as many.
+        let (all, left) = (
+            plain.ties(&split.train).unwrap(),
+            by_potential.ties(&split.train).unwrap(),
+        );
+        assert!(
+            left.len() < all.len(),
+            "epoch {epoch}: {} of {} ties left",
+            left.len(),
+            all.len()
+        );
+        let on_train = by_potential.evaluate_scored(&split.train).unwrap();
+        assert_eq!(
+            on_train.lowest_index,
+            plain.evaluate(&split.train).unwrap(),
+            "epoch {epoch}: the lowest-index figure is the plain trainer's"
+        );
+        let g = GoldenNetwork::new(&b).unwrap();
+        let enc = by_potential.encoder();
+        for set in [&split.train, &split.test] {
+            for k in 0..set.len() {
+                let img = set.image(k);
+                assert_eq!(
+                    g.classify(&enc.encode(img)).unwrap(),
+                    by_potential.predict(img),
+                    "epoch {epoch}, {} sample {k}",
+                    set.name
+                );
+            }
+        }
+    }
+    assert!(
+        changed > 0,
+        "the potentials never decided a tie differently"
+    );
+}

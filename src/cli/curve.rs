@@ -17,7 +17,7 @@ pub struct EpochRow {
     /// Mean training loss of the epoch.
     pub mean_loss: f64,
     /// Test accuracy, ties decided as the chip decides them (lowest index, or the learned tie
-    /// order under `--tie-order`).
+    /// order under `--tie-order`, after the crossing potentials under `--ties-by-potential`).
     pub test_accuracy: f64,
     /// Test accuracy with a tie that includes the label counted as correct (S4NN / BS4NN
     /// reference scoring); `None` for rules that do not report it.
@@ -27,8 +27,8 @@ pub struct EpochRow {
     /// Accuracy on the held-out validation images (`--validation`), decoded as the chip
     /// decodes; `None` without a validation set.
     pub validation_accuracy: Option<f64>,
-    /// Under `--tie-order`: the test accuracy with ties to the lowest index instead; `None`
-    /// otherwise.
+    /// Under `--tie-order` or `--ties-by-potential`: the test accuracy with ties to the lowest
+    /// index alone instead; `None` otherwise.
     pub test_accuracy_lowest_index: Option<f64>,
 }
 

@@ -39,6 +39,12 @@ pub struct Args {
     /// it into the image). TTFS models with at most 16 outputs.
     #[arg(long, value_name = "FILE")]
     learn_tie_order: Option<PathBuf>,
+    /// Decode ties at the earliest spike by the tied outputs' potentials at the crossing step
+    /// first (the largest wins; the tie order or the lowest index decides between equal ones).
+    /// With `--learn-tie-order` the order is learned under this rule and the written model
+    /// keeps it. TTFS models.
+    #[arg(long)]
+    ties_by_potential: bool,
 }
 
 /// Runs the subcommand.
@@ -52,14 +58,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut net = match model {
         ModelFile::Ttfs(net) => net,
-        ModelFile::Lif(net) if args.learn_tie_order.is_none() => {
+        ModelFile::Lif(net) if args.learn_tie_order.is_none() && !args.ties_by_potential => {
             return run_lif(&args, &net, set)
         }
         ModelFile::Lif(_) => bail!(
-            "{}: --learn-tie-order needs a TTFS model (a multi-spike LIF network decodes spike counts)",
+            "{}: --learn-tie-order and --ties-by-potential need a TTFS model (a multi-spike LIF network decodes spike counts)",
             args.model.display()
         ),
     };
+    net.ties_by_potential |= args.ties_by_potential;
     let compile = |net: &model::Network| {
         GoldenNetwork::new(net).with_context(|| format!("{}: cannot compile", args.model.display()))
     };
@@ -124,6 +131,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          {:.2} %)",
         100.0 * (correct + tied_with_label) as f64 / set.len().max(1) as f64
     );
+    if net.ties_by_potential {
+        println!("ties decoded by the largest potential at the crossing step first");
+    }
     if let Some(order) = &net.tie_order {
         println!(
             "ties decoded by the model's tie order {:?} (first listed wins)",
@@ -155,8 +165,7 @@ fn learn_tie_order(
                 .forward(&enc.encode(train.image(k)))
                 .with_context(|| format!("{} sample {k}", train.name))?;
             pb.inc(1);
-            let out = trace.layer_times.last().map_or(&[][..], Vec::as_slice);
-            Ok(Tie::of(out.iter().map(|t| t.0), net.t_max, train.label(k)))
+            Ok(trace.tie(net.t_max, net.ties_by_potential, train.label(k)))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     pb.finish_and_clear();

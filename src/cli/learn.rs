@@ -24,7 +24,7 @@
 //!   image with `spikemesh run` reproduces the reported test accuracy.
 
 use super::run::{
-    fallback_class, image_window, infer, input_encoding, mean_max, progress_bar, say, EncodingArg,
+    decode_ttfs, image_window, infer, input_encoding, mean_max, progress_bar, say, EncodingArg,
     InferenceSetup, Workload,
 };
 use anyhow::{bail, Context};
@@ -800,10 +800,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .run_sample(&spikes, u32::from(t_max), StopRule::FullWindow)
                 .with_context(|| format!("epoch {epoch}, {} sample {k}", train.name))?;
             infer_cycles += out.cycles;
-            let predicted = image
-                .io
-                .decode(&out.first_spike)
-                .unwrap_or_else(|| fallback_class(&chip));
+            let (predicted, _) = decode_ttfs(&chip, &image.io, &out.first_spike);
             correct += usize::from(predicted == label);
             let before = chip_events(&chip);
             let learned = chip

@@ -141,17 +141,46 @@ pub(crate) fn image_window(image: &ChipImage) -> anyhow::Result<u16> {
     window.context("the image has no cores")
 }
 
+/// Output channel `k`'s decoding snapshot (`firmware::ttfs::V_SNAP`), read from its output
+/// core at the end of the sample: the neuron's potential at its crossing step if it sent its
+/// spike, else at `t_max − fallback_offset`. `i32::MIN` for a channel no neuron drives.
+pub(crate) fn output_snapshot(chip: &Chip, k: usize) -> i32 {
+    chip.output_sources()
+        .get(k)
+        .copied()
+        .flatten()
+        .and_then(|src| {
+            chip.core(src.tile)
+                .map(|core| core.field(firmware::ttfs::V_SNAP)[src.neuron as usize])
+        })
+        .unwrap_or(i32::MIN)
+}
+
+/// The host's decoding of a TTFS sample on the chip: the earliest output spike, ties by the
+/// image's rule ([`isa::image::IoMap::decode`], crossing potentials from the snapshots), and
+/// when no output spiked the no-spike fallback ([`fallback_class`]). Also says whether the
+/// fallback decided.
+pub(crate) fn decode_ttfs(
+    chip: &Chip,
+    io: &isa::image::IoMap,
+    first_spike: &[Option<u32>],
+) -> (usize, bool) {
+    match io.decode(first_spike, |k| output_snapshot(chip, k)) {
+        Some(class) => (class, false),
+        None => (fallback_class(chip), true),
+    }
+}
+
 /// The no-spike decoding fallback on the chip: the argmax (ties to the lowest channel) of
 /// the output neurons' potential snapshots (`firmware::ttfs::V_SNAP`), read from the output
 /// cores at the end of the sample.
 pub(crate) fn fallback_class(chip: &Chip) -> usize {
     let mut best: Option<(i32, usize)> = None;
     for (k, src) in chip.output_sources().iter().enumerate() {
-        let Some(src) = src else { continue };
-        let Some(core) = chip.core(src.tile) else {
+        if src.is_none() {
             continue;
-        };
-        let v = core.field(firmware::ttfs::V_SNAP)[src.neuron as usize];
+        }
+        let v = output_snapshot(chip, k);
         if best.is_none_or(|(bv, _)| v > bv) {
             best = Some((v, k));
         }
@@ -198,7 +227,7 @@ fn expected_times(golden: &[SpikeTime], timesteps: u32, t_max: u16) -> Vec<Optio
 #[derive(Clone, Copy)]
 pub(crate) enum Workload<'a> {
     /// A single-spike (TTFS) network: latency-coded pixels; the earliest output decides
-    /// ([`decode`], [`fallback_class`]); optionally checked against the golden model.
+    /// ([`decode_ttfs`]); optionally checked against the golden model.
     Ttfs {
         /// Pixels to spike times.
         encoder: LatencyEncoder,
@@ -357,16 +386,10 @@ pub(crate) fn infer(
             report::collect_raster(&chip, k as u32, &mut r.raster);
         }
         let (predicted, silent) = match setup.workload {
-            Workload::Ttfs { .. } => {
-                let decoded = setup.image.io.decode(&out.first_spike);
-                // No output spiked (so the whole window ran): the class is the argmax of the
-                // output potentials the firmware kept at t_max − fallback_offset, as in the
-                // golden model.
-                (
-                    decoded.unwrap_or_else(|| fallback_class(&chip)),
-                    decoded.is_none(),
-                )
-            }
+            // No output spiked (so the whole window ran): the class is the argmax of the
+            // output potentials the firmware kept at t_max − fallback_offset, as in the golden
+            // model.
+            Workload::Ttfs { .. } => decode_ttfs(&chip, &setup.image.io, &out.first_spike),
             Workload::Lif(net) => match net.readout {
                 Readout::SpikeCount => (
                     model::lif::decode_counts(&out.spike_counts),

@@ -82,7 +82,7 @@ pub struct Args {
     /// Learning curve as CSV, rewritten after every epoch: epoch, train accuracy, loss, test
     /// accuracy (and with ties as correct, S4NN/BS4NN), seconds, validation accuracy (empty
     /// without `--validation`), test accuracy with ties to the lowest index (empty without
-    /// `--tie-order`).
+    /// `--tie-order` and `--ties-by-potential`).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
     /// Learning curve as an SVG chart (train, test and validation accuracy per epoch, best test
@@ -140,6 +140,11 @@ pub struct Args {
     /// minus this (the chip names the lowest tied index) [0: off, as in both papers].
     #[arg(long)]
     tie_shift: Option<u16>,
+    /// With `--tie-shift`: pull the label only on the ties the decoder names another class for
+    /// (by `--ties-by-potential` and `--tie-order` when given) [off: on every tie the label is
+    /// part of].
+    #[arg(long)]
+    tie_shift_lost: bool,
     /// After every epoch, learn the decoder's tie priority from the training images (the
     /// order of classes that decides the most tied training images right, exactly) and save it
     /// with the model, so that the chip decodes ties by it; test accuracy is then reported with
@@ -147,6 +152,13 @@ pub struct Args {
     /// paper].
     #[arg(long)]
     tie_order: bool,
+    /// Decode a tie at the earliest spike by the tied outputs' potentials at the crossing step
+    /// first (the largest wins: the output that crossed its threshold by the most; the tie order
+    /// or the lowest index decides only between equal ones); saved with the model, and the chip
+    /// decodes the same way. Test accuracy is then reported with it, the lowest-index figure
+    /// beside [off: the order alone decides; not part of either paper].
+    #[arg(long)]
+    ties_by_potential: bool,
     /// Dead-neuron re-initialisation: fraction of an epoch's samples below which a hidden
     /// neuron's weights are re-drawn [S4NN 0.001, BS4NN off].
     #[arg(long)]
@@ -422,6 +434,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(s) = args.tie_shift {
         cfg.tie_label_shift = s;
     }
+    cfg.ties_by_potential = args.ties_by_potential;
+    if args.tie_shift_lost && cfg.tie_label_shift == 0 {
+        bail!("--tie-shift-lost needs --tie-shift N with N ≥ 1 (it narrows that pull)");
+    }
+    cfg.tie_pull_lost_only = args.tie_shift_lost;
     if let Some(f) = args.reinit {
         cfg.dead_fraction = Some(f);
     }
@@ -496,12 +513,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if cfg.tie_label_shift > 0 {
         let n = cfg.tie_label_shift;
         departures += &format!(
-            ", a label tied at the earliest spike pulled {n} step{} earlier",
-            if n == 1 { "" } else { "s" }
+            ", a label tied at the earliest spike pulled {n} step{} earlier{}",
+            if n == 1 { "" } else { "s" },
+            if cfg.tie_pull_lost_only {
+                " when the decoder names another class"
+            } else {
+                ""
+            }
         );
     }
+    if args.ties_by_potential {
+        departures += ", ties decoded by the potential at the crossing step";
+    }
     if args.tie_order {
-        departures += ", ties decoded by an order learned on the training images after each epoch";
+        departures += if args.ties_by_potential {
+            ", then by an order learned on the training images after each epoch"
+        } else {
+            ", ties decoded by an order learned on the training images after each epoch"
+        };
     }
     let held_out = validation
         .as_ref()
@@ -585,7 +614,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             test_accuracy_ties: Some(test_acc.reference),
             seconds: train_secs,
             validation_accuracy: val_acc,
-            test_accuracy_lowest_index: args.tie_order.then_some(test_acc.lowest_index),
+            test_accuracy_lowest_index: (args.tie_order || args.ties_by_potential)
+                .then_some(test_acc.lowest_index),
         })?;
         let scales = if trainer.config().rule == Rule::Bs4nn {
             let mut s = format!(
@@ -628,13 +658,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             String::new()
         };
-        let lowest = order.map_or(String::new(), |o| {
-            format!(
-                "lowest index {:.2} %, tie order {:?}; ",
+        let lowest = match (&order, args.ties_by_potential) {
+            (None, false) => String::new(),
+            (order, by) => format!(
+                "lowest index {:.2} %, {}{}; ",
                 100.0 * test_acc.lowest_index,
-                o.as_slice()
-            )
-        });
+                if by { "ties by potential" } else { "" },
+                order.as_ref().map_or(String::new(), |o| format!(
+                    "{}tie order {:?}",
+                    if by { " then " } else { "" },
+                    o.as_slice()
+                )),
+            ),
+        };
         println!(
             "epoch {epoch}/{}: train acc {:.2} % loss {:.5} | test acc {:.2} % ({lowest}ties as correct {:.2} %; {} silent, {} right){val}{push} | {:.1} s/epoch | reinit {}{scales}",
             args.epochs,
@@ -786,7 +822,9 @@ fn check_stidi_flags(args: &Args) -> anyhow::Result<()> {
         ("--silent-rival-shift", args.silent_rival_shift.is_some()),
         ("--silent-rival-ramp", !args.silent_rival_ramp.is_empty()),
         ("--tie-shift", args.tie_shift.is_some()),
+        ("--tie-shift-lost", args.tie_shift_lost),
         ("--tie-order", args.tie_order),
+        ("--ties-by-potential", args.ties_by_potential),
         ("--no-reinit", args.no_reinit),
         ("--average-from", args.average_from.is_some()),
         ("--validation", args.validation.is_some()),

@@ -98,6 +98,7 @@ pub fn random_binary_net(
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers,
     };
     net.validate().expect("valid network");

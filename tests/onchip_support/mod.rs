@@ -71,6 +71,7 @@ pub fn network_of(seed: u64, real: bool, shape: &[(u32, u32, i32)]) -> Network {
         encoding: Some(EncodingRule::Bs4nn),
         fallback_offset: 3,
         tie_order: None,
+        ties_by_potential: false,
         layers,
     };
     net.validate().expect("valid network");

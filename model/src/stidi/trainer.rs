@@ -1156,6 +1156,7 @@ impl StidiTrainer {
             encoding: Some(self.cfg.encoding),
             fallback_offset: FALLBACK_OFFSET,
             tie_order: None,
+            ties_by_potential: false,
             layers,
         };
         net.validate().map_err(|v| bad("export", v.to_string()))?;
