@@ -630,114 +630,86 @@ fn tie_shift_reaches_the_trainer() {
     );
 }
 
-/// `--tie-order` learns the decoder's tie order after every epoch: the weights are the plain
-/// run's, the saved model carries the order, the epoch line prints both figures; `eval
-/// --learn-tie-order` learns the same order for the plain run's model (same weights, same
-/// training images) and writes it.
+/// The decoder's tie rules: `--tie-order` learns the tie order after every epoch,
+/// `--ties-by-potential` puts the crossing potentials before it. Training is the plain run's,
+/// the saved model carries the rule and the order, the epoch line names them beside the
+/// lowest-index figure; `eval … --learn-tie-order` (with the same rule flag) on the plain run's
+/// model learns the same order from the same training images and writes the same model.
 #[test]
-fn tie_order_is_learned_saved_and_reported() {
-    let p = scratch("tie-order.json");
+fn tie_rules_are_learned_saved_and_reported() {
+    let p = scratch("tie-rule.json");
     let p = p.to_str().unwrap();
-    let model = |extra: &[&str]| {
-        let out = ok(&train_digits("s4nn", "64-60-10", "3", "5", p, extra));
-        let net = model::Network::load(std::path::Path::new(p)).unwrap();
-        (out, net)
-    };
-    let (_, plain) = model(&[]);
-    let (out, ordered) = model(&["--tie-order"]);
-    assert_eq!(plain.layers, ordered.layers, "the order changed training");
-    assert!(plain.tie_order.is_none());
-    let order = ordered.tie_order.clone().expect("the order was saved");
-    assert!(
-        out.contains("ties decoded by an order learned on the training images")
-            && out.contains(&format!("tie order {:?}", order.as_slice()))
-            && out.contains("lowest index"),
-        "{out}"
-    );
-    let relearned = scratch("tie-order-eval.json");
+    let relearned = scratch("tie-rule-eval.json");
     let relearned = relearned.to_str().unwrap();
-    std::fs::write(p, plain.to_json()).unwrap();
-    let out = ok(&spikemesh(&[
-        "eval",
-        p,
-        "--dataset",
-        "digits",
-        "--learn-tie-order",
-        relearned,
-    ]));
-    let back = model::Network::load(std::path::Path::new(relearned)).unwrap();
-    assert_eq!(back.tie_order.as_ref(), Some(&order), "{out}");
-    assert!(
-        out.contains("ties decoded by the model's tie order"),
-        "{out}"
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a [&'a str],
     );
-    std::fs::remove_file(p).unwrap();
-    std::fs::remove_file(relearned).unwrap();
-    assert_refused(
-        p,
-        &[(
-            "stidi",
+    let cases: [Case; 2] = [
+        (
+            "s4nn",
+            "64-60-10",
             &["--tie-order"],
-            "--tie-order apply to --rule s4nn|bs4nn only",
-        )],
-    );
-}
-
-/// `--ties-by-potential` decodes ties by the crossing potentials first: the weights are the
-/// plain run's, the saved model carries the rule (and the order learned under it), the epoch
-/// line names it beside the lowest-index figure; `eval --ties-by-potential --learn-tie-order`
-/// on the plain run's model learns the same order under the rule and writes both.
-#[test]
-fn ties_by_potential_are_saved_reported_and_evaluated() {
-    let p = scratch("ties-by-potential.json");
-    let p = p.to_str().unwrap();
-    let model = |extra: &[&str]| {
-        let out = ok(&train_digits("bs4nn", "64-100-10", "3", "3", p, extra));
-        let net = model::Network::load(std::path::Path::new(p)).unwrap();
-        (out, net)
-    };
-    let (_, plain) = model(&[]);
-    let (out, by) = model(&["--ties-by-potential", "--tie-order"]);
-    assert_eq!(plain.layers, by.layers, "the rule changed training");
-    assert!(!plain.ties_by_potential && by.ties_by_potential);
-    let order = by.tie_order.clone().expect("the order was saved");
-    assert!(
-        out.contains("ties decoded by the potential at the crossing step, then by an order")
-            && out.contains(&format!(
-                "ties by potential then tie order {:?}",
-                order.as_slice()
-            ))
-            && out.contains("lowest index"),
-        "{out}"
-    );
-    let relearned = scratch("ties-by-potential-eval.json");
-    let relearned = relearned.to_str().unwrap();
-    std::fs::write(p, plain.to_json()).unwrap();
-    let out = ok(&spikemesh(&[
-        "eval",
-        p,
-        "--dataset",
-        "digits",
-        "--ties-by-potential",
-        "--learn-tie-order",
-        relearned,
-    ]));
-    let back = model::Network::load(std::path::Path::new(relearned)).unwrap();
-    assert_eq!(back, by, "{out}");
-    assert!(
-        out.contains("ties decoded by the largest potential at the crossing step first"),
-        "{out}"
-    );
-    std::fs::remove_file(p).unwrap();
-    std::fs::remove_file(relearned).unwrap();
-    assert_refused(
-        p,
-        &[(
-            "stidi",
-            &["--ties-by-potential"],
-            "--ties-by-potential apply to --rule s4nn|bs4nn only",
-        )],
-    );
+            &[
+                "ties decoded by an order learned on the training images",
+                "tie order [",
+            ],
+            &["ties decoded by the model's tie order"],
+        ),
+        (
+            "bs4nn",
+            "64-100-10",
+            &["--ties-by-potential", "--tie-order"],
+            &[
+                "ties decoded by the potential at the crossing step, then by an order",
+                "ties by potential then tie order [",
+            ],
+            &["ties decoded by the largest potential at the crossing step first"],
+        ),
+    ];
+    for (rule, arch, flags, printed, evaluated) in cases {
+        let model = |extra: &[&str]| {
+            let out = ok(&train_digits(rule, arch, "3", "3", p, extra));
+            let net = model::Network::load(std::path::Path::new(p)).unwrap();
+            (out, net)
+        };
+        let (_, plain) = model(&[]);
+        let (out, decoded) = model(flags);
+        assert_eq!(plain.layers, decoded.layers, "{flags:?} changed training");
+        assert!(plain.tie_order.is_none() && !plain.ties_by_potential);
+        let order = decoded.tie_order.clone().expect("the order was saved");
+        assert_eq!(
+            decoded.ties_by_potential,
+            flags.contains(&"--ties-by-potential")
+        );
+        assert!(
+            printed.iter().all(|x| out.contains(x))
+                && out.contains(&format!("{:?}", order.as_slice()))
+                && out.contains("lowest index"),
+            "{out}"
+        );
+        std::fs::write(p, plain.to_json()).unwrap();
+        let mut args = vec![
+            "eval",
+            p,
+            "--dataset",
+            "digits",
+            "--learn-tie-order",
+            relearned,
+        ];
+        args.extend(flags.iter().filter(|&&f| f != "--tie-order"));
+        let out = ok(&spikemesh(&args));
+        let back = model::Network::load(std::path::Path::new(relearned)).unwrap();
+        assert_eq!(back, decoded, "{out}");
+        assert!(evaluated.iter().all(|x| out.contains(x)), "{out}");
+        std::fs::remove_file(p).unwrap();
+        std::fs::remove_file(relearned).unwrap();
+        let refusal = format!("{} apply to --rule s4nn|bs4nn only", flags[0]);
+        assert_refused(p, &[("stidi", &flags[..1], &refusal)]);
+    }
 }
 
 /// `--validation N` holds out the last N training images, reports their accuracy each epoch

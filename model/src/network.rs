@@ -370,31 +370,44 @@ struct NetworkV2 {
     tie_order: Option<TieOrder>,
 }
 
-impl From<NetworkV1> for Network {
-    fn from(v1: NetworkV1) -> Network {
-        Network {
-            format_version: FORMAT_VERSION,
-            input: v1.input,
-            t_max: v1.t_max,
-            encoding: v1.encoding,
-            fallback_offset: v1.fallback_offset,
-            layers: v1.layers,
+/// A network as an older format version wrote it: the version its payload states, and the
+/// network with what that version lacked left off.
+trait OlderNetwork {
+    fn version(&self) -> u32;
+    fn upgrade(self) -> Network;
+}
+
+impl OlderNetwork for NetworkV1 {
+    fn version(&self) -> u32 {
+        self.format_version
+    }
+    fn upgrade(self) -> Network {
+        NetworkV2 {
+            format_version: FORMAT_VERSION_2,
+            input: self.input,
+            t_max: self.t_max,
+            encoding: self.encoding,
+            fallback_offset: self.fallback_offset,
+            layers: self.layers,
             tie_order: None,
-            ties_by_potential: false,
         }
+        .upgrade()
     }
 }
 
-impl From<NetworkV2> for Network {
-    fn from(v2: NetworkV2) -> Network {
+impl OlderNetwork for NetworkV2 {
+    fn version(&self) -> u32 {
+        self.format_version
+    }
+    fn upgrade(self) -> Network {
         Network {
             format_version: FORMAT_VERSION,
-            input: v2.input,
-            t_max: v2.t_max,
-            encoding: v2.encoding,
-            fallback_offset: v2.fallback_offset,
-            layers: v2.layers,
-            tie_order: v2.tie_order,
+            input: self.input,
+            t_max: self.t_max,
+            encoding: self.encoding,
+            fallback_offset: self.fallback_offset,
+            layers: self.layers,
+            tie_order: self.tie_order,
             ties_by_potential: false,
         }
     }
@@ -854,35 +867,29 @@ impl Network {
                 });
             }
             let config = bincode::config::standard().with_limit::<MAX_BINARY_BYTES>();
-            let binary_error = |e: bincode::error::DecodeError| ModelError::Binary {
-                path: p(),
-                message: e.to_string(),
-            };
-            let mismatch = |payload_version: u32| ModelError::Binary {
-                path: p(),
-                message: format!(
-                    "the header says format version {version}, the payload {payload_version}"
-                ),
-            };
+            // An older version decodes into its own struct, whose payload must say the same
+            // version as the header.
+            fn older<T: serde::de::DeserializeOwned + OlderNetwork>(
+                payload: &[u8],
+                version: u32,
+            ) -> Result<(Network, usize), String> {
+                let config = bincode::config::standard().with_limit::<MAX_BINARY_BYTES>();
+                let (old, used): (T, usize) = bincode::serde::decode_from_slice(payload, config)
+                    .map_err(|e| e.to_string())?;
+                if old.version() != version {
+                    return Err(format!(
+                        "the header says format version {version}, the payload {}",
+                        old.version()
+                    ));
+                }
+                Ok((old.upgrade(), used))
+            }
             let (net, used): (Network, usize) = match version {
-                FORMAT_VERSION_1 => {
-                    let (v1, used): (NetworkV1, usize) =
-                        bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?;
-                    if v1.format_version != version {
-                        return Err(mismatch(v1.format_version));
-                    }
-                    (v1.into(), used)
-                }
-                FORMAT_VERSION_2 => {
-                    let (v2, used): (NetworkV2, usize) =
-                        bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?;
-                    if v2.format_version != version {
-                        return Err(mismatch(v2.format_version));
-                    }
-                    (v2.into(), used)
-                }
-                _ => bincode::serde::decode_from_slice(payload, config).map_err(binary_error)?,
-            };
+                FORMAT_VERSION_1 => older::<NetworkV1>(payload, version),
+                FORMAT_VERSION_2 => older::<NetworkV2>(payload, version),
+                _ => bincode::serde::decode_from_slice(payload, config).map_err(|e| e.to_string()),
+            }
+            .map_err(|message| ModelError::Binary { path: p(), message })?;
             if used != payload.len() {
                 return Err(ModelError::Binary {
                     path: p(),

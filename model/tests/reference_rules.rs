@@ -164,6 +164,19 @@ impl Reference {
         times
     }
 
+    /// The output layer's potentials after the hidden spikes of steps `0..=at` (`times` from
+    /// the forward pass), with the forward weights (BS4NN: the signs).
+    fn output_potentials(&self, times: &[Vec<u16>], at: u16) -> Vec<f64> {
+        let last = self.w.len() - 1;
+        let binary = self.cfg.rule == model::Rule::Bs4nn;
+        let w = if binary {
+            &self.sign[last]
+        } else {
+            &self.w[last]
+        };
+        ref_potentials(w, self.arch[last], &times[last], at, binary)
+    }
+
     fn step(&mut self, tin: &[u16], label: usize) -> Vec<Vec<u16>> {
         let tmax = self.cfg.t_max;
         let mut drop = self.drop_rng.clone();
@@ -191,20 +204,8 @@ impl Reference {
             let tied: Vec<usize> = (0..out.len()).filter(|&k| out[k] == min).collect();
             if out[label] == min && tied.len() > 1 {
                 self.label_ties += 1;
-                let last = self.w.len() - 1;
-                let binary = self.cfg.rule == model::Rule::Bs4nn;
                 let decoded = if self.cfg.ties_by_potential {
-                    let pot = ref_potentials(
-                        if binary {
-                            &self.sign[last]
-                        } else {
-                            &self.w[last]
-                        },
-                        self.arch[last],
-                        &times[last],
-                        min - 1,
-                        binary,
-                    );
+                    let pot = self.output_potentials(&times, min - 1);
                     let best = tied.iter().map(|&k| pot[k]).fold(f64::MIN, f64::max);
                     tied.iter().copied().find(|&k| pot[k] == best)
                 } else {
@@ -222,19 +223,7 @@ impl Reference {
         let rival_shift = self.cfg.silent_rival_shift;
         if min == tmax && rival_shift > 0 {
             // Silent: every output the fallback ranks at or above the label is pushed down.
-            let last = self.w.len() - 1;
-            let binary = self.cfg.rule == model::Rule::Bs4nn;
-            let pot = ref_potentials(
-                if binary {
-                    &self.sign[last]
-                } else {
-                    &self.w[last]
-                },
-                self.arch[last],
-                &times[last],
-                tmax - 3,
-                binary,
-            );
+            let pot = self.output_potentials(&times, tmax - 3);
             for k in 0..out.len() {
                 if k != label && pot[k] >= pot[label] {
                     self.rivals += 1;
