@@ -712,9 +712,9 @@ struct Scratch {
     snap_f: Vec<f64>,
     snap_i: Vec<i32>,
     snapped: bool,
-    /// The output layer's potentials at each neuron's crossing step (0 where none).
-    cross_f: Vec<f64>,
-    cross_i: Vec<i32>,
+    /// The output layer's potentials at each neuron's crossing step (0 where none; BS4NN's
+    /// integer potentials are exact in `f64`).
+    crossing: Vec<f64>,
     /// Per-neuron integer thresholds of the layer being run (BS4NN).
     thr_i: Vec<i32>,
 }
@@ -939,10 +939,8 @@ impl Trainer {
         // register: the firing check runs over every neuron at every input step.
         let per_neuron = !layer.theta.is_empty();
         if want_snap {
-            sc.cross_f.clear();
-            sc.cross_f.resize(n_out, 0.0);
-            sc.cross_i.clear();
-            sc.cross_i.resize(n_out, 0);
+            sc.crossing.clear();
+            sc.crossing.resize(n_out, 0.0);
         }
         if binary {
             if per_neuron {
@@ -1005,8 +1003,11 @@ impl Trainer {
                             *oj = t + 1;
                             remaining -= 1;
                             if want_snap {
-                                sc.cross_f[j] = if binary { 0.0 } else { sc.vf[j] };
-                                sc.cross_i[j] = if binary { sc.vi[j] } else { 0 };
+                                sc.crossing[j] = if binary {
+                                    f64::from(sc.vi[j])
+                                } else {
+                                    sc.vf[j]
+                                };
                             }
                         }
                     }
@@ -1075,12 +1076,8 @@ impl Trainer {
     fn decode(&self, sc: &Scratch) -> Option<usize> {
         let out = &sc.times[self.layers.len()];
         let tm = self.cfg.t_max;
-        let (order, by) = (self.tie_order.as_ref(), self.cfg.ties_by_potential);
-        if self.cfg.rule == Rule::Bs4nn {
-            earliest_winner(out, tm, by.then_some(&sc.cross_i[..]), order)
-        } else {
-            earliest_winner(out, tm, by.then_some(&sc.cross_f[..]), order)
-        }
+        let crossing = self.cfg.ties_by_potential.then_some(&sc.crossing[..]);
+        earliest_winner(out, tm, crossing, self.tie_order.as_ref())
     }
 
     /// The training forward pass: [`TrainConfig::forward_dropout`] applied when it is set (its
@@ -1170,22 +1167,8 @@ impl Trainer {
             .into_par_iter()
             .map_init(Scratch::default, |sc, k| {
                 self.forward(data.image(k), sc);
-                let by = self.cfg.ties_by_potential;
-                if self.cfg.rule == Rule::Bs4nn {
-                    Tie::among(
-                        &sc.times[nl],
-                        tm,
-                        by.then_some(&sc.cross_i[..]),
-                        data.label(k),
-                    )
-                } else {
-                    Tie::among(
-                        &sc.times[nl],
-                        tm,
-                        by.then_some(&sc.cross_f[..]),
-                        data.label(k),
-                    )
-                }
+                let crossing = self.cfg.ties_by_potential.then_some(&sc.crossing[..]);
+                Tie::among(&sc.times[nl], tm, crossing, data.label(k))
             })
             .collect();
         Ok(ties.into_iter().flatten().collect())
