@@ -172,96 +172,82 @@ fn map_then_run_matches_the_golden_model() {
     }
 }
 
-#[test]
-fn tie_order_travels_from_model_to_chip_decoder() {
-    let dir = scratch_dir("tie-order");
-    let mut net = random_binary_net(21, &[40, 10], &[2, 0], 0.4, 32);
+/// Maps `decoded` (a network that differs from `before` only in its decoding rule) and checks
+/// that the chip decodes `n` samples as the golden model does under each of `stops`, that the
+/// image names the rule (`inspect_line`), and that the rule decides some samples differently
+/// from `before`'s — or the check proves nothing.
+fn decodes_on_chip_as_golden(
+    dir: &Path,
+    before: &model::Network,
+    decoded: &model::Network,
+    inspect_line: &str,
+    stops: &[&[&str]],
+) {
     let n = 120;
-    let (lowest_correct, lowest) = golden_figures(&net, n);
-    net.tie_order = Some(model::TieOrder::new((0..10).rev().collect(), 10).unwrap());
-    let (ordered_correct, ordered) = golden_figures(&net, n);
-    // The reversed order must decide some samples differently, or this test proves nothing.
-    let changed = lowest
+    let (before_correct, before_traces) = golden_figures(before, n);
+    let (decoded_correct, decoded_traces) = golden_figures(decoded, n);
+    let changed = before_traces
         .iter()
-        .zip(&ordered)
+        .zip(&decoded_traces)
         .filter(|(a, b)| a.prediction != b.prediction)
         .count();
-    assert!(changed > 0, "no sample of the test network ties");
+    assert!(changed > 0, "the rule decides no sample differently");
     let model = dir.join("model.bin");
-    net.save(&model).unwrap();
+    decoded.save(&model).unwrap();
     let img = dir.join("net.img");
     let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = spikemesh(&["image", "inspect", s(&img)]);
-    assert!(
-        stdout(&out).contains("output ties decoded in the order [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"),
-        "{}",
-        stdout(&out)
-    );
-    let f = &run_figures(&dir, &img, &model, n, &[]);
-    assert_eq!(f["golden_agreement"].as_u64().unwrap() as usize, n);
-    assert_eq!(
-        f["accuracy"].as_f64().unwrap(),
-        ordered_correct as f64 / n as f64,
-        "{changed} decisions changed; lowest index would score {lowest_correct}/{n}"
+    assert!(stdout(&out).contains(inspect_line), "{}", stdout(&out));
+    for stop in stops {
+        let f = &run_figures(dir, &img, &model, n, stop);
+        assert_eq!(
+            f["golden_agreement"].as_u64().unwrap() as usize,
+            n,
+            "{stop:?}"
+        );
+        assert_eq!(
+            f["accuracy"].as_f64().unwrap(),
+            decoded_correct as f64 / n as f64,
+            "{stop:?}: {changed} decisions changed; without the rule {before_correct}/{n}"
+        );
+    }
+}
+
+#[test]
+fn tie_order_travels_from_model_to_chip_decoder() {
+    let dir = scratch_dir("tie-order");
+    let net = random_binary_net(21, &[40, 10], &[2, 0], 0.4, 32);
+    let mut ordered = net.clone();
+    ordered.tie_order = Some(model::TieOrder::new((0..10).rev().collect(), 10).unwrap());
+    decodes_on_chip_as_golden(
+        &dir,
+        &net,
+        &ordered,
+        "output ties decoded in the order [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]",
+        &[&[]],
     );
 }
 
-/// Ties decided by the crossing potentials: the output cores keep each neuron's potential of
-/// its crossing step in the snapshot field, and the host decodes as the golden model does —
-/// whether the chip stops at the first output spike or runs the whole window.
+/// Ties decided by the crossing potentials (alone, and before a tie order): the output cores
+/// keep each neuron's potential of its crossing step in the snapshot field, and the host
+/// decodes as the golden model does — whether the chip stops at the first output spike or runs
+/// the whole window.
 #[test]
 fn ties_by_potential_travel_from_model_to_chip_decoder() {
     let dir = scratch_dir("ties-by-potential");
     let mut net = random_binary_net(21, &[40, 10], &[2, 0], 0.4, 32);
-    let n = 120;
     for order in [None, Some((0..10).rev().collect::<Vec<u16>>())] {
         net.tie_order = order.map(|o| model::TieOrder::new(o, 10).unwrap());
-        let (ordered_correct, ordered) = golden_figures(&net, n);
-        net.ties_by_potential = true;
-        let (by_potential_correct, by_potential) = golden_figures(&net, n);
-        net.ties_by_potential = false;
-        // The potentials must decide some ties differently from the order alone, or this test
-        // proves nothing.
-        let changed = ordered
-            .iter()
-            .zip(&by_potential)
-            .filter(|(a, b)| a.prediction != b.prediction)
-            .count();
-        assert!(changed > 0, "no tie decided by the potentials");
-        let still_tied = by_potential
-            .iter()
-            .filter(|t| t.tie(32, true, 0).is_some())
-            .count();
-        let model = dir.join("model.bin");
-        let mut saved = net.clone();
-        saved.ties_by_potential = true;
-        saved.save(&model).unwrap();
-        let img = dir.join("net.img");
-        let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let out = spikemesh(&["image", "inspect", s(&img)]);
-        assert!(
-            stdout(&out).contains(
-                "output ties decoded by the largest potential at the crossing step first"
-            ),
-            "{}",
-            stdout(&out)
+        let mut by_potential = net.clone();
+        by_potential.ties_by_potential = true;
+        decodes_on_chip_as_golden(
+            &dir,
+            &net,
+            &by_potential,
+            "output ties decoded by the largest potential at the crossing step first",
+            &[&[], &["--full-window"]],
         );
-        for stop in [&[][..], &["--full-window"][..]] {
-            let f = &run_figures(&dir, &img, &model, n, stop);
-            assert_eq!(
-                f["golden_agreement"].as_u64().unwrap() as usize,
-                n,
-                "{stop:?}"
-            );
-            assert_eq!(
-                f["accuracy"].as_f64().unwrap(),
-                by_potential_correct as f64 / n as f64,
-                "{stop:?}: {changed} decisions changed ({still_tied} still tied); the order \
-                 alone would score {ordered_correct}/{n}"
-            );
-        }
     }
 }
 
