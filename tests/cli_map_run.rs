@@ -47,14 +47,9 @@ fn golden_figures(net: &Network, n: usize) -> (usize, Vec<model::ForwardTrace>) 
     (correct, traces)
 }
 
-/// `spikemesh run IMG --model MODEL` on the first `n` digits test images: its report's figures.
-fn run_figures(
-    dir: &Path,
-    img: &Path,
-    model: &Path,
-    n: usize,
-    extra: &[&str],
-) -> serde_json::Value {
+/// `spikemesh run IMG --model MODEL` on the first `n` digits test images, plus `extra`: its
+/// JSON report.
+fn run_report(dir: &Path, img: &Path, model: &Path, n: usize, extra: &[&str]) -> serde_json::Value {
     let run_json = dir.join("run.json");
     let limit = n.to_string();
     let mut args = vec![
@@ -69,8 +64,8 @@ fn run_figures(
     ];
     args.extend(extra);
     let out = spikemesh(&args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    json(&run_json)["figures"].clone()
+    assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+    json(&run_json)
 }
 
 #[test]
@@ -112,25 +107,10 @@ fn map_then_run_matches_the_golden_model() {
     assert_eq!(neurons, 50);
 
     for (extra, stop) in [
-        (None, "first-output"),
-        (Some("--full-window"), "full-window"),
+        (&[][..], "first-output"),
+        (&["--full-window"][..], "full-window"),
     ] {
-        let run_json = dir.join(format!("run-{stop}.json"));
-        let limit = n.to_string();
-        let mut args = vec![
-            "run",
-            s(&img),
-            "--model",
-            s(&model),
-            "--limit",
-            &limit,
-            "--report",
-            s(&run_json),
-        ];
-        args.extend(extra);
-        let out = spikemesh(&args);
-        assert!(out.status.success(), "{stop}: {}", stderr(&out));
-        let r = json(&run_json);
+        let r = run_report(&dir, &img, &model, n, extra);
         assert_eq!(r["stop_rule"], stop);
         let f = &r["figures"];
         assert_eq!(f["samples"].as_u64().unwrap() as usize, n);
@@ -200,7 +180,7 @@ fn decodes_on_chip_as_golden(
     let out = spikemesh(&["image", "inspect", s(&img)]);
     assert!(stdout(&out).contains(inspect_line), "{}", stdout(&out));
     for stop in stops {
-        let f = &run_figures(dir, &img, &model, n, stop);
+        let f = &run_report(dir, &img, &model, n, stop)["figures"];
         assert_eq!(
             f["golden_agreement"].as_u64().unwrap() as usize,
             n,
@@ -350,7 +330,7 @@ fn samples_without_output_spikes_decode_like_the_golden_fallback() {
     let img = dir.join("net.img");
     let out = spikemesh(&["map", s(&model), "-o", s(&img)]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let f = &run_figures(&dir, &img, &model, n, &[]);
+    let f = &run_report(&dir, &img, &model, n, &[])["figures"];
     assert_eq!(
         f["accuracy"].as_f64().unwrap(),
         golden_correct as f64 / n as f64
